@@ -1,0 +1,100 @@
+"""clinic_finder: find publicly licensed clinicians near a Norwegian postcode."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import check_production_config, config_from_environment
+from .jsonutil import HtmlSafeJSONProvider
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ClinicFinderApp(Flask):
+    """Flask, with JSON output that never contains raw markup characters."""
+
+    json_provider_class = HtmlSafeJSONProvider
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app: config, then extensions, blueprints, CLI commands and error pages."""
+    app = ClinicFinderApp(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    app.config.from_mapping(config_from_environment())
+    app.config["DATA_DIR"] = PROJECT_ROOT / "data"
+    if config is not None:
+        app.config.from_mapping(config)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        database = Path(app.instance_path) / "clinic_finder.sqlite3"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
+    check_production_config(app.config)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_response_headers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach one blueprint per area."""
+    from .api.views import bp as api_bp
+    from .public.views import bp as public_bp
+    from .vendor import leaflet_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(leaflet_bp)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the operator commands (`flask postcodes …`, `flask clinics …`)."""
+    from .commands import clinics_cli, postcodes_cli
+
+    app.cli.add_command(postcodes_cli)
+    app.cli.add_command(clinics_cli)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer errors with a page for people, or JSON under /api."""
+    from .errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Make formatting helpers available to every template."""
+    from .formatting import format_km, http_url
+
+    app.add_template_filter(format_km, "km")
+    app.add_template_filter(http_url, "http_url")
+
+
+def register_response_headers(app: Flask) -> None:
+    """Add the headers every response needs, whatever the view."""
+
+    @app.after_request
+    def set_default_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        # Until the embed issue allows named article sites, nobody may frame us.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

@@ -1,0 +1,36 @@
+"""Error pages for people and JSON errors for API clients, never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .extensions import db
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register(app: Flask) -> None:
+    """Install handlers for HTTP errors and unexpected exceptions."""
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        """Render an HTTP error as JSON for the API, as a page otherwise."""
+        status = error.code or 500
+        if _wants_json():
+            return jsonify({"error": error.name, "message": error.description}), status
+        return render_template("errors/error.html", error=error), status
+
+    @app.errorhandler(Exception)
+    def handle_unexpected_error(error: Exception):
+        """Roll back, log, and answer a plain 500 without internals."""
+        if isinstance(error, HTTPException):
+            return handle_http_error(error)
+        db.session.rollback()
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        wrapped = InternalServerError()
+        if _wants_json():
+            return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
+        return render_template("errors/error.html", error=wrapped), 500

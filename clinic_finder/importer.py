@@ -1,0 +1,540 @@
+"""Read, validate, classify and apply a clinic list — one path for the CLI and the web upload.
+
+The file has one row per clinician; clinic details repeat on each row of the same clinic.
+Importing works in two steps so that nothing is written before it has all been checked:
+:func:`plan_import` reads the file and classifies every row as new, updated, unchanged or
+rejected (with the line number and reason), and :func:`apply_import` writes the accepted
+rows. The caller owns the transaction, so a failure part-way leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from geopy.distance import great_circle
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from stdnum.no import orgnr
+
+from .models import Clinic, Clinician, LocationSource, PostalCode, Profession
+
+CANONICAL_COLUMNS = (
+    "clinic_name",
+    "org_number",
+    "address",
+    "postcode",
+    "city",
+    "phone",
+    "email",
+    "website",
+    "clinician_name",
+    "profession",
+    "hpr_number",
+    "helfo_agreement",
+    "accepts_new_patients",
+    "languages",
+    "services",
+    "latitude",
+    "longitude",
+)
+REQUIRED_COLUMNS = ("clinic_name", "postcode", "clinician_name", "profession", "hpr_number")
+
+# Header names staff actually use, folded to lower case; the canonical names map to themselves.
+HEADER_ALIASES: dict[str, str] = {name: name for name in CANONICAL_COLUMNS} | {
+    "klinikknavn": "clinic_name",
+    "klinikk": "clinic_name",
+    "organisasjonsnummer": "org_number",
+    "orgnr": "org_number",
+    "org.nr": "org_number",
+    "org.nr.": "org_number",
+    "adresse": "address",
+    "postnummer": "postcode",
+    "postnr": "postcode",
+    "poststed": "city",
+    "telefon": "phone",
+    "e-post": "email",
+    "epost": "email",
+    "nettside": "website",
+    "behandler": "clinician_name",
+    "navn": "clinician_name",
+    "yrke": "profession",
+    "profesjon": "profession",
+    "hpr-nummer": "hpr_number",
+    "hpr": "hpr_number",
+    "hpr-nr": "hpr_number",
+    "driftsavtale": "helfo_agreement",
+    "tar imot nye": "accepts_new_patients",
+    "tar imot nye pasienter": "accepts_new_patients",
+    "språk": "languages",
+    "behandlinger": "services",
+    "tjenester": "services",
+    "breddegrad": "latitude",
+    "lengdegrad": "longitude",
+}
+
+PROFESSION_NAMES: dict[str, Profession] = {}
+for _profession in Profession:
+    for _name in (_profession.value, _profession.label, _profession.norwegian):
+        PROFESSION_NAMES[_name.lower()] = _profession
+PROFESSION_NAMES["manual therapist"] = Profession.MANUAL_THERAPIST
+PROFESSION_NAMES["manuell terapeut"] = Profession.MANUAL_THERAPIST
+
+YES_VALUES = {"yes", "ja", "true", "1", "y", "j"}
+NO_VALUES = {"no", "nei", "false", "0", "n"}
+
+# Mainland Norway and Svalbard / Jan Mayen, generously.
+NORWAY_LATITUDE = (57.0, 81.5)
+NORWAY_LONGITUDE = (-9.5, 35.0)
+MAX_KM_FROM_POSTCODE = 30.0
+
+HPR_PATTERN = re.compile(r"^\d{1,9}$")
+
+
+class RowStatus(enum.Enum):
+    """What importing a row does to the directory."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (unreadable, or a required column missing)."""
+
+
+@dataclass(frozen=True)
+class ClinicRecord:
+    """Validated clinic details from one row."""
+
+    name: str
+    org_number: str | None
+    address: str
+    postcode: str
+    city: str
+    phone: str | None
+    email: str | None
+    website: str | None
+    helfo_agreement: bool
+    accepts_new_patients: bool | None
+    latitude: float
+    longitude: float
+    location_source: LocationSource
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Identify the clinic: by org number, else by normalised name, address and postcode."""
+        if self.org_number:
+            return ("org", self.org_number)
+        return ("name", normalise_key(self.name), normalise_key(self.address), self.postcode)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "org_number": self.org_number,
+            "address": self.address,
+            "postcode": self.postcode,
+            "city": self.city,
+            "phone": self.phone,
+            "email": self.email,
+            "website": self.website,
+            "helfo_agreement": self.helfo_agreement,
+            "accepts_new_patients": self.accepts_new_patients,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "location_source": self.location_source,
+        }
+
+
+@dataclass(frozen=True)
+class ClinicianRecord:
+    """Validated clinician details from one row."""
+
+    name: str
+    profession: Profession
+    hpr_number: str
+    languages: tuple[str, ...]
+    services: tuple[str, ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "profession": self.profession,
+            "hpr_number": self.hpr_number,
+            "languages": list(self.languages),
+            "services": list(self.services),
+        }
+
+
+@dataclass
+class RowResult:
+    """One input row: where it was, what it said, and what importing it does."""
+
+    line: int
+    raw: dict[str, str]
+    status: RowStatus = RowStatus.REJECTED
+    errors: list[str] = field(default_factory=list)
+    clinic: ClinicRecord | None = None
+    clinician: ClinicianRecord | None = None
+
+
+@dataclass
+class ImportReport:
+    """Every row of a file, classified, plus what was wrong with the file's header."""
+
+    rows: list[RowResult] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def count(self, status: RowStatus) -> int:
+        return sum(1 for row in self.rows if row.status is status)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status.value: self.count(status) for status in RowStatus}
+
+    @property
+    def rejected(self) -> list[RowResult]:
+        return [row for row in self.rows if row.status is RowStatus.REJECTED]
+
+    @property
+    def accepted(self) -> list[RowResult]:
+        return [row for row in self.rows if row.status is not RowStatus.REJECTED]
+
+
+def normalise_key(text: str) -> str:
+    """Fold case and spacing so "Storgata 1 " and "storgata  1" are the same address."""
+    return " ".join(text.casefold().split())
+
+
+def decode_upload(data: bytes) -> str:
+    """Decode a spreadsheet export: UTF-8 (with or without BOM), else Windows-1252."""
+    if b"\x00" in data:
+        raise ImportFileError("This is not a text file (it contains NUL bytes).")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """Split CSV text into (line number, canonical-name → value) rows, plus unknown columns.
+
+    The delimiter is sniffed between comma and semicolon (Norwegian Excel writes
+    semicolons because the comma is the decimal mark).
+    """
+    if not text.strip():
+        raise ImportFileError("The file is empty.")
+    first_line = text.lstrip("\ufeff").splitlines()[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except csv.Error as error:
+        raise ImportFileError(f"The header row cannot be read: {error}") from error
+    columns: list[str | None] = []
+    unknown: list[str] = []
+    for name in header:
+        canonical = HEADER_ALIASES.get(normalise_key(name))
+        columns.append(canonical)
+        if canonical is None and name.strip():
+            unknown.append(name.strip())
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise ImportFileError(
+            "Required column(s) missing: " + ", ".join(missing) + ". "
+            "The first row must name the columns; see the import format in the README."
+        )
+    rows: list[tuple[int, dict[str, str]]] = []
+    line = reader.line_num + 1
+    try:
+        for values in reader:
+            if any(value.strip() for value in values):
+                row = {
+                    column: value.strip()
+                    for column, value in zip(columns, values, strict=False)
+                    if column is not None
+                }
+                rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise ImportFileError(f"Line {reader.line_num}: {error}") from error
+    return rows, unknown
+
+
+def parse_yes_no(value: str, *, empty: bool | None) -> bool | None:
+    """Parse ja/nei/yes/no/true/false/1/0 in any case; empty gives ``empty``."""
+    folded = value.strip().lower()
+    if not folded:
+        return empty
+    if folded in YES_VALUES:
+        return True
+    if folded in NO_VALUES:
+        return False
+    raise ValueError(f"{value!r} is not yes or no")
+
+
+def parse_coordinate(value: str) -> float | None:
+    """Parse a coordinate written with a decimal point or a decimal comma."""
+    value = value.strip().replace(" ", "")
+    if not value:
+        return None
+    return float(value.replace(",", "."))
+
+
+def parse_list(value: str) -> tuple[str, ...]:
+    """Split a ;-separated list, dropping blanks and duplicates but keeping order."""
+    items: list[str] = []
+    for item in value.split(";"):
+        item = " ".join(item.split())
+        if item and item not in items:
+            items.append(item)
+    return tuple(items)
+
+
+def normalise_phone(value: str) -> str:
+    """Return the number in international format, reading it as Norwegian unless it says."""
+    number = phonenumbers.parse(value, "NO")
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"phone number {value!r} is not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def validate_row(
+    raw: dict[str, str], postcodes: dict[str, PostalCode]
+) -> tuple[ClinicRecord | None, ClinicianRecord | None, list[str]]:
+    """Check one row; return the records, or the reasons it cannot be imported."""
+    errors: list[str] = []
+
+    def value(column: str) -> str:
+        return raw.get(column, "").strip()
+
+    for column in REQUIRED_COLUMNS:
+        if not value(column):
+            errors.append(f"{column} is missing")
+
+    postal: PostalCode | None = None
+    postcode = value("postcode")
+    if postcode:
+        if re.fullmatch(r"\d{3}", postcode):
+            postcode = "0" + postcode  # Excel drops the leading zero of Oslo's postcodes.
+        postal = postcodes.get(postcode)
+        if postal is None:
+            errors.append(f"postcode {postcode!r} is not in the Norwegian postcode register")
+
+    profession = None
+    if value("profession"):
+        profession = PROFESSION_NAMES.get(normalise_key(value("profession")))
+        if profession is None:
+            errors.append(
+                f"profession {value('profession')!r} is not one of the publicly licensed "
+                "professions we list (chiropractor, physiotherapist, manual therapist)"
+            )
+
+    hpr_number = value("hpr_number").replace(" ", "")
+    if hpr_number and not HPR_PATTERN.match(hpr_number):
+        errors.append(f"HPR number {value('hpr_number')!r} must be 1 to 9 digits")
+
+    org_number = orgnr.compact(value("org_number")) if value("org_number") else None
+    if org_number and not orgnr.is_valid(org_number):
+        errors.append(f"org_number {value('org_number')!r} is not a valid Norwegian org number")
+
+    phone = None
+    if value("phone"):
+        try:
+            phone = normalise_phone(value("phone"))
+        except (phonenumbers.NumberParseException, ValueError):
+            errors.append(f"phone {value('phone')!r} is not a valid phone number")
+
+    email = None
+    if value("email"):
+        try:
+            email = validate_email(value("email"), check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            errors.append(f"email {value('email')!r} is not valid: {error}")
+
+    website = value("website") or None
+    if website and not re.match(r"^https?://[^\s/$.?#][^\s]*$", website, re.IGNORECASE):
+        errors.append(f"website {website!r} must be an http:// or https:// address")
+
+    flags: dict[str, bool | None] = {}
+    for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
+        try:
+            flags[column] = parse_yes_no(value(column), empty=empty)
+        except ValueError:
+            errors.append(f"{column} {value(column)!r} must be yes or no (ja/nei)")
+
+    latitude = longitude = None
+    try:
+        latitude = parse_coordinate(value("latitude"))
+        longitude = parse_coordinate(value("longitude"))
+    except ValueError:
+        errors.append("latitude/longitude must be decimal numbers")
+    else:
+        if (latitude is None) != (longitude is None):
+            errors.append("give both latitude and longitude, or neither")
+        elif latitude is not None and longitude is not None:
+            if not (
+                NORWAY_LATITUDE[0] <= latitude <= NORWAY_LATITUDE[1]
+                and NORWAY_LONGITUDE[0] <= longitude <= NORWAY_LONGITUDE[1]
+            ):
+                errors.append(f"coordinates {latitude}, {longitude} are outside Norway")
+            elif postal is not None:
+                km = great_circle((latitude, longitude), (postal.latitude, postal.longitude)).km
+                if km > MAX_KM_FROM_POSTCODE:
+                    errors.append(
+                        f"coordinates are {km:.0f} km from postcode {postal.postcode} "
+                        f"(more than {MAX_KM_FROM_POSTCODE:.0f} km): check them"
+                    )
+
+    if errors:
+        return None, None, errors
+
+    assert postal is not None and profession is not None
+    if latitude is None or longitude is None:
+        latitude, longitude = postal.latitude, postal.longitude
+        source = LocationSource.POSTCODE
+    else:
+        source = LocationSource.GIVEN
+    clinic = ClinicRecord(
+        name=" ".join(value("clinic_name").split()),
+        org_number=org_number,
+        address=" ".join(value("address").split()),
+        postcode=postal.postcode,
+        city=value("city") or postal.place,
+        phone=phone,
+        email=email,
+        website=website,
+        helfo_agreement=bool(flags["helfo_agreement"]),
+        accepts_new_patients=flags["accepts_new_patients"],
+        latitude=latitude,
+        longitude=longitude,
+        location_source=source,
+    )
+    clinician = ClinicianRecord(
+        name=" ".join(value("clinician_name").split()),
+        profession=profession,
+        hpr_number=hpr_number,
+        languages=parse_list(value("languages")),
+        services=parse_list(value("services")),
+    )
+    return clinic, clinician, []
+
+
+def _find_existing_clinics(session: Session) -> dict[tuple[str, ...], Clinic]:
+    """Index the directory's clinics by the same keys a file's rows use."""
+    index: dict[tuple[str, ...], Clinic] = {}
+    for clinic in session.scalars(select(Clinic)):
+        if clinic.org_number:
+            index[("org", clinic.org_number)] = clinic
+        name_key = (
+            "name",
+            normalise_key(clinic.name),
+            normalise_key(clinic.address),
+            clinic.postcode,
+        )
+        index.setdefault(name_key, clinic)
+    return index
+
+
+def _differs(model: Any, fields: dict[str, Any]) -> bool:
+    return any(getattr(model, name) != value for name, value in fields.items())
+
+
+def plan_import(session: Session, text: str) -> ImportReport:
+    """Validate and classify every row of a clinic list without writing anything."""
+    raw_rows, unknown = read_rows(text)
+    report = ImportReport(unknown_columns=unknown)
+    postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
+    clinics = _find_existing_clinics(session)
+    clinicians = {
+        c.hpr_number: c
+        for c in session.scalars(select(Clinician).options(selectinload(Clinician.clinic)))
+    }
+    first_line_of_hpr: dict[str, int] = {}
+    clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
+
+    for line, raw in raw_rows:
+        result = RowResult(line=line, raw=raw)
+        report.rows.append(result)
+        clinic, clinician, errors = validate_row(raw, postcodes)
+        if clinic is None or clinician is None:
+            result.errors = errors
+            continue
+        if clinician.hpr_number in first_line_of_hpr:
+            result.errors = [
+                f"HPR number {clinician.hpr_number} is also on line "
+                f"{first_line_of_hpr[clinician.hpr_number]}"
+            ]
+            continue
+        seen = clinic_in_file.get(clinic.key)
+        if seen is not None and seen[1] != clinic:
+            result.errors = [
+                f"clinic details differ from line {seen[0]} for the same clinic; "
+                "every row of a clinic must give the same clinic details"
+            ]
+            continue
+        first_line_of_hpr[clinician.hpr_number] = line
+        clinic_in_file.setdefault(clinic.key, (line, clinic))
+        result.clinic, result.clinician = clinic, clinician
+
+        existing_clinic = clinics.get(clinic.key)
+        existing_clinician = clinicians.get(clinician.hpr_number)
+        if existing_clinician is None:
+            result.status = RowStatus.NEW
+        elif (
+            existing_clinic is None
+            or existing_clinician.clinic_id != existing_clinic.id
+            or _differs(existing_clinician, clinician.fields())
+            or _differs(existing_clinic, clinic.fields())
+            or not existing_clinic.active
+        ):
+            result.status = RowStatus.UPDATED
+        else:
+            result.status = RowStatus.UNCHANGED
+    return report
+
+
+def apply_import(session: Session, report: ImportReport) -> None:
+    """Write the accepted rows of a planned import; the caller commits or rolls back.
+
+    A clinic named in the file is (re)activated. Clinics and clinicians absent from the
+    file are left alone: an import never deletes.
+    """
+    clinics = _find_existing_clinics(session)
+    clinicians = {c.hpr_number: c for c in session.scalars(select(Clinician))}
+    for row in report.accepted:
+        assert row.clinic is not None and row.clinician is not None
+        clinic = clinics.get(row.clinic.key)
+        if clinic is None:
+            clinic = Clinic(**row.clinic.fields(), active=True)
+            session.add(clinic)
+            clinics[row.clinic.key] = clinic
+        else:
+            _assign(clinic, row.clinic.fields())
+            if not clinic.active:
+                clinic.active = True
+        clinician = clinicians.get(row.clinician.hpr_number)
+        if clinician is None:
+            clinician = Clinician(**row.clinician.fields(), clinic=clinic)
+            session.add(clinician)
+            clinicians[row.clinician.hpr_number] = clinician
+        else:
+            _assign(clinician, row.clinician.fields())
+            if clinician.clinic is not clinic:
+                clinician.clinic = clinic
+    session.flush()
+
+
+def _assign(model: Any, fields: dict[str, Any]) -> None:
+    # Only touch attributes that change, so unchanged rows do not bump updated_at.
+    for name, value in fields.items():
+        if getattr(model, name) != value:
+            setattr(model, name, value)
+

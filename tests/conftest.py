@@ -1,0 +1,108 @@
+"""Fixtures: an app per database backend, a client, a CLI runner, and a live server.
+
+Every database test runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
+(`.ci/run` sets it). The schema is built once per backend by the real migrations and the
+real postcode register is loaded once; each test then starts from an empty directory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, delete, text
+from werkzeug.serving import make_server
+
+from clinic_finder import create_app
+from clinic_finder.config import normalise_database_url
+from clinic_finder.extensions import db
+from clinic_finder.models import Clinic, Clinician
+from clinic_finder.postcodes import load_postcodes
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def config_for_tests(database_url: str, **overrides) -> dict:
+    """Config for an app under test on the given database."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        **overrides,
+    }
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Drop everything in the test database's public schema."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated database with the postcode register loaded, one per backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    else:
+        url = normalise_database_url(POSTGRES_URL)
+        reset_postgres_schema(url)
+    app = create_app(config_for_tests(url))
+    with app.app_context():
+        upgrade()
+        load_postcodes(db.session, POSTCODE_FILE)
+        db.session.commit()
+        db.engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """An app on a database with postcodes and no clinics."""
+    app = create_app(config_for_tests(database_url))
+    yield app
+    with app.app_context():
+        db.session.rollback()
+        db.session.execute(delete(Clinician))
+        db.session.execute(delete(Clinic))
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """The app's database session, inside an app context."""
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve the app on a free loopback port in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

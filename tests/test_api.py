@@ -1,0 +1,117 @@
+"""JSON API v1: search, postcodes, and 400s that name each bad field."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinic_finder.models import PostalCode, Profession
+
+from .factories import make_clinic
+
+
+def test_search_returns_documented_shape(client, session):
+    origin = session.get(PostalCode, "0150")
+    clinic = make_clinic(
+        session,
+        name="Sentrum Helse",
+        latitude=origin.latitude + 0.01,
+        longitude=origin.longitude,
+        professions=(Profession.CHIROPRACTOR, Profession.MANUAL_THERAPIST),
+        phone="+47 22 33 44 55",
+        email="post@sentrum.example",
+        website="https://sentrum.example/",
+        helfo_agreement=True,
+        accepts_new_patients=True,
+    )
+    session.commit()
+    response = client.get("/api/v1/clinics?postcode=0150&radius=10")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["origin"] == {
+        "postcode": "0150",
+        "place": "Oslo",
+        "municipality": "Oslo",
+        "county": "Oslo",
+        "latitude": origin.latitude,
+        "longitude": origin.longitude,
+        "in_use": True,
+    }
+    assert body["radius_km"] == 10 and body["within_radius"] is True and body["total"] == 1
+    (result,) = body["results"]
+    assert result["id"] == clinic.id
+    assert result["name"] == "Sentrum Helse"
+    assert result["distance_km"] == pytest.approx(1.112, abs=0.01)
+    assert result["professions"] == ["chiropractor", "manual_therapist"]
+    assert {c["profession"] for c in result["clinicians"]} == {"chiropractor", "manual_therapist"}
+    assert all(c["name"] for c in result["clinicians"])
+    for key in ("address", "postcode", "city", "latitude", "longitude", "phone", "email", "website"):
+        assert key in result
+    assert result["helfo_agreement"] is True and result["accepts_new_patients"] is True
+
+
+def test_svalbard_gets_nearest_clinics_outside_radius(client, session):
+    make_clinic(session, name="Tromsø Fysio", postcode="9008")
+    session.commit()
+    body = client.get("/api/v1/clinics?postcode=9171").get_json()
+    assert body["within_radius"] is False
+    assert body["results"][0]["name"] == "Tromsø Fysio"
+    assert body["results"][0]["distance_km"] > 900
+
+
+def test_limit_caps_results(client, session):
+    for step in range(5):
+        make_clinic(session, name=f"Clinic {step}", latitude=59.9 + step * 0.001, longitude=10.75)
+    session.commit()
+    body = client.get("/api/v1/clinics?postcode=0150&limit=2").get_json()
+    assert len(body["results"]) == 2 and body["total"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("postcode=abcd", {"postcode"}),
+        ("", {"postcode"}),
+        ("postcode=0000", {"postcode"}),
+        ("postcode=0150&radius=abc", {"radius"}),
+        ("postcode=0150&profession=naprapat", {"profession"}),
+        ("postcode=0150&limit=0", {"limit"}),
+        ("postcode=0150&limit=many", {"limit"}),
+        ("postcode=x&radius=3&profession=y&limit=500", {"postcode", "radius", "profession", "limit"}),
+    ],
+)
+def test_bad_parameters_give_400_naming_each_field(client, query, fields):
+    response = client.get(f"/api/v1/clinics?{query}")
+    assert response.status_code == 400
+    assert response.is_json
+    assert set(response.get_json()["errors"]) == fields
+
+
+def test_postcode_lookup(client):
+    body = client.get("/api/v1/postcodes/9990").get_json()
+    assert body["postcode"] == "9990" and body["place"] == "Båtsfjord"
+
+
+def test_unknown_postcode_is_404_json(client):
+    response = client.get("/api/v1/postcodes/0000")
+    assert response.status_code == 404
+    assert response.is_json and "0000" in response.get_json()["message"]
+
+
+def test_malformed_postcode_is_400_json(client):
+    response = client.get("/api/v1/postcodes/abcd")
+    assert response.status_code == 400
+    assert "postcode" in response.get_json()["errors"]
+
+
+def test_unknown_api_path_is_404_json(client):
+    response = client.get("/api/v1/nothing")
+    assert response.status_code == 404 and response.is_json
+
+
+def test_markup_in_names_never_appears_raw_in_json(client, session):
+    make_clinic(session, name="<script>alert(1)</script>")
+    session.commit()
+    response = client.get("/api/v1/clinics?postcode=0150")
+    assert b"<script>" not in response.data
+    assert response.get_json()["results"][0]["name"] == "<script>alert(1)</script>"
+    assert response.headers["Content-Type"] == "application/json"

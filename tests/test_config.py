@@ -1,0 +1,79 @@
+"""The application factory and configuration from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinic_finder import create_app
+from clinic_finder.config import (
+    DEFAULT_SECRET_KEY,
+    ConfigError,
+    config_from_environment,
+    normalise_database_url,
+)
+
+
+def test_factory_defaults_to_sqlite_in_instance_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app()
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert uri.startswith("sqlite:///")
+    assert uri.endswith("/instance/clinic_finder.sqlite3")
+    assert app.instance_path in uri
+
+
+def test_factory_takes_explicit_config_over_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/from-env.sqlite3")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:////tmp/explicit.sqlite3"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/explicit.sqlite3"
+
+
+def test_environment_sets_database_and_tiles():
+    config = config_from_environment(
+        {
+            "DATABASE_URL": "postgres://u@db.example/clinics",
+            "MAP_TILES_URL": "https://tiles.example/{z}/{x}/{y}.png",
+            "MAP_TILES_ATTRIBUTION": "Tiles by example",
+        }
+    )
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/clinics"
+    assert config["MAP_TILES_URL"] == "https://tiles.example/{z}/{x}/{y}.png"
+    assert config["MAP_TILES_ATTRIBUTION"] == "Tiles by example"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://a@h/d", "postgresql+psycopg://a@h/d"),
+        ("postgresql://a@h/d", "postgresql+psycopg://a@h/d"),
+        ("postgresql+psycopg://a@h/d", "postgresql+psycopg://a@h/d"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_normalise_database_url_uses_psycopg(given, expected):
+    assert normalise_database_url(given) == expected
+
+
+def test_production_refuses_default_secret_key(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.sqlite3")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+    monkeypatch.setenv("SECRET_KEY", DEFAULT_SECRET_KEY)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_sets_secure_session_cookie(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    app = create_app()
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_development_cookie_is_not_secure_only():
+    assert config_from_environment({})["SESSION_COOKIE_SECURE"] is False

@@ -1,0 +1,230 @@
+"""The clinic list loader: the import format, validation, classification, idempotence."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic_finder.importer import (
+    CANONICAL_COLUMNS,
+    ImportFileError,
+    RowStatus,
+    apply_import,
+    decode_upload,
+    plan_import,
+)
+from clinic_finder.models import Clinic, Clinician, LocationSource, PostalCode, Profession
+
+from .conftest import PROJECT_ROOT
+
+DEMO_FILE = PROJECT_ROOT / "data" / "clinics.csv"
+HEADER = ",".join(CANONICAL_COLUMNS)
+GOOD_ROW = {
+    "clinic_name": "Fjordklinikken",
+    "org_number": "",
+    "address": "Strandgata 4",
+    "postcode": "5003",
+    "city": "Bergen",
+    "phone": "55 12 34 56",
+    "email": "post@fjordklinikken.example",
+    "website": "https://fjordklinikken.example/",
+    "clinician_name": "Kari Nordmann",
+    "profession": "physiotherapist",
+    "hpr_number": "9876543",
+    "helfo_agreement": "yes",
+    "accepts_new_patients": "no",
+    "languages": "nb;en",
+    "services": "exercise therapy;dry needling",
+    "latitude": "60.3950",
+    "longitude": "5.3250",
+}
+
+
+def csv_text(*rows: dict[str, str], header: str = HEADER, delimiter: str = ",") -> str:
+    """Write rows in the import format (header first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header.split(","))
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in CANONICAL_COLUMNS])
+    return buffer.getvalue()
+
+
+def import_text(session, text: str):
+    report = plan_import(session, text)
+    apply_import(session, report)
+    session.commit()
+    return report
+
+
+def count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_demo_directory_imports_completely(session):
+    report = import_text(session, decode_upload(DEMO_FILE.read_bytes()))
+    assert report.rejected == []
+    assert report.unknown_columns == []
+    assert count(session, Clinic) >= 300
+    assert count(session, Clinician) >= 500
+    municipalities = session.scalar(
+        select(func.count(func.distinct(PostalCode.municipality_number))).join(
+            Clinic, Clinic.postcode == PostalCode.postcode
+        )
+    )
+    assert municipalities >= 80
+    counties = set(
+        session.scalars(
+            select(PostalCode.county).join(Clinic, Clinic.postcode == PostalCode.postcode)
+        )
+    )
+    assert {"Svalbard", "Troms og Finnmark", "Oslo", "Vestland", "Nordland"} <= counties
+    professions = set(session.scalars(select(Clinician.profession)))
+    assert professions == set(Profession)
+
+
+def test_demo_directory_imported_twice_is_unchanged(session):
+    text = decode_upload(DEMO_FILE.read_bytes())
+    import_text(session, text)
+    clinics_before = count(session, Clinic)
+    second = import_text(session, text)
+    assert second.count(RowStatus.UNCHANGED) == len(second.rows)
+    assert count(session, Clinic) == clinics_before
+
+
+def test_demo_contacts_are_on_reserved_domains():
+    with DEMO_FILE.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    for row in rows:
+        assert row["email"] == "" or row["email"].endswith(".example")
+        assert row["website"] == "" or ".example/" in row["website"]
+
+
+def test_row_is_stored_with_normalised_values(session):
+    import_text(session, csv_text(GOOD_ROW))
+    clinic = session.scalars(select(Clinic)).one()
+    assert clinic.name == "Fjordklinikken"
+    assert clinic.phone == "+47 55 12 34 56"
+    assert clinic.helfo_agreement is True
+    assert clinic.accepts_new_patients is False
+    assert clinic.location_source is LocationSource.GIVEN
+    clinician = clinic.clinicians[0]
+    assert clinician.profession is Profession.PHYSIOTHERAPIST
+    assert clinician.languages == ["nb", "en"]
+    assert clinician.services == ["exercise therapy", "dry needling"]
+
+
+def test_row_without_coordinates_is_placed_at_its_postcode(session):
+    import_text(session, csv_text({**GOOD_ROW, "latitude": "", "longitude": ""}))
+    clinic = session.scalars(select(Clinic)).one()
+    postal = session.get(PostalCode, "5003")
+    assert (clinic.latitude, clinic.longitude) == (postal.latitude, postal.longitude)
+    assert clinic.location_source is LocationSource.POSTCODE
+
+
+def test_norwegian_values_and_semicolons_are_understood(session):
+    row = {
+        **GOOD_ROW,
+        "profession": "Manuellterapeut",
+        "helfo_agreement": "Ja",
+        "accepts_new_patients": "Nei",
+        "latitude": "60,3950",
+        "longitude": "5,3250",
+    }
+    report = import_text(session, csv_text(row, delimiter=";"))
+    assert report.count(RowStatus.NEW) == 1
+    clinician = session.scalars(select(Clinician)).one()
+    assert clinician.profession is Profession.MANUAL_THERAPIST
+    assert clinician.clinic.latitude == pytest.approx(60.395)
+
+
+def test_clinicians_of_one_clinic_share_it(session):
+    second = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
+    import_text(session, csv_text(GOOD_ROW, second))
+    assert count(session, Clinic) == 1
+    assert count(session, Clinician) == 2
+
+
+def test_changed_row_is_updated_not_duplicated(session):
+    import_text(session, csv_text(GOOD_ROW))
+    report = import_text(session, csv_text({**GOOD_ROW, "clinician_name": "Kari Nordmann Berg"}))
+    assert report.count(RowStatus.UPDATED) == 1
+    assert session.scalars(select(Clinician)).one().name == "Kari Nordmann Berg"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"postcode": "9999"}, "not in the Norwegian postcode register"),
+        ({"profession": "naprapat"}, "not one of the publicly licensed professions"),
+        ({"profession": "osteopath"}, "not one of the publicly licensed professions"),
+        ({"hpr_number": ""}, "hpr_number is missing"),
+        ({"hpr_number": "12ab"}, "HPR number"),
+        ({"org_number": "123456789"}, "not a valid Norwegian org number"),
+        ({"email": "not-an-email"}, "email"),
+        ({"website": "javascript:alert(1)"}, "http:// or https://"),
+        ({"helfo_agreement": "maybe"}, "must be yes or no"),
+        ({"latitude": "48.85", "longitude": "2.35"}, "outside Norway"),
+        ({"latitude": "63.43", "longitude": "10.39"}, "km from postcode 5003"),
+        ({"latitude": "abc"}, "decimal numbers"),
+        ({"clinic_name": ""}, "clinic_name is missing"),
+    ],
+)
+def test_bad_row_is_rejected_with_reason(session, changes, reason):
+    report = plan_import(session, csv_text({**GOOD_ROW, **changes}))
+    (row,) = report.rows
+    assert row.status is RowStatus.REJECTED
+    assert row.line == 2
+    assert any(reason in error for error in row.errors), row.errors
+
+
+def test_duplicate_hpr_names_first_line(session):
+    other_clinic = {**GOOD_ROW, "clinic_name": "Annen klinikk", "address": "Torget 1"}
+    report = plan_import(session, csv_text(GOOD_ROW, other_clinic))
+    assert report.rows[0].status is RowStatus.NEW
+    assert report.rows[1].status is RowStatus.REJECTED
+    assert "also on line 2" in report.rows[1].errors[0]
+
+
+def test_rejected_rows_do_not_stop_valid_rows(session):
+    bad = {**GOOD_ROW, "hpr_number": "111", "postcode": "0000"}
+    report = import_text(session, csv_text(bad, GOOD_ROW))
+    assert report.counts == {"new": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert count(session, Clinician) == 1
+
+
+def test_missing_required_column_is_fatal():
+    with pytest.raises(ImportFileError, match="hpr_number"):
+        plan_import(None, "clinic_name,postcode,clinician_name,profession\nA,0150,B,chiropractor\n")
+
+
+def test_empty_file_is_fatal():
+    with pytest.raises(ImportFileError, match="empty"):
+        plan_import(None, "  \n")
+
+
+def test_unknown_column_is_reported_not_fatal(session):
+    text = csv_text(GOOD_ROW, header=HEADER + ",favourite_colour")
+    report = plan_import(session, text)
+    assert report.unknown_columns == ["favourite_colour"]
+    assert report.rows[0].status is RowStatus.NEW
+
+
+def test_dry_run_plan_writes_nothing(session):
+    plan_import(session, csv_text(GOOD_ROW))
+    session.commit()
+    assert count(session, Clinic) == 0
+
+
+def test_windows_1252_file_is_decoded():
+    text = decode_upload("Klinikknavn;Poststed\nTromsø Fysio;Tromsø\n".encode("cp1252"))
+    assert "Tromsø" in text
+
+
+def test_binary_file_is_refused():
+    with pytest.raises(ImportFileError, match="not a text file"):
+        decode_upload(b"PK\x03\x04\x00\x00binary")

@@ -1,0 +1,53 @@
+"""Loading Norway's postcode register from data/."""
+
+from __future__ import annotations
+
+import csv
+
+from sqlalchemy import func, select
+
+from clinic_finder.models import PostalCode
+from clinic_finder.postcodes import load_postcodes, read_postcode_register
+
+from .conftest import POSTCODE_FILE
+
+
+def _rows_in_file() -> int:
+    with POSTCODE_FILE.open(encoding="utf-8", newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle, delimiter="\t"))
+
+
+def test_register_loads_every_row(session):
+    count = session.scalar(select(func.count()).select_from(PostalCode))
+    assert count == _rows_in_file() > 5700
+
+
+def test_postcode_keeps_its_leading_zero(session):
+    oslo = session.get(PostalCode, "0150")
+    assert oslo is not None
+    assert oslo.place == "Oslo"
+    assert oslo.county == "Oslo"
+    assert 59.8 < oslo.latitude < 60.0 and 10.6 < oslo.longitude < 10.9
+
+
+def test_retired_postcode_is_kept_but_not_in_use(session):
+    retired = session.get(PostalCode, "0009")
+    assert retired is not None
+    assert retired.in_use is False
+    assert "ikkje i bruk" not in retired.place
+
+
+def test_svalbard_and_finnmark_are_in_the_register(session):
+    assert session.get(PostalCode, "9171").county == "Svalbard"
+    assert session.get(PostalCode, "9990").municipality == "Båtsfjord"
+
+
+def test_loading_again_changes_nothing(session):
+    report = load_postcodes(session, POSTCODE_FILE)
+    assert report.created == 0 and report.updated == 0
+    assert report.unchanged == _rows_in_file()
+
+
+def test_reader_gives_municipality_number_four_digits():
+    entries = {entry["postcode"]: entry for entry in read_postcode_register(POSTCODE_FILE)}
+    assert entries["0150"]["municipality_number"] == "0301"
