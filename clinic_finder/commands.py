@@ -23,7 +23,9 @@ def _table_is_empty(model) -> bool:
 
 
 @postcodes_cli.command("load")
-@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when postcodes are already loaded.")
 def load_postcodes_command(path: Path | None, if_empty: bool) -> None:
     """Load the postcode register (default: data/postnummer-koordinatar.tsv)."""

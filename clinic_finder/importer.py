@@ -537,4 +537,3 @@ def _assign(model: Any, fields: dict[str, Any]) -> None:
     for name, value in fields.items():
         if getattr(model, name) != value:
             setattr(model, name, value)
-

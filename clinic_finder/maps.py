@@ -55,9 +55,7 @@ def _popup_html(hit) -> str:
     return "<br>".join(line for line in lines if line)
 
 
-def build_results_map(
-    result: SearchResult, *, tiles_url: str, tiles_attribution: str
-) -> MapParts:
+def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution: str) -> MapParts:
     """Build a map of the searched postcode and one marker per clinic, zoomed to fit."""
     origin = (result.origin.latitude, result.origin.longitude)
     results_map = folium.Map(location=origin, zoom_start=11, tiles=None, control_scale=True)
@@ -106,4 +104,8 @@ def build_results_map(
 
     root = results_map.get_root()
     root.render()
-    return MapParts(html=Markup(root.html.render()), script=Markup(root.script.render()))
+    # folium's output is markup by design; every value from the data in it went through
+    # escape_for_map or Jinja's HTML-safe tojson above.
+    html = Markup(root.html.render())  # noqa: S704
+    script = Markup(root.script.render())  # noqa: S704
+    return MapParts(html=html, script=script)

@@ -44,7 +44,16 @@ def test_search_returns_documented_shape(client, session):
     assert result["professions"] == ["chiropractor", "manual_therapist"]
     assert {c["profession"] for c in result["clinicians"]} == {"chiropractor", "manual_therapist"}
     assert all(c["name"] for c in result["clinicians"])
-    for key in ("address", "postcode", "city", "latitude", "longitude", "phone", "email", "website"):
+    for key in (
+        "address",
+        "postcode",
+        "city",
+        "latitude",
+        "longitude",
+        "phone",
+        "email",
+        "website",
+    ):
         assert key in result
     assert result["helfo_agreement"] is True and result["accepts_new_patients"] is True
 
@@ -76,7 +85,10 @@ def test_limit_caps_results(client, session):
         ("postcode=0150&profession=naprapat", {"profession"}),
         ("postcode=0150&limit=0", {"limit"}),
         ("postcode=0150&limit=many", {"limit"}),
-        ("postcode=x&radius=3&profession=y&limit=500", {"postcode", "radius", "profession", "limit"}),
+        (
+            "postcode=x&radius=3&profession=y&limit=500",
+            {"postcode", "radius", "profession", "limit"},
+        ),
     ],
 )
 def test_bad_parameters_give_400_naming_each_field(client, query, fields):

@@ -24,10 +24,23 @@ def test_front_page_shows_empty_search_form(client):
 
 def test_search_lists_clinics_nearest_first_with_distance(client, session):
     origin = session.get(PostalCode, "0150")
-    make_clinic(session, name="Second", latitude=origin.latitude + 0.05, longitude=origin.longitude,
-                phone="+47 22 33 44 55", email="post@second.example", website="https://second.example/")
-    make_clinic(session, name="First", latitude=origin.latitude + 0.01, longitude=origin.longitude,
-                helfo_agreement=True, accepts_new_patients=True)
+    make_clinic(
+        session,
+        name="Second",
+        latitude=origin.latitude + 0.05,
+        longitude=origin.longitude,
+        phone="+47 22 33 44 55",
+        email="post@second.example",
+        website="https://second.example/",
+    )
+    make_clinic(
+        session,
+        name="First",
+        latitude=origin.latitude + 0.01,
+        longitude=origin.longitude,
+        helfo_agreement=True,
+        accepts_new_patients=True,
+    )
     session.commit()
     page = client.get("/find?postcode=0150&radius=10").get_data(as_text=True)
     assert "2 clinics within 10 km of 0150 Oslo" in page
@@ -43,9 +56,13 @@ def test_deep_link_prefills_form_and_filters_profession(client, session):
     make_clinic(session, name="Physio only", professions=(Profession.PHYSIOTHERAPIST,))
     make_clinic(session, name="Chiro place", professions=(Profession.CHIROPRACTOR,))
     session.commit()
-    page = client.get("/find?postcode=0150&profession=chiropractor&radius=10").get_data(as_text=True)
+    page = client.get("/find?postcode=0150&profession=chiropractor&radius=10").get_data(
+        as_text=True
+    )
     assert "Chiro place" in page and "Physio only" not in page
-    assert re.search(r'<option selected value="chiropractor">|<option value="chiropractor" selected>', page)
+    assert re.search(
+        r'<option selected value="chiropractor">|<option value="chiropractor" selected>', page
+    )
     assert 'value="0150"' in page
 
 
@@ -96,7 +113,9 @@ def test_results_page_has_one_marker_feature_per_clinic_and_local_leaflet(client
 
 def test_results_are_paginated(client, session):
     for step in range(23):
-        make_clinic(session, name=f"Clinic {step:02d}", latitude=59.9 + step * 0.001, longitude=10.75)
+        make_clinic(
+            session, name=f"Clinic {step:02d}", latitude=59.9 + step * 0.001, longitude=10.75
+        )
     session.commit()
     first = client.get("/find?postcode=0150").get_data(as_text=True)
     assert first.count('class="clinic"') == 20

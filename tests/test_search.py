@@ -19,9 +19,10 @@ EARTH_RADIUS_KM = 6371.009
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance computed independently of the app (haversine formula)."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
@@ -48,21 +49,26 @@ def test_results_are_nearest_first_with_correct_distances(demo_directory, postco
 
 def test_radius_keeps_only_clinics_within_it(session):
     origin = session.get(PostalCode, "0150")
-    near = make_clinic(session, name="Near", latitude=origin.latitude + 0.03, longitude=origin.longitude)
+    near = make_clinic(
+        session, name="Near", latitude=origin.latitude + 0.03, longitude=origin.longitude
+    )
     make_clinic(session, name="Far", latitude=origin.latitude + 0.2, longitude=origin.longitude)
     session.commit()
     result = find_clinics_near(session, origin, radius_km=5)
     assert [hit.clinic.id for hit in result.hits] == [near.id]
     assert result.total == 1
     assert result.hits[0].distance_km == pytest.approx(
-        haversine_km((origin.latitude, origin.longitude), (near.latitude, near.longitude)), abs=0.001
+        haversine_km((origin.latitude, origin.longitude), (near.latitude, near.longitude)),
+        abs=0.001,
     )
 
 
 def test_radius_is_a_circle_not_a_box(session):
     origin = session.get(PostalCode, "0150")
     # Inside the bounding box's corner but 7 km away: outside a 5 km radius.
-    make_clinic(session, name="Corner", latitude=origin.latitude + 0.0405, longitude=origin.longitude + 0.08)
+    make_clinic(
+        session, name="Corner", latitude=origin.latitude + 0.0405, longitude=origin.longitude + 0.08
+    )
     session.commit()
     result = find_clinics_near(session, origin, radius_km=5)
     assert result.within_radius is False
@@ -91,7 +97,12 @@ def test_inactive_clinics_are_not_found(session):
 def test_pages_split_results_in_order(session):
     origin = session.get(PostalCode, "0150")
     for step in range(5):
-        make_clinic(session, name=f"Clinic {step}", latitude=origin.latitude + 0.01 * step, longitude=origin.longitude)
+        make_clinic(
+            session,
+            name=f"Clinic {step}",
+            latitude=origin.latitude + 0.01 * step,
+            longitude=origin.longitude,
+        )
     session.commit()
     first = find_clinics_near(session, origin, limit=2, offset=0)
     third = find_clinics_near(session, origin, limit=2, offset=4)

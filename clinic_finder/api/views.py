@@ -101,5 +101,7 @@ def postcode(code: str):
         return _bad_request({"postcode": ["A postcode is four digits, for example 0150."]})
     postal_code = get_postcode(db.session, code)
     if postal_code is None:
-        return jsonify({"error": "Not Found", "message": f"No postcode {code} in the register."}), 404
+        return jsonify(
+            {"error": "Not Found", "message": f"No postcode {code} in the register."}
+        ), 404
     return jsonify(postcode_json(postal_code))

@@ -71,7 +71,9 @@ class SearchForm(FlaskForm):
             return
         self.postal_code = get_postcode(db.session, field.data)
         if self.postal_code is None:
-            raise ValidationError(f"We do not know the postcode {field.data}. Check it and try again.")
+            raise ValidationError(
+                f"We do not know the postcode {field.data}. Check it and try again."
+            )
 
     @property
     def selected_profession(self) -> Profession | None:

@@ -1,0 +1,66 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PORT ?= 5000
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test test-fast setup install install-test db browser lint format bench clean
+
+# Reinstall only when the dependency list changes.
+$(BIN)/activate: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e .
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+$(VENV)/.test-installed: $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+install-test: $(VENV)/.test-installed
+
+## Prepare the database: migrate, then load postcodes and the demo clinics if empty.
+db: install
+	$(FLASK) db upgrade
+	$(FLASK) postcodes load --if-empty
+	$(FLASK) clinics import data/clinics.csv --if-empty
+
+## Install, prepare the SQLite database and serve on http://127.0.0.1:$(PORT)
+run: db
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+## Debian's Chromium for the browser tests; skipped (tests say how) where apt-get can't run.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "Could not install chromium; browser tests will skip."; \
+	  else echo "Chromium missing and apt-get not usable; browser tests will skip."; fi; \
+	fi
+
+## Run every test (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
+test: install-test browser
+	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py
+	$(BIN)/pytest
+
+## Everyday: the tests without the browser, stop at the first failure
+test-fast: install-test
+	$(BIN)/pytest -x -q -m "not browser"
+
+lint: install-test
+	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py
+	$(BIN)/ruff format --check clinic_finder tests scripts bench wsgi.py
+
+format: install-test
+	$(BIN)/ruff format clinic_finder tests scripts bench wsgi.py
+	$(BIN)/ruff check --fix clinic_finder tests scripts bench wsgi.py
+
+## Search benchmark: prefilter against a full scan at 100,000 clinics
+bench: install
+	$(BIN)/python bench/search_bench.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,134 @@
+"""The finder in a real browser: Debian's Chromium driven by Playwright.
+
+Chromium comes from Debian (`make test` installs it with apt-get when it can); Playwright's
+own browser download cannot work here. Without Chromium these tests skip with a message,
+except in CI, where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from clinic_finder.models import PostalCode, Profession
+
+from .factories import make_clinic
+
+CHROMIUM = Path("/usr/bin/chromium")
+TILE_HOST = "tile.openstreetmap.org"
+XSS_NAME = "${alert(1)}`<img src=x onerror=alert(2)>"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = "Chromium is missing: install it with `apt-get install chromium` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sqlite_only(database_url):
+    # One backend is enough to exercise the browser; the live server shares the test DB.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("browser tests run against the SQLite backend")
+
+
+def _watch(page):
+    """Record every request and dialog; keep tiles off the real network."""
+    requests: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.route(f"https://{TILE_HOST}/**", lambda route: route.abort())
+    return requests, dialogs
+
+
+def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
+    sqlite_only, session, live_server, page
+):
+    origin = session.get(PostalCode, "0150")
+    for step in range(4):
+        make_clinic(
+            session,
+            name=f"Clinic {step}",
+            latitude=origin.latitude + 0.01 * step,
+            longitude=origin.longitude + 0.01,
+            professions=(Profession.CHIROPRACTOR,),
+        )
+    session.commit()
+    requests, dialogs = _watch(page)
+
+    page.goto(f"{live_server}/find?postcode=0150")
+    page.wait_for_selector(".leaflet-marker-icon")
+
+    listed = page.locator("li.clinic").count()
+    assert listed == 4
+    assert page.locator(".leaflet-marker-icon").count() == listed
+    foreign = [url for url in requests if urlsplit(url).hostname not in {"127.0.0.1", TILE_HOST}]
+    assert foreign == []
+    assert any(urlsplit(url).hostname == TILE_HOST for url in requests), "the map asked for tiles"
+    assert dialogs == []
+
+
+def test_hostile_clinic_name_runs_no_script_in_list_or_popup(
+    sqlite_only, session, live_server, page
+):
+    make_clinic(session, name=XSS_NAME, address="<img src=x onerror=alert(3)>")
+    session.commit()
+    _, dialogs = _watch(page)
+
+    page.goto(f"{live_server}/find?postcode=0150")
+    marker = page.locator(".leaflet-marker-icon").first
+    marker.click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+
+    assert XSS_NAME in popup.inner_text()
+    assert page.locator("li.clinic h3").first.inner_text() == XSS_NAME
+    assert page.locator(".leaflet-popup-content img, li.clinic img").count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_search_form_submits_and_shows_error_for_unknown_postcode(sqlite_only, live_server, page):
+    page.goto(f"{live_server}/")
+    page.get_by_label("Postcode").fill("9999")
+    page.get_by_role("button", name="Search").click()
+    assert "We do not know the postcode 9999" in page.locator(".error-summary").inner_text()
+    assert page.get_by_label("Postcode").get_attribute("aria-invalid") == "true"
