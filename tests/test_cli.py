@@ -1,0 +1,79 @@
+"""Operator commands: `flask postcodes load` and `flask clinics import`."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from clinic_finder.models import Clinic, Clinician
+
+from .test_importer import DEMO_FILE, GOOD_ROW, csv_text
+
+
+def _count(app, model) -> int:
+    from clinic_finder.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_postcodes_load_if_empty_skips_loaded_register(runner):
+    result = runner.invoke(args=["postcodes", "load", "--if-empty"])
+    assert result.exit_code == 0
+    assert "already loaded" in result.output
+
+
+def test_postcodes_load_reports_unchanged_on_second_run(runner):
+    result = runner.invoke(args=["postcodes", "load"])
+    assert result.exit_code == 0
+    assert "0 new, 0 updated" in result.output
+
+
+def test_clinics_import_loads_demo_file_and_is_idempotent(app, runner):
+    first = runner.invoke(args=["clinics", "import", str(DEMO_FILE)])
+    assert first.exit_code == 0, first.output
+    assert "0 rejected" in first.output
+    clinics, clinicians = _count(app, Clinic), _count(app, Clinician)
+    assert clinics >= 300 and clinicians >= 500
+
+    second = runner.invoke(args=["clinics", "import", str(DEMO_FILE)])
+    assert second.exit_code == 0
+    assert f"{clinicians} unchanged" in second.output
+    assert " 0 new, 0 updated" in second.output
+    assert (_count(app, Clinic), _count(app, Clinician)) == (clinics, clinicians)
+
+
+def test_clinics_import_dry_run_writes_nothing(app, runner, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text(csv_text(GOOD_ROW), encoding="utf-8")
+    result = runner.invoke(args=["clinics", "import", "--dry-run", str(path)])
+    assert result.exit_code == 0
+    assert "Dry run" in result.output and "1 new" in result.output
+    assert _count(app, Clinic) == 0
+
+
+def test_clinics_import_if_empty_leaves_existing_directory(app, runner, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text(csv_text(GOOD_ROW), encoding="utf-8")
+    runner.invoke(args=["clinics", "import", str(path)])
+    result = runner.invoke(args=["clinics", "import", "--if-empty", str(DEMO_FILE)])
+    assert "already has clinics" in result.output
+    assert _count(app, Clinic) == 1
+
+
+def test_clinics_import_reports_rejected_lines(app, runner, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(csv_text(GOOD_ROW, {**GOOD_ROW, "hpr_number": "1", "postcode": "9999"}))
+    result = runner.invoke(args=["clinics", "import", str(path)])
+    assert result.exit_code == 0
+    assert "Line 3: rejected: postcode '9999' is not in the Norwegian postcode register" in (
+        result.output
+    )
+    assert "1 new" in result.output and "1 rejected" in result.output
+
+
+def test_clinics_import_missing_column_fails_clearly(runner, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("name,town\nA,B\n")
+    result = runner.invoke(args=["clinics", "import", str(path)])
+    assert result.exit_code != 0
+    assert "Required column(s) missing" in result.output

@@ -1,0 +1,60 @@
+"""The Alembic migrations: they build the models' schema, and go down and up again."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from clinic_finder import create_app
+from clinic_finder.extensions import db
+
+from .conftest import POSTGRES_URL, config_for_tests
+
+EXPECTED_TABLES = {"postal_code", "clinic", "clinician"}
+
+
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))
+def empty_database_url(request, tmp_path):
+    """A brand-new, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
+        return
+    server = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
+    name = f"cf_migrate_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_upgrade_builds_exactly_the_models_schema(empty_database_url):
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) >= EXPECTED_TABLES
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        db.engine.dispose()
+    assert differences == [], "models and migrations disagree: run flask db migrate"
+
+
+def test_downgrade_removes_everything_and_upgrade_restores_it(empty_database_url):
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        with db.engine.connect() as connection:
+            assert not EXPECTED_TABLES & set(inspect(connection).get_table_names())
+        upgrade()
+        with db.engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) >= EXPECTED_TABLES
+        db.engine.dispose()
