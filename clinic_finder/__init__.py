@@ -83,9 +83,14 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Make formatting helpers available to every template."""
     from .formatting import format_km, http_url
+    from .models import now_utc, today
 
     app.add_template_filter(format_km, "km")
     app.add_template_filter(http_url, "http_url")
+
+    @app.context_processor
+    def inject_clock() -> dict:
+        return {"now": now_utc(), "today": today()}
 
 
 def register_response_headers(app: Flask) -> None:

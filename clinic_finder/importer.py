@@ -10,9 +10,11 @@ rows. The caller owns the transaction, so a failure part-way leaves nothing behi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import enum
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from stdnum.no import orgnr
 
-from .models import Clinic, Clinician, LocationSource, PostalCode, Profession
+from .models import Clinic, Clinician, LocationSource, PostalCode, Profession, now_utc
 
 CANONICAL_COLUMNS = (
     "clinic_name",
@@ -95,6 +97,11 @@ NORWAY_LONGITUDE = (-9.5, 35.0)
 MAX_KM_FROM_POSTCODE = 30.0
 
 HPR_PATTERN = re.compile(r"^\d{1,9}$")
+
+# (latitude, longitude, how they were found)
+Location = tuple[float, float, LocationSource]
+# Finds a location for (street address, postcode, city); must not raise.
+Locate = Callable[[str, PostalCode, str], Location]
 
 
 class RowStatus(enum.Enum):
@@ -170,6 +177,7 @@ class ClinicianRecord:
             "hpr_number": self.hpr_number,
             "languages": list(self.languages),
             "services": list(self.services),
+            "active": True,
         }
 
 
@@ -306,10 +314,20 @@ def normalise_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:
+    """Place an address at its postcode's centre: the fallback when nothing better is known."""
+    return postal.latitude, postal.longitude, LocationSource.POSTCODE
+
+
 def validate_row(
-    raw: dict[str, str], postcodes: dict[str, PostalCode]
+    raw: dict[str, str],
+    postcodes: dict[str, PostalCode],
+    locate: Locate = locate_at_postcode,
 ) -> tuple[ClinicRecord | None, ClinicianRecord | None, list[str]]:
-    """Check one row; return the records, or the reasons it cannot be imported."""
+    """Check one row; return the records, or the reasons it cannot be imported.
+
+    A row without coordinates is placed by ``locate`` (a geocoder, or the postcode centre).
+    """
     errors: list[str] = []
 
     def value(column: str) -> str:
@@ -398,8 +416,9 @@ def validate_row(
 
     assert postal is not None and profession is not None
     if latitude is None or longitude is None:
-        latitude, longitude = postal.latitude, postal.longitude
-        source = LocationSource.POSTCODE
+        latitude, longitude, source = locate(
+            " ".join(value("address").split()), postal, value("city")
+        )
     else:
         source = LocationSource.GIVEN
     clinic = ClinicRecord(
@@ -447,12 +466,27 @@ def _differs(model: Any, fields: dict[str, Any]) -> bool:
     return any(getattr(model, name) != value for name, value in fields.items())
 
 
-def plan_import(session: Session, text: str) -> ImportReport:
-    """Validate and classify every row of a clinic list without writing anything."""
+def plan_import(session: Session, text: str, locate: Locate | None = None) -> ImportReport:
+    """Validate and classify every row of a clinic list without writing anything.
+
+    ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
+    without it they go to their postcode's centre.
+    """
     raw_rows, unknown = read_rows(text)
     report = ImportReport(unknown_columns=unknown)
     postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
     clinics = _find_existing_clinics(session)
+    clinics_by_address = {
+        (normalise_key(clinic.address), clinic.postcode): clinic for clinic in clinics.values()
+    }
+
+    def locate_row(address: str, postal: PostalCode, city: str) -> Location:
+        known = clinics_by_address.get((normalise_key(address), postal.postcode))
+        # An address we have already placed better than its postcode is not looked up again.
+        if known is not None and known.location_source is not LocationSource.POSTCODE:
+            return known.latitude, known.longitude, known.location_source
+        return (locate or locate_at_postcode)(address, postal, city)
+
     clinicians = {
         c.hpr_number: c
         for c in session.scalars(select(Clinician).options(selectinload(Clinician.clinic)))
@@ -463,10 +497,17 @@ def plan_import(session: Session, text: str) -> ImportReport:
     for line, raw in raw_rows:
         result = RowResult(line=line, raw=raw)
         report.rows.append(result)
-        clinic, clinician, errors = validate_row(raw, postcodes)
+        clinic, clinician, errors = validate_row(raw, postcodes, locate_row)
         if clinic is None or clinician is None:
             result.errors = errors
             continue
+        existing_clinic = clinics.get(clinic.key)
+        if existing_clinic is not None and (
+            existing_clinic.latitude,
+            existing_clinic.longitude,
+        ) == (clinic.latitude, clinic.longitude):
+            # The same point again (e.g. an exported file coming back) keeps its precision.
+            clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
         if clinician.hpr_number in first_line_of_hpr:
             result.errors = [
                 f"HPR number {clinician.hpr_number} is also on line "
@@ -484,7 +525,6 @@ def plan_import(session: Session, text: str) -> ImportReport:
         clinic_in_file.setdefault(clinic.key, (line, clinic))
         result.clinic, result.clinician = clinic, clinician
 
-        existing_clinic = clinics.get(clinic.key)
         existing_clinician = clinicians.get(clinician.hpr_number)
         if existing_clinician is None:
             result.status = RowStatus.NEW
@@ -509,6 +549,7 @@ def apply_import(session: Session, report: ImportReport) -> None:
     """
     clinics = _find_existing_clinics(session)
     clinicians = {c.hpr_number: c for c in session.scalars(select(Clinician))}
+    now = now_utc()
     for row in report.accepted:
         assert row.clinic is not None and row.clinician is not None
         clinic = clinics.get(row.clinic.key)
@@ -516,7 +557,13 @@ def apply_import(session: Session, report: ImportReport) -> None:
             clinic = Clinic(**row.clinic.fields(), active=True)
             session.add(clinic)
             clinics[row.clinic.key] = clinic
+            if clinic.accepts_new_patients is not None:
+                clinic.accepts_new_patients_confirmed_at = now
         else:
+            if clinic.accepts_new_patients != row.clinic.accepts_new_patients:
+                clinic.accepts_new_patients_confirmed_at = (
+                    None if row.clinic.accepts_new_patients is None else now
+                )
             _assign(clinic, row.clinic.fields())
             if not clinic.active:
                 clinic.active = True

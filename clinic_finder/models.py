@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, String
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import true
 
 from .extensions import db
+
+NORWAY = ZoneInfo("Europe/Oslo")
 
 
 def now_utc() -> datetime:
     """Return the current time in UTC (a callable default, evaluated per row)."""
     return datetime.now(UTC)
+
+
+def today() -> date:
+    """Return today's date in Norway, where clinics open and close."""
+    return datetime.now(NORWAY).date()
 
 
 class Profession(enum.Enum):
@@ -47,6 +70,9 @@ class LocationSource(enum.Enum):
     GIVEN = "given"
     GEOCODED = "geocoded"
     POSTCODE = "postcode"
+
+
+ACCEPTS_NEW_PATIENTS_VALID_FOR = timedelta(days=90)
 
 
 def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
@@ -106,7 +132,15 @@ class Clinic(db.Model):
     helfo_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
     # None means nobody has told us.
     accepts_new_patients: Mapped[bool | None] = mapped_column(Boolean)
+    # When staff (or an import) last confirmed accepts_new_patients; stale answers show as unknown.
+    accepts_new_patients_confirmed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # Temporarily closed until this date (it reopens then); None means open.
+    closed_until: Mapped[date | None] = mapped_column(Date)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, onupdate=now_utc
@@ -116,12 +150,33 @@ class Clinic(db.Model):
     clinicians: Mapped[list[Clinician]] = relationship(
         back_populates="clinic", order_by="Clinician.name"
     )
+    verified_by: Mapped[StaffUser | None] = relationship()
+
+    @property
+    def active_clinicians(self) -> list[Clinician]:
+        """The clinicians who work here now."""
+        return [clinician for clinician in self.clinicians if clinician.active]
 
     @property
     def professions(self) -> list[Profession]:
         """The professions practised here, in a fixed order."""
-        present = {clinician.profession for clinician in self.clinicians}
+        present = {clinician.profession for clinician in self.active_clinicians}
         return [profession for profession in Profession if profession in present]
+
+    def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
+        """Whether the clinic takes new patients, or None when unknown or not confirmed lately."""
+        confirmed = self.accepts_new_patients_confirmed_at
+        if self.accepts_new_patients is None or confirmed is None:
+            return None
+        if confirmed.tzinfo is None:  # SQLite hands back naive datetimes
+            confirmed = confirmed.replace(tzinfo=UTC)
+        if now - confirmed > ACCEPTS_NEW_PATIENTS_VALID_FOR:
+            return None
+        return self.accepts_new_patients
+
+    def is_closed_on(self, day: date) -> bool:
+        """Whether the clinic is temporarily closed on that day."""
+        return self.closed_until is not None and day < self.closed_until
 
     def __repr__(self) -> str:
         return f"<Clinic {self.id} {self.name!r}>"
@@ -148,6 +203,8 @@ class Clinician(db.Model):
     # HPR: Helsepersonellregisteret, the national register of licensed health personnel.
     hpr_number: Mapped[str] = mapped_column(String(9), unique=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
+    # A clinician who has left is kept (HPR stays unique) but no longer shown.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
@@ -159,3 +216,80 @@ class Clinician(db.Model):
 
     def __repr__(self) -> str:
         return f"<Clinician {self.hpr_number} {self.name!r}>"
+
+
+class StaffUser(UserMixin, db.Model):
+    """A staff member who keeps the directory and answers patients; admins also manage staff."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on sign-out and deactivation: every session carrying an older value ends.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        """Session identity: id and session version, so old sessions stop matching."""
+        return f"{self.id}:{self.session_version}"
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.id}>"
+
+
+class AuditEntry(db.Model):
+    """Who changed what in the directory or the staff list, and when."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc, index=True)
+    # None for changes made from the command line; actor_label says who then.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    actor_label: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(50))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    # {field: [old, new]} for updates; the new values for creations.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[StaffUser | None] = relationship()
+
+
+class GeocodeCacheEntry(db.Model):
+    """One address as the geocoder answered it; every address is looked up only once."""
+
+    __tablename__ = "geocode_cache"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query: Mapped[str] = mapped_column(String(500), unique=True)
+    # Both None when the geocoder found nothing for the address.
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    provider: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+
+
+class ImportBatch(db.Model):
+    """An uploaded clinic list, kept from preview to confirmation (and after, for the record)."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    uploaded_by: Mapped[StaffUser | None] = relationship()

@@ -93,12 +93,11 @@ def _candidates_in_box(
         Clinic.latitude.between(box.min_latitude, box.max_latitude),
         Clinic.longitude.between(box.min_longitude, box.max_longitude),
     )
+    # A clinic is listed only while a licensed clinician (of the profession asked for) works there.
+    clinician_here = and_(Clinician.clinic_id == Clinic.id, Clinician.active.is_(True))
     if profession is not None:
-        query = query.where(
-            exists().where(
-                and_(Clinician.clinic_id == Clinic.id, Clinician.profession == profession)
-            )
-        )
+        clinician_here = and_(clinician_here, Clinician.profession == profession)
+    query = query.where(exists().where(clinician_here))
     return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
 
 

@@ -21,7 +21,14 @@ from werkzeug.serving import make_server
 from clinic_finder import create_app
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
-from clinic_finder.models import Clinic, Clinician
+from clinic_finder.models import (
+    AuditEntry,
+    Clinic,
+    Clinician,
+    GeocodeCacheEntry,
+    ImportBatch,
+    StaffUser,
+)
 from clinic_finder.postcodes import load_postcodes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +81,9 @@ def app(database_url: str) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.session.rollback()
-        db.session.execute(delete(Clinician))
-        db.session.execute(delete(Clinic))
+        # Children before parents; postcodes stay loaded for the whole session.
+        for model in (AuditEntry, ImportBatch, GeocodeCacheEntry, Clinician, Clinic, StaffUser):
+            db.session.execute(delete(model))
         db.session.commit()
         db.engine.dispose()
 

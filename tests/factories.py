@@ -6,7 +6,14 @@ import itertools
 
 from sqlalchemy.orm import Session
 
-from clinic_finder.models import Clinic, Clinician, LocationSource, PostalCode, Profession
+from clinic_finder.models import (
+    Clinic,
+    Clinician,
+    LocationSource,
+    PostalCode,
+    Profession,
+    now_utc,
+)
 
 _hpr_numbers = itertools.count(8_000_001)
 
@@ -23,6 +30,8 @@ def make_clinic(
     **fields,
 ) -> Clinic:
     """Add a clinic (at its postcode's centre unless told) with one clinician per profession."""
+    if fields.get("accepts_new_patients") is not None:
+        fields.setdefault("accepts_new_patients_confirmed_at", now_utc())
     postal = session.get(PostalCode, postcode)
     assert postal is not None, f"postcode {postcode} not loaded"
     clinic = Clinic(

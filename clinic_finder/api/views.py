@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..extensions import csrf, db
-from ..models import Clinic, PostalCode
+from ..models import Clinic, PostalCode, now_utc, today
 from ..public.forms import ApiSearchForm
 from ..search import ClinicHit, find_clinics_near, get_postcode
 
@@ -47,13 +47,15 @@ def clinic_json(clinic: Clinic) -> dict:
                 "languages": clinician.languages,
                 "services": clinician.services,
             }
-            for clinician in clinic.clinicians
+            for clinician in clinic.active_clinicians
         ],
         "phone": clinic.phone,
         "email": clinic.email,
         "website": clinic.website,
         "helfo_agreement": clinic.helfo_agreement,
-        "accepts_new_patients": clinic.accepts_new_patients,
+        # null when unknown or not confirmed within 90 days
+        "accepts_new_patients": clinic.accepts_new_patients_as_of(now_utc()),
+        "closed_until": clinic.closed_until.isoformat() if clinic.is_closed_on(today()) else None,
     }
 
 
