@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import PostalCode
+from .validation import check_in_norway
 
 POSTCODE_PATTERN = re.compile(r"^\d{4}$")
 _RETIRED_SUFFIX = "(ikkje i bruk)"
@@ -65,6 +66,40 @@ def read_postcode_register(path: Path) -> list[dict[str, object]]:
                     "longitude": float(row["LON"]),
                     "in_use": not retired,
                 }
+            )
+    return _place_strays_in_their_municipality(entries)
+
+
+def _outside_norway(entry: dict[str, object]) -> bool:
+    try:
+        check_in_norway(float(entry["latitude"]), float(entry["longitude"]))  # type: ignore[arg-type]
+    except ValueError:
+        return True
+    return False
+
+
+def _place_strays_in_their_municipality(
+    entries: list[dict[str, object]],
+) -> list[dict[str, object]]:
+    """Move postcodes whose coordinates lie outside Norway to their municipality's centre.
+
+    The register marks such points as uncertain (9523 Kautokeino sits at longitude 84,
+    in Siberia); a patient typing that postcode must still get clinics near home.
+    """
+    by_municipality: dict[object, list[dict[str, object]]] = {}
+    for entry in entries:
+        if not _outside_norway(entry):
+            by_municipality.setdefault(entry["municipality_number"], []).append(entry)
+    for entry in entries:
+        neighbours = by_municipality.get(entry["municipality_number"])
+        if _outside_norway(entry) and neighbours:
+            entry["latitude"] = round(
+                sum(float(n["latitude"]) for n in neighbours) / len(neighbours),
+                5,  # type: ignore[arg-type]
+            )
+            entry["longitude"] = round(
+                sum(float(n["longitude"]) for n in neighbours) / len(neighbours),
+                5,  # type: ignore[arg-type]
             )
     return entries
 

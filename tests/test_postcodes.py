@@ -51,3 +51,15 @@ def test_loading_again_changes_nothing(session):
 def test_reader_gives_municipality_number_four_digits():
     entries = {entry["postcode"]: entry for entry in read_postcode_register(POSTCODE_FILE)}
     assert entries["0150"]["municipality_number"] == "0301"
+
+
+def test_postcode_placed_outside_norway_is_moved_to_its_municipality(session):
+    # The register puts 9523 Kautokeino at longitude 84 (Siberia); its neighbours are at 23.
+    kautokeino = session.get(PostalCode, "9523")
+    assert 68.5 < kautokeino.latitude < 69.5
+    assert 22.5 < kautokeino.longitude < 24.5
+
+
+def test_every_postcode_lies_in_norway(session):
+    for postal in session.scalars(select(PostalCode)):
+        assert 57 <= postal.latitude <= 81.5 and -9.5 <= postal.longitude <= 35, postal.postcode
