@@ -1,0 +1,380 @@
+"""Street addresses → coordinates: a geopy geocoder behind a small seam, with cache and fallback.
+
+Rows of a clinic list without coordinates are placed by :class:`AddressLocator`: first the
+``geocode_cache`` table, then the configured geocoder (Nominatim by default), and when that
+finds nothing or cannot be reached, the postcode's centre, marked ``postcode`` precision.
+The geocoder never blocks an import: after the first failure a locator stops asking it.
+
+Requests go through :class:`ThrottledGeocoder`, which spaces every request of the process at
+least ``GEOCODER_MIN_INTERVAL`` apart (Nominatim's usage policy allows one a second), retries
+with a back-off, and turns every failure into :class:`GeocoderUnavailable` instead of the
+silent ``None`` that geopy's ``RateLimiter`` would give.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from geopy import exc as geopy_exc
+from geopy.adapters import RequestsAdapter, URLLibAdapter
+from geopy.distance import great_circle
+from geopy.geocoders import Nominatim
+from geopy.geocoders.base import Geocoder
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .config import ConfigError
+from .importer import MAX_KM_FROM_POSTCODE, Location, locate_at_postcode, normalise_key
+from .models import Clinic, GeocodeCacheEntry, LocationSource, PostalCode, now_utc
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "clinic_finder.geocoder"
+
+PUBLIC_NOMINATIM_DOMAIN = "nominatim.openstreetmap.org"
+DEFAULT_USER_AGENT = (
+    "clinic_finder/0.1 (set GEOCODER_USER_AGENT to name your site and a contact address)"
+)
+DEFAULTS: dict[str, Any] = {
+    "GEOCODER": "nominatim",
+    "GEOCODER_DOMAIN": PUBLIC_NOMINATIM_DOMAIN,
+    "GEOCODER_SCHEME": "https",
+    "GEOCODER_USER_AGENT": DEFAULT_USER_AGENT,
+    "GEOCODER_TIMEOUT": 5.0,
+    "GEOCODER_MIN_INTERVAL": 1.0,
+    "GEOCODER_RETRIES": 2,
+}
+
+# A server asking us to wait longer than this is treated as down: an import does not wait.
+MAX_RETRY_DELAY = 10.0
+# GeocodeCacheEntry.query is a String(500); longer queries are not geocoded at all.
+MAX_QUERY_LENGTH = 500
+
+Point = tuple[float, float]
+
+
+class GeocoderUnavailable(RuntimeError):
+    """The geocoder gave no usable answer (down, too slow, refusing us, or talking nonsense)."""
+
+
+class _Throttle:
+    """When the process may send its next geocoder request; shared by every geocoder."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last_request_end = -math.inf
+        # Set after a failure or a 429, so every caller backs off, not just the one that failed.
+        self.penalty_until = -math.inf
+
+
+_throttle = _Throttle()
+
+
+class ThrottledGeocoder:
+    """A geopy geocoder that is polite (throttled, retried) and says clearly when it fails."""
+
+    def __init__(
+        self,
+        geocoder: Geocoder,
+        *,
+        provider: str = "nominatim",
+        min_interval: float = 1.0,
+        retries: int = 2,
+        country_codes: str = "no",
+    ) -> None:
+        self.geocoder = geocoder
+        self.provider = provider
+        self.min_interval = min_interval
+        self.retries = retries
+        self.country_codes = country_codes
+
+    def lookup(self, query: str) -> Point | None:
+        """Return the coordinates of an address, or None when the service found nothing.
+
+        Raises :class:`GeocoderUnavailable` when no answer came after the retries.
+        """
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._request(query)
+            except (
+                geopy_exc.GeopyError,
+                ValueError,
+                TypeError,
+                KeyError,
+                IndexError,
+                AttributeError,
+            ) as error:
+                # geopy raises the parser's own errors when a body is not Nominatim's JSON.
+                delay = max(self.min_interval * 2**attempt, _retry_after(error))
+                self._penalise(delay)
+                logger.warning(
+                    "geocoder %s failed (attempt %d of %d): %r",
+                    self.provider,
+                    attempt + 1,
+                    attempts,
+                    error,
+                )
+                if _is_permanent(error) or delay > MAX_RETRY_DELAY or attempt + 1 == attempts:
+                    raise GeocoderUnavailable(f"{self.provider}: {error}") from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, query: str) -> Point | None:
+        # The lock is held for the whole request so that requests never overlap and the
+        # interval counts from the end of the previous one: the server sees the same spacing.
+        with _throttle.lock:
+            wait = max(_throttle.last_request_end + self.min_interval, _throttle.penalty_until)
+            wait -= time.monotonic()
+            if wait > MAX_RETRY_DELAY:
+                # Still inside a long Retry-After: neither wait for it nor ask anyway.
+                raise GeocoderUnavailable(f"{self.provider} asked us to wait {wait:.0f} s")
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                location = self.geocoder.geocode(
+                    query, exactly_one=True, country_codes=self.country_codes
+                )
+            finally:
+                _throttle.last_request_end = time.monotonic()
+        if location is None:
+            return None
+        latitude, longitude = float(location.latitude), float(location.longitude)
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ValueError(f"coordinates out of range: {latitude}, {longitude}")
+        return latitude, longitude
+
+    def _penalise(self, delay: float) -> None:
+        with _throttle.lock:
+            _throttle.penalty_until = max(_throttle.penalty_until, time.monotonic() + delay)
+
+
+def _retry_after(error: Exception) -> float:
+    if isinstance(error, geopy_exc.GeocoderRateLimited) and error.retry_after:
+        return float(error.retry_after)
+    return 0.0
+
+
+def _is_permanent(error: Exception) -> bool:
+    # Asking again will not change a refusal (bad query, blocked user agent, no quota).
+    if isinstance(error, geopy_exc.GeocoderRateLimited):
+        return False
+    return isinstance(
+        error,
+        geopy_exc.GeocoderQueryError
+        | geopy_exc.GeocoderAuthenticationFailure
+        | geopy_exc.GeocoderInsufficientPrivileges
+        | geopy_exc.GeocoderQuotaExceeded
+        | geopy_exc.ConfigurationError,
+    )
+
+
+def _setting(config: Mapping[str, Any], key: str, convert: Callable[[Any], Any]) -> Any:
+    value = config.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        value = DEFAULTS[key]
+    try:
+        return convert(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key}={value!r} is not valid: {error}") from error
+
+
+def build_geocoder(config: Mapping[str, Any]) -> ThrottledGeocoder | None:
+    """Build the geocoder the config asks for; None when ``GEOCODER`` is ``none``."""
+    kind = _setting(config, "GEOCODER", str).lower()
+    if kind == "none":
+        return None
+    if kind != "nominatim":
+        raise ConfigError(f"GEOCODER={kind!r} is not supported: use 'nominatim' or 'none'.")
+    domain = _setting(config, "GEOCODER_DOMAIN", str)
+    scheme = _setting(config, "GEOCODER_SCHEME", str).lower()
+    user_agent = _setting(config, "GEOCODER_USER_AGENT", str)
+    timeout = _setting(config, "GEOCODER_TIMEOUT", float)
+    min_interval = _setting(config, "GEOCODER_MIN_INTERVAL", float)
+    retries = _setting(config, "GEOCODER_RETRIES", int)
+    if scheme not in {"http", "https"}:
+        raise ConfigError(f"GEOCODER_SCHEME={scheme!r} must be http or https.")
+    if timeout <= 0 or min_interval < 0 or retries < 0:
+        raise ConfigError(
+            "GEOCODER_TIMEOUT must be positive; GEOCODER_MIN_INTERVAL and GEOCODER_RETRIES "
+            "must not be negative."
+        )
+    if domain == PUBLIC_NOMINATIM_DOMAIN and min_interval < 1.0:
+        raise ConfigError(
+            "The public Nominatim server allows at most one request a second: "
+            "GEOCODER_MIN_INTERVAL must be at least 1."
+        )
+    # urllib3's own retries would resend behind our throttle's back; ours are the only ones.
+    adapter_factory = (
+        functools.partial(RequestsAdapter, max_retries=0)
+        if RequestsAdapter.is_available
+        else URLLibAdapter
+    )
+    try:
+        nominatim = Nominatim(
+            domain=domain,
+            scheme=scheme,
+            user_agent=user_agent,
+            timeout=timeout,
+            adapter_factory=adapter_factory,
+        )
+    except geopy_exc.ConfigurationError as error:
+        raise ConfigError(f"The geocoder cannot be set up: {error}") from error
+    return ThrottledGeocoder(
+        nominatim, provider=kind, min_interval=min_interval, retries=retries, country_codes="no"
+    )
+
+
+def geocode_query(address: str, postal: PostalCode, city: str) -> str:
+    """Return the text the geocoder is asked for an address (its cache key, normalised)."""
+    address, city = " ".join(address.split()), " ".join(city.split())
+    return f"{address}, {postal.postcode} {city or postal.place}, Norway"
+
+
+def _near_postcode(point: Point | None, postal: PostalCode) -> Point | None:
+    # A point far from the postcode is more likely a namesake street elsewhere than the clinic.
+    if point is None:
+        return None
+    if great_circle(point, (postal.latitude, postal.longitude)).km > MAX_KM_FROM_POSTCODE:
+        return None
+    return point
+
+
+class AddressLocator:
+    """Place street addresses for an import: cache, then geocoder, else the postcode's centre.
+
+    Matches the importer's ``Locate``. The caller owns the transaction: new cache entries
+    are added and flushed, never committed. Once the geocoder has failed, this locator
+    stops asking it (cached answers are still used), so one import never waits on a dead
+    service row after row. With ``recheck_misses`` a cached answer that did not place the
+    address (nothing found, or too far away) is asked again and replaced.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        geocoder: ThrottledGeocoder | None,
+        *,
+        recheck_misses: bool = False,
+    ) -> None:
+        self.session = session
+        self.geocoder = geocoder
+        self.recheck_misses = recheck_misses
+        self.unavailable = False
+        self.looked_up = 0  # answers from the geocoder (found or not)
+        self.from_cache = 0  # answers from the geocode cache
+        self.fell_back = 0  # addresses placed at their postcode's centre
+
+    def __call__(self, address: str, postal: PostalCode, city: str) -> Location:
+        """Return the coordinates of an address and how they were found."""
+        point = self._find(address, postal, city)
+        if point is None:
+            self.fell_back += 1
+            return locate_at_postcode(address, postal, city)
+        return point[0], point[1], LocationSource.GEOCODED
+
+    def _find(self, address: str, postal: PostalCode, city: str) -> Point | None:
+        if not address.strip() or self.geocoder is None:
+            return None
+        query = geocode_query(address, postal, city)
+        key = normalise_key(query)
+        if len(key) > MAX_QUERY_LENGTH:
+            return None
+        entry = self.session.scalar(select(GeocodeCacheEntry).where(GeocodeCacheEntry.query == key))
+        if entry is not None:
+            cached = _near_postcode(_entry_point(entry), postal)
+            if cached is not None or not self.recheck_misses:
+                self.from_cache += 1
+                return cached
+        if self.unavailable:
+            return None
+        try:
+            point = self.geocoder.lookup(query)
+        except GeocoderUnavailable as error:
+            self.unavailable = True
+            logger.warning(
+                "geocoding stopped for this run; postcode centres from now on: %s", error
+            )
+            return None
+        self.looked_up += 1
+        latitude, longitude = point if point is not None else (None, None)
+        if entry is None:
+            entry = GeocodeCacheEntry(query=key, provider=self.geocoder.provider)
+            self.session.add(entry)
+        entry.latitude, entry.longitude = latitude, longitude
+        entry.provider = self.geocoder.provider
+        entry.created_at = now_utc()
+        self.session.flush()
+        return _near_postcode(point, postal)
+
+
+def _entry_point(entry: GeocodeCacheEntry) -> Point | None:
+    if entry.latitude is None or entry.longitude is None:
+        return None
+    return entry.latitude, entry.longitude
+
+
+@dataclass
+class RegeocodeReport:
+    """What re-geocoding the postcode-placed clinics did."""
+
+    updated: int = 0
+    # Every listed clinic still at its postcode's centre afterwards, for whatever reason.
+    still_postcode: int = 0
+    # The geocoder failed (or is switched off), so some clinics were not asked about.
+    unavailable: bool = False
+
+
+def postcode_located_clinics(session: Session) -> list[Clinic]:
+    """List the active clinics placed only at their postcode's centre, by name."""
+    return list(
+        session.scalars(
+            select(Clinic)
+            .where(Clinic.active, Clinic.location_source == LocationSource.POSTCODE)
+            .order_by(Clinic.name, Clinic.id)
+        )
+    )
+
+
+def regeocode_postcode_located(
+    session: Session, geocoder: ThrottledGeocoder | None
+) -> RegeocodeReport:
+    """Look up the postcode-placed clinics' addresses again and move those found; no commit."""
+    report = RegeocodeReport(unavailable=geocoder is None)
+    locator = AddressLocator(session, geocoder, recheck_misses=True)
+    for clinic in postcode_located_clinics(session):
+        if not clinic.address.strip() or geocoder is None or locator.unavailable:
+            report.still_postcode += 1
+            continue
+        latitude, longitude, source = locator(clinic.address, clinic.postal_code, clinic.city)
+        if source is LocationSource.GEOCODED:
+            clinic.latitude, clinic.longitude = latitude, longitude
+            clinic.location_source = source
+            report.updated += 1
+        else:
+            report.still_postcode += 1
+    report.unavailable = report.unavailable or locator.unavailable
+    session.flush()
+    return report
+
+
+def init_app(app: Flask) -> None:
+    """Build the app's geocoder from its config and keep it in ``app.extensions``."""
+    app.extensions[EXTENSION_KEY] = build_geocoder(app.config)
+
+
+def current_geocoder() -> ThrottledGeocoder | None:
+    """Return the current app's geocoder (None when geocoding is switched off)."""
+    try:
+        return current_app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "No geocoder set up: call clinic_finder.geocoding.init_app(app) in create_app."
+        ) from None
