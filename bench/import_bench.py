@@ -1,0 +1,353 @@
+"""Benchmark the clinic import: a 10,000-row file with coordinates, first new, then unchanged.
+
+The script writes a synthetic clinic list in the import format (a fixed seed; real
+postcodes from the register, coordinates within about a kilometre of the postcode's
+centre, one to three clinicians per clinic, unique HPR numbers, every row valid), builds
+a fresh database with the real migrations and postcode register, and then times what
+``flask clinics import`` does — decode the file, ``plan_import()``, ``apply_import()``,
+commit — twice:
+
+* the first import, where every row is new (the target is under 10 s);
+* a second import of the same file, where every row must be unchanged (checked).
+
+Rows carry coordinates, so nothing is geocoded and nothing touches the network. Each run
+starts with an empty session, as a new ``flask`` process would. It prints figures and
+asserts nothing about timings, which depend on the machine::
+
+    python bench/import_bench.py [--rows 10000] [--seed 1] [--database-url URL]
+
+Without ``--database-url`` the database is a SQLite file in a temporary directory. For
+PostgreSQL pass e.g. ``--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_import``:
+the database is created if missing, and its ``public`` schema is DROPPED and recreated, so
+never point this at a database whose contents matter (the test suite's ``test`` database
+is refused).
+
+To see where the time goes: ``python -m cProfile -s cumtime bench/import_bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import math
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import phonenumbers
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from stdnum.no import orgnr
+
+from clinic_finder import create_app
+from clinic_finder.config import normalise_database_url
+from clinic_finder.extensions import db
+from clinic_finder.importer import (
+    CANONICAL_COLUMNS,
+    ImportReport,
+    RowStatus,
+    apply_import,
+    decode_upload,
+    plan_import,
+)
+from clinic_finder.models import Profession
+from clinic_finder.postcodes import load_postcodes, read_postcode_register
+from clinic_finder.validation import check_in_norway
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
+
+DEFAULT_ROWS = 10_000
+TARGET_SECONDS = 10.0  # for DEFAULT_ROWS
+MAX_OFFSET_KM = 1.0
+KM_PER_DEGREE_LATITUDE = 111.195
+# Above the range the real Health Personnel Register has handed out, so they name nobody.
+FIRST_HPR_NUMBER = 900_000_000
+# Never wiped by this script: the test suite's database and the server's default one.
+PROTECTED_DATABASES = {"test", "postgres"}
+
+CLINIC_KINDS = ("Fysioterapi", "Kiropraktikk", "Helsehus", "Klinikk", "Bevegelsessenter")
+STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "Fjordgata")
+FIRST_NAMES = ("Anne", "Kari", "Ingrid", "Nora", "Per", "Ole", "Lars", "Jonas", "Sigrid", "Erik")
+SURNAMES = ("Hansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl", "Lie", "Moe", "Vik", "Aas")
+MOBILE_PREFIXES = ("40", "41", "45", "46", "47", "48", "90", "91", "92", "93", "94", "95")
+LANGUAGES = ("nb", "nb;en", "nb;en;de", "nn;en", "nb;pl")
+SERVICES = ("exercise therapy", "dry needling", "manual therapy", "shockwave therapy", "massage")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A postcode in use and where its centre is."""
+
+    postcode: str
+    city: str
+    latitude: float
+    longitude: float
+
+
+# --- The file --------------------------------------------------------------------------
+
+
+def places_in_use(path: Path) -> list[Place]:
+    """The register's postcodes still in use whose centre the importer accepts as Norway."""
+    places = []
+    for entry in read_postcode_register(path):
+        place = Place(
+            postcode=str(entry["postcode"]),
+            city=str(entry["place"]),
+            latitude=float(entry["latitude"]),  # type: ignore[arg-type]
+            longitude=float(entry["longitude"]),  # type: ignore[arg-type]
+        )
+        try:
+            # 9523 Kautokeino is registered at 84° E, in Siberia; rows there would be refused.
+            check_in_norway(place.latitude, place.longitude)
+        except ValueError:
+            continue
+        if entry["in_use"]:
+            places.append(place)
+    return places
+
+
+def scatter(rng: random.Random, place: Place) -> tuple[float, float]:
+    """A point uniformly inside a disc of MAX_OFFSET_KM around the postcode centre."""
+    distance = MAX_OFFSET_KM * math.sqrt(rng.random())
+    bearing = rng.uniform(0.0, 2.0 * math.pi)
+    latitude = place.latitude + distance * math.cos(bearing) / KM_PER_DEGREE_LATITUDE
+    longitude = place.longitude + distance * math.sin(bearing) / (
+        KM_PER_DEGREE_LATITUDE * math.cos(math.radians(place.latitude))
+    )
+    return latitude, longitude
+
+
+def org_number(rng: random.Random, taken: set[str]) -> str:
+    """A random 9-digit number starting with 9 that passes the orgnr check digit."""
+    while True:
+        base = "9" + "".join(str(rng.randrange(10)) for _ in range(7))
+        number = next((base + d for d in "0123456789" if orgnr.is_valid(base + d)), None)
+        if number and number not in taken:
+            taken.add(number)
+            return number
+
+
+def phone_number(rng: random.Random) -> str:
+    """A valid Norwegian mobile number, in one of the notations people write."""
+    while True:
+        digits = rng.choice(MOBILE_PREFIXES) + "".join(str(rng.randrange(10)) for _ in range(6))
+        # Not every block of a mobile range is handed out; the importer refuses those.
+        if phonenumbers.is_valid_number(phonenumbers.parse(digits, "NO")):
+            break
+    return rng.choice((f"+47 {digits[:3]} {digits[3:5]} {digits[5:]}", digits, f"0047{digits}"))
+
+
+def clinic_rows(
+    rng: random.Random, place: Place, number: int, hpr_numbers: Iterator[int], taken: set[str]
+) -> list[dict[str, str]]:
+    """The rows of one clinic: one to three clinicians sharing the clinic's details."""
+    latitude, longitude = scatter(rng, place)
+    clinic = {
+        "clinic_name": f"{rng.choice(CLINIC_KINDS)} {place.city} {number}",
+        "org_number": org_number(rng, taken) if rng.random() < 0.8 else "",
+        "address": f"{rng.choice(STREETS)} {rng.randint(1, 150)}",
+        "postcode": place.postcode,
+        "city": place.city,
+        "phone": phone_number(rng),
+        "email": f"post@klinikk{number}.example",
+        "website": f"https://klinikk{number}.example/" if rng.random() < 0.8 else "",
+        "helfo_agreement": rng.choice(("yes", "no", "ja", "nei")),
+        "accepts_new_patients": rng.choice(("yes", "no", "")),
+        "latitude": f"{latitude:.6f}",
+        "longitude": f"{longitude:.6f}",
+    }
+    return [
+        {
+            **clinic,
+            "clinician_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+            "profession": rng.choice(tuple(Profession)).value,
+            "hpr_number": str(next(hpr_numbers)),
+            "languages": rng.choice(LANGUAGES),
+            "services": ";".join(rng.sample(SERVICES, rng.randint(0, 3))),
+        }
+        for _ in range(rng.randint(1, 3))
+    ]
+
+
+def generate_file(rng: random.Random, places: Sequence[Place], rows: int) -> str:
+    """A clinic list of exactly ``rows`` rows (about two clinicians per clinic) as CSV."""
+    hpr_numbers = itertools.count(FIRST_HPR_NUMBER)
+    taken: set[str] = set()
+    generated: list[dict[str, str]] = []
+    number = 0
+    while len(generated) < rows:
+        number += 1
+        generated.extend(clinic_rows(rng, rng.choice(places), number, hpr_numbers, taken))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CANONICAL_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(generated[:rows])
+    return buffer.getvalue()
+
+
+# --- Database --------------------------------------------------------------------------
+
+
+def prepare_postgres(url: str) -> None:
+    """Create the benchmark database if missing, then empty its public schema."""
+    parsed = make_url(url)
+    if parsed.database in PROTECTED_DATABASES:
+        sys.exit(f"Refusing to wipe the {parsed.database!r} database; use e.g. bench_import.")
+    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+        )
+        if not exists:
+            # Identifiers cannot be bound parameters; quote it the server's way.
+            name = server.dialect.identifier_preparer.quote(parsed.database)
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    server.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def create_bench_app(database_url: str) -> Flask:
+    """An app on the given database, migrated, with the postcode register loaded."""
+    if database_url.startswith("postgresql"):
+        prepare_postgres(database_url)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "APP_ENV": "development"})
+    with app.app_context():
+        upgrade()
+        load_postcodes(db.session, POSTCODE_FILE)
+        db.session.commit()
+    return app
+
+
+# --- Measuring -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """How long one import took, split at the point where writing starts."""
+
+    plan_seconds: float
+    write_seconds: float
+    report: ImportReport
+
+    @property
+    def seconds(self) -> float:
+        return self.plan_seconds + self.write_seconds
+
+
+def timed_import(app: Flask, path: Path) -> ImportRun:
+    """Import the file as ``flask clinics import`` does, in a fresh app context."""
+    with app.app_context():
+        started = time.perf_counter()
+        report = plan_import(db.session, decode_upload(path.read_bytes()))
+        planned = time.perf_counter()
+        apply_import(db.session, report)
+        db.session.commit()
+        finished = time.perf_counter()
+        db.session.remove()
+    return ImportRun(planned - started, finished - planned, report)
+
+
+def check(run: ImportRun, expected: RowStatus, rows: int) -> list[str]:
+    """Say what is wrong if not every row got the expected status."""
+    if run.report.count(expected) == rows:
+        return []
+    problems = [f"CHECK FAILED: expected {rows} {expected.value} rows, got {run.report.counts}"]
+    problems += [f"  line {row.line}: {'; '.join(row.errors)}" for row in run.report.rejected[:5]]
+    return problems
+
+
+def import_line(label: str, run: ImportRun, *, target: bool = False) -> str:
+    return (
+        f"{label}: {run.seconds:.1f} s"
+        + (f"  (target < {TARGET_SECONDS:.0f} s)" if target else "")
+        + f"  [plan {run.plan_seconds:.1f} s, write + commit {run.write_seconds:.1f} s]"
+    )
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr so that stdout holds only the figures."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, database_url: str, directory: Path) -> tuple[list[str], bool]:
+    """Build the database and the file, import twice; return report lines and success."""
+    progress("migrating and loading postcodes …")
+    app = create_bench_app(database_url)
+    with app.app_context():
+        backend = db.engine.dialect.name
+    progress(f"writing {args.rows} rows …")
+    path = directory / "clinics.csv"
+    places = places_in_use(POSTCODE_FILE)
+    path.write_text(
+        generate_file(random.Random(args.seed), places, args.rows), encoding="utf-8", newline=""
+    )
+
+    progress("importing (all new) …")
+    first = timed_import(app, path)
+    progress("importing again (all unchanged) …")
+    second = timed_import(app, path)
+    with app.app_context():
+        db.engine.dispose()
+
+    problems = check(first, RowStatus.NEW, args.rows) + check(
+        second, RowStatus.UNCHANGED, args.rows
+    )
+    clinics = len({row.clinic.key for row in first.report.accepted if row.clinic is not None})
+    lines = [
+        f"rows={args.rows}  clinics={clinics}  backend={backend}  seed={args.seed}",
+        import_line(f"import {args.rows} rows (new)", first, target=args.rows == DEFAULT_ROWS),
+        import_line("re-import (unchanged)", second),
+        f"check: {first.report.count(RowStatus.NEW)}/{args.rows} new, then "
+        f"{second.report.count(RowStatus.UNCHANGED)}/{args.rows} unchanged: "
+        + ("OK" if not problems else "NOT OK"),
+        *problems,
+    ]
+    return lines, not problems
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rows", type=int, default=DEFAULT_ROWS, help="rows (clinicians) to import"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed for the file")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database whose public schema may be wiped (default: temp SQLite)",
+    )
+    args = parser.parse_args(argv)
+    if args.rows < 1:
+        parser.error("--rows must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="import-bench-") as name:
+        directory = Path(name)
+        if args.database_url:
+            url = normalise_database_url(args.database_url)
+        else:
+            url = f"sqlite:///{directory / 'bench.sqlite3'}"
+        lines, ok = run(args, url, directory)
+    print("\n".join(lines))
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
