@@ -47,30 +47,37 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from .extensions import csrf, db, migrate
+    from . import auth, geocoding
+    from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
+    auth.init_app(app)
+    geocoding.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach one blueprint per area."""
     from .api.views import bp as api_bp
     from .public.views import bp as public_bp
+    from .staff.views import bp as staff_bp
     from .vendor import leaflet_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(staff_bp)
     app.register_blueprint(leaflet_bp)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the operator commands (`flask postcodes …`, `flask clinics …`)."""
-    from .commands import clinics_cli, postcodes_cli
+    """Add the operator commands (`flask postcodes …`, `flask clinics …`, `flask staff …`)."""
+    from .commands import clinics_cli, postcodes_cli, staff_cli
 
     app.cli.add_command(postcodes_cli)
     app.cli.add_command(clinics_cli)
+    app.cli.add_command(staff_cli)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,13 +10,18 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from .audit import record
+from .auth import AccountError, create_staff_account, end_all_sessions, find_staff_by_email
+from .export import export_rows, rows_to_csv
 from .extensions import db
-from .importer import ImportFileError, RowStatus, apply_import, decode_upload, plan_import
-from .models import Clinic, PostalCode
+from .geocoding import AddressLocator, current_geocoder
+from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
+from .models import Clinic, ImportBatch, PostalCode, StaffUser
 from .postcodes import PostcodeFileError, load_postcodes
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
 clinics_cli = AppGroup("clinics", help="Manage the clinic directory.")
+staff_cli = AppGroup("staff", help="Manage staff accounts.")
 
 
 def _table_is_empty(model) -> bool:
@@ -48,16 +54,25 @@ def load_postcodes_command(path: Path | None, if_empty: bool) -> None:
 @clinics_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check and classify every row; write nothing.")
+@click.option("--strict", is_flag=True, help="Write nothing and exit 1 if any row is rejected.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the directory has clinics.")
-def import_clinics_command(path: Path, dry_run: bool, if_empty: bool) -> None:
+def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bool) -> None:
     """Import a clinic list in the import format (see the README); safe to run twice."""
     if if_empty and not _table_is_empty(Clinic):
         click.echo("The directory already has clinics; nothing to do.")
         return
     if _table_is_empty(PostalCode):
         raise click.ClickException("Load the postcodes first: flask postcodes load")
+    locator = AddressLocator(db.session, current_geocoder())
     try:
-        report = plan_import(db.session, decode_upload(path.read_bytes()))
+        text = decode_upload(path.read_bytes())
+        with click.progressbar(length=0, label="Checking rows", file=sys.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(1)
+
+            report = plan_import(db.session, text, locator, progress)
     except ImportFileError as error:
         raise click.ClickException(f"{path}: {error}") from error
 
@@ -65,17 +80,102 @@ def import_clinics_command(path: Path, dry_run: bool, if_empty: bool) -> None:
         click.echo("Ignored unknown columns: " + ", ".join(report.unknown_columns))
     for row in report.rejected:
         click.echo(f"Line {row.line}: rejected: {'; '.join(row.errors)}", err=True)
-    if dry_run:
-        db.session.rollback()
+    if locator.looked_up or locator.unavailable:
+        click.echo(
+            f"Geocoding: {locator.looked_up} address(es) looked up, {locator.from_cache} from "
+            f"the cache, {locator.fell_back} placed at their postcode's centre"
+            + (" (the geocoder could not be reached)." if locator.unavailable else ".")
+        )
+    refused = strict and bool(report.rejected)
+    if dry_run or refused:
+        db.session.commit()  # keeps geocoding answers only; the directory is untouched
     else:
         # One transaction: if anything fails, nothing of this file is kept.
+        batch = ImportBatch(filename=path.name[:255], content=text)
+        db.session.add(batch)
         apply_import(db.session, report)
+        db.session.flush()
+        record_import(db.session, "command line", report, batch)
         db.session.commit()
     counts = report.counts
+    prefix = "Dry run — nothing written. " if dry_run else ""
+    if refused and not dry_run:
+        prefix = "--strict: rows were rejected, so nothing was written. "
     click.echo(
-        f"{'Dry run — nothing written. ' if dry_run else ''}"
-        f"{len(report.rows)} rows: {counts['new']} new, {counts['updated']} updated, "
+        f"{prefix}{len(report.rows)} rows: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {counts['rejected']} rejected."
     )
-    if report.count(RowStatus.REJECTED) and not report.accepted:
+    if refused or (report.rejected and not report.accepted):
         raise SystemExit(1)
+
+
+@clinics_cli.command("export")
+@click.argument(
+    "path", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
+)
+def export_clinics_command(path: Path | None) -> None:
+    """Write the directory as CSV in the import format to PATH (default: stdout)."""
+    rows = list(export_rows(db.session))
+    text = rows_to_csv(rows)
+    if path is None or str(path) == "-":
+        click.echo(text, nl=False)
+        where = "standard output"
+    else:
+        # The byte-order mark makes Excel read UTF-8; the importer skips it.
+        path.write_text("\ufeff" + text, encoding="utf-8", newline="")
+        where = str(path)
+    click.echo(f"Exported {len(rows)} clinicians to {where}.", err=True)
+
+
+@staff_cli.command("create")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Also manages staff accounts and reads the audit log.")
+@click.password_option(help="Prompted for (twice); never give it on the command line.")
+def create_staff_command(email: str, admin: bool, password: str) -> None:
+    """Create a staff account; the password is prompted for, never an argument."""
+    try:
+        account = create_staff_account(db.session, email, password, is_admin=admin)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    record(
+        db.session,
+        "command line",
+        "staff.create",
+        "staff_user",
+        account.id,
+        {"email": account.email, "is_admin": account.is_admin},
+        summary=account.email,
+    )
+    db.session.commit()
+    click.echo(f"Created {'admin' if admin else 'staff'} account {account.email}.")
+
+
+@staff_cli.command("deactivate")
+@click.argument("email")
+def deactivate_staff_command(email: str) -> None:
+    """Deactivate a staff account and end its sessions everywhere."""
+    account = find_staff_by_email(db.session, email)
+    if account is None:
+        raise click.ClickException(f"No staff account {email}.")
+    account.active = False
+    end_all_sessions(account)
+    record(
+        db.session,
+        "command line",
+        "staff.deactivate",
+        "staff_user",
+        account.id,
+        {"active": [True, False]},
+        summary=account.email,
+    )
+    db.session.commit()
+    click.echo(f"Deactivated {account.email}; its sessions have ended.")
+
+
+@staff_cli.command("list")
+def list_staff_command() -> None:
+    """List staff accounts with their role and status."""
+    for account in db.session.scalars(select(StaffUser).order_by(StaffUser.email)):
+        role = "admin" if account.is_admin else "staff"
+        status = "active" if account.active else "deactivated"
+        click.echo(f"{account.email}\t{role}\t{status}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 DEFAULT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused in production below
@@ -36,6 +37,12 @@ def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_list(environ: Mapping[str, str], name: str) -> list[str] | None:
+    value = environ.get(name, "")
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return items or None
+
+
 def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config from environment variables.
 
@@ -61,6 +68,37 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "SEARCH_PAGE_SIZE": 20,
         "API_MAX_LIMIT": 100,
+        # Staff sessions: at most 12 hours, and over after 30 minutes without a request.
+        "STAFF_SESSION_MAX_AGE": timedelta(hours=12),
+        "STAFF_SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        # Flask-Login's "remember me" would outlive both limits; we never set it, and say so.
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # Hosts this app answers for (Host header); required in production.
+        "TRUSTED_HOSTS": _env_list(environ, "TRUSTED_HOSTS"),
+        # Rate limits (Flask-Limiter). memory:// is per process; use redis://… for several.
+        "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "clinic_finder",
+        # If Redis goes away, keep limiting in this process instead of failing requests.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "SIGN_IN_RATE_LIMIT": environ.get("SIGN_IN_RATE_LIMIT", "5 per minute;30 per hour"),
+        # Geocoding street addresses (geopy's Nominatim unless GEOCODER=none).
+        "GEOCODER": environ.get("GEOCODER", "nominatim"),
+        "GEOCODER_DOMAIN": environ.get("GEOCODER_DOMAIN", "nominatim.openstreetmap.org"),
+        "GEOCODER_SCHEME": environ.get("GEOCODER_SCHEME", "https"),
+        "GEOCODER_USER_AGENT": environ.get(
+            "GEOCODER_USER_AGENT",
+            "clinic_finder/0.1 (set GEOCODER_USER_AGENT to your site and a contact address)",
+        ),
+        "GEOCODER_TIMEOUT": float(environ.get("GEOCODER_TIMEOUT", "5")),
+        "GEOCODER_MIN_INTERVAL": float(environ.get("GEOCODER_MIN_INTERVAL", "1.0")),
+        "GEOCODER_RETRIES": int(environ.get("GEOCODER_RETRIES", "2")),
+        # A web import geocodes for at most this long; the rest wait at postcode precision.
+        "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
     }
     return config
 
@@ -77,3 +115,8 @@ def check_production_config(config: Mapping[str, Any]) -> None:
         )
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("APP_ENV=production needs DATABASE_URL (PostgreSQL).")
+    if not config.get("TRUSTED_HOSTS"):
+        raise ConfigError(
+            "APP_ENV=production needs TRUSTED_HOSTS, the host names the site answers for "
+            "(comma-separated, e.g. finnklinikk.example,www.finnklinikk.example)."
+        )

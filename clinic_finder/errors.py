@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/staff/api/"))
 
 
 def register(app: Flask) -> None:
@@ -19,6 +20,10 @@ def register(app: Flask) -> None:
     def handle_http_error(error: HTTPException):
         """Render an HTTP error as JSON for the API, as a page otherwise."""
         status = error.code or 500
+        if request_ctx.url_adapter is None:
+            # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
+            # no page can build links, so answer in plain text.
+            return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
         if _wants_json():
             return jsonify({"error": error.name, "message": error.description}), status
         return render_template("errors/error.html", error=error), status

@@ -1,5 +1,8 @@
 """Flask extensions, created unbound and attached to the app in the factory."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -25,3 +28,8 @@ db = SQLAlchemy(model_class=Base)
 # render_as_batch lets the same migrations alter tables on SQLite, which has no ALTER COLUMN.
 migrate = Migrate(render_as_batch=True, compare_type=True)
 csrf = CSRFProtect()
+
+login_manager = LoginManager()
+# Staff areas only; key by client address (ProxyFix sets it correctly behind a proxy).
+# Storage comes from RATELIMIT_STORAGE_URI: memory:// by default, redis://… for several workers.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -14,18 +14,36 @@ import dataclasses
 import enum
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from geopy.distance import great_circle
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from stdnum.no import orgnr
 
-from .models import Clinic, Clinician, LocationSource, PostalCode, Profession, now_utc
+from .audit import apply_changes, record
+from .models import (
+    Clinic,
+    Clinician,
+    ImportBatch,
+    LocationSource,
+    PostalCode,
+    Profession,
+    StaffUser,
+    now_utc,
+)
+from .validation import (
+    MAX_KM_FROM_POSTCODE,
+    check_in_norway,
+    clean_email,
+    clean_hpr_number,
+    clean_org_number,
+    clean_phone,
+    clean_website,
+    split_list,
+)
 
 CANONICAL_COLUMNS = (
     "clinic_name",
@@ -91,12 +109,6 @@ PROFESSION_NAMES["manuell terapeut"] = Profession.MANUAL_THERAPIST
 YES_VALUES = {"yes", "ja", "true", "1", "y", "j"}
 NO_VALUES = {"no", "nei", "false", "0", "n"}
 
-# Mainland Norway and Svalbard / Jan Mayen, generously.
-NORWAY_LATITUDE = (57.0, 81.5)
-NORWAY_LONGITUDE = (-9.5, 35.0)
-MAX_KM_FROM_POSTCODE = 30.0
-
-HPR_PATTERN = re.compile(r"^\d{1,9}$")
 
 # (latitude, longitude, how they were found)
 Location = tuple[float, float, LocationSource]
@@ -297,21 +309,8 @@ def parse_coordinate(value: str) -> float | None:
 
 
 def parse_list(value: str) -> tuple[str, ...]:
-    """Split a ;-separated list, dropping blanks and duplicates but keeping order."""
-    items: list[str] = []
-    for item in value.split(";"):
-        item = " ".join(item.split())
-        if item and item not in items:
-            items.append(item)
-    return tuple(items)
-
-
-def normalise_phone(value: str) -> str:
-    """Return the number in international format, reading it as Norwegian unless it says."""
-    number = phonenumbers.parse(value, "NO")
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"phone number {value!r} is not a valid number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    """Split a ;-separated list cell."""
+    return tuple(split_list(value))
 
 
 def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:
@@ -355,31 +354,26 @@ def validate_row(
                 "professions we list (chiropractor, physiotherapist, manual therapist)"
             )
 
-    hpr_number = value("hpr_number").replace(" ", "")
-    if hpr_number and not HPR_PATTERN.match(hpr_number):
-        errors.append(f"HPR number {value('hpr_number')!r} must be 1 to 9 digits")
-
-    org_number = orgnr.compact(value("org_number")) if value("org_number") else None
-    if org_number and not orgnr.is_valid(org_number):
-        errors.append(f"org_number {value('org_number')!r} is not a valid Norwegian org number")
-
-    phone = None
-    if value("phone"):
+    hpr_number = ""
+    if value("hpr_number"):
         try:
-            phone = normalise_phone(value("phone"))
-        except (phonenumbers.NumberParseException, ValueError):
-            errors.append(f"phone {value('phone')!r} is not a valid phone number")
+            hpr_number = clean_hpr_number(value("hpr_number"))
+        except ValueError as error:
+            errors.append(str(error))
 
-    email = None
-    if value("email"):
-        try:
-            email = validate_email(value("email"), check_deliverability=False).normalized
-        except EmailNotValidError as error:
-            errors.append(f"email {value('email')!r} is not valid: {error}")
-
-    website = value("website") or None
-    if website and not re.match(r"^https?://[^\s/$.?#][^\s]*$", website, re.IGNORECASE):
-        errors.append(f"website {website!r} must be an http:// or https:// address")
+    optional: dict[str, str | None] = {}
+    for column, clean in (
+        ("org_number", clean_org_number),
+        ("phone", clean_phone),
+        ("email", clean_email),
+        ("website", clean_website),
+    ):
+        optional[column] = None
+        if value(column):
+            try:
+                optional[column] = clean(value(column))
+            except ValueError as error:
+                errors.append(f"{column}: {error}")
 
     flags: dict[str, bool | None] = {}
     for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
@@ -398,12 +392,12 @@ def validate_row(
         if (latitude is None) != (longitude is None):
             errors.append("give both latitude and longitude, or neither")
         elif latitude is not None and longitude is not None:
-            if not (
-                NORWAY_LATITUDE[0] <= latitude <= NORWAY_LATITUDE[1]
-                and NORWAY_LONGITUDE[0] <= longitude <= NORWAY_LONGITUDE[1]
-            ):
-                errors.append(f"coordinates {latitude}, {longitude} are outside Norway")
-            elif postal is not None:
+            try:
+                check_in_norway(latitude, longitude)
+            except ValueError as error:
+                errors.append(str(error))
+                postal = None  # no distance check for a point that is not in Norway
+            if postal is not None:
                 km = great_circle((latitude, longitude), (postal.latitude, postal.longitude)).km
                 if km > MAX_KM_FROM_POSTCODE:
                     errors.append(
@@ -423,13 +417,13 @@ def validate_row(
         source = LocationSource.GIVEN
     clinic = ClinicRecord(
         name=" ".join(value("clinic_name").split()),
-        org_number=org_number,
+        org_number=optional["org_number"],
         address=" ".join(value("address").split()),
         postcode=postal.postcode,
         city=value("city") or postal.place,
-        phone=phone,
-        email=email,
-        website=website,
+        phone=optional["phone"],
+        email=optional["email"],
+        website=optional["website"],
         helfo_agreement=bool(flags["helfo_agreement"]),
         accepts_new_patients=flags["accepts_new_patients"],
         latitude=latitude,
@@ -466,11 +460,17 @@ def _differs(model: Any, fields: dict[str, Any]) -> bool:
     return any(getattr(model, name) != value for name, value in fields.items())
 
 
-def plan_import(session: Session, text: str, locate: Locate | None = None) -> ImportReport:
+def plan_import(
+    session: Session,
+    text: str,
+    locate: Locate | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
     """Validate and classify every row of a clinic list without writing anything.
 
     ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
-    without it they go to their postcode's centre.
+    without it they go to their postcode's centre. ``progress(done, total)`` is called
+    after each row, for a progress bar.
     """
     raw_rows, unknown = read_rows(text)
     report = ImportReport(unknown_columns=unknown)
@@ -482,8 +482,9 @@ def plan_import(session: Session, text: str, locate: Locate | None = None) -> Im
 
     def locate_row(address: str, postal: PostalCode, city: str) -> Location:
         known = clinics_by_address.get((normalise_key(address), postal.postcode))
-        # An address we have already placed better than its postcode is not looked up again.
-        if known is not None and known.location_source is not LocationSource.POSTCODE:
+        # A known address keeps its place: an import (or an export coming back) never moves
+        # it. Improving postcode-only places is the staff's explicit re-geocoding step.
+        if known is not None:
             return known.latitude, known.longitude, known.location_source
         return (locate or locate_at_postcode)(address, postal, city)
 
@@ -494,7 +495,9 @@ def plan_import(session: Session, text: str, locate: Locate | None = None) -> Im
     first_line_of_hpr: dict[str, int] = {}
     clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
 
-    for line, raw in raw_rows:
+    for done, (line, raw) in enumerate(raw_rows, start=1):
+        if progress is not None:
+            progress(done, len(raw_rows))
         result = RowResult(line=line, raw=raw)
         report.rows.append(result)
         clinic, clinician, errors = validate_row(raw, postcodes, locate_row)
@@ -541,6 +544,49 @@ def plan_import(session: Session, text: str, locate: Locate | None = None) -> Im
     return report
 
 
+def within_time_budget(locate: Locate, seconds: float) -> Locate:
+    """Use ``locate`` until ``seconds`` have passed, then fall back to postcode centres.
+
+    A web request cannot wait for a geocoder limited to one address a second; what is
+    left at postcode precision can be re-geocoded later from the staff pages.
+    """
+    deadline = time.monotonic() + seconds
+
+    def locate_within_budget(address: str, postal: PostalCode, city: str) -> Location:
+        if time.monotonic() > deadline:
+            return locate_at_postcode(address, postal, city)
+        return locate(address, postal, city)
+
+    return locate_within_budget
+
+
+def record_import(
+    session: Session, actor: StaffUser | str, report: ImportReport, batch: ImportBatch | None
+) -> None:
+    """Audit an applied import: which HPR numbers were added and changed, from which file."""
+    by_status: dict[str, list[str]] = {status.value: [] for status in RowStatus}
+    for row in report.accepted:
+        assert row.clinician is not None
+        by_status[row.status.value].append(row.clinician.hpr_number)
+    counts = report.counts
+    if batch is not None:
+        batch.applied_at = now_utc()
+        batch.summary = counts
+    record(
+        session,
+        actor,
+        "import.apply",
+        "import_batch",
+        batch.id if batch is not None else None,
+        {"counts": counts, "new": by_status["new"], "updated": by_status["updated"]},
+        summary=(
+            f"{batch.filename if batch is not None else 'command line'}: {counts['new']} new, "
+            f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+            f"{counts['rejected']} rejected"
+        ),
+    )
+
+
 def apply_import(session: Session, report: ImportReport) -> None:
     """Write the accepted rows of a planned import; the caller commits or rolls back.
 
@@ -564,7 +610,7 @@ def apply_import(session: Session, report: ImportReport) -> None:
                 clinic.accepts_new_patients_confirmed_at = (
                     None if row.clinic.accepts_new_patients is None else now
                 )
-            _assign(clinic, row.clinic.fields())
+            apply_changes(clinic, row.clinic.fields())
             if not clinic.active:
                 clinic.active = True
         clinician = clinicians.get(row.clinician.hpr_number)
@@ -573,14 +619,7 @@ def apply_import(session: Session, report: ImportReport) -> None:
             session.add(clinician)
             clinicians[row.clinician.hpr_number] = clinician
         else:
-            _assign(clinician, row.clinician.fields())
+            apply_changes(clinician, row.clinician.fields())
             if clinician.clinic is not clinic:
                 clinician.clinic = clinic
     session.flush()
-
-
-def _assign(model: Any, fields: dict[str, Any]) -> None:
-    # Only touch attributes that change, so unchanged rows do not bump updated_at.
-    for name, value in fields.items():
-        if getattr(model, name) != value:
-            setattr(model, name, value)

@@ -8,9 +8,11 @@ real postcode register is loaded once; each test then starts from an empty direc
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -44,6 +46,8 @@ def config_for_tests(database_url: str, **overrides) -> dict:
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # No test may reach the internet; geocoding tests point at a loopback server.
+        "GEOCODER": "none",
         **overrides,
     }
 
@@ -114,3 +118,62 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def make_staff(app: Flask, email: str = "staff@clinic-finder.example", admin: bool = False):
+    """Create a staff account with STAFF_PASSWORD; return its id."""
+    from clinic_finder.auth import create_staff_account
+
+    with app.app_context():
+        account = create_staff_account(db.session, email, STAFF_PASSWORD, is_admin=admin)
+        db.session.commit()
+        return account.id
+
+
+def csrf_token_from(client, url: str) -> str:
+    """Fetch a page and return the CSRF token of its form."""
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page
+    )
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def sign_in(
+    client,
+    email: str = "staff@clinic-finder.example",
+    password: str = STAFF_PASSWORD,
+    next_url: str | None = None,
+):
+    """Sign in through the real form; return the response (not followed)."""
+    token = csrf_token_from(client, "/staff/sign-in")
+    url = "/staff/sign-in" + (f"?next={quote(next_url, safe='')}" if next_url else "")
+    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def staff_client(app: Flask, client):
+    """A client signed in as an ordinary staff member."""
+    make_staff(app)
+    response = sign_in(client)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def admin_client(app: Flask):
+    """A client signed in as an admin."""
+    make_staff(app, "admin@clinic-finder.example", admin=True)
+    client = app.test_client()
+    assert sign_in(client, "admin@clinic-finder.example").status_code == 302
+    return client
+
+
+def post_form(client, page_url: str, action_url: str | None = None, **data):
+    """Submit a form the way a browser would: fetch its CSRF token first."""
+    data.setdefault("csrf_token", csrf_token_from(client, page_url))
+    return client.post(action_url or page_url, data=data)

@@ -41,7 +41,7 @@ def make_clinic(
         city=fields.pop("city", postal.place),
         latitude=postal.latitude if latitude is None else latitude,
         longitude=postal.longitude if longitude is None else longitude,
-        location_source=LocationSource.GIVEN,
+        location_source=fields.pop("location_source", LocationSource.GIVEN),
         active=active,
         **fields,
     )

@@ -65,10 +65,31 @@ def test_production_refuses_default_secret_key(monkeypatch):
         create_app()
 
 
+def test_production_refuses_to_start_without_trusted_hosts(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.delenv("TRUSTED_HOSTS", raising=False)
+    with pytest.raises(ConfigError, match="TRUSTED_HOSTS"):
+        create_app()
+
+
+def test_production_answers_only_trusted_hosts(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.setenv("TRUSTED_HOSTS", "finnklinikk.example")
+    app = create_app()
+    client = app.test_client()
+    assert client.get("/", base_url="https://evil.example").status_code == 400
+    assert client.get("/", base_url="https://finnklinikk.example").status_code == 200
+
+
 def test_production_sets_secure_session_cookie(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.sqlite3")
     monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.setenv("TRUSTED_HOSTS", "finnklinikk.example")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

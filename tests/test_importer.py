@@ -164,7 +164,7 @@ def test_changed_row_is_updated_not_duplicated(session):
         ({"profession": "osteopath"}, "not one of the publicly licensed professions"),
         ({"hpr_number": ""}, "hpr_number is missing"),
         ({"hpr_number": "12ab"}, "HPR number"),
-        ({"org_number": "123456789"}, "not a valid Norwegian org number"),
+        ({"org_number": "123456789"}, "not a valid Norwegian organisation number"),
         ({"email": "not-an-email"}, "email"),
         ({"website": "javascript:alert(1)"}, "http:// or https://"),
         ({"helfo_agreement": "maybe"}, "must be yes or no"),

@@ -1,0 +1,539 @@
+"""The staff area: sign-in, the directory, imports and exports, staff accounts, audit log."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from .. import auth
+from ..api.views import clinic_json
+from ..audit import record
+from ..directory import (
+    ClinicFilters,
+    DirectoryError,
+    add_clinician,
+    create_clinic,
+    mark_clinic_verified,
+    set_clinic_active,
+    set_clinician_active,
+    staff_clinic_query,
+    update_clinic,
+    update_clinician,
+)
+from ..export import export_directory_csv, rejected_rows_csv
+from ..extensions import db, limiter
+from ..geocoding import (
+    AddressLocator,
+    current_geocoder,
+    postcode_located_clinics,
+    regeocode_postcode_located,
+)
+from ..importer import (
+    ImportFileError,
+    apply_import,
+    decode_upload,
+    plan_import,
+    record_import,
+    within_time_budget,
+)
+from ..models import AuditEntry, Clinic, Clinician, ImportBatch, LocationSource, Profession
+from ..models import StaffUser as StaffAccount
+from .forms import (
+    ClinicForm,
+    ClinicianForm,
+    ClinicSearchForm,
+    ConfirmForm,
+    ImportUploadForm,
+    SignInForm,
+    StaffUserForm,
+)
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+OPEN_ENDPOINTS = {"staff.sign_in"}
+CLINICS_PER_PAGE = 50
+AUDIT_PER_PAGE = 100
+
+
+@bp.before_request
+def require_staff():
+    """Refuse everyone but signed-in staff, except on the sign-in page."""
+    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return current_app.login_manager.unauthorized()
+
+
+def admin_required(view):
+    """Let only admins through; other staff get 403."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _sign_in_limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def _locator() -> AddressLocator:
+    return AddressLocator(db.session, current_geocoder())
+
+
+# --- signing in and out ----------------------------------------------------------------
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def sign_in():
+    """Show the sign-in form; sign in and go where ``next`` says, if it is on this site."""
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = auth.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            auth.start_staff_session(user)
+            db.session.commit()
+            current_app.logger.info("staff sign-in: account %s", user.id)
+            target = request.args.get("next")
+            return redirect(target if auth.is_safe_next_url(target) else url_for("staff.home"))
+        current_app.logger.info("staff sign-in refused")
+        flash("That email and password do not match an active staff account.", "error")
+    return render_template("staff/sign_in.html", form=form)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    """Sign out here and end this account's sessions everywhere."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        auth.end_all_sessions(current_user)
+        db.session.commit()
+        auth.end_this_session()
+        flash("You are signed out.", "info")
+    return redirect(url_for("staff.sign_in"))
+
+
+@bp.get("/")
+def home():
+    """The staff start page: what needs attention."""
+    counts = {
+        "active": db.session.scalar(select(func.count()).where(Clinic.active.is_(True))),
+        "inactive": db.session.scalar(select(func.count()).where(Clinic.active.is_(False))),
+        "postcode_located": len(postcode_located_clinics(db.session)),
+    }
+    return render_template("staff/home.html", counts=counts)
+
+
+# --- clinics ---------------------------------------------------------------------------
+
+
+@bp.get("/clinics")
+def clinics():
+    """List clinics with search and filters."""
+    form = ClinicSearchForm(request.args)
+    form.validate()
+    filters = ClinicFilters(
+        text=form.q.data or "",
+        profession=Profession(form.profession.data) if form.profession.data else None,
+        active={"active": True, "inactive": False}.get(form.status.data or "active"),
+        precision=LocationSource(form.precision.data) if form.precision.data else None,
+    )
+    page = db.paginate(
+        staff_clinic_query(filters), per_page=CLINICS_PER_PAGE, max_per_page=CLINICS_PER_PAGE
+    )
+    filter_args = {key: value for key, value in request.args.items() if key != "page"}
+    return render_template("staff/clinics.html", form=form, page=page, filter_args=filter_args)
+
+
+@bp.route("/clinics/new", methods=["GET", "POST"])
+def new_clinic():
+    """Add a clinic."""
+    form = ClinicForm()
+    if form.validate_on_submit():
+        try:
+            clinic = create_clinic(db.session, current_user, form.values(), _locator())
+        except DirectoryError as error:
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Added {clinic.name}. Now add its clinicians.", "success")
+            return redirect(url_for("staff.clinic", clinic_id=clinic.id))
+    return render_template("staff/clinic_form.html", form=form, clinic=None)
+
+
+@bp.get("/clinics/<int:clinic_id>")
+def clinic(clinic_id: int):
+    """Show one clinic with its clinicians and its history."""
+    clinic = db.get_or_404(Clinic, clinic_id)
+    history = db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.object_type == "clinic", AuditEntry.object_id == clinic.id)
+        .order_by(AuditEntry.at.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "staff/clinic.html", clinic=clinic, history=history, action_form=ConfirmForm()
+    )
+
+
+@bp.route("/clinics/<int:clinic_id>/edit", methods=["GET", "POST"])
+def edit_clinic(clinic_id: int):
+    """Change a clinic's details."""
+    clinic = db.get_or_404(Clinic, clinic_id)
+    form = ClinicForm(obj=clinic)
+    if request.method == "GET":
+        form.accepts_new_patients.data = {True: "yes", False: "no"}.get(
+            clinic.accepts_new_patients, ""
+        )
+        if clinic.location_source is not LocationSource.GIVEN:
+            form.latitude.data = form.longitude.data = None
+    if form.validate_on_submit():
+        try:
+            changes = update_clinic(db.session, current_user, clinic, form.values(), _locator())
+        except DirectoryError as error:
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash("Saved." if changes else "Nothing changed.", "success")
+            return redirect(url_for("staff.clinic", clinic_id=clinic.id))
+    return render_template("staff/clinic_form.html", form=form, clinic=clinic)
+
+
+def _clinic_action(clinic_id: int, action, message: str):
+    clinic = db.get_or_404(Clinic, clinic_id)
+    if ConfirmForm().validate_on_submit():
+        action(clinic)
+        db.session.commit()
+        flash(message.format(name=clinic.name), "success")
+    return redirect(url_for("staff.clinic", clinic_id=clinic.id))
+
+
+@bp.post("/clinics/<int:clinic_id>/deactivate")
+def deactivate_clinic(clinic_id: int):
+    """Take a clinic out of search (kept, not deleted)."""
+    return _clinic_action(
+        clinic_id,
+        lambda clinic: set_clinic_active(db.session, current_user, clinic, False),
+        "{name} is deactivated and no longer found by search.",
+    )
+
+
+@bp.post("/clinics/<int:clinic_id>/reactivate")
+def reactivate_clinic(clinic_id: int):
+    """Put a deactivated clinic back into search."""
+    return _clinic_action(
+        clinic_id,
+        lambda clinic: set_clinic_active(db.session, current_user, clinic, True),
+        "{name} is active again.",
+    )
+
+
+@bp.post("/clinics/<int:clinic_id>/verify")
+def verify_clinic(clinic_id: int):
+    """Record that the entry was checked with the clinic today."""
+    return _clinic_action(
+        clinic_id,
+        lambda clinic: mark_clinic_verified(db.session, current_user, clinic),
+        "{name} is marked as verified today.",
+    )
+
+
+# --- clinicians ------------------------------------------------------------------------
+
+
+@bp.route("/clinics/<int:clinic_id>/clinicians/new", methods=["GET", "POST"])
+def new_clinician(clinic_id: int):
+    """Add a clinician to a clinic."""
+    clinic = db.get_or_404(Clinic, clinic_id)
+    form = ClinicianForm()
+    if form.validate_on_submit():
+        try:
+            add_clinician(db.session, current_user, clinic, form.values())
+        except DirectoryError as error:
+            form.hpr_number.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Added {form.name.data}.", "success")
+            return redirect(url_for("staff.clinic", clinic_id=clinic.id))
+    return render_template("staff/clinician_form.html", form=form, clinic=clinic, clinician=None)
+
+
+@bp.route("/clinicians/<int:clinician_id>/edit", methods=["GET", "POST"])
+def edit_clinician(clinician_id: int):
+    """Change a clinician's details."""
+    clinician = db.get_or_404(Clinician, clinician_id)
+    form = ClinicianForm(obj=clinician)
+    if request.method == "GET":
+        form.profession.data = clinician.profession.value
+        form.languages.data = "; ".join(clinician.languages)
+        form.services.data = "; ".join(clinician.services)
+    if form.validate_on_submit():
+        try:
+            update_clinician(db.session, current_user, clinician, form.values())
+        except DirectoryError as error:
+            form.hpr_number.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Saved {clinician.name}.", "success")
+            return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
+    return render_template(
+        "staff/clinician_form.html", form=form, clinic=clinician.clinic, clinician=clinician
+    )
+
+
+@bp.post("/clinicians/<int:clinician_id>/<any(deactivate, reactivate):action>")
+def set_clinician_status(clinician_id: int, action: str):
+    """Mark a clinician as having left, or back."""
+    clinician = db.get_or_404(Clinician, clinician_id)
+    if ConfirmForm().validate_on_submit():
+        set_clinician_active(db.session, current_user, clinician, action == "reactivate")
+        db.session.commit()
+        flash(f"{clinician.name} is {'back' if action == 'reactivate' else 'marked as left'}.")
+    return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
+
+
+# --- locations -------------------------------------------------------------------------
+
+
+@bp.get("/locations/postcode-only")
+def postcode_located():
+    """List active clinics placed only at their postcode's centre."""
+    return render_template(
+        "staff/postcode_located.html",
+        clinics=postcode_located_clinics(db.session),
+        form=ConfirmForm(),
+    )
+
+
+@bp.post("/locations/regeocode")
+def regeocode():
+    """Look those clinics' addresses up again with the geocoder."""
+    if ConfirmForm().validate_on_submit():
+        geocoder = current_geocoder()
+        if geocoder is None:
+            flash("No geocoder is configured (GEOCODER=none).", "error")
+        else:
+            report = regeocode_postcode_located(db.session, geocoder)
+            record(
+                db.session,
+                current_user,
+                "clinic.regeocode",
+                "clinic",
+                None,
+                {"updated": report.updated, "still_postcode": report.still_postcode},
+                summary=f"{report.updated} clinic(s) placed by street address",
+            )
+            db.session.commit()
+            message = f"{report.updated} clinic(s) now placed by street address; "
+            message += f"{report.still_postcode} still at their postcode."
+            if report.unavailable:
+                message += " The geocoder could not be reached; try again later."
+            flash(message, "error" if report.unavailable else "success")
+    return redirect(url_for("staff.postcode_located"))
+
+
+# --- import and export -----------------------------------------------------------------
+
+
+def _plan_batch(batch: ImportBatch):
+    budget = current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
+    return plan_import(db.session, batch.content, within_time_budget(_locator(), budget))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_upload():
+    """Upload a clinic list; nothing is written to the directory until it is confirmed."""
+    form = ImportUploadForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            text = decode_upload(upload.read())
+            batch = ImportBatch(
+                filename=(upload.filename or "upload.csv")[:255],
+                content=text,
+                uploaded_by_id=current_user.id,
+            )
+            db.session.add(batch)
+            db.session.flush()
+            _plan_batch(batch)  # refuse unreadable files now, not at preview
+        except ImportFileError as error:
+            db.session.rollback()
+            form.file.errors.append(str(error))
+        else:
+            # Keeps the upload and any addresses geocoded for it; the directory is untouched.
+            db.session.commit()
+            return redirect(url_for("staff.import_preview", batch_id=batch.id))
+    return render_template("staff/import.html", form=form)
+
+
+@bp.get("/import/<int:batch_id>")
+def import_preview(batch_id: int):
+    """Show what importing the file would do, row by row."""
+    batch = db.get_or_404(ImportBatch, batch_id)
+    report = _plan_batch(batch)
+    db.session.commit()  # geocoding cache only
+    return render_template(
+        "staff/import_preview.html", batch=batch, report=report, form=ConfirmForm()
+    )
+
+
+@bp.post("/import/<int:batch_id>/apply")
+def import_apply(batch_id: int):
+    """Write every accepted row of the file in one transaction, or nothing."""
+    batch = db.get_or_404(ImportBatch, batch_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("staff.import_preview", batch_id=batch.id))
+    if batch.applied_at is not None:
+        flash("This file was already imported.", "error")
+        return redirect(url_for("staff.import_preview", batch_id=batch.id))
+    report = _plan_batch(batch)
+    try:
+        apply_import(db.session, report)
+        record_import(db.session, current_user, report, batch)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("import %s failed; nothing was written", batch.id)
+        flash("The import failed and nothing was changed. Please try again.", "error")
+        return redirect(url_for("staff.import_preview", batch_id=batch.id))
+    counts = report.counts
+    flash(
+        f"Imported: {counts['new']} new, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected.",
+        "success",
+    )
+    return redirect(url_for("staff.import_preview", batch_id=batch.id))
+
+
+@bp.get("/import/<int:batch_id>/rejected.csv")
+def import_rejected(batch_id: int):
+    """Download the rejected rows, in the import format with the reasons, to fix and retry."""
+    batch = db.get_or_404(ImportBatch, batch_id)
+    report = _plan_batch(batch)
+    db.session.commit()
+    return _csv_response(rejected_rows_csv(report.rejected), f"rejected-{batch.id}.csv")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """Download the whole directory in the import format."""
+    return _csv_response(export_directory_csv(db.session), "clinics.csv")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    # The BOM makes Excel read UTF-8 (æ, ø, å) correctly.
+    response = Response("\ufeff" + text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- admin: staff accounts and audit log -----------------------------------------------
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """Show the audit log, newest first."""
+    page = db.paginate(
+        select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()),
+        per_page=AUDIT_PER_PAGE,
+        max_per_page=AUDIT_PER_PAGE,
+    )
+    return render_template("staff/audit.html", page=page)
+
+
+@bp.get("/users")
+@admin_required
+def users():
+    """List staff accounts."""
+    accounts = db.session.scalars(select(StaffAccount).order_by(StaffAccount.email)).all()
+    return render_template("staff/users.html", accounts=accounts, form=ConfirmForm())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    """Create a staff account."""
+    form = StaffUserForm()
+    if form.validate_on_submit():
+        try:
+            account = auth.create_staff_account(
+                db.session, form.email.data, form.password.data, bool(form.is_admin.data)
+            )
+        except auth.AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            record(
+                db.session,
+                current_user,
+                "staff.create",
+                "staff_user",
+                account.id,
+                {"email": account.email, "is_admin": account.is_admin},
+                summary=account.email,
+            )
+            db.session.commit()
+            flash(f"Created {account.email}.", "success")
+            return redirect(url_for("staff.users"))
+    return render_template("staff/user_form.html", form=form)
+
+
+@bp.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
+@admin_required
+def set_user_status(user_id: int, action: str):
+    """Deactivate an account (ending its sessions everywhere) or reactivate it."""
+    account = db.get_or_404(StaffAccount, user_id)
+    if ConfirmForm().validate_on_submit():
+        if account.id == current_user.id:
+            flash("You cannot deactivate your own account.", "error")
+            return redirect(url_for("staff.users"))
+        active = action == "reactivate"
+        if account.active != active:
+            account.active = active
+            auth.end_all_sessions(account)
+            record(
+                db.session,
+                current_user,
+                f"staff.{action}",
+                "staff_user",
+                account.id,
+                {"active": [not active, active]},
+                summary=account.email,
+            )
+            db.session.commit()
+        flash(f"{account.email} is {'active' if active else 'deactivated'}.", "success")
+    return redirect(url_for("staff.users"))
+
+
+# --- staff JSON ------------------------------------------------------------------------
+
+
+@bp.get("/api/clinics/<int:clinic_id>")
+def api_clinic(clinic_id: int):
+    """One clinic as JSON, active or not, for staff tools."""
+    clinic = db.get_or_404(Clinic, clinic_id)
+    return jsonify(
+        {
+            **clinic_json(clinic),
+            "active": clinic.active,
+            "verified_at": clinic.verified_at.isoformat() if clinic.verified_at else None,
+        }
+    )

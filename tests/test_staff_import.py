@@ -1,0 +1,225 @@
+"""The web import: upload, preview, confirm in one transaction, rejected rows, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select, text
+
+from clinic_finder.extensions import db
+from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch
+
+from .conftest import csrf_token_from, post_form
+
+# A file in Norwegian Excel shape: semicolons, Windows-1252, Norwegian headers, decimal
+# commas, Ja/Nei, CRLF, a quoted field with a newline, and three bad rows.
+NORWEGIAN_EXCEL = (
+    "Klinikknavn;Orgnr;Adresse;Postnr;Poststed;Telefon;E-post;Nettside;Behandler;Yrke;"
+    "HPR-nummer;Driftsavtale;Tar imot nye;Språk;Behandlinger;Breddegrad;Lengdegrad;Notat\r\n"
+    "Fjordklinikken;;Strandgata 4;5003;Bergen;55 12 34 56;post@fjord.example;;Kari Nordmann;"
+    'Fysioterapeut;9876543;Ja;Nei;nb;trening;60,3950;5,3250;"to linjer\r\nher"\r\n'
+    "Fjordklinikken;;Strandgata 4;5003;Bergen;55 12 34 56;post@fjord.example;;Øyvind Ås;"
+    "Kiropraktor;9876544;Ja;Nei;nb;manipulasjon;60,3950;5,3250;\r\n"
+    "Nordlys Helse;;Storgata 1;9008;Tromsø;;;;Åse Berg;MANUELLTERAPEUT;9876545;nei;ja;nb;;"
+    "69,6490;18,9560;\r\n"
+    "Naprapatklinikken;;Torget 2;0150;Oslo;;;;Per Hansen;Naprapat;9876546;nei;ja;;;;;\r\n"
+    "Ukjent sted;;Gata 3;9999;Intet;;;;Lise Lund;Fysioterapeut;9876547;nei;ja;;;;;\r\n"
+    "Dobbel;;Gata 4;0150;Oslo;;;;Kopi Person;Fysioterapeut;9876543;nei;ja;;;;;\r\n"
+).encode("cp1252")
+
+
+def upload(client, data: bytes, filename: str = "klinikker.csv"):
+    token = csrf_token_from(client, "/staff/import")
+    return client.post(
+        "/staff/import",
+        data={"csrf_token": token, "file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def counts(app) -> tuple[int, int]:
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count()).select_from(Clinic)),
+            db.session.scalar(select(func.count()).select_from(Clinician)),
+        )
+
+
+def latest_batch_id(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.max(ImportBatch.id)))
+
+
+def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, staff_client):
+    response = upload(staff_client, NORWEGIAN_EXCEL)
+    assert response.status_code == 302
+    preview = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "6 rows" in preview and "3 new" in preview and "3 rejected" in preview
+    assert "Notat" in preview  # the unknown column is reported
+    assert "not one of the publicly licensed professions" in preview
+    assert "9999" in preview and "not in the Norwegian postcode register" in preview
+    assert "also on line 2" in preview
+    assert counts(app) == (0, 0), "the preview must not write"
+
+    batch_id = latest_batch_id(app)
+    applied = post_form(
+        staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply"
+    )
+    assert applied.status_code == 302
+    assert counts(app) == (2, 3)
+    with app.app_context():
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "import.apply")
+        ).one()
+        assert sorted(entry.changes["new"]) == ["9876543", "9876544", "9876545"]
+        assert entry.actor_label == "staff@clinic-finder.example"
+
+
+def test_importing_the_same_file_again_reports_all_unchanged(app, staff_client):
+    first = upload(staff_client, NORWEGIAN_EXCEL)
+    batch_id = latest_batch_id(app)
+    post_form(staff_client, first.headers["Location"], f"/staff/import/{batch_id}/apply")
+    again = upload(staff_client, NORWEGIAN_EXCEL)
+    preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "0 new" in preview and "0 updated" in preview and "3 unchanged" in preview
+    assert "Nothing to import" in preview
+
+
+def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client):
+    upload(staff_client, NORWEGIAN_EXCEL)
+    response = staff_client.get(f"/staff/import/{latest_batch_id(app)}/rejected.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row["line"] for row in rows] == ["6", "7", "8"]
+    assert rows[0]["clinician_name"] == "Per Hansen"
+    assert "publicly licensed" in rows[0]["reason"]
+
+
+def test_a_file_cannot_be_applied_twice(app, staff_client):
+    response = upload(staff_client, NORWEGIAN_EXCEL)
+    batch_id = latest_batch_id(app)
+    post_form(staff_client, response.headers["Location"], f"/staff/import/{batch_id}/apply")
+    second = post_form(
+        staff_client, response.headers["Location"], f"/staff/import/{batch_id}/apply"
+    )
+    assert second.status_code == 302
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "import.apply")
+            )
+            == 1
+        )
+
+
+@pytest.fixture
+def refusing_database(app):
+    """Make the real database refuse to store a clinician named 'Refused Writer'."""
+    with app.app_context():
+        dialect = db.engine.dialect.name
+        if dialect == "sqlite":
+            statements = [
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
+                "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer"]
+        else:
+            statements = [
+                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_writer()",
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
+        for statement in statements:
+            db.session.execute(text(statement))
+        db.session.commit()
+    yield
+    with app.app_context():
+        for statement in cleanup:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+
+def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client, refusing_database):
+    base = upload(staff_client, NORWEGIAN_EXCEL)
+    post_form(staff_client, base.headers["Location"], f"/staff/import/{latest_batch_id(app)}/apply")
+    with app.app_context():
+        before = sorted(
+            (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
+        )
+    changed = NORWEGIAN_EXCEL.decode("cp1252").replace("Kari Nordmann", "Kari Nordmann Berg")
+    changed += (
+        "Siste Klinikk;;Gata 9;0150;Oslo;;;;Refused Writer;Fysioterapeut;9876599;nei;ja;;;;;\r\n"
+        "Etter;;Gata 10;0150;Oslo;;;;Ny Etter;Fysioterapeut;9876600;nei;ja;;;;;\r\n"
+    )
+    response = upload(staff_client, changed.encode("cp1252"))
+    batch_id = latest_batch_id(app)
+    preview = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 new" in preview and "1 updated" in preview
+
+    failed = post_form(staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
+    assert failed.status_code == 302
+    page = staff_client.get(failed.headers["Location"]).get_data(as_text=True)
+    assert "nothing was changed" in page
+    with app.app_context():
+        after = sorted(
+            (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
+        )
+        assert db.session.get(ImportBatch, batch_id).applied_at is None
+    assert after == before
+
+
+def test_empty_file_gets_a_clear_error(staff_client):
+    response = upload(staff_client, b"")
+    assert response.status_code == 200
+    assert "The file is empty" in response.get_data(as_text=True)
+
+
+def test_binary_file_gets_a_clear_error(staff_client):
+    response = upload(staff_client, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "photo.png")
+    assert response.status_code == 200
+    assert "not a text file" in response.get_data(as_text=True)
+
+
+def test_file_without_required_columns_gets_a_clear_error(staff_client):
+    response = upload(staff_client, b"name;town\nA;B\n")
+    assert "Required column(s) missing" in response.get_data(as_text=True)
+
+
+def test_file_over_5_mb_is_refused_with_413(staff_client):
+    # Built by hand so the test client keeps the body in memory (no temporary file).
+    token = csrf_token_from(staff_client, "/staff/import")
+    body = (
+        b'--BOUNDARY\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        + token.encode()
+        + b'\r\n--BOUNDARY\r\nContent-Disposition: form-data; name="file"; '
+        b'filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        + b"a" * (5 * 1024 * 1024 + 1)
+        + b"\r\n--BOUNDARY--\r\n"
+    )
+    response = staff_client.post(
+        "/staff/import", data=body, content_type="multipart/form-data; boundary=BOUNDARY"
+    )
+    assert response.status_code == 413
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_export_is_staff_only(client):
+    assert client.get("/staff/export.csv").status_code == 302
+
+
+def test_export_round_trips_through_the_web_import(app, staff_client):
+    upload(staff_client, NORWEGIAN_EXCEL)
+    post_form(staff_client, "/staff/import", f"/staff/import/{latest_batch_id(app)}/apply")
+    exported = staff_client.get("/staff/export.csv")
+    assert exported.get_data(as_text=True).startswith("\ufeffclinic_name,")
+    again = upload(staff_client, exported.data, "clinics.csv")
+    preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "3 rows" in preview and "3 unchanged" in preview
