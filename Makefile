@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast setup install install-test db browser lint format bench clean
+.PHONY: run test test-fast install install-test db browser lint format bench clean
 
 # Reinstall only when the dependency list changes.
 $(BIN)/activate: setup.cfg pyproject.toml
@@ -58,9 +58,10 @@ format: install-test
 	$(BIN)/ruff format clinic_finder tests scripts bench wsgi.py
 	$(BIN)/ruff check --fix clinic_finder tests scripts bench wsgi.py
 
-## Search benchmark: prefilter against a full scan at 100,000 clinics
+## Benchmarks: search at 100,000 clinics (prefilter against a full scan); import of 10,000 rows
 bench: install
 	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/import_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info

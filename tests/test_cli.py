@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from clinic_finder.models import Clinic, Clinician
+from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch
 
 from .test_importer import DEMO_FILE, GOOD_ROW, csv_text
 
@@ -77,3 +77,35 @@ def test_clinics_import_missing_column_fails_clearly(runner, tmp_path):
     result = runner.invoke(args=["clinics", "import", str(path)])
     assert result.exit_code != 0
     assert "Required column(s) missing" in result.output
+
+
+def test_clinics_import_strict_writes_nothing_when_a_row_is_rejected(app, runner, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(csv_text(GOOD_ROW, {**GOOD_ROW, "hpr_number": "1", "postcode": "9999"}))
+    result = runner.invoke(args=["clinics", "import", "--strict", str(path)])
+    assert result.exit_code == 1
+    assert "--strict: rows were rejected, so nothing was written" in result.output
+    assert _count(app, Clinic) == 0
+
+
+def test_clinics_import_is_audited_with_its_file(app, runner, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text(csv_text(GOOD_ROW), encoding="utf-8")
+    assert runner.invoke(args=["clinics", "import", str(path)]).exit_code == 0
+    from clinic_finder.extensions import db
+
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry)).one()
+        batch = db.session.scalars(select(ImportBatch)).one()
+    assert entry.actor_label == "command line" and entry.changes["new"] == [GOOD_ROW["hpr_number"]]
+    assert batch.filename == "one.csv" and batch.applied_at is not None
+
+
+def test_staff_deactivate_ends_account(app, runner):
+    from .conftest import make_staff
+
+    make_staff(app)
+    result = runner.invoke(args=["staff", "deactivate", "STAFF@clinic-finder.example"])
+    assert result.exit_code == 0
+    listing = runner.invoke(args=["staff", "list"]).output
+    assert "staff@clinic-finder.example\tstaff\tdeactivated" in listing
