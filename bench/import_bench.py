@@ -41,13 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import phonenumbers
+from benchdb import POSTCODE_FILE, create_bench_app
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from stdnum.no import orgnr
 
-from clinic_finder import create_app
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
 from clinic_finder.importer import (
@@ -59,11 +56,8 @@ from clinic_finder.importer import (
     plan_import,
 )
 from clinic_finder.models import Profession
-from clinic_finder.postcodes import load_postcodes, read_postcode_register
+from clinic_finder.postcodes import read_postcode_register
 from clinic_finder.validation import check_in_norway
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
 
 DEFAULT_ROWS = 10_000
 TARGET_SECONDS = 10.0  # for DEFAULT_ROWS
@@ -71,8 +65,6 @@ MAX_OFFSET_KM = 1.0
 KM_PER_DEGREE_LATITUDE = 111.195
 # Above the range the real Health Personnel Register has handed out, so they name nobody.
 FIRST_HPR_NUMBER = 900_000_000
-# Never wiped by this script: the test suite's database and the server's default one.
-PROTECTED_DATABASES = {"test", "postgres"}
 
 CLINIC_KINDS = ("Fysioterapi", "Kiropraktikk", "Helsehus", "Klinikk", "Bevegelsessenter")
 STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "Fjordgata")
@@ -193,43 +185,6 @@ def generate_file(rng: random.Random, places: Sequence[Place], rows: int) -> str
     writer.writeheader()
     writer.writerows(generated[:rows])
     return buffer.getvalue()
-
-
-# --- Database --------------------------------------------------------------------------
-
-
-def prepare_postgres(url: str) -> None:
-    """Create the benchmark database if missing, then empty its public schema."""
-    parsed = make_url(url)
-    if parsed.database in PROTECTED_DATABASES:
-        sys.exit(f"Refusing to wipe the {parsed.database!r} database; use e.g. bench_import.")
-    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        exists = connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-        )
-        if not exists:
-            # Identifiers cannot be bound parameters; quote it the server's way.
-            name = server.dialect.identifier_preparer.quote(parsed.database)
-            connection.execute(text(f"CREATE DATABASE {name}"))
-    server.dispose()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def create_bench_app(database_url: str) -> Flask:
-    """An app on the given database, migrated, with the postcode register loaded."""
-    if database_url.startswith("postgresql"):
-        prepare_postgres(database_url)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "APP_ENV": "development"})
-    with app.app_context():
-        upgrade()
-        load_postcodes(db.session, POSTCODE_FILE)
-        db.session.commit()
-    return app
 
 
 # --- Measuring -------------------------------------------------------------------------

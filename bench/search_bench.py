@@ -38,21 +38,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-from flask_migrate import upgrade
+from benchdb import POSTCODE_FILE, create_bench_app
 from geopy.distance import geodesic, great_circle
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from clinic_finder import create_app
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
 from clinic_finder.models import Clinic, Clinician, PostalCode, Profession
-from clinic_finder.postcodes import load_postcodes, read_postcode_register
+from clinic_finder.postcodes import read_postcode_register
 from clinic_finder.search import find_clinics_near
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
 
 RADII_KM = (25, 100)
 PAGE_SIZE = 20
@@ -98,27 +93,6 @@ class Timings:
 
 
 # --- Database --------------------------------------------------------------------------
-
-
-def reset_postgres_schema(url: str) -> None:
-    """Drop everything in the database's public schema, as tests/conftest.py does."""
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def create_bench_app(database_url: str) -> Flask:
-    """An app on the given database, migrated, with the postcode register loaded."""
-    if database_url.startswith("postgresql"):
-        reset_postgres_schema(database_url)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "APP_ENV": "development"})
-    with app.app_context():
-        upgrade()
-        load_postcodes(db.session, POSTCODE_FILE)
-        db.session.commit()
-    return app
 
 
 def analyze(session: Session) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .audit import record
 from .extensions import db, login_manager
 from .models import StaffUser, now_utc
 
@@ -51,16 +52,35 @@ def find_staff_by_email(db_session: Session, email: str) -> StaffUser | None:
 
 
 def create_staff_account(
-    db_session: Session, email: str, password: str, is_admin: bool = False
+    db_session: Session,
+    email: str,
+    password: str,
+    is_admin: bool = False,
+    actor: StaffUser | str = "command line",
 ) -> StaffUser:
-    """Add a staff account after checking the email is free and the password long enough."""
+    """Add (and audit) a staff account after checking the email is free and the password."""
     email = email.strip().lower()
     if find_staff_by_email(db_session, email) is not None:
         raise AccountError(f"There is already an account for {email}.")
     account = StaffUser(email=email, password_hash=hash_password(password), is_admin=is_admin)
     db_session.add(account)
     db_session.flush()
+    changes = {"email": account.email, "is_admin": account.is_admin}
+    record(db_session, actor, "staff.create", "staff_user", account.id, changes, account.email)
     return account
+
+
+def set_account_active(
+    db_session: Session, account: StaffUser, active: bool, actor: StaffUser | str
+) -> None:
+    """Deactivate (ending its sessions everywhere) or reactivate an account, audited."""
+    if account.active == active:
+        return
+    account.active = active
+    end_all_sessions(account)
+    action = "staff.reactivate" if active else "staff.deactivate"
+    changes = {"active": [not active, active]}
+    record(db_session, actor, action, "staff_user", account.id, changes, account.email)
 
 
 def authenticate(db_session: Session, email: str, password: str) -> StaffUser | None:

@@ -10,8 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from .audit import record
-from .auth import AccountError, create_staff_account, end_all_sessions, find_staff_by_email
+from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
 from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder
@@ -137,15 +136,6 @@ def create_staff_command(email: str, admin: bool, password: str) -> None:
         account = create_staff_account(db.session, email, password, is_admin=admin)
     except AccountError as error:
         raise click.ClickException(str(error)) from error
-    record(
-        db.session,
-        "command line",
-        "staff.create",
-        "staff_user",
-        account.id,
-        {"email": account.email, "is_admin": account.is_admin},
-        summary=account.email,
-    )
     db.session.commit()
     click.echo(f"Created {'admin' if admin else 'staff'} account {account.email}.")
 
@@ -157,17 +147,7 @@ def deactivate_staff_command(email: str) -> None:
     account = find_staff_by_email(db.session, email)
     if account is None:
         raise click.ClickException(f"No staff account {email}.")
-    account.active = False
-    end_all_sessions(account)
-    record(
-        db.session,
-        "command line",
-        "staff.deactivate",
-        "staff_user",
-        account.id,
-        {"active": [True, False]},
-        summary=account.email,
-    )
+    set_account_active(db.session, account, False, "command line")
     db.session.commit()
     click.echo(f"Deactivated {account.email}; its sessions have ended.")
 

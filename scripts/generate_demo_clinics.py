@@ -33,30 +33,15 @@ from typing import TypeVar
 
 from stdnum.no import orgnr
 
+from clinic_finder.importer import CANONICAL_COLUMNS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTCODES = REPO_ROOT / "data" / "postnummer-koordinatar.tsv"
 DEFAULT_OUTPUT = REPO_ROOT / "data" / "clinics.csv"
 DEFAULT_SEED = 20261125
 
-COLUMNS = (
-    "clinic_name",
-    "org_number",
-    "address",
-    "postcode",
-    "city",
-    "phone",
-    "email",
-    "website",
-    "clinician_name",
-    "profession",
-    "hpr_number",
-    "helfo_agreement",
-    "accepts_new_patients",
-    "languages",
-    "services",
-    "latitude",
-    "longitude",
-)
+# The import format's columns, from the importer itself so the two cannot drift apart.
+COLUMNS = CANONICAL_COLUMNS
 
 # --- How many clinics, and where --------------------------------------------------------
 

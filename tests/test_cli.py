@@ -95,7 +95,9 @@ def test_clinics_import_is_audited_with_its_file(app, runner, tmp_path):
     from clinic_finder.extensions import db
 
     with app.app_context():
-        entry = db.session.scalars(select(AuditEntry)).one()
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "import.apply")
+        ).one()
         batch = db.session.scalars(select(ImportBatch)).one()
     assert entry.actor_label == "command line" and entry.changes["new"] == [GOOD_ROW["hpr_number"]]
     assert batch.filename == "one.csv" and batch.applied_at is not None

@@ -58,7 +58,9 @@ def test_staff_create_clinic_normalises_and_audits(app, staff_client):
         assert clinic.location_source is LocationSource.POSTCODE
         assert clinic.accepts_new_patients is True
         assert clinic.accepts_new_patients_confirmed_at is not None
-        entry = db.session.scalars(select(AuditEntry)).one()
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.object_type == "clinic")
+        ).one()
         assert entry.action == "clinic.create"
         assert entry.actor_label == "staff@clinic-finder.example"
         assert entry.changes["name"] == "Ny Klinikk"

@@ -225,23 +225,16 @@ def _clinic_action(clinic_id: int, action, message: str):
     return redirect(url_for("staff.clinic", clinic_id=clinic.id))
 
 
-@bp.post("/clinics/<int:clinic_id>/deactivate")
-def deactivate_clinic(clinic_id: int):
-    """Take a clinic out of search (kept, not deleted)."""
+@bp.post("/clinics/<int:clinic_id>/<any(deactivate, reactivate):action>")
+def set_clinic_status(clinic_id: int, action: str):
+    """Take a clinic out of search (kept, not deleted), or put it back."""
+    active = action == "reactivate"
     return _clinic_action(
         clinic_id,
-        lambda clinic: set_clinic_active(db.session, current_user, clinic, False),
-        "{name} is deactivated and no longer found by search.",
-    )
-
-
-@bp.post("/clinics/<int:clinic_id>/reactivate")
-def reactivate_clinic(clinic_id: int):
-    """Put a deactivated clinic back into search."""
-    return _clinic_action(
-        clinic_id,
-        lambda clinic: set_clinic_active(db.session, current_user, clinic, True),
-        "{name} is active again.",
+        lambda clinic: set_clinic_active(db.session, current_user, clinic, active),
+        "{name} is active again."
+        if active
+        else "{name} is deactivated and no longer found by search.",
     )
 
 
@@ -476,20 +469,15 @@ def new_user():
     if form.validate_on_submit():
         try:
             account = auth.create_staff_account(
-                db.session, form.email.data, form.password.data, bool(form.is_admin.data)
+                db.session,
+                form.email.data,
+                form.password.data,
+                bool(form.is_admin.data),
+                actor=current_user,
             )
         except auth.AccountError as error:
             form.form_errors.append(str(error))
         else:
-            record(
-                db.session,
-                current_user,
-                "staff.create",
-                "staff_user",
-                account.id,
-                {"email": account.email, "is_admin": account.is_admin},
-                summary=account.email,
-            )
             db.session.commit()
             flash(f"Created {account.email}.", "success")
             return redirect(url_for("staff.users"))
@@ -506,19 +494,8 @@ def set_user_status(user_id: int, action: str):
             flash("You cannot deactivate your own account.", "error")
             return redirect(url_for("staff.users"))
         active = action == "reactivate"
-        if account.active != active:
-            account.active = active
-            auth.end_all_sessions(account)
-            record(
-                db.session,
-                current_user,
-                f"staff.{action}",
-                "staff_user",
-                account.id,
-                {"active": [not active, active]},
-                summary=account.email,
-            )
-            db.session.commit()
+        auth.set_account_active(db.session, account, active, current_user)
+        db.session.commit()
         flash(f"{account.email} is {'active' if active else 'deactivated'}.", "success")
     return redirect(url_for("staff.users"))
 

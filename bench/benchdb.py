@@ -1,0 +1,59 @@
+"""The fresh database both benchmarks start from: migrated, postcodes loaded.
+
+SQLite is a file the caller chooses; a PostgreSQL database is created if missing and its
+public schema emptied — never the ``test`` database the test suite uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from clinic_finder import create_app
+from clinic_finder.extensions import db
+from clinic_finder.postcodes import load_postcodes
+
+POSTCODE_FILE = Path(__file__).resolve().parent.parent / "data" / "postnummer-koordinatar.tsv"
+# Wiping these would destroy the test suite's or the server's own data.
+PROTECTED_DATABASES = {"test", "postgres", "template0", "template1"}
+
+
+def prepare_postgres(url: str) -> None:
+    """Create the benchmark database if missing, then empty its public schema."""
+    parsed = make_url(url)
+    if parsed.database in PROTECTED_DATABASES:
+        sys.exit(f"Refusing to wipe the {parsed.database!r} database; use e.g. bench_search.")
+    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+        )
+        if not exists:
+            # Identifiers cannot be bound parameters; quote it the server's way.
+            name = server.dialect.identifier_preparer.quote(parsed.database)
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    server.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def create_bench_app(database_url: str) -> Flask:
+    """An app on the given database, migrated, with the postcode register loaded."""
+    if database_url.startswith("postgresql"):
+        prepare_postgres(database_url)
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "APP_ENV": "development", "GEOCODER": "none"}
+    )
+    with app.app_context():
+        upgrade()
+        load_postcodes(db.session, POSTCODE_FILE)
+        db.session.commit()
+    return app
