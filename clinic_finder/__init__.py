@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import event
 
 from .config import check_production_config, config_from_environment
 from .jsonutil import HtmlSafeJSONProvider
@@ -47,37 +48,55 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from . import auth, geocoding
+    from . import auth, geocoding, mail
     from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _tune_sqlite_connection)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     auth.init_app(app)
     geocoding.init_app(app)
+    mail.init_app(app)
+
+
+def _tune_sqlite_connection(dbapi_connection, _connection_record) -> None:
+    # Concurrent requests and imports wait for each other instead of failing with
+    # "database is locked"; WAL lets readers go on while one connection writes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 15000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach one blueprint per area."""
     from .api.views import bp as api_bp
+    from .contact.views import bp as contact_bp
     from .public.views import bp as public_bp
+    from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
     from .staff.views import bp as staff_bp
     from .vendor import leaflet_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(contact_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(leaflet_bp)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the operator commands (`flask postcodes …`, `flask clinics …`, `flask staff …`)."""
-    from .commands import clinics_cli, postcodes_cli, staff_cli
+    """Add the operator commands: `flask postcodes|clinics|staff|requests|outbox …`."""
+    from .commands import clinics_cli, outbox_cli, postcodes_cli, requests_cli, staff_cli
 
     app.cli.add_command(postcodes_cli)
     app.cli.add_command(clinics_cli)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(requests_cli)
+    app.cli.add_command(outbox_cli)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
+from .contact_requests import purge_expired
 from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder
 from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
-from .models import Clinic, ImportBatch, PostalCode, StaffUser
+from .mail import SendReport, current_mailer, outbox_status, send_due
+from .models import Clinic, ImportBatch, PostalCode, StaffUser, now_utc
 from .postcodes import PostcodeFileError, load_postcodes
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
 clinics_cli = AppGroup("clinics", help="Manage the clinic directory.")
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
+requests_cli = AppGroup("requests", help="Look after patients' contact requests.")
 
 
 def _table_is_empty(model) -> bool:
@@ -159,3 +164,109 @@ def list_staff_command() -> None:
         role = "admin" if account.is_admin else "staff"
         status = "active" if account.active else "deactivated"
         click.echo(f"{account.email}\t{role}\t{status}")
+
+
+@requests_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def purge_requests_command(dry_run: bool) -> None:
+    """Delete contact requests older than REQUEST_RETENTION_DAYS, with all about them."""
+    days = current_app.config["REQUEST_RETENTION_DAYS"]
+    count = purge_expired(db.session, days, dry_run=dry_run)
+    db.session.commit()
+    verb = "would be deleted" if dry_run else "deleted"
+    click.echo(f"{count} request(s) received more than {days} days ago {verb}.")
+
+
+outbox_cli = AppGroup("outbox", help="Send queued email.")
+
+# Messages per send_due call; a run goes on until nothing is due.
+OUTBOX_BATCH = 100
+
+
+def _send_everything_due() -> SendReport:
+    """Run send_due in batches until nothing is due or the server cannot be reached."""
+    total = SendReport()
+    while True:
+        report = send_due(
+            db.session,
+            current_mailer(),
+            current_app.config["MAIL_DEFAULT_SENDER"],
+            limit=OUTBOX_BATCH,
+        )
+        total.sent += report.sent
+        total.failed += report.failed
+        total.remaining = report.remaining
+        total.server_unreachable = report.server_unreachable
+        # Failed messages are not due again in this run, so a short batch means done.
+        if report.server_unreachable or report.sent + report.failed < OUTBOX_BATCH:
+            return total
+
+
+def _echo_send_report(report: SendReport) -> None:
+    click.echo(f"Sent {report.sent}, failed {report.failed}, {report.remaining} still waiting.")
+    if report.server_unreachable:
+        click.echo(
+            "The mail server could not be reached; the rest wait for the next run.", err=True
+        )
+
+
+@outbox_cli.command("send")
+@click.option("--loop", is_flag=True, help="Keep sending every --interval seconds (Ctrl-C stops).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds between runs with --loop.",
+)
+# For tests: stop --loop after this many runs (0: run until stopped).
+@click.option("--max-runs", type=click.IntRange(min=0), default=0, hidden=True)
+def send_outbox_command(loop: bool, interval: float, max_runs: int) -> None:
+    """Send the queued email that is due; failures wait with back-off (cron, or --loop)."""
+    if not loop:
+        _echo_send_report(_send_everything_due())
+        return
+    runs = 0
+    try:
+        while True:
+            try:
+                report = _send_everything_due()
+            except SQLAlchemyError as error:
+                # A loop outlives a database restart; the next run tries again.
+                db.session.rollback()
+                click.echo(f"Database error ({type(error).__name__}); trying again.", err=True)
+            else:
+                # Quiet while idle, so a service's log holds only runs that did something.
+                if runs == 0 or report.sent or report.failed:
+                    _echo_send_report(report)
+            runs += 1
+            if max_runs and runs >= max_runs:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
+def _format_age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "less than a minute"
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+@outbox_cli.command("status")
+def outbox_status_command() -> None:
+    """Show how many emails wait, are failing and were sent, and the oldest wait."""
+    status = outbox_status(db.session)
+    click.echo(f"Waiting: {status.waiting}")
+    click.echo(f"Failing: {status.failing}")
+    click.echo(f"Sent: {status.sent}")
+    if status.oldest_waiting_since is not None:
+        age = (now_utc() - status.oldest_waiting_since).total_seconds()
+        click.echo(f"Oldest waiting: {_format_age(age)}")

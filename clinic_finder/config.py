@@ -97,6 +97,24 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "GEOCODER_TIMEOUT": float(environ.get("GEOCODER_TIMEOUT", "5")),
         "GEOCODER_MIN_INTERVAL": float(environ.get("GEOCODER_MIN_INTERVAL", "1.0")),
         "GEOCODER_RETRIES": int(environ.get("GEOCODER_RETRIES", "2")),
+        # Outgoing mail. No MAIL_SERVER: development prints mail to the console instead.
+        "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(environ.get("MAIL_PORT", "587")),
+        "MAIL_USERNAME": environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": environ.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _env_bool(environ, "MAIL_USE_TLS", True),
+        "MAIL_TIMEOUT": float(environ.get("MAIL_TIMEOUT", "10")),
+        "MAIL_DEFAULT_SENDER": environ.get(
+            "MAIL_DEFAULT_SENDER", "Finn klinikk <no-reply@clinic-finder.example>"
+        ),
+        "STAFF_INBOX_EMAIL": environ.get("STAFF_INBOX_EMAIL", "staff@clinic-finder.example"),
+        # The site's public address, for links in emails (no request is there to tell it).
+        "PUBLIC_BASE_URL": environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Contact requests: how long they are kept, and how often one address may send.
+        "REQUEST_RETENTION_DAYS": int(environ.get("REQUEST_RETENTION_DAYS", "180")),
+        "CONTACT_RATE_LIMIT": environ.get("CONTACT_RATE_LIMIT", "5 per hour;20 per day"),
+        # Article sites allowed to post contact requests from the embedded finder.
+        "CONTACT_ALLOWED_ORIGINS": _env_list(environ, "CONTACT_ALLOWED_ORIGINS") or [],
         # A web import geocodes for at most this long; the rest wait at postcode precision.
         "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
     }

@@ -24,9 +24,16 @@ def register(app: Flask) -> None:
             # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
             # no page can build links, so answer in plain text.
             return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
+        description = error.description
+        if status == 429:
+            # Flask-Limiter's description is the limit itself; say what it means instead.
+            description = (
+                "You have sent several requests in a short time. Please wait a while and try "
+                "again, or email post@clinic-finder.example."
+            )
         if _wants_json():
-            return jsonify({"error": error.name, "message": error.description}), status
-        return render_template("errors/error.html", error=error), status
+            return jsonify({"error": error.name, "message": description}), status
+        return render_template("errors/error.html", error=error, description=description), status
 
     @app.errorhandler(Exception)
     def handle_unexpected_error(error: Exception):

@@ -293,3 +293,148 @@ class ImportBatch(db.Model):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     uploaded_by: Mapped[StaffUser | None] = relationship()
+
+
+class RequestStatus(enum.Enum):
+    """Where a contact request is in staff's work."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    REFERRED = "referred"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class ContactRequest(db.Model):
+    """A patient asking for help finding a clinician: health data (GDPR art. 9)."""
+
+    __tablename__ = "contact_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Random, not sequential: a reference reveals nothing about other requests.
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, index=True
+    )
+    source: Mapped[str] = mapped_column(String(10), default="form")
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    postcode: Mapped[str] = mapped_column(String(4))
+    # None: "not sure — advise me".
+    profession: Mapped[Profession | None] = mapped_column(
+        Enum(
+            Profession,
+            native_enum=False,
+            length=20,
+            values_callable=_enum_values,
+            name="request_profession",
+            create_constraint=True,
+        )
+    )
+    message: Mapped[str] = mapped_column(Text)
+    duration: Mapped[str] = mapped_column(String(40), default="")
+    contact_time: Mapped[str] = mapped_column(String(40), default="")
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinic.id"))
+    # A separate, optional permission to pass the description on to the clinic.
+    share_message_with_clinic: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consent_notice_version: Mapped[str] = mapped_column(String(20))
+    status: Mapped[RequestStatus] = mapped_column(
+        Enum(
+            RequestStatus,
+            native_enum=False,
+            length=20,
+            values_callable=_enum_values,
+            name="request_status",
+            create_constraint=True,
+        ),
+        default=RequestStatus.NEW,
+        index=True,
+    )
+    # When staff first answered (moved it on from "new"); overdue is measured until then.
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    clinic: Mapped[Clinic | None] = relationship()
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", order_by="RequestEvent.at", cascade="all, delete-orphan"
+    )
+    referrals: Mapped[list[Referral]] = relationship(
+        back_populates="request", order_by="Referral.at", cascade="all, delete-orphan"
+    )
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Whether the request has waited more than 48 hours without an answer."""
+        if self.first_response_at is not None or self.status is not RequestStatus.NEW:
+            return False
+        created = self.created_at
+        if created.tzinfo is None:  # SQLite hands back naive datetimes
+            created = created.replace(tzinfo=UTC)
+        return now - created > REQUEST_ANSWER_WITHIN
+
+    def __repr__(self) -> str:  # never the content
+        return f"<ContactRequest {self.reference}>"
+
+
+REQUEST_ANSWER_WITHIN = timedelta(hours=48)
+
+
+class RequestEvent(db.Model):
+    """Something staff did with a request: a note, a status change, a referral."""
+
+    __tablename__ = "request_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("contact_request.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # note, status, referral
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+
+    request: Mapped[ContactRequest] = relationship(back_populates="events")
+    actor: Mapped[StaffUser | None] = relationship()
+
+
+class Referral(db.Model):
+    """Staff referred a request's patient to a clinic: who, where, when."""
+
+    __tablename__ = "referral"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("contact_request.id"), index=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"))
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    shared_message: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    request: Mapped[ContactRequest] = relationship(back_populates="referrals")
+    clinic: Mapped[Clinic] = relationship()
+    referred_by: Mapped[StaffUser | None] = relationship()
+
+
+class OutboxMessage(db.Model):
+    """An email waiting to be sent; a failed send stays here and is tried again later."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    kind: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    # Purging a request purges its messages (a referral email names the patient).
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("contact_request.id"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, index=True
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # The kind of failure only (e.g. "SMTPConnectError"), never message content.
+    last_error: Mapped[str | None] = mapped_column(String(200))

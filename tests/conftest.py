@@ -27,8 +27,12 @@ from clinic_finder.models import (
     AuditEntry,
     Clinic,
     Clinician,
+    ContactRequest,
     GeocodeCacheEntry,
     ImportBatch,
+    OutboxMessage,
+    Referral,
+    RequestEvent,
     StaffUser,
 )
 from clinic_finder.postcodes import load_postcodes
@@ -86,7 +90,18 @@ def app(database_url: str) -> Iterator[Flask]:
     with app.app_context():
         db.session.rollback()
         # Children before parents; postcodes stay loaded for the whole session.
-        for model in (AuditEntry, ImportBatch, GeocodeCacheEntry, Clinician, Clinic, StaffUser):
+        for model in (
+            OutboxMessage,
+            RequestEvent,
+            Referral,
+            ContactRequest,
+            AuditEntry,
+            ImportBatch,
+            GeocodeCacheEntry,
+            Clinician,
+            Clinic,
+            StaffUser,
+        ):
             db.session.execute(delete(model))
         db.session.commit()
         db.engine.dispose()

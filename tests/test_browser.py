@@ -132,3 +132,28 @@ def test_search_form_submits_and_shows_error_for_unknown_postcode(sqlite_only, l
     page.get_by_role("button", name="Search").click()
     assert "We do not know the postcode 9999" in page.locator(".error-summary").inner_text()
     assert page.get_by_label("Postcode").get_attribute("aria-invalid") == "true"
+
+
+def test_patient_sends_a_contact_request_from_the_results_page(
+    sqlite_only, app, session, live_server, page
+):
+    make_clinic(session, name="Ryggsenteret")
+    session.commit()
+    _watch(page)
+    page.goto(f"{live_server}/find?postcode=0150&profession=physiotherapist")
+    page.get_by_role("link", name="Ask us for help finding a clinician").click()
+    assert page.get_by_label("Your postcode").input_value() == "0150"
+    assert page.get_by_label("Who would you like to see?").input_value() == "physiotherapist"
+    page.get_by_label("Your name").fill("Pia Pasient")
+    page.get_by_label("Phone").fill("912 34 567")
+    page.get_by_label("What is bothering you?").fill("Vondt i korsryggen")
+    assert not page.locator("#website").is_visible()
+
+    page.get_by_role("button", name="Send my request").click()
+    assert "We can only help you if you agree" in page.locator(".error-summary").inner_text()
+
+    page.get_by_label("I agree that you store").check()
+    page.get_by_role("button", name="Send my request").click()
+    reference = page.locator(".reference").inner_text()
+    assert reference.startswith("KF-")
+    assert "korsryggen" not in page.url and "Pia" not in page.url

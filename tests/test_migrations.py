@@ -16,7 +16,19 @@ from clinic_finder.extensions import db
 
 from .conftest import POSTGRES_URL, config_for_tests
 
-EXPECTED_TABLES = {"postal_code", "clinic", "clinician"}
+EXPECTED_TABLES = {
+    "postal_code",
+    "clinic",
+    "clinician",
+    "staff_user",
+    "audit_entry",
+    "geocode_cache",
+    "import_batch",
+    "contact_request",
+    "request_event",
+    "referral",
+    "outbox_message",
+}
 
 
 @pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))

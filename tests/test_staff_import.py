@@ -227,13 +227,17 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
     assert "3 rows" in preview and "3 unchanged" in preview
 
 
-def _geocoding_staff_client(database_url, server):
-    """A signed-in staff client of an app whose geocoder is the loopback Nominatim."""
-    geo_app = create_app(config_for_tests(database_url, **server.config()))
-    make_staff(geo_app, "geo@clinic-finder.example")
-    client = geo_app.test_client()
-    assert sign_in(client, "geo@clinic-finder.example").status_code == 302
-    return geo_app, client
+@pytest.fixture
+def geocoding_staff(app, database_url):
+    """(Nominatim on loopback, an app using it, a signed-in staff client of that app)."""
+    with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
+        geo_app = create_app(config_for_tests(database_url, **server.config()))
+        make_staff(geo_app, "geo@clinic-finder.example")
+        client = geo_app.test_client()
+        assert sign_in(client, "geo@clinic-finder.example").status_code == 302
+        yield server, geo_app, client
+        with geo_app.app_context():
+            db.engine.dispose()
 
 
 WITHOUT_COORDINATES = (
@@ -242,42 +246,38 @@ WITHOUT_COORDINATES = (
 )
 
 
-def test_web_import_with_geocoder_down_falls_back_then_regeocodes(app, database_url):
-    with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
-        geo_app, client = _geocoding_staff_client(database_url, server)
-        server.fail("down")
-        response = upload(client, WITHOUT_COORDINATES)
-        batch_id = latest_batch_id(geo_app)
-        post_form(client, response.headers["Location"], f"/staff/import/{batch_id}/apply")
-        with geo_app.app_context():
-            clinic = db.session.scalars(select(Clinic)).one()
-            assert clinic.location_source is LocationSource.POSTCODE
-        listed = client.get("/staff/locations/postcode-only").get_data(as_text=True)
-        assert "Karl Johan Fysio" in listed
+def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staff):
+    server, geo_app, client = geocoding_staff
+    server.fail("down")
+    response = upload(client, WITHOUT_COORDINATES)
+    batch_id = latest_batch_id(geo_app)
+    post_form(client, response.headers["Location"], f"/staff/import/{batch_id}/apply")
+    with geo_app.app_context():
+        clinic = db.session.scalars(select(Clinic)).one()
+        assert clinic.location_source is LocationSource.POSTCODE
+    listed = client.get("/staff/locations/postcode-only").get_data(as_text=True)
+    assert "Karl Johan Fysio" in listed
 
-        server.fail("ok")
-        post_form(client, "/staff/locations/postcode-only", "/staff/locations/regeocode")
-        with geo_app.app_context():
-            clinic = db.session.scalars(select(Clinic)).one()
-            assert clinic.location_source is LocationSource.GEOCODED
-            assert (clinic.latitude, clinic.longitude) == (59.9133, 10.7389)
-        assert "Karl Johan Fysio" not in client.get("/staff/locations/postcode-only").get_data(
-            as_text=True
-        )
+    server.fail("ok")
+    post_form(client, "/staff/locations/postcode-only", "/staff/locations/regeocode")
+    with geo_app.app_context():
+        clinic = db.session.scalars(select(Clinic)).one()
+        assert clinic.location_source is LocationSource.GEOCODED
+        assert (clinic.latitude, clinic.longitude) == (59.9133, 10.7389)
+    assert "Karl Johan Fysio" not in client.get("/staff/locations/postcode-only").get_data(
+        as_text=True
+    )
 
 
-def test_web_import_geocodes_rows_without_coordinates(app, database_url):
-    with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
-        geo_app, client = _geocoding_staff_client(database_url, server)
-        response = upload(client, WITHOUT_COORDINATES)
-        preview = client.get(response.headers["Location"]).get_data(as_text=True)
-        assert "geocoded" in preview
-        asked = len(server.requests)
-        post_form(
-            client, response.headers["Location"], f"/staff/import/{latest_batch_id(geo_app)}/apply"
-        )
-        assert len(server.requests) == asked, "the address is asked for once, then cached"
-        with geo_app.app_context():
-            assert db.session.scalars(select(Clinic)).one().location_source is (
-                LocationSource.GEOCODED
-            )
+def test_web_import_geocodes_rows_without_coordinates(geocoding_staff):
+    server, geo_app, client = geocoding_staff
+    response = upload(client, WITHOUT_COORDINATES)
+    preview = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "geocoded" in preview
+    asked = len(server.requests)
+    post_form(
+        client, response.headers["Location"], f"/staff/import/{latest_batch_id(geo_app)}/apply"
+    )
+    assert len(server.requests) == asked, "the address is asked for once, then cached"
+    with geo_app.app_context():
+        assert db.session.scalars(select(Clinic)).one().location_source is (LocationSource.GEOCODED)

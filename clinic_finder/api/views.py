@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
 
-from ..extensions import csrf, db
+from ..contact.forms import ContactForm
+from ..contact.views import contact_rate_limit, submit_contact_request
+from ..extensions import csrf, db, limiter
 from ..models import Clinic, PostalCode, now_utc, today
 from ..public.forms import ApiSearchForm
 from ..search import ClinicHit, find_clinics_near, get_postcode
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-# Read-only JSON endpoints: no cookies are used to authorise them, so no CSRF token.
+# No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
+# and the one write (contact requests) accepts only JSON from this site or allowed origins.
 csrf.exempt(bp)
+
+CONTACT_FIELDS = ("name", "email", "phone", "postcode", "profession", "message", "clinic_id")
 
 
 def postcode_json(postal_code: PostalCode) -> dict:
@@ -107,3 +113,57 @@ def postcode(code: str):
             {"error": "Not Found", "message": f"No postcode {code} in the register."}
         ), 404
     return jsonify(postcode_json(postal_code))
+
+
+def _origin_allowed(origin: str | None) -> bool:
+    # Browsers send Origin with every cross-site POST; a request without one is not a
+    # browser being tricked into posting, so it needs no CSRF defence.
+    if origin is None:
+        return True
+    own = request.host_url.rstrip("/")
+    return origin == own or origin in current_app.config["CONTACT_ALLOWED_ORIGINS"]
+
+
+def _with_cors(response, origin: str | None):
+    if origin and origin in current_app.config["CONTACT_ALLOWED_ORIGINS"]:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Methods"] = "POST"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    return response
+
+
+def _form_data_from_json(body: dict) -> MultiDict:
+    """Turn the API's JSON into the form data ContactForm validates, so both share rules."""
+    data = MultiDict()
+    for field in CONTACT_FIELDS:
+        value = body.get(field)
+        if value is not None:
+            data[field] = str(value)
+    if body.get("consent") is True:
+        data["consent"] = "y"
+    if body.get("share_message_with_clinic") is True:
+        data["share_message_with_clinic"] = "y"
+    return data
+
+
+@bp.route("/contact-requests", methods=["POST", "OPTIONS"])
+@limiter.limit(contact_rate_limit, methods=["POST"], scope="contact-requests")
+def contact_requests():
+    """Store a contact request from the embedded finder; 201 with its reference."""
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        return _with_cors(current_app.make_response(("", 204)), origin)
+    if not _origin_allowed(origin):
+        return jsonify({"error": "Forbidden", "message": "This origin may not send requests."}), 403
+    body = request.get_json(silent=True)
+    if not request.is_json or not isinstance(body, dict):
+        return _bad_request({"body": ["Send a JSON object with Content-Type: application/json."]})
+    form = ContactForm(formdata=_form_data_from_json(body), meta={"csrf": False})
+    if not form.validate():
+        return _with_cors(_bad_request(form.errors)[0], origin), 400
+    contact_request = submit_contact_request(form, "api")
+    response = jsonify({"reference": contact_request.reference})
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return _with_cors(response, origin)

@@ -12,10 +12,12 @@ from wtforms import (
     DateField,
     EmailField,
     FloatField,
+    IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import (
     DataRequired,
@@ -26,7 +28,7 @@ from wtforms.validators import (
 )
 
 from ..extensions import db
-from ..models import LocationSource, PostalCode, Profession
+from ..models import LocationSource, PostalCode, Profession, RequestStatus
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
@@ -244,3 +246,60 @@ class ImportUploadForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """An empty form: a POST button with its CSRF token."""
+
+
+class RequestFilterForm(FlaskForm):
+    """Filters for the staff inbox (GET, so no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice("open", "New and in progress"), SelectChoice("", "All")]
+        + [SelectChoice(s.value, s.label) for s in RequestStatus],
+        default="open",
+    )
+    profession = SelectField(
+        "Profession wanted",
+        choices=[SelectChoice("", "Any"), SelectChoice("none", "Not sure")]
+        + [SelectChoice(p.value, p.label) for p in Profession],
+        default="",
+    )
+
+
+class RequestStatusForm(FlaskForm):
+    """Move a request on, with an optional note."""
+
+    status = SelectField("Status", choices=[SelectChoice(s.value, s.label) for s in RequestStatus])
+    note = TextAreaField("Note (optional)", filters=[_strip], validators=[Length(max=5000)])
+
+
+class RequestNoteForm(FlaskForm):
+    """A note on a request (e.g. "called, no answer")."""
+
+    text = TextAreaField(
+        "Add a note", filters=[_strip], validators=[DataRequired(), Length(max=5000)]
+    )
+
+
+class ReferralForm(FlaskForm):
+    """Refer a request's patient to one clinic."""
+
+    clinic_id = IntegerField("Clinic", validators=[DataRequired()])
+    tell_patient = BooleanField("Also email the patient the clinic's name", default=True)
+
+
+class PersonLookupForm(FlaskForm):
+    """Find everything held about one person, by email or phone."""
+
+    email = EmailField("Email", filters=[_strip], validators=[Optional(), cleaned_by(clean_email)])
+    phone = StringField("Phone", filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)])
+
+    def validate(self, extra_validators=None) -> bool:
+        """Require an email or a phone number."""
+        valid = super().validate(extra_validators)
+        if valid and not self.email.data and not self.phone.data:
+            self.email.errors = ["Give an email address or a phone number."]
+            return False
+        return valid

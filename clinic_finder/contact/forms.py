@@ -1,0 +1,163 @@
+"""The contact request form, used by the page and (with JSON turned into form data) the API."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from ..contact_requests import (
+    CONTACT_TIMES,
+    DURATIONS,
+    MAX_MESSAGE_LENGTH,
+    ContactDetails,
+    contains_fodselsnummer,
+)
+from ..extensions import db
+from ..models import Clinic, PostalCode, Profession
+from ..staff.forms import cleaned_by
+from ..validation import clean_email, clean_phone
+
+FODSELSNUMMER_MESSAGE = (
+    "Please remove your national identity number (fødselsnummer). We do not need it, and "
+    "we must not store it."
+)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ContactForm(FlaskForm):
+    """What a patient tells us, with their consent."""
+
+    name = StringField(
+        "Your name",
+        filters=[_strip],
+        validators=[DataRequired("Tell us your name."), Length(max=200)],
+    )
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[Optional(), Length(max=254), cleaned_by(clean_email)],
+    )
+    phone = TelField(
+        "Phone", filters=[_strip], validators=[Optional(), Length(max=40), cleaned_by(clean_phone)]
+    )
+    postcode = StringField(
+        "Your postcode", filters=[_strip], validators=[DataRequired("Enter your postcode.")]
+    )
+    profession = SelectField(
+        "Who would you like to see?",
+        choices=[SelectChoice("", "Not sure — advise me")]
+        + [SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        default="",
+        invalid_choice_message="Choose chiropractor, physiotherapist, manual_therapist or none.",
+    )
+    message = TextAreaField(
+        "What is bothering you?",
+        filters=[_strip],
+        validators=[
+            DataRequired("Tell us briefly what is bothering you."),
+            Length(
+                max=MAX_MESSAGE_LENGTH,
+                message=f"Please keep it under {MAX_MESSAGE_LENGTH} characters.",
+            ),
+        ],
+        description="Please do not write your national identity number (fødselsnummer).",
+    )
+    duration = SelectField(
+        "How long has it lasted?",
+        choices=[SelectChoice("", "Choose")] + [SelectChoice(k, v) for k, v in DURATIONS.items()],
+        default="",
+    )
+    contact_time = SelectField(
+        "When may we call you?",
+        choices=[SelectChoice(k, v) for k, v in CONTACT_TIMES.items()],
+        default="any",
+    )
+    clinic_id = IntegerField("Clinic", validators=[Optional()])
+    share_message_with_clinic = BooleanField(
+        "You may share my description with the clinic you refer me to"
+    )
+    consent = BooleanField(
+        "I agree that you store and use what I have written to help me find a clinician, "
+        "as described above.",
+        validators=[InputRequired("We can only help you if you agree; tick the box.")],
+    )
+    # A honeypot: hidden from people (CSS and aria-hidden), irresistible to form-filling bots.
+    website = StringField("Leave this field empty")
+
+    postal_code: PostalCode | None = None
+    clinic: Clinic | None = None
+
+    def validate_postcode(self, field) -> None:
+        """Accept only postcodes in the register."""
+        self.postal_code = db.session.get(PostalCode, field.data or "")
+        if self.postal_code is None:
+            raise ValidationError(
+                "We do not know that postcode. A postcode is four digits, e.g. 0150."
+            )
+
+    def validate_clinic_id(self, field) -> None:
+        """A clinic the request is about must be one we list."""
+        if field.data is None:
+            return
+        self.clinic = db.session.get(Clinic, field.data)
+        if self.clinic is None or not self.clinic.active:
+            raise ValidationError("We cannot find that clinic any more; leave it out.")
+
+    def validate_message(self, field) -> None:
+        """Refuse a national identity number, and say why."""
+        if contains_fodselsnummer(field.data or ""):
+            raise ValidationError(FODSELSNUMMER_MESSAGE)
+
+    def validate_name(self, field) -> None:
+        """Names carry no identity numbers either."""
+        if contains_fodselsnummer(field.data or ""):
+            raise ValidationError(FODSELSNUMMER_MESSAGE)
+
+    def validate(self, extra_validators=None) -> bool:
+        """Check the fields, then that there is at least one way to reach the patient."""
+        valid = super().validate(extra_validators)
+        if (
+            not self.email.data
+            and not self.phone.data
+            and not self.email.errors
+            and not self.phone.errors
+        ):
+            self.phone.errors = [
+                *self.phone.errors,
+                "Give a phone number or an email address, so we can answer.",
+            ]
+            return False
+        return valid
+
+    @property
+    def is_bot(self) -> bool:
+        """Whether the honeypot was filled in."""
+        return bool((self.website.data or "").strip())
+
+    def details(self) -> ContactDetails:
+        """The validated request."""
+        return ContactDetails(
+            name=self.name.data,
+            email=self.email.data or None,
+            phone=self.phone.data or None,
+            postcode=self.postcode.data,
+            profession=Profession(self.profession.data) if self.profession.data else None,
+            message=self.message.data,
+            duration=self.duration.data or "",
+            contact_time=self.contact_time.data or "any",
+            clinic_id=self.clinic.id if self.clinic else None,
+            share_message_with_clinic=bool(self.share_message_with_clinic.data),
+        )

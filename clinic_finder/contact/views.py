@@ -1,0 +1,97 @@
+"""The contact request form: a patient asks for help finding a clinician."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION, create_contact_request
+from ..extensions import db, limiter
+from ..mail import send_after_commit
+from ..models import Clinic
+from .forms import ContactForm
+
+bp = Blueprint("contact", __name__, url_prefix="/contact")
+
+
+def contact_rate_limit() -> str:
+    """Per-address limit on contact requests (form and API share it)."""
+    return current_app.config["CONTACT_RATE_LIMIT"]
+
+
+def submit_contact_request(form: ContactForm, source: str):
+    """Store the request, commit, and only then try to send its notifications."""
+    contact_request, messages = create_contact_request(
+        db.session,
+        form.details(),
+        staff_inbox=current_app.config["STAFF_INBOX_EMAIL"],
+        base_url=current_app.config["PUBLIC_BASE_URL"],
+        source=source,
+    )
+    db.session.commit()
+    send_after_commit([message.id for message in messages])
+    current_app.logger.info("contact request %s stored (%s)", contact_request.id, source)
+    return contact_request
+
+
+def _no_store(response):
+    # What a patient typed must not stay in a shared computer's cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("", methods=["GET", "POST"])
+@limiter.limit(contact_rate_limit, methods=["POST"], scope="contact-requests")
+def contact():
+    """Show the form (prefilled from the search), and store a request sent with it."""
+    form = ContactForm()
+    if request.method == "GET":
+        form.postcode.data = request.args.get("postcode", "")[:4]
+        form.profession.data = request.args.get("profession", "")
+        clinic_id = request.args.get("clinic", "")
+        if clinic_id.isdigit():
+            form.clinic_id.data = int(clinic_id)
+    clinic = db.session.get(Clinic, form.clinic_id.data) if form.clinic_id.data else None
+    if form.validate_on_submit():
+        if form.is_bot:
+            form.form_errors.append(
+                "Your request could not be sent because the hidden field "
+                '"Leave this field empty" was filled in. Please empty it and send again.'
+            )
+        else:
+            contact_request = submit_contact_request(form, "form")
+            session["contact_reference"] = contact_request.reference
+            return redirect(url_for("contact.sent"))
+    status = 400 if form.errors or form.form_errors else 200
+    response = current_app.make_response(
+        (
+            render_template(
+                "contact/form.html",
+                form=form,
+                clinic=clinic if clinic is not None and clinic.active else None,
+                retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
+                notice_version=NOTICE_VERSION,
+            ),
+            status,
+        )
+    )
+    return _no_store(response)
+
+
+@bp.get("/sent")
+def sent():
+    """Confirm the request with its reference (kept in the session, not the URL)."""
+    reference = session.get("contact_reference")
+    if reference is None:
+        return redirect(url_for("contact.contact"))
+    response = current_app.make_response(
+        render_template("contact/sent.html", reference=reference, promise=ANSWER_PROMISE)
+    )
+    return _no_store(response)

@@ -1,0 +1,420 @@
+"""Contact requests: a patient asks for help, staff answer and refer them to a clinic.
+
+What patients write is health information (GDPR art. 9). It is stored first and only then
+announced; emails carry a reference and a link, never the description of the complaint
+(except to a clinic the patient allowed to see it); staff views are audited; everything
+about a request is deleted once the retention period is over.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+from stdnum.no import fodselsnummer
+
+from .audit import record
+from .mail import queue_email
+from .models import (
+    Clinic,
+    ContactRequest,
+    OutboxMessage,
+    Profession,
+    Referral,
+    RequestEvent,
+    RequestStatus,
+    StaffUser,
+    now_utc,
+)
+
+# Bump when the privacy notice on the form changes; each request stores the one it showed.
+NOTICE_VERSION = "2026-11-25"
+MAX_MESSAGE_LENGTH = 2000
+ANSWER_PROMISE = "within 24–48 hours (weekdays)"
+
+DURATIONS = {
+    "days": "A few days",
+    "weeks": "1–4 weeks",
+    "months": "1–3 months",
+    "longer": "More than 3 months",
+}
+CONTACT_TIMES = {
+    "any": "Any time",
+    "morning": "Morning (08–12)",
+    "afternoon": "Afternoon (12–16)",
+    "evening": "Evening (16–20)",
+}
+
+# Letters and digits that cannot be mistaken for each other when read over the phone.
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# Eleven digits, perhaps written 6 + 5 with a space, dot or dash between.
+_ELEVEN_DIGITS = re.compile(r"(?<!\d)(\d{6})[ .-]?(\d{5})(?!\d)")
+
+
+class ContactRequestError(ValueError):
+    """Staff asked for something a request cannot do (e.g. refer to a clinic without email)."""
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    """What a patient submitted, already validated."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    postcode: str
+    profession: Profession | None
+    message: str
+    duration: str = ""
+    contact_time: str = ""
+    clinic_id: int | None = None
+    share_message_with_clinic: bool = False
+
+
+def contains_fodselsnummer(text: str) -> bool:
+    """Whether the text holds a valid Norwegian national identity number."""
+    return any(fodselsnummer.is_valid(first + last) for first, last in _ELEVEN_DIGITS.findall(text))
+
+
+def new_reference(session: Session) -> str:
+    """Return an unused reference like ``KF-7K3M9QXA``: random, so it reveals no count."""
+    while True:
+        reference = "KF-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+        if (
+            session.scalar(select(ContactRequest.id).where(ContactRequest.reference == reference))
+            is None
+        ):
+            return reference
+
+
+def staff_notification(request: ContactRequest, base_url: str) -> tuple[str, str]:
+    """Subject and body telling staff a request arrived: a reference and a link, no content."""
+    subject = f"New contact request {request.reference}"
+    body = (
+        f"A new contact request, {request.reference}, arrived "
+        f"{request.created_at:%d.%m.%Y %H:%M} UTC.\n\n"
+        f"Read it (sign-in required): {base_url.rstrip('/')}/staff/requests/{request.id}\n\n"
+        "The request itself is not in this email: email is not a safe place for health "
+        "information.\n"
+    )
+    return subject, body
+
+
+def patient_confirmation(request: ContactRequest) -> tuple[str, str]:
+    """Subject and body confirming receipt to the patient, without any health details."""
+    subject = f"We have received your request ({request.reference})"
+    body = (
+        f"Hello {request.name},\n\n"
+        f"Thank you for contacting us. Your reference is {request.reference}.\n"
+        f"We will get back to you {ANSWER_PROMISE}.\n\n"
+        "For your privacy this email does not repeat what you wrote.\n"
+        "If you did not send this request, you can ignore this email.\n"
+    )
+    return subject, body
+
+
+def create_contact_request(
+    session: Session,
+    details: ContactDetails,
+    *,
+    staff_inbox: str,
+    base_url: str,
+    source: str = "form",
+) -> tuple[ContactRequest, list[OutboxMessage]]:
+    """Store a request with its consent record and queue its notifications; caller commits."""
+    request = ContactRequest(
+        reference=new_reference(session),
+        source=source,
+        name=details.name,
+        email=details.email,
+        phone=details.phone,
+        postcode=details.postcode,
+        profession=details.profession,
+        message=details.message,
+        duration=details.duration,
+        contact_time=details.contact_time,
+        clinic_id=details.clinic_id,
+        share_message_with_clinic=details.share_message_with_clinic,
+        consent_given_at=now_utc(),
+        consent_notice_version=NOTICE_VERSION,
+        status=RequestStatus.NEW,
+    )
+    session.add(request)
+    session.flush()
+    subject, body = staff_notification(request, base_url)
+    messages = [
+        queue_email(
+            session,
+            to=staff_inbox,
+            subject=subject,
+            body=body,
+            kind="request.staff",
+            request_id=request.id,
+        )
+    ]
+    if request.email:
+        subject, body = patient_confirmation(request)
+        messages.append(
+            queue_email(
+                session,
+                to=request.email,
+                subject=subject,
+                body=body,
+                kind="request.confirmation",
+                request_id=request.id,
+            )
+        )
+    session.flush()
+    return request, messages
+
+
+def change_status(
+    session: Session,
+    actor: StaffUser,
+    request: ContactRequest,
+    status: RequestStatus,
+    note: str = "",
+) -> RequestEvent | None:
+    """Move a request on (recording who and when); any move out of "new" counts as an answer."""
+    if status is request.status and not note:
+        return None
+    event = RequestEvent(
+        request=request,
+        actor=actor,
+        kind="status" if status is not request.status else "note",
+        from_status=request.status.value,
+        to_status=status.value,
+        text=note,
+    )
+    now = now_utc()
+    if status is not RequestStatus.NEW and request.first_response_at is None:
+        request.first_response_at = now
+    request.closed_at = now if status is RequestStatus.CLOSED else None
+    request.status = status
+    session.add(event)
+    return event
+
+
+def add_note(
+    session: Session, actor: StaffUser, request: ContactRequest, text: str
+) -> RequestEvent:
+    """Add a staff note to a request's history."""
+    event = RequestEvent(request=request, actor=actor, kind="note", text=text)
+    session.add(event)
+    return event
+
+
+def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
+    """Subject and body of a referral: the description only if the patient allowed it."""
+    wanted = request.profession.label.lower() if request.profession else "not sure (advise them)"
+    lines = [
+        f"Hello {clinic.name},",
+        "",
+        "We refer a patient to you who asked us for help finding a clinician.",
+        "",
+        f"Reference: {request.reference}",
+        f"Name: {request.name}",
+        f"Phone: {request.phone or '—'}",
+        f"Email: {request.email or '—'}",
+        f"Postcode: {request.postcode}",
+        f"Profession wanted: {wanted}",
+        f"Preferred contact time: {CONTACT_TIMES.get(request.contact_time, 'Any time')}",
+        "",
+    ]
+    if request.share_message_with_clinic:
+        lines += [
+            "The patient allowed us to share their description with you:",
+            "",
+            request.message,
+            f"(How long: {DURATIONS.get(request.duration, 'not given')})",
+            "",
+        ]
+    else:
+        lines += ["The patient did not ask us to share their description; please ask them.", ""]
+    lines += ["Please contact the patient directly.", f"Referred by {staff.email}"]
+    return f"Referral {request.reference} from Finn klinikk", "\n".join(lines) + "\n"
+
+
+def refer(
+    session: Session,
+    actor: StaffUser,
+    request: ContactRequest,
+    clinic: Clinic,
+    *,
+    tell_patient: bool,
+) -> tuple[Referral, list[OutboxMessage]]:
+    """Refer the patient to a clinic by email, record it, and mark the request referred."""
+    if not clinic.email:
+        raise ContactRequestError(
+            f"{clinic.name} has no email address in the directory; call them "
+            f"({clinic.phone or 'no phone either'}) or add one first."
+        )
+    referral = Referral(
+        request=request,
+        clinic=clinic,
+        referred_by=actor,
+        shared_message=request.share_message_with_clinic,
+    )
+    session.add(referral)
+    subject, body = referral_email(request, clinic, actor)
+    messages = [
+        queue_email(
+            session,
+            to=clinic.email,
+            subject=subject,
+            body=body,
+            kind="referral.clinic",
+            request_id=request.id,
+        )
+    ]
+    if tell_patient and request.email:
+        messages.append(
+            queue_email(
+                session,
+                to=request.email,
+                subject=f"About your request {request.reference}",
+                body=(
+                    f"Hello {request.name},\n\nWe have passed your request on to {clinic.name}"
+                    f" ({clinic.address}, {clinic.postcode} {clinic.city}"
+                    f"{', phone ' + clinic.phone if clinic.phone else ''}).\n"
+                    "They will contact you. You are welcome to contact them yourself too.\n"
+                ),
+                kind="referral.patient",
+                request_id=request.id,
+            )
+        )
+    change_status(
+        session, actor, request, RequestStatus.REFERRED, note=f"Referred to {clinic.name}"
+    )
+    session.flush()
+    return referral, messages
+
+
+def record_view(session: Session, actor: StaffUser, request: ContactRequest) -> None:
+    """Audit that a staff member opened a request's details."""
+    record(session, actor, "request.view", "contact_request", request.id, {}, request.reference)
+
+
+def _delete_requests(session: Session, request_ids: list[int]) -> None:
+    if not request_ids:
+        return
+    for model in (OutboxMessage, RequestEvent, Referral):
+        session.execute(delete(model).where(model.request_id.in_(request_ids)))
+    session.execute(delete(ContactRequest).where(ContactRequest.id.in_(request_ids)))
+
+
+def purge_expired(
+    session: Session, retention_days: int, *, now: datetime | None = None, dry_run: bool = False
+) -> int:
+    """Delete every request received more than ``retention_days`` ago, with all about it."""
+    cutoff = (now or now_utc()) - timedelta(days=retention_days)
+    ids = list(session.scalars(select(ContactRequest.id).where(ContactRequest.created_at < cutoff)))
+    if not dry_run:
+        _delete_requests(session, ids)
+        record(
+            session,
+            "command line",
+            "request.purge",
+            "contact_request",
+            None,
+            {"deleted": len(ids), "retention_days": retention_days},
+            summary=f"{len(ids)} request(s) older than {retention_days} days deleted",
+        )
+    return len(ids)
+
+
+def requests_of_person(
+    session: Session, email: str | None, phone: str | None
+) -> list[ContactRequest]:
+    """Every request that gave this email (case-insensitive) or this phone number."""
+    conditions = []
+    if email:
+        conditions.append(func.lower(ContactRequest.email) == email.strip().lower())
+    if phone:
+        conditions.append(ContactRequest.phone == phone)
+    if not conditions:
+        return []
+    return list(
+        session.scalars(select(ContactRequest).where(or_(*conditions)).order_by(ContactRequest.id))
+    )
+
+
+def request_as_json(request: ContactRequest) -> dict[str, Any]:
+    """Everything held about one request, for a subject access request (GDPR art. 15)."""
+    return {
+        "reference": request.reference,
+        "received_at": request.created_at.isoformat(),
+        "name": request.name,
+        "email": request.email,
+        "phone": request.phone,
+        "postcode": request.postcode,
+        "profession_wanted": request.profession.value if request.profession else None,
+        "message": request.message,
+        "duration": request.duration,
+        "contact_time": request.contact_time,
+        "clinic_asked_about": request.clinic.name if request.clinic else None,
+        "share_message_with_clinic": request.share_message_with_clinic,
+        "consent_given_at": request.consent_given_at.isoformat(),
+        "consent_notice_version": request.consent_notice_version,
+        "status": request.status.value,
+        "history": [
+            {
+                "at": event.at.isoformat(),
+                "kind": event.kind,
+                "status": event.to_status,
+                "note": event.text,
+            }
+            for event in request.events
+        ],
+        "referrals": [
+            {
+                "at": referral.at.isoformat(),
+                "clinic": referral.clinic.name,
+                "description_shared": referral.shared_message,
+            }
+            for referral in request.referrals
+        ],
+    }
+
+
+def export_person(
+    session: Session, actor: StaffUser, email: str | None, phone: str | None
+) -> dict[str, Any]:
+    """Everything held about one person, as JSON-ready data; audited."""
+    found = requests_of_person(session, email, phone)
+    record(
+        session,
+        actor,
+        "person.export",
+        "contact_request",
+        None,
+        {"requests": [request.reference for request in found]},
+        summary=f"exported {len(found)} request(s)",
+    )
+    return {
+        "exported_at": now_utc().isoformat(),
+        "searched_for": {"email": email or None, "phone": phone or None},
+        "contact_requests": [request_as_json(request) for request in found],
+    }
+
+
+def delete_person(session: Session, actor: StaffUser, email: str | None, phone: str | None) -> int:
+    """Delete everything held about one person (GDPR art. 17); audited by reference only."""
+    found = requests_of_person(session, email, phone)
+    references = [request.reference for request in found]
+    _delete_requests(session, [request.id for request in found])
+    record(
+        session,
+        actor,
+        "person.delete",
+        "contact_request",
+        None,
+        {"requests": references},
+        summary=f"deleted {len(found)} request(s)",
+    )
+    return len(found)

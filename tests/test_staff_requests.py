@@ -1,0 +1,230 @@
+"""The staff inbox: list, overdue, audited views, notes, status, referral, privacy, purge."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic_finder.contact_requests import ContactDetails, create_contact_request
+from clinic_finder.extensions import db
+from clinic_finder.models import (
+    AuditEntry,
+    ContactRequest,
+    OutboxMessage,
+    Profession,
+    Referral,
+    RequestStatus,
+    now_utc,
+)
+
+from .conftest import post_form
+from .factories import make_clinic
+
+SECRET_COMPLAINT = "Isjias ned i venstre bein"
+
+
+def make_request(
+    app,
+    *,
+    email="pasient@example.org",
+    phone=None,
+    share=False,
+    age_hours=0,
+    profession=Profession.PHYSIOTHERAPIST,
+    postcode="0150",
+) -> int:
+    with app.app_context():
+        request, _ = create_contact_request(
+            db.session,
+            ContactDetails(
+                name="Pia Pasient",
+                email=email,
+                phone=phone,
+                postcode=postcode,
+                profession=profession,
+                message=SECRET_COMPLAINT,
+                duration="weeks",
+                contact_time="evening",
+                share_message_with_clinic=share,
+            ),
+            staff_inbox="staff-inbox@clinic-finder.example",
+            base_url="https://finnklinikk.example",
+        )
+        request.created_at = now_utc() - timedelta(hours=age_hours)
+        db.session.commit()
+        return request.id
+
+
+def outbox(app, kind: str) -> list[OutboxMessage]:
+    with app.app_context():
+        return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)))
+
+
+def test_inbox_is_for_staff_only(client, app):
+    request_id = make_request(app)
+    assert client.get("/staff/requests").status_code == 302
+    assert client.get(f"/staff/requests/{request_id}").status_code == 302
+
+
+def test_inbox_lists_new_first_and_marks_overdue(app, staff_client):
+    old = make_request(app, age_hours=50)
+    fresh = make_request(app, age_hours=1)
+    page = staff_client.get("/staff/requests").get_data(as_text=True)
+    with app.app_context():
+        old_ref = db.session.get(ContactRequest, old).reference
+        fresh_ref = db.session.get(ContactRequest, fresh).reference
+    assert page.index(old_ref) < page.index(fresh_ref)
+    assert page.count('<td><span class="overdue">Overdue</span></td>') == 1
+    assert SECRET_COMPLAINT not in page
+    assert staff_client.get("/staff/requests").headers["Cache-Control"] == "no-store"
+
+
+def test_inbox_filters_by_status_and_profession(app, staff_client):
+    make_request(app, profession=Profession.CHIROPRACTOR)
+    make_request(app, profession=None)
+    chiro = staff_client.get("/staff/requests?status=&profession=chiropractor").get_data(
+        as_text=True
+    )
+    assert chiro.count("Chiropractor</td>") == 1 and "Not sure</td>" not in chiro
+    unsure = staff_client.get("/staff/requests?status=&profession=none").get_data(as_text=True)
+    assert "Not sure</td>" in unsure and "Chiropractor</td>" not in unsure
+    assert "0 requests" in staff_client.get("/staff/requests?status=closed").get_data(as_text=True)
+
+
+def test_viewing_a_request_is_audited_and_not_cached(app, staff_client):
+    request_id = make_request(app)
+    response = staff_client.get(f"/staff/requests/{request_id}")
+    assert SECRET_COMPLAINT in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    staff_client.get(f"/staff/requests/{request_id}")
+    with app.app_context():
+        views = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "request.view")
+        ).all()
+    assert len(views) == 2
+    assert {entry.object_id for entry in views} == {request_id}
+    assert all(SECRET_COMPLAINT not in json.dumps(entry.changes) for entry in views)
+
+
+def test_status_change_answers_the_request_and_is_in_history(app, staff_client):
+    request_id = make_request(app, age_hours=50)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/status", status="in_progress", note="Ringte, ingen svar")
+    page = staff_client.get(url).get_data(as_text=True)
+    assert "new → in_progress" in page and "Ringte, ingen svar" in page
+    assert "Overdue" not in page
+    with app.app_context():
+        request = db.session.get(ContactRequest, request_id)
+        assert request.status is RequestStatus.IN_PROGRESS and request.first_response_at
+
+
+def test_note_is_added(app, staff_client):
+    request_id = make_request(app)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/notes", text="Sendt SMS")
+    assert "Sendt SMS" in staff_client.get(url).get_data(as_text=True)
+
+
+def test_referral_emails_the_clinic_without_description_unless_allowed(app, staff_client, session):
+    clinic = make_clinic(session, name="Ryggsenteret", email="post@ryggsenteret.example")
+    session.commit()
+    request_id = make_request(app, share=False)
+    url = f"/staff/requests/{request_id}"
+    assert "Ryggsenteret" in staff_client.get(url).get_data(as_text=True)
+    post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    (to_clinic,) = outbox(app, "referral.clinic")
+    assert to_clinic.to_address == "post@ryggsenteret.example"
+    for expected in ("Pia Pasient", "pasient@example.org", "physiotherapist"):
+        assert expected in to_clinic.body
+    assert SECRET_COMPLAINT not in to_clinic.body
+    (to_patient,) = outbox(app, "referral.patient")
+    assert "Ryggsenteret" in to_patient.body and SECRET_COMPLAINT not in to_patient.body
+    with app.app_context():
+        request = db.session.get(ContactRequest, request_id)
+        assert request.status is RequestStatus.REFERRED
+        referral = db.session.scalars(select(Referral)).one()
+        assert referral.clinic_id == clinic.id and referral.referred_by.email.startswith("staff@")
+
+
+def test_referral_shares_description_when_patient_allowed(app, staff_client, session):
+    clinic = make_clinic(session, email="post@klinikk.example")
+    session.commit()
+    request_id = make_request(app, share=True)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id))
+    (to_clinic,) = outbox(app, "referral.clinic")
+    assert SECRET_COMPLAINT in to_clinic.body
+    assert outbox(app, "referral.patient") == []
+
+
+def test_referral_to_clinic_without_email_is_refused_clearly(app, staff_client, session):
+    clinic = make_clinic(session, name="Uten Epost", phone="+47 22 33 44 55")
+    session.commit()
+    request_id = make_request(app)
+    url = f"/staff/requests/{request_id}"
+    response = post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id))
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "has no email address" in page
+    with app.app_context():
+        assert db.session.get(ContactRequest, request_id).status is RequestStatus.NEW
+
+
+def test_purge_deletes_requests_past_retention_and_everything_about_them(app, runner):
+    old = make_request(app, age_hours=181 * 24)
+    recent = make_request(app, age_hours=179 * 24)
+    result = runner.invoke(args=["requests", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "1 request" in result.output
+    with app.app_context():
+        assert db.session.get(ContactRequest, old) is None
+        assert db.session.get(ContactRequest, recent) is not None
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.request_id == old)
+            )
+            == 0
+        )
+        purge = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "request.purge")
+        ).one()
+        assert purge.changes["deleted"] == 1
+
+
+@pytest.mark.parametrize("url", ["/staff/privacy"])
+def test_privacy_page_is_admin_only(staff_client, url):
+    assert staff_client.get(url).status_code == 403
+
+
+def test_admin_exports_and_deletes_one_persons_data(app, admin_client):
+    mine = make_request(app, email="Same.Person@example.org", phone="+47 91 23 45 67")
+    make_request(app, email=None, phone="+47 91 23 45 67")
+    other = make_request(app, email="other@example.org")
+    exported = post_form(
+        admin_client,
+        "/staff/privacy",
+        "/staff/privacy/export",
+        email="same.person@example.org",
+        phone="912 34 567",
+    )
+    assert exported.status_code == 200
+    data = exported.get_json(force=True)
+    assert len(data["contact_requests"]) == 2
+    assert data["contact_requests"][0]["message"] == SECRET_COMPLAINT
+    deleted = post_form(
+        admin_client,
+        "/staff/privacy",
+        "/staff/privacy/delete",
+        email="same.person@example.org",
+        phone="912 34 567",
+    )
+    assert deleted.status_code == 302
+    with app.app_context():
+        assert db.session.get(ContactRequest, mine) is None
+        assert db.session.get(ContactRequest, other) is not None
+        actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"person.export", "person.delete"} <= actions
