@@ -46,9 +46,9 @@ test: install-test browser
 	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py
 	$(BIN)/pytest
 
-## Everyday: the tests without the browser, stop at the first failure
+## Everyday: the tests without the browser and the slow ones, stop at the first failure
 test-fast: install-test
-	$(BIN)/pytest -x -q -m "not browser"
+	$(BIN)/pytest -x -q -m "not browser and not slow"
 
 lint: install-test
 	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py

@@ -76,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     """Attach one blueprint per area."""
     from .api.views import bp as api_bp
     from .contact.views import bp as contact_bp
+    from .health import bp as health_bp
     from .public.views import bp as public_bp
     from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
     from .staff.views import bp as staff_bp
@@ -85,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(contact_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(leaflet_bp)
 
 

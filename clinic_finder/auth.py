@@ -7,9 +7,18 @@ ends every session of that account everywhere at its next request.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
 from urllib.parse import urlsplit
 
+import pyotp
+import qrcode
+import qrcode.image.svg
 from flask import Flask, current_app, flash, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
@@ -18,7 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import StaffUser, now_utc
+from .models import RecoveryCode, StaffUser, now_utc
 
 PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a KDF name, not a password; set on purpose
 MIN_PASSWORD_LENGTH = 12
@@ -35,13 +44,183 @@ class PasswordPolicyError(AccountError):
     """The password is too weak or too long."""
 
 
-def hash_password(password: str) -> str:
-    """Hash a new password after checking the policy (length: ASVS 2.1.1 and 2.1.2)."""
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The bundled list of passwords people pick most (lower case)."""
+    text = resources.files("clinic_finder").joinpath("data/common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def check_password_policy(password: str, email: str = "") -> None:
+    """Refuse passwords that are too short, too long, common, or made of the email (ASVS 2.1)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordPolicyError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+    folded = password.lower()
+    if folded in common_passwords() or len(set(folded)) < 4:
+        raise PasswordPolicyError("That password is too common or too simple; choose another.")
+    local_part = email.split("@")[0].lower()
+    if len(local_part) >= 4 and local_part in folded:
+        raise PasswordPolicyError("Don't build the password from the email address.")
+
+
+def hash_password(password: str, email: str = "") -> str:
+    """Hash a new password after checking the policy."""
+    check_password_policy(password, email)
     return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+
+
+# --- pausing an account after repeated failures ------------------------------------------
+
+FAILURES_BEFORE_PAUSE = 5
+MAX_PAUSE = timedelta(minutes=15)
+
+
+def is_paused(user: StaffUser, now: datetime) -> bool:
+    """Whether the account is paused after repeated failed sign-ins."""
+    until = user.locked_until
+    if until is None:
+        return False
+    if until.tzinfo is None:  # SQLite hands back naive datetimes
+        until = until.replace(tzinfo=UTC)
+    return now < until
+
+
+def register_failure(user: StaffUser, now: datetime) -> None:
+    """Count a failed password or code; from the fifth, pause the account briefly.
+
+    The pause doubles with each further failure but never exceeds 15 minutes, so an
+    attacker can slow a staff member down but never lock them out for good.
+    """
+    user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
+    over = user.failed_sign_ins - FAILURES_BEFORE_PAUSE
+    if over >= 0:
+        user.locked_until = now + min(timedelta(minutes=2**over), MAX_PAUSE)
+
+
+def clear_failures(user: StaffUser) -> None:
+    """Forget failed attempts after a complete sign-in."""
+    user.failed_sign_ins = 0
+    user.locked_until = None
+
+
+# --- the second factor: TOTP and recovery codes ------------------------------------------
+
+TOTP_ISSUER = "Finn klinikk staff"
+RECOVERY_CODE_COUNT = 10
+
+
+def new_totp_secret() -> str:
+    """A fresh random TOTP secret (base32)."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(user: StaffUser) -> str:
+    """The otpauth:// URI an authenticator app reads from the QR code."""
+    assert user.totp_secret is not None
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def qr_code_svg(data: str) -> str:
+    """Draw data as an SVG QR code (no image library, nothing loaded from elsewhere)."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+def verify_totp(user: StaffUser, code: str, now: float | None = None) -> bool:
+    """Accept the current code (or one step either side, for clock drift) exactly once."""
+    if user.totp_secret is None:
+        return False
+    code = "".join(code.split())
+    if not (len(code) == 6 and code.isdigit()):
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    current = totp.timecode(datetime.fromtimestamp(now if now is not None else time.time()))
+    for counter in (current - 1, current, current + 1):
+        if user.totp_last_counter is not None and counter <= user.totp_last_counter:
+            continue
+        if hmac.compare_digest(totp.generate_otp(counter), code):
+            user.totp_last_counter = counter
+            return True
+    return False
+
+
+def _recovery_hash(code: str) -> str:
+    # Recovery codes carry 50 random bits each, so a fast hash is enough (unlike passwords).
+    return hashlib.sha256("".join(code.split()).replace("-", "").lower().encode()).hexdigest()
+
+
+def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
+    """Replace the account's recovery codes with new ones; return them to show once."""
+    user.recovery_codes.clear()
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(5)
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+        user.recovery_codes.append(RecoveryCode(code_hash=_recovery_hash(raw)))
+    db_session.flush()
+    return codes
+
+
+def use_recovery_code(user: StaffUser, code: str) -> bool:
+    """Accept an unused recovery code once."""
+    wanted = _recovery_hash(code)
+    for recovery in user.recovery_codes:
+        if recovery.used_at is None and hmac.compare_digest(recovery.code_hash, wanted):
+            recovery.used_at = now_utc()
+            return True
+    return False
+
+
+def reset_second_factor(db_session: Session, user: StaffUser, actor: StaffUser | str) -> None:
+    """Forget a lost authenticator: the next sign-in enrols a new one. Ends all sessions."""
+    user.totp_secret = None
+    user.totp_confirmed_at = None
+    user.totp_last_counter = None
+    user.recovery_codes.clear()
+    end_all_sessions(user)
+    record(db_session, actor, "staff.reset_second_factor", "staff_user", user.id, {}, user.email)
+
+
+# --- between the password and the second factor ------------------------------------------
+
+PENDING_SIGN_IN_SECONDS = 300
+
+
+def remember_password_step(user: StaffUser, next_url: str | None) -> None:
+    """Note in a fresh session that the password was right; the second factor comes next."""
+    session.clear()
+    session["pending_sign_in"] = {
+        "user_id": user.id,
+        "version": user.session_version,
+        "at": time.time(),
+        "next": next_url if is_safe_next_url(next_url) else None,
+    }
+
+
+def pending_user(db_session: Session) -> StaffUser | None:
+    """The account whose password was just given, if that was less than 5 minutes ago."""
+    pending = session.get("pending_sign_in")
+    if (
+        not isinstance(pending, dict)
+        or time.time() - pending.get("at", 0) > PENDING_SIGN_IN_SECONDS
+    ):
+        return None
+    user = db_session.get(StaffUser, pending.get("user_id"))
+    if user is None or not user.active or user.session_version != pending.get("version"):
+        return None
+    return user
+
+
+def pending_next_url() -> str | None:
+    """Where to go once signed in."""
+    pending = session.get("pending_sign_in") or {}
+    return pending.get("next")
 
 
 def find_staff_by_email(db_session: Session, email: str) -> StaffUser | None:
@@ -58,11 +237,16 @@ def create_staff_account(
     is_admin: bool = False,
     actor: StaffUser | str = "command line",
 ) -> StaffUser:
-    """Add (and audit) a staff account after checking the email is free and the password."""
+    """Add (and audit) a staff account after checking the email is free and the password.
+
+    The account enrols its authenticator app at its first sign-in.
+    """
     email = email.strip().lower()
     if find_staff_by_email(db_session, email) is not None:
         raise AccountError(f"There is already an account for {email}.")
-    account = StaffUser(email=email, password_hash=hash_password(password), is_admin=is_admin)
+    account = StaffUser(
+        email=email, password_hash=hash_password(password, email), is_admin=is_admin
+    )
     db_session.add(account)
     db_session.flush()
     changes = {"email": account.email, "is_admin": account.is_admin}
@@ -84,18 +268,28 @@ def set_account_active(
 
 
 def authenticate(db_session: Session, email: str, password: str) -> StaffUser | None:
-    """Return the active account whose password matches, else None (same time either way)."""
+    """Return the active, unpaused account whose password matches, else None.
+
+    Takes the same time whether or not the email exists; a wrong password counts
+    towards pausing the account.
+    """
     user = find_staff_by_email(db_session, email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    now = now_utc()
+    password_ok = check_password_hash(user.password_hash, password)
+    if not user.active or is_paused(user, now):
+        return None
+    if not password_ok:
+        register_failure(user, now)
         return None
     return user
 
 
 def start_staff_session(user: StaffUser) -> None:
     """Sign in with a fresh session: nothing from before sign-in carries over."""
+    clear_failures(user)
     session.clear()
     login_user(user, remember=False)
     session.permanent = True

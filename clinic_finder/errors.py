@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, jsonify, render_template, request
 from flask.globals import request_ctx
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
@@ -34,6 +37,21 @@ def register(app: Flask) -> None:
         if _wants_json():
             return jsonify({"error": error.name, "message": description}), status
         return render_template("errors/error.html", error=error, description=description), status
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_unavailable(error: Exception):
+        """Answer 503 with a friendly page when the database cannot be reached."""
+        with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
+            db.session.rollback()
+        app.logger.error(
+            "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+        )
+        headers = {"Retry-After": "60", "Cache-Control": "no-store"}
+        if _wants_json():
+            body = {"error": "Service Unavailable", "message": "Please try again in a minute."}
+            return jsonify(body), 503, headers
+        return render_template("errors/unavailable.html"), 503, headers
 
     @app.errorhandler(Exception)
     def handle_unexpected_error(error: Exception):

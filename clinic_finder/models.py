@@ -232,6 +232,23 @@ class StaffUser(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Second factor (TOTP). The secret exists from enrolment; it counts once confirmed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last time step whose code was accepted: a code works once (no replay).
+    totp_last_counter: Mapped[int | None] = mapped_column(Integer)
+    # Failed sign-ins in a row, and until when the account pauses (always temporarily).
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether the account has a confirmed authenticator app."""
+        return self.totp_secret is not None and self.totp_confirmed_at is not None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -243,6 +260,19 @@ class StaffUser(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.id}>"
+
+
+class RecoveryCode(db.Model):
+    """A one-time code for signing in without the authenticator app; stored hashed."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[StaffUser] = relationship(back_populates="recovery_codes")
 
 
 class AuditEntry(db.Model):

@@ -11,13 +11,15 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import pyotp
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, delete, select, text
 from werkzeug.serving import make_server
 
 from clinic_finder import create_app
@@ -31,9 +33,11 @@ from clinic_finder.models import (
     GeocodeCacheEntry,
     ImportBatch,
     OutboxMessage,
+    RecoveryCode,
     Referral,
     RequestEvent,
     StaffUser,
+    now_utc,
 )
 from clinic_finder.postcodes import load_postcodes
 
@@ -100,6 +104,7 @@ def app(database_url: str) -> Iterator[Flask]:
             GeocodeCacheEntry,
             Clinician,
             Clinic,
+            RecoveryCode,
             StaffUser,
         ):
             db.session.execute(delete(model))
@@ -138,12 +143,17 @@ def live_server(app: Flask) -> Iterator[str]:
 STAFF_PASSWORD = "correct horse battery staple"
 
 
-def make_staff(app: Flask, email: str = "staff@clinic-finder.example", admin: bool = False):
-    """Create a staff account with STAFF_PASSWORD; return its id."""
+def make_staff(
+    app: Flask, email: str = "staff@clinic-finder.example", admin: bool = False, enrolled=True
+):
+    """Create a staff account with STAFF_PASSWORD (and an authenticator); return its id."""
     from clinic_finder.auth import create_staff_account
 
     with app.app_context():
         account = create_staff_account(db.session, email, STAFF_PASSWORD, is_admin=admin)
+        if enrolled:
+            account.totp_secret = pyotp.random_base32()
+            account.totp_confirmed_at = now_utc()
         db.session.commit()
         return account.id
 
@@ -158,16 +168,33 @@ def csrf_token_from(client, url: str) -> str:
     return match.group(1)
 
 
+def current_code(app: Flask, email: str) -> str:
+    """The authenticator code a staff member's phone would show now (never one used before)."""
+    with app.app_context():
+        account = db.session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+        totp = pyotp.TOTP(account.totp_secret)
+        counter = totp.timecode(datetime.now())
+        if account.totp_last_counter is not None and account.totp_last_counter >= counter:
+            counter = account.totp_last_counter + 1  # still inside the accepted window
+        return totp.generate_otp(counter)
+
+
 def sign_in(
     client,
     email: str = "staff@clinic-finder.example",
     password: str = STAFF_PASSWORD,
     next_url: str | None = None,
 ):
-    """Sign in through the real form; return the response (not followed)."""
+    """Sign in through the real forms, both steps; return the last response (not followed)."""
     token = csrf_token_from(client, "/staff/sign-in")
     url = "/staff/sign-in" + (f"?next={quote(next_url, safe='')}" if next_url else "")
-    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
+    response = client.post(url, data={"email": email, "password": password, "csrf_token": token})
+    step = response.headers.get("Location", "") if response.status_code == 302 else ""
+    if step not in ("/staff/sign-in/code", "/staff/sign-in/enrol"):
+        return response
+    token = csrf_token_from(client, step)  # the enrolment page creates the secret
+    code = current_code(client.application, email)
+    return client.post(step, data={"code": code, "csrf_token": token})
 
 
 @pytest.fixture

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from clinic_finder.extensions import db
-from clinic_finder.models import StaffUser
+from clinic_finder.models import AuditEntry, StaffUser, now_utc
 
-from .conftest import STAFF_PASSWORD, csrf_token_from, make_staff, post_form, sign_in
+from .conftest import (
+    STAFF_PASSWORD,
+    csrf_token_from,
+    current_code,
+    make_staff,
+    post_form,
+    sign_in,
+)
 
 
 def test_anonymous_staff_page_redirects_to_sign_in_with_next(client):
@@ -61,7 +70,7 @@ def test_wrong_password_is_refused_with_one_message(app, client):
     unknown = sign_in(client, email="nobody@clinic-finder.example")
     for response in (wrong, unknown):
         assert response.status_code == 200
-        assert "do not match an active staff account" in response.get_data(as_text=True)
+        assert "did not match an active staff account" in response.get_data(as_text=True)
     assert client.get("/staff/").status_code == 302
 
 
@@ -181,12 +190,9 @@ def test_admin_creates_staff_account_that_can_sign_in(app, admin_client):
     )
     assert response.status_code == 302
     new_client = app.test_client()
-    assert (
-        sign_in(
-            new_client, "new.person@clinic-finder.example", "a long enough password"
-        ).status_code
-        == 302
-    )
+    first = sign_in(new_client, "new.person@clinic-finder.example", "a long enough password")
+    assert "Save your recovery codes" in first.get_data(as_text=True)
+    assert new_client.get("/staff/").status_code == 200
 
 
 def test_short_password_is_refused(admin_client):
@@ -227,3 +233,137 @@ def test_cli_refuses_short_password(app, runner):
 
 def test_csrf_token_is_on_sign_in_form(client):
     assert csrf_token_from(client, "/staff/sign-in")
+
+
+# --- the second factor, pausing, and the password policy --------------------------------
+
+
+def _password_step(client, email="staff@clinic-finder.example", password=STAFF_PASSWORD):
+    token = csrf_token_from(client, "/staff/sign-in")
+    return client.post(
+        "/staff/sign-in", data={"email": email, "password": password, "csrf_token": token}
+    )
+
+
+def _code_step(client, code):
+    token = csrf_token_from(client, "/staff/sign-in/code")
+    return client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token})
+
+
+def test_password_alone_does_not_sign_in(app, client):
+    make_staff(app)
+    response = _password_step(client)
+    assert response.headers["Location"] == "/staff/sign-in/code"
+    assert client.get("/staff/").status_code == 302
+
+
+def test_wrong_code_is_refused(app, client):
+    make_staff(app)
+    _password_step(client)
+    assert _code_step(client, "000000").status_code == 200
+    assert client.get("/staff/").status_code == 302
+
+
+def test_a_code_works_only_once(app, client):
+    make_staff(app)
+    _password_step(client)
+    code = current_code(app, "staff@clinic-finder.example")
+    assert _code_step(client, code).status_code == 302
+    other = app.test_client()
+    _password_step(other)
+    assert _code_step(other, code).status_code == 200
+
+
+def test_first_sign_in_enrols_authenticator_with_local_qr_code(app, client):
+    make_staff(app, enrolled=False)
+    assert _password_step(client).headers["Location"] == "/staff/sign-in/enrol"
+    page = client.get("/staff/sign-in/enrol")
+    text = page.get_data(as_text=True)
+    assert "<svg" in text and "http" not in text.split("<svg", 1)[1].split("</svg>")[0].replace(
+        "http://www.w3.org", ""
+    )
+    assert page.headers["Cache-Control"] == "no-store"
+    token = csrf_token_from(client, "/staff/sign-in/enrol")
+    done = client.post(
+        "/staff/sign-in/enrol",
+        data={"code": current_code(app, "staff@clinic-finder.example"), "csrf_token": token},
+    )
+    codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", done.get_data(as_text=True))
+    assert len(codes) == 10
+    assert client.get("/staff/").status_code == 200
+
+
+def test_recovery_code_signs_in_once(app, client):
+    make_staff(app, enrolled=False)
+    _password_step(client)
+    token = csrf_token_from(client, "/staff/sign-in/enrol")
+    done = client.post(
+        "/staff/sign-in/enrol",
+        data={"code": current_code(app, "staff@clinic-finder.example"), "csrf_token": token},
+    )
+    recovery = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", done.get_data(as_text=True))[0]
+    for attempt, expected in ((1, 302), (2, 200)):
+        device = app.test_client()
+        _password_step(device)
+        assert _code_step(device, recovery).status_code == expected, attempt
+
+
+def test_repeated_failures_pause_the_account_but_not_forever(app, client):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"  # this is about the account, not the IP
+    account_id = make_staff(app)
+    for _ in range(5):
+        _password_step(client, password="wrong password here")
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        assert account.failed_sign_ins == 5 and account.locked_until is not None
+    assert sign_in(app.test_client()).status_code == 200  # paused, even with the right password
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        account.locked_until = now_utc() - timedelta(seconds=1)  # the pause has run out
+        db.session.commit()
+    assert sign_in(app.test_client()).status_code == 302
+    with app.app_context():
+        assert db.session.get(StaffUser, account_id).failed_sign_ins == 0
+
+
+def test_pause_grows_but_is_capped():
+    from clinic_finder.auth import register_failure
+
+    account = StaffUser(email="x@clinic-finder.example", password_hash="-", failed_sign_ins=0)
+    start = now_utc()
+    pauses = []
+    for _ in range(12):
+        register_failure(account, start)
+        pauses.append((account.locked_until - start) if account.locked_until else None)
+    assert pauses[:4] == [None] * 4
+    assert pauses[4] == timedelta(minutes=1) and pauses[5] == timedelta(minutes=2)
+    assert max(pauses[4:]) == timedelta(minutes=15)
+
+
+def test_admin_resets_lost_authenticator(app, staff_client, admin_client):
+    with app.app_context():
+        staff_id = db.session.scalar(
+            select(StaffUser.id).where(StaffUser.email == "staff@clinic-finder.example")
+        )
+    post_form(admin_client, "/staff/users", f"/staff/users/{staff_id}/reset-second-factor")
+    assert staff_client.get("/staff/").status_code == 302  # their sessions ended
+    assert _password_step(app.test_client()).headers["Location"] == "/staff/sign-in/enrol"
+
+
+def test_sign_ins_are_audited(app, client):
+    make_staff(app)
+    sign_in(client, password="wrong password here")
+    sign_in(app.test_client())
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert "auth.sign_in_failed" in actions and "auth.sign_in" in actions
+
+
+@pytest.mark.parametrize(
+    "password", ["password2024", "qwertyuiopas", "aaaaaaaaaaaaaaaa", "staff-member-2026"]
+)
+def test_common_or_derived_passwords_are_refused(app, password):
+    from clinic_finder.auth import AccountError, create_staff_account
+
+    with app.app_context(), pytest.raises(AccountError):
+        create_staff_account(db.session, "staff-member@clinic-finder.example", password)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib import resources
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
@@ -113,6 +117,20 @@ def postcode(code: str):
             {"error": "Not Found", "message": f"No postcode {code} in the register."}
         ), 404
     return jsonify(postcode_json(postal_code))
+
+
+@cache
+def _openapi_description() -> dict:
+    """Read the OpenAPI 3 description kept beside this module, once."""
+    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """Serve the OpenAPI 3 description of this API."""
+    # Through jsonify, so it gets the same markup-safe escaping as every other response.
+    return jsonify(_openapi_description())
 
 
 def _origin_allowed(origin: str | None) -> bool:

@@ -303,3 +303,14 @@ class PersonLookupForm(FlaskForm):
             self.email.errors = ["Give an email address or a phone number."]
             return False
         return valid
+
+
+class SecondFactorForm(FlaskForm):
+    """The six-digit code from the authenticator app, or a recovery code."""
+
+    code = StringField(
+        "Code from your authenticator app",
+        filters=[_strip],
+        validators=[DataRequired("Enter the code."), Length(max=20)],
+        description="Six digits. Lost your phone? Enter one of your recovery codes instead.",
+    )

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .. import auth
@@ -58,13 +59,15 @@ from .forms import (
     ClinicSearchForm,
     ConfirmForm,
     ImportUploadForm,
+    SecondFactorForm,
     SignInForm,
     StaffUserForm,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-OPEN_ENDPOINTS = {"staff.sign_in"}
+# Reachable before sign-in is complete (the last two need the password step first).
+OPEN_ENDPOINTS = {"staff.sign_in", "staff.second_factor", "staff.enrol_second_factor"}
 CLINICS_PER_PAGE = 50
 AUDIT_PER_PAGE = 100
 
@@ -103,19 +106,120 @@ def _locator() -> AddressLocator:
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limiter.limit(_sign_in_limit, methods=["POST"])
 def sign_in():
-    """Show the sign-in form; sign in and go where ``next`` says, if it is on this site."""
+    """Check email and password; then ask for the second factor (or enrol one)."""
     form = SignInForm()
     if form.validate_on_submit():
         user = auth.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            auth.start_staff_session(user)
+            auth.remember_password_step(user, request.args.get("next"))
             db.session.commit()
-            current_app.logger.info("staff sign-in: account %s", user.id)
-            target = request.args.get("next")
-            return redirect(target if auth.is_safe_next_url(target) else url_for("staff.home"))
+            step = "staff.second_factor" if user.has_second_factor else "staff.enrol_second_factor"
+            return redirect(url_for(step))
+        record(
+            db.session,
+            "anonymous",
+            "auth.sign_in_failed",
+            "staff_user",
+            None,
+            summary=f"password step for {form.email.data[:200]}",
+        )
+        db.session.commit()
         current_app.logger.info("staff sign-in refused")
-        flash("That email and password do not match an active staff account.", "error")
+        flash(SIGN_IN_REFUSED, "error")
     return render_template("staff/sign_in.html", form=form)
+
+
+SIGN_IN_REFUSED = (
+    "That did not match an active staff account. After several failed attempts an account "
+    "pauses for a few minutes."
+)
+
+
+def _finish_sign_in(user):
+    """Start the real session, audit it, and go where the sign-in was heading."""
+    target = auth.pending_next_url()
+    auth.start_staff_session(user)
+    record(db.session, user, "auth.sign_in", "staff_user", user.id, summary=user.email)
+    db.session.commit()
+    current_app.logger.info("staff sign-in: account %s", user.id)
+    return redirect(target if auth.is_safe_next_url(target) else url_for("staff.home"))
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def second_factor():
+    """Ask for the authenticator code (or a recovery code) after the password."""
+    user = auth.pending_user(db.session)
+    if user is None or not user.has_second_factor:
+        flash("Please sign in again.", "info")
+        return redirect(url_for("staff.sign_in"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        now = auth.now_utc()
+        code = form.code.data
+        if not auth.is_paused(user, now) and (
+            auth.verify_totp(user, code) or auth.use_recovery_code(user, code)
+        ):
+            return _finish_sign_in(user)
+        auth.register_failure(user, now)
+        record(
+            db.session,
+            "anonymous",
+            "auth.sign_in_failed",
+            "staff_user",
+            user.id,
+            summary=f"second factor for {user.email}",
+        )
+        db.session.commit()
+        flash("That code did not work. Codes change every 30 seconds; try the newest.", "error")
+    return render_template("staff/second_factor.html", form=form)
+
+
+@bp.route("/sign-in/enrol", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def enrol_second_factor():
+    """Set up the authenticator app at the first sign-in (or after an admin reset)."""
+    user = auth.pending_user(db.session)
+    if user is None or user.has_second_factor:
+        return redirect(url_for("staff.sign_in"))
+    if user.totp_secret is None:
+        user.totp_secret = auth.new_totp_secret()
+        db.session.commit()
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        if auth.verify_totp(user, form.code.data):
+            user.totp_confirmed_at = auth.now_utc()
+            codes = auth.issue_recovery_codes(db.session, user)
+            record(
+                db.session,
+                user,
+                "staff.enrol_second_factor",
+                "staff_user",
+                user.id,
+                summary=user.email,
+            )
+            response = _finish_sign_in(user)
+            response = current_app.make_response(
+                render_template(
+                    "staff/recovery_codes.html", codes=codes, continue_url=response.location
+                )
+            )
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        flash(
+            "That code did not work. Check the app shows Finn klinikk and try the newest.", "error"
+        )
+    uri = auth.provisioning_uri(user)
+    response = current_app.make_response(
+        render_template(
+            "staff/enrol.html",
+            form=form,
+            qr_svg=Markup(auth.qr_code_svg(uri)),  # noqa: S704 - drawn by qrcode from our URI
+            secret=user.totp_secret,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/sign-out")
@@ -497,6 +601,18 @@ def set_user_status(user_id: int, action: str):
         auth.set_account_active(db.session, account, active, current_user)
         db.session.commit()
         flash(f"{account.email} is {'active' if active else 'deactivated'}.", "success")
+    return redirect(url_for("staff.users"))
+
+
+@bp.post("/users/<int:user_id>/reset-second-factor")
+@admin_required
+def reset_second_factor(user_id: int):
+    """Forget a staff member's lost authenticator; they enrol a new one at next sign-in."""
+    account = db.get_or_404(StaffAccount, user_id)
+    if ConfirmForm().validate_on_submit():
+        auth.reset_second_factor(db.session, account, current_user)
+        db.session.commit()
+        flash(f"{account.email} will set up a new authenticator at their next sign-in.", "success")
     return redirect(url_for("staff.users"))
 
 
