@@ -281,3 +281,12 @@ def test_web_import_geocodes_rows_without_coordinates(geocoding_staff):
     assert len(server.requests) == asked, "the address is asked for once, then cached"
     with geo_app.app_context():
         assert db.session.scalars(select(Clinic)).one().location_source is (LocationSource.GEOCODED)
+
+
+def test_export_is_audited(app, staff_client):
+    staff_client.get("/staff/export.csv")
+    with app.app_context():
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "directory.export")
+        ).one()
+    assert entry.actor_label == "staff@clinic-finder.example"

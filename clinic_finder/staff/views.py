@@ -530,8 +530,11 @@ def import_rejected(batch_id: int):
 
 @bp.get("/export.csv")
 def export_csv():
-    """Download the whole directory in the import format."""
-    return _csv_response(export_directory_csv(db.session), "clinics.csv")
+    """Download the whole directory in the import format (audited, like every export)."""
+    text = export_directory_csv(db.session)
+    record(db.session, current_user, "directory.export", "clinic", None, summary="CSV export")
+    db.session.commit()
+    return _csv_response(text, "clinics.csv")
 
 
 def _csv_response(text: str, filename: str) -> Response:
