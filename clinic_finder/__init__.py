@@ -8,11 +8,23 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from .config import check_production_config, config_from_environment
 from .jsonutil import HtmlSafeJSONProvider
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_DATABASE_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` limited to 1 … 2**31 - 1, the range of an integer primary key."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class ClinicFinderApp(Flask):
@@ -27,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
     )
+    # Ids in URLs stop at the database's integer range: a longer number is simply "not found".
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_mapping(config_from_environment())
     app.config["DATA_DIR"] = PROJECT_ROOT / "data"
     if config is not None:
@@ -36,6 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         database = Path(app.instance_path) / "clinic_finder.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
     check_production_config(app.config)
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     register_extensions(app)
     register_blueprints(app)

@@ -27,7 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import RecoveryCode, StaffUser, now_utc
+from .models import RecoveryCode, SignInPause, StaffUser, now_utc
 
 PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a KDF name, not a password; set on purpose
 MIN_PASSWORD_LENGTH = 12
@@ -79,34 +79,59 @@ def hash_password(password: str, email: str = "") -> str:
 
 FAILURES_BEFORE_PAUSE = 5
 MAX_PAUSE = timedelta(minutes=15)
+# Failures further apart than this start the count again.
+FAILURE_MEMORY = timedelta(minutes=15)
 
 
-def is_paused(user: StaffUser, now: datetime) -> bool:
-    """Whether the account is paused after repeated failed sign-ins."""
-    until = user.locked_until
-    if until is None:
-        return False
-    if until.tzinfo is None:  # SQLite hands back naive datetimes
-        until = until.replace(tzinfo=UTC)
-    return now < until
+def client_key(address: str | None) -> str:
+    """A keyed hash of a client's address: tells clients apart without storing addresses."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, (address or "unknown").encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def register_failure(user: StaffUser, now: datetime) -> None:
-    """Count a failed password or code; from the fifth, pause the account briefly.
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
-    The pause doubles with each further failure but never exceeds 15 minutes, so an
-    attacker can slow a staff member down but never lock them out for good.
+
+def _pause_for(db_session: Session, user: StaffUser, client: str) -> SignInPause | None:
+    return db_session.scalar(
+        select(SignInPause).where(SignInPause.user_id == user.id, SignInPause.client_key == client)
+    )
+
+
+def is_paused(db_session: Session, user: StaffUser, client: str, now: datetime) -> bool:
+    """Whether sign-ins to this account from this client are paused after failures."""
+    pause = _pause_for(db_session, user, client)
+    return pause is not None and pause.paused_until is not None and now < _aware(pause.paused_until)
+
+
+def register_failure(
+    db_session: Session, user: StaffUser, client: str, now: datetime
+) -> SignInPause:
+    """Count a failed password or code; from the fifth in a row, pause briefly.
+
+    The pause doubles with each further failure up to 15 minutes, and applies only to the
+    client that failed: an attacker elsewhere cannot lock the real staff member out.
     """
-    user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
-    over = user.failed_sign_ins - FAILURES_BEFORE_PAUSE
+    pause = _pause_for(db_session, user, client)
+    if pause is None:
+        pause = SignInPause(user_id=user.id, client_key=client, failures=0)
+        db_session.add(pause)
+    if pause.last_failure_at is not None and now - _aware(pause.last_failure_at) > FAILURE_MEMORY:
+        pause.failures = 0
+    pause.failures += 1
+    pause.last_failure_at = now
+    over = pause.failures - FAILURES_BEFORE_PAUSE
     if over >= 0:
-        user.locked_until = now + min(timedelta(minutes=2**over), MAX_PAUSE)
+        pause.paused_until = now + min(timedelta(minutes=2**over), MAX_PAUSE)
+    return pause
 
 
-def clear_failures(user: StaffUser) -> None:
-    """Forget failed attempts after a complete sign-in."""
-    user.failed_sign_ins = 0
-    user.locked_until = None
+def clear_failures(db_session: Session, user: StaffUser, client: str) -> None:
+    """Forget this client's failed attempts after a complete sign-in."""
+    pause = _pause_for(db_session, user, client)
+    if pause is not None:
+        db_session.delete(pause)
 
 
 # --- the second factor: TOTP and recovery codes ------------------------------------------
@@ -267,29 +292,30 @@ def set_account_active(
     record(db_session, actor, action, "staff_user", account.id, changes, account.email)
 
 
-def authenticate(db_session: Session, email: str, password: str) -> StaffUser | None:
-    """Return the active, unpaused account whose password matches, else None.
+def authenticate(
+    db_session: Session, email: str, password: str, client: str
+) -> tuple[StaffUser | None, StaffUser | None]:
+    """Check a password: return (the account if it may sign in, the account found at all).
 
     Takes the same time whether or not the email exists; a wrong password counts
-    towards pausing the account.
+    towards pausing sign-ins to the account from this client.
     """
     user = find_staff_by_email(db_session, email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
-        return None
+        return None, None
     now = now_utc()
     password_ok = check_password_hash(user.password_hash, password)
-    if not user.active or is_paused(user, now):
-        return None
+    if not user.active or is_paused(db_session, user, client, now):
+        return None, user
     if not password_ok:
-        register_failure(user, now)
-        return None
-    return user
+        register_failure(db_session, user, client, now)
+        return None, user
+    return user, user
 
 
 def start_staff_session(user: StaffUser) -> None:
     """Sign in with a fresh session: nothing from before sign-in carries over."""
-    clear_failures(user)
     session.clear()
     login_user(user, remember=False)
     session.permanent = True
@@ -339,8 +365,9 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.sign_in"
     login_manager.login_message = "Please sign in to continue."
-    # Flask-Login's "strong" mode drops a session whose browser fingerprint changes.
-    login_manager.session_protection = "strong"
+    # Flask-Login's own session protection only marks permanent sessions non-fresh; the
+    # checks below (session version, idle and absolute limits) are what end sessions.
+    login_manager.session_protection = None
 
     @login_manager.user_loader
     def load_staff_user(identity: str) -> StaffUser | None:

@@ -12,11 +12,12 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .audit import record
 from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
 from .contact_requests import purge_expired
 from .export import export_rows, rows_to_csv
 from .extensions import db
-from .geocoding import AddressLocator, current_geocoder
+from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
 from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
 from .mail import SendReport, current_mailer, outbox_status, send_due
 from .models import Clinic, ImportBatch, PostalCode, StaffUser, now_utc
@@ -110,6 +111,29 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
         f"{counts['unchanged']} unchanged, {counts['rejected']} rejected."
     )
     if refused or (report.rejected and not report.accepted):
+        raise SystemExit(1)
+
+
+@clinics_cli.command("regeocode")
+def regeocode_clinics_command() -> None:
+    """Look up again the addresses of clinics placed only at their postcode's centre."""
+    report = regeocode_postcode_located(db.session, current_geocoder())
+    record(
+        db.session,
+        "command line",
+        "clinic.regeocode",
+        "clinic",
+        None,
+        {"updated": report.updated, "still_postcode": report.still_postcode},
+        summary=f"{report.updated} clinic(s) placed by street address",
+    )
+    db.session.commit()
+    click.echo(
+        f"{report.updated} clinic(s) now placed by street address; "
+        f"{report.still_postcode} still at their postcode's centre."
+        + (" The geocoder could not be reached." if report.unavailable else "")
+    )
+    if report.unavailable:
         raise SystemExit(1)
 
 

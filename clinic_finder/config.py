@@ -64,6 +64,14 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool(environ, "SESSION_COOKIE_SECURE", production),
         "WTF_CSRF_ENABLED": True,
+        # Tokens last as long as the browser session: a patient writing slowly must not
+        # lose their message to an expired token.
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Never put statement parameters (patients' words) into error messages or logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+        # How many proxies (load balancer, TLS terminator) sit in front of the app. Their
+        # X-Forwarded-For tells the client's address, which the rate limits count by.
+        "PROXY_COUNT": int(environ.get("PROXY_COUNT", "0")),
         # Nothing patients send is large; staff uploads get their own limit later.
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "SEARCH_PAGE_SIZE": 20,

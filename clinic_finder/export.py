@@ -18,12 +18,10 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from .importer import CANONICAL_COLUMNS, RowResult
+from .importer import CANONICAL_COLUMNS, FORMULA_PREFIXES, RowResult
 from .models import Clinic, Clinician, LocationSource
 from .validation import clean_phone
 
-# OWASP's list of characters that make a spreadsheet cell a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REJECTED_ROWS_COLUMNS = (*CANONICAL_COLUMNS, "line", "reason")
 
 

@@ -263,11 +263,16 @@ class AddressLocator:
         geocoder: ThrottledGeocoder | None,
         *,
         recheck_misses: bool = False,
+        time_budget: float | None = None,
     ) -> None:
         self.session = session
         self.geocoder = geocoder
         self.recheck_misses = recheck_misses
+        # A web request cannot wait for a geocoder limited to one address a second: after
+        # the budget, only cached answers are used (the rest can be re-geocoded later).
+        self.deadline = None if time_budget is None else time.monotonic() + time_budget
         self.unavailable = False
+        self.out_of_time = False
         self.looked_up = 0  # answers from the geocoder (found or not)
         self.from_cache = 0  # answers from the geocode cache
         self.fell_back = 0  # addresses placed at their postcode's centre
@@ -294,6 +299,9 @@ class AddressLocator:
                 self.from_cache += 1
                 return cached
         if self.unavailable:
+            return None
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.out_of_time = True
             return None
         try:
             point = self.geocoder.lookup(query)
@@ -330,6 +338,8 @@ class RegeocodeReport:
     still_postcode: int = 0
     # The geocoder failed (or is switched off), so some clinics were not asked about.
     unavailable: bool = False
+    # The time budget ran out; the rest wait for the next run.
+    out_of_time: bool = False
 
 
 def postcode_located_clinics(session: Session) -> list[Clinic]:
@@ -344,13 +354,22 @@ def postcode_located_clinics(session: Session) -> list[Clinic]:
 
 
 def regeocode_postcode_located(
-    session: Session, geocoder: ThrottledGeocoder | None
+    session: Session, geocoder: ThrottledGeocoder | None, time_budget: float | None = None
 ) -> RegeocodeReport:
-    """Look up the postcode-placed clinics' addresses again and move those found; no commit."""
+    """Look up the postcode-placed clinics' addresses again and move those found; no commit.
+
+    With a ``time_budget`` (seconds) it stops asking when that runs out; what is done so
+    far is kept once the caller commits, and the next run goes on from there.
+    """
     report = RegeocodeReport(unavailable=geocoder is None)
-    locator = AddressLocator(session, geocoder, recheck_misses=True)
+    locator = AddressLocator(session, geocoder, recheck_misses=True, time_budget=time_budget)
     for clinic in postcode_located_clinics(session):
-        if not clinic.address.strip() or geocoder is None or locator.unavailable:
+        if (
+            not clinic.address.strip()
+            or geocoder is None
+            or locator.unavailable
+            or locator.out_of_time
+        ):
             report.still_postcode += 1
             continue
         latitude, longitude, source = locator(clinic.address, clinic.postal_code, clinic.city)
@@ -361,6 +380,7 @@ def regeocode_postcode_located(
         else:
             report.still_postcode += 1
     report.unavailable = report.unavailable or locator.unavailable
+    report.out_of_time = locator.out_of_time
     session.flush()
     return report
 

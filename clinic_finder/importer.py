@@ -14,7 +14,6 @@ import dataclasses
 import enum
 import io
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +66,19 @@ CANONICAL_COLUMNS = (
 REQUIRED_COLUMNS = ("clinic_name", "postcode", "clinician_name", "profession", "hpr_number")
 
 # Header names staff actually use, folded to lower case; the canonical names map to themselves.
+# Cells starting with these are formulas to a spreadsheet (see export.neutralise_cell).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Longest values the directory stores (see models.py).
+MAX_LENGTHS = {
+    "clinic_name": 200,
+    "address": 200,
+    "city": 100,
+    "email": 254,
+    "website": 500,
+    "clinician_name": 200,
+    "phone": 40,
+}
+
 HEADER_ALIASES: dict[str, str] = {name: name for name in CANONICAL_COLUMNS} | {
     "klinikknavn": "clinic_name",
     "klinikk": "clinic_name",
@@ -149,10 +161,12 @@ class ClinicRecord:
 
     @property
     def key(self) -> tuple[str, ...]:
-        """Identify the clinic: by org number, else by normalised name, address and postcode."""
-        if self.org_number:
-            return ("org", self.org_number)
-        return ("name", normalise_key(self.name), normalise_key(self.address), self.postcode)
+        """Identify the clinic by normalised name, address and postcode.
+
+        Not by org number: chains run several clinics under one, and a clinic that gains
+        one in a later file must still be the same clinic.
+        """
+        return clinic_key(self.name, self.address, self.postcode)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -330,11 +344,18 @@ def validate_row(
     errors: list[str] = []
 
     def value(column: str) -> str:
-        return raw.get(column, "").strip()
+        cell = raw.get(column, "").strip()
+        # Our export writes "'=…" so spreadsheets don't run it; take such a value back as is.
+        if cell[:1] == "'" and cell[1:2] in FORMULA_PREFIXES:
+            cell = cell[1:]
+        return cell
 
     for column in REQUIRED_COLUMNS:
         if not value(column):
             errors.append(f"{column} is missing")
+    for column, longest in MAX_LENGTHS.items():
+        if len(value(column)) > longest:
+            errors.append(f"{column} is longer than {longest} characters")
 
     postal: PostalCode | None = None
     postcode = value("postcode")
@@ -440,19 +461,16 @@ def validate_row(
     return clinic, clinician, []
 
 
+def clinic_key(name: str, address: str, postcode: str) -> tuple[str, ...]:
+    """What makes two rows (or a row and a clinic) the same clinic."""
+    return (normalise_key(name), normalise_key(address), postcode)
+
+
 def _find_existing_clinics(session: Session) -> dict[tuple[str, ...], Clinic]:
-    """Index the directory's clinics by the same keys a file's rows use."""
+    """Index the directory's clinics by the same key a file's rows use."""
     index: dict[tuple[str, ...], Clinic] = {}
-    for clinic in session.scalars(select(Clinic)):
-        if clinic.org_number:
-            index[("org", clinic.org_number)] = clinic
-        name_key = (
-            "name",
-            normalise_key(clinic.name),
-            normalise_key(clinic.address),
-            clinic.postcode,
-        )
-        index.setdefault(name_key, clinic)
+    for clinic in session.scalars(select(Clinic).order_by(Clinic.id)):
+        index.setdefault(clinic_key(clinic.name, clinic.address, clinic.postcode), clinic)
     return index
 
 
@@ -480,13 +498,19 @@ def plan_import(
         (normalise_key(clinic.address), clinic.postcode): clinic for clinic in clinics.values()
     }
 
+    located: dict[tuple[str, str], Location] = {}
+
     def locate_row(address: str, postal: PostalCode, city: str) -> Location:
-        known = clinics_by_address.get((normalise_key(address), postal.postcode))
+        place = (normalise_key(address), postal.postcode)
+        known = clinics_by_address.get(place)
         # A known address keeps its place: an import (or an export coming back) never moves
         # it. Improving postcode-only places is the staff's explicit re-geocoding step.
         if known is not None:
             return known.latitude, known.longitude, known.location_source
-        return (locate or locate_at_postcode)(address, postal, city)
+        # Every row of one clinic gets the same answer, however the geocoder is doing.
+        if place not in located:
+            located[place] = (locate or locate_at_postcode)(address, postal, city)
+        return located[place]
 
     clinicians = {
         c.hpr_number: c
@@ -542,22 +566,6 @@ def plan_import(
         else:
             result.status = RowStatus.UNCHANGED
     return report
-
-
-def within_time_budget(locate: Locate, seconds: float) -> Locate:
-    """Use ``locate`` until ``seconds`` have passed, then fall back to postcode centres.
-
-    A web request cannot wait for a geocoder limited to one address a second; what is
-    left at postcode precision can be re-geocoded later from the staff pages.
-    """
-    deadline = time.monotonic() + seconds
-
-    def locate_within_budget(address: str, postal: PostalCode, city: str) -> Location:
-        if time.monotonic() > deadline:
-            return locate_at_postcode(address, postal, city)
-        return locate(address, postal, city)
-
-    return locate_within_budget
 
 
 def record_import(

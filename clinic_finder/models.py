@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import true
@@ -237,9 +238,6 @@ class StaffUser(UserMixin, db.Model):
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The last time step whose code was accepted: a code works once (no replay).
     totp_last_counter: Mapped[int | None] = mapped_column(Integer)
-    # Failed sign-ins in a row, and until when the account pauses (always temporarily).
-    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -260,6 +258,25 @@ class StaffUser(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.id}>"
+
+
+class SignInPause(db.Model):
+    """Failed sign-ins to one account from one client, and until when that pair pauses.
+
+    Counted per (account, client) in the database, so every worker sees the same count,
+    and an attacker elsewhere cannot keep the real staff member out.
+    """
+
+    __tablename__ = "sign_in_pause"
+    __table_args__ = (UniqueConstraint("user_id", "client_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # A keyed hash of the client's address: enough to tell clients apart, not to name them.
+    client_key: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RecoveryCode(db.Model):

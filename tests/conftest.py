@@ -36,6 +36,7 @@ from clinic_finder.models import (
     RecoveryCode,
     Referral,
     RequestEvent,
+    SignInPause,
     StaffUser,
     now_utc,
 )
@@ -105,6 +106,7 @@ def app(database_url: str) -> Iterator[Flask]:
             Clinician,
             Clinic,
             RecoveryCode,
+            SignInPause,
             StaffUser,
         ):
             db.session.execute(delete(model))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from clinic_finder.extensions import db
-from clinic_finder.models import AuditEntry, StaffUser, now_utc
+from clinic_finder.models import AuditEntry, SignInPause, StaffUser, now_utc
 
 from .conftest import (
     STAFF_PASSWORD,
@@ -308,36 +308,60 @@ def test_recovery_code_signs_in_once(app, client):
         assert _code_step(device, recovery).status_code == expected, attempt
 
 
-def test_repeated_failures_pause_the_account_but_not_forever(app, client):
+def _pauses(app, account_id) -> list[SignInPause]:
+    with app.app_context():
+        return list(
+            db.session.scalars(select(SignInPause).where(SignInPause.user_id == account_id))
+        )
+
+
+def test_repeated_failures_pause_that_client_but_not_forever(app, client):
     app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"  # this is about the account, not the IP
     account_id = make_staff(app)
     for _ in range(5):
         _password_step(client, password="wrong password here")
-    with app.app_context():
-        account = db.session.get(StaffUser, account_id)
-        assert account.failed_sign_ins == 5 and account.locked_until is not None
+    (pause,) = _pauses(app, account_id)
+    assert pause.failures == 5 and pause.paused_until is not None
+    assert len(pause.client_key) == 32 and "127.0.0.1" not in pause.client_key
     assert sign_in(app.test_client()).status_code == 200  # paused, even with the right password
     with app.app_context():
-        account = db.session.get(StaffUser, account_id)
-        account.locked_until = now_utc() - timedelta(seconds=1)  # the pause has run out
+        db.session.get(SignInPause, pause.id).paused_until = now_utc() - timedelta(seconds=1)
         db.session.commit()
+    assert sign_in(app.test_client()).status_code == 302  # the pause ran out
+    assert _pauses(app, account_id) == []  # and a full sign-in forgets the failures
+
+
+def test_failures_from_elsewhere_do_not_keep_the_staff_member_out(app):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    make_staff(app)
+    attacker = app.test_client()
+    for _ in range(8):
+        token = csrf_token_from(attacker, "/staff/sign-in")
+        attacker.post(
+            "/staff/sign-in",
+            data={"email": "staff@clinic-finder.example", "password": "guess", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "203.0.113.9"},
+        )
     assert sign_in(app.test_client()).status_code == 302
-    with app.app_context():
-        assert db.session.get(StaffUser, account_id).failed_sign_ins == 0
 
 
-def test_pause_grows_but_is_capped():
+def test_pause_grows_but_is_capped_and_old_failures_are_forgotten(app):
     from clinic_finder.auth import register_failure
 
-    account = StaffUser(email="x@clinic-finder.example", password_hash="-", failed_sign_ins=0)
+    account_id = make_staff(app)
     start = now_utc()
-    pauses = []
-    for _ in range(12):
-        register_failure(account, start)
-        pauses.append((account.locked_until - start) if account.locked_until else None)
-    assert pauses[:4] == [None] * 4
-    assert pauses[4] == timedelta(minutes=1) and pauses[5] == timedelta(minutes=2)
-    assert max(pauses[4:]) == timedelta(minutes=15)
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        pauses = []
+        for _ in range(12):
+            pause = register_failure(db.session, account, "client", start)
+            pauses.append((pause.paused_until - start) if pause.paused_until else None)
+        assert pauses[:4] == [None] * 4
+        assert pauses[4] == timedelta(minutes=1) and pauses[5] == timedelta(minutes=2)
+        assert max(pauses[4:]) == timedelta(minutes=15)
+        later = register_failure(db.session, account, "client", start + timedelta(minutes=31))
+        assert later.failures == 1
+        db.session.rollback()
 
 
 def test_admin_resets_lost_authenticator(app, staff_client, admin_client):

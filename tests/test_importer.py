@@ -228,3 +228,40 @@ def test_windows_1252_file_is_decoded():
 def test_binary_file_is_refused():
     with pytest.raises(ImportFileError, match="not a text file"):
         decode_upload(b"PK\x03\x04\x00\x00binary")
+
+
+def test_clinics_sharing_an_org_number_stay_apart(session):
+    second = {
+        **GOOD_ROW,
+        "org_number": "974760673",
+        "clinic_name": "Fjordklinikken Sentrum",
+        "address": "Torgallmenningen 1",
+        "clinician_name": "Per Berg",
+        "hpr_number": "9876544",
+    }
+    first = {**GOOD_ROW, "org_number": "974760673"}
+    import_text(session, csv_text(first, second))
+    assert count(session, Clinic) == 2
+    again = plan_import(session, csv_text(first, second))
+    assert again.count(RowStatus.UNCHANGED) == 2
+
+
+def test_clinic_gaining_an_org_number_is_updated_not_duplicated(session):
+    import_text(session, csv_text(GOOD_ROW))
+    report = import_text(session, csv_text({**GOOD_ROW, "org_number": "974760673"}))
+    assert report.count(RowStatus.UPDATED) == 1
+    assert count(session, Clinic) == 1
+    assert session.scalars(select(Clinic)).one().org_number == "974760673"
+
+
+def test_neutralised_cell_from_our_export_comes_back_as_written(session):
+    import_text(
+        session, csv_text({**GOOD_ROW, "clinic_name": "'+Helse", "clinician_name": "'-Anne"})
+    )
+    clinician = session.scalars(select(Clinician)).one()
+    assert clinician.name == "-Anne" and clinician.clinic.name == "+Helse"
+
+
+def test_too_long_values_are_rejected_with_reason(session):
+    report = plan_import(session, csv_text({**GOOD_ROW, "clinic_name": "x" * 201}))
+    assert "clinic_name is longer than 200 characters" in report.rows[0].errors

@@ -13,7 +13,14 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from ..contact_requests import (
     CONTACT_TIMES,
@@ -85,7 +92,10 @@ class ContactForm(FlaskForm):
         choices=[SelectChoice(k, v) for k, v in CONTACT_TIMES.items()],
         default="any",
     )
-    clinic_id = IntegerField("Clinic", validators=[Optional()])
+    clinic_id = IntegerField(
+        "Clinic",
+        validators=[Optional(), NumberRange(min=1, max=2**31 - 1, message="Not a clinic of ours.")],
+    )
     share_message_with_clinic = BooleanField(
         "You may share my description with the clinic you refer me to"
     )

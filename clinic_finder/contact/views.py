@@ -56,7 +56,7 @@ def contact():
         form.postcode.data = request.args.get("postcode", "")[:4]
         form.profession.data = request.args.get("profession", "")
         clinic_id = request.args.get("clinic", "")
-        if clinic_id.isdigit():
+        if clinic_id.isdigit() and len(clinic_id) <= 9:
             form.clinic_id.data = int(clinic_id)
     clinic = db.session.get(Clinic, form.clinic_id.data) if form.clinic_id.data else None
     if form.validate_on_submit():

@@ -23,6 +23,7 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
+    NumberRange,
     Optional,
     ValidationError,
 )
@@ -286,7 +287,9 @@ class RequestNoteForm(FlaskForm):
 class ReferralForm(FlaskForm):
     """Refer a request's patient to one clinic."""
 
-    clinic_id = IntegerField("Clinic", validators=[DataRequired()])
+    clinic_id = IntegerField(
+        "Clinic", validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)]
+    )
     tell_patient = BooleanField("Also email the patient the clinic's name", default=True)
 
 

@@ -36,17 +36,16 @@ from .forms import (
     RequestNoteForm,
     RequestStatusForm,
 )
-from .views import admin_required, bp
+from .views import admin_required, bp, page_number
 
 REQUESTS_PER_PAGE = 50
 REFERRAL_CANDIDATES = 10
 
 
 @bp.after_request
-def forbid_caching_of_requests(response: Response) -> Response:
-    """Keep request pages (health data) out of every cache."""
-    if request.endpoint and request.endpoint.startswith(("staff.request", "staff.privacy")):
-        response.headers["Cache-Control"] = "no-store"
+def forbid_caching(response: Response) -> Response:
+    """Keep every staff page (health data, the directory's internals) out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -68,7 +67,9 @@ def requests_inbox():
         query = query.where(ContactRequest.profession == Profession(form.profession.data))
     new_first = case((ContactRequest.status == RequestStatus.NEW, 0), else_=1)
     query = query.order_by(new_first, ContactRequest.created_at, ContactRequest.id)
-    page = db.paginate(query, per_page=REQUESTS_PER_PAGE, max_per_page=REQUESTS_PER_PAGE)
+    page = db.paginate(
+        query, page=page_number(), per_page=REQUESTS_PER_PAGE, max_per_page=REQUESTS_PER_PAGE
+    )
     return render_template("staff/requests.html", form=form, page=page, now=now_utc())
 
 

@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import auth
 from ..api.views import clinic_json
@@ -49,9 +49,16 @@ from ..importer import (
     decode_upload,
     plan_import,
     record_import,
-    within_time_budget,
 )
-from ..models import AuditEntry, Clinic, Clinician, ImportBatch, LocationSource, Profession
+from ..models import (
+    AuditEntry,
+    Clinic,
+    Clinician,
+    ImportBatch,
+    LocationSource,
+    Profession,
+    now_utc,
+)
 from ..models import StaffUser as StaffAccount
 from .forms import (
     ClinicForm,
@@ -92,12 +99,18 @@ def admin_required(view):
     return wrapped
 
 
+def page_number() -> int:
+    """The ``page`` query parameter, 1 when missing or not a sensible page number."""
+    page = request.args.get("page", "1")
+    return int(page) if page.isdigit() and 0 < len(page) <= 6 and int(page) >= 1 else 1
+
+
 def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
 
-def _locator() -> AddressLocator:
-    return AddressLocator(db.session, current_geocoder())
+def _locator(time_budget: float | None = None) -> AddressLocator:
+    return AddressLocator(db.session, current_geocoder(), time_budget=time_budget)
 
 
 # --- signing in and out ----------------------------------------------------------------
@@ -109,19 +122,21 @@ def sign_in():
     """Check email and password; then ask for the second factor (or enrol one)."""
     form = SignInForm()
     if form.validate_on_submit():
-        user = auth.authenticate(db.session, form.email.data, form.password.data)
+        client = auth.client_key(request.remote_addr)
+        user, found = auth.authenticate(db.session, form.email.data, form.password.data, client)
         if user is not None:
             auth.remember_password_step(user, request.args.get("next"))
             db.session.commit()
             step = "staff.second_factor" if user.has_second_factor else "staff.enrol_second_factor"
             return redirect(url_for(step))
+        # Only a known account is named: what was typed might be a password in the wrong box.
         record(
             db.session,
             "anonymous",
             "auth.sign_in_failed",
             "staff_user",
-            None,
-            summary=f"password step for {form.email.data[:200]}",
+            found.id if found is not None else None,
+            summary="password step",
         )
         db.session.commit()
         current_app.logger.info("staff sign-in refused")
@@ -138,6 +153,7 @@ SIGN_IN_REFUSED = (
 def _finish_sign_in(user):
     """Start the real session, audit it, and go where the sign-in was heading."""
     target = auth.pending_next_url()
+    auth.clear_failures(db.session, user, auth.client_key(request.remote_addr))
     auth.start_staff_session(user)
     record(db.session, user, "auth.sign_in", "staff_user", user.id, summary=user.email)
     db.session.commit()
@@ -157,18 +173,19 @@ def second_factor():
     if form.validate_on_submit():
         now = auth.now_utc()
         code = form.code.data
-        if not auth.is_paused(user, now) and (
+        client = auth.client_key(request.remote_addr)
+        if not auth.is_paused(db.session, user, client, now) and (
             auth.verify_totp(user, code) or auth.use_recovery_code(user, code)
         ):
             return _finish_sign_in(user)
-        auth.register_failure(user, now)
+        auth.register_failure(db.session, user, client, now)
         record(
             db.session,
             "anonymous",
             "auth.sign_in_failed",
             "staff_user",
             user.id,
-            summary=f"second factor for {user.email}",
+            summary="second factor",
         )
         db.session.commit()
         flash("That code did not work. Codes change every 30 seconds; try the newest.", "error")
@@ -214,7 +231,7 @@ def enrol_second_factor():
         render_template(
             "staff/enrol.html",
             form=form,
-            qr_svg=Markup(auth.qr_code_svg(uri)),  # noqa: S704 - drawn by qrcode from our URI
+            qr_svg=Markup(auth.qr_code_svg(uri)),  # noqa: S704  # nosec B704  # qrcode's own paths
             secret=user.totp_secret,
         )
     )
@@ -260,7 +277,10 @@ def clinics():
         precision=LocationSource(form.precision.data) if form.precision.data else None,
     )
     page = db.paginate(
-        staff_clinic_query(filters), per_page=CLINICS_PER_PAGE, max_per_page=CLINICS_PER_PAGE
+        staff_clinic_query(filters),
+        page=page_number(),
+        per_page=CLINICS_PER_PAGE,
+        max_per_page=CLINICS_PER_PAGE,
     )
     filter_args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template("staff/clinics.html", form=form, page=page, filter_args=filter_args)
@@ -427,7 +447,8 @@ def regeocode():
         if geocoder is None:
             flash("No geocoder is configured (GEOCODER=none).", "error")
         else:
-            report = regeocode_postcode_located(db.session, geocoder)
+            budget = current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
+            report = regeocode_postcode_located(db.session, geocoder, time_budget=budget)
             record(
                 db.session,
                 current_user,
@@ -442,6 +463,8 @@ def regeocode():
             message += f"{report.still_postcode} still at their postcode."
             if report.unavailable:
                 message += " The geocoder could not be reached; try again later."
+            elif report.out_of_time:
+                message += " Press the button again to go on with the rest."
             flash(message, "error" if report.unavailable else "success")
     return redirect(url_for("staff.postcode_located"))
 
@@ -449,9 +472,10 @@ def regeocode():
 # --- import and export -----------------------------------------------------------------
 
 
-def _plan_batch(batch: ImportBatch):
-    budget = current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
-    return plan_import(db.session, batch.content, within_time_budget(_locator(), budget))
+def _plan_batch(batch: ImportBatch, *, cache_only: bool = False):
+    # Applying uses only what the preview looked up, so it writes what the preview showed.
+    budget = 0.0 if cache_only else current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
+    return plan_import(db.session, batch.content, _locator(budget))
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -497,10 +521,18 @@ def import_apply(batch_id: int):
     batch = db.get_or_404(ImportBatch, batch_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    if batch.applied_at is not None:
+    # Claim the file in the same transaction as the import, so a double click (or two
+    # staff at once) cannot apply it twice: the second claim finds it taken.
+    claimed = db.session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch.id, ImportBatch.applied_at.is_(None))
+        .values(applied_at=now_utc())
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
         flash("This file was already imported.", "error")
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    report = _plan_batch(batch)
+    report = _plan_batch(batch, cache_only=True)
     try:
         apply_import(db.session, report)
         record_import(db.session, current_user, report, batch)
@@ -523,8 +555,8 @@ def import_apply(batch_id: int):
 def import_rejected(batch_id: int):
     """Download the rejected rows, in the import format with the reasons, to fix and retry."""
     batch = db.get_or_404(ImportBatch, batch_id)
-    report = _plan_batch(batch)
-    db.session.commit()
+    report = _plan_batch(batch, cache_only=True)
+    db.session.rollback()
     return _csv_response(rejected_rows_csv(report.rejected), f"rejected-{batch.id}.csv")
 
 
@@ -554,6 +586,7 @@ def audit_log():
     """Show the audit log, newest first."""
     page = db.paginate(
         select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()),
+        page=page_number(),
         per_page=AUDIT_PER_PAGE,
         max_per_page=AUDIT_PER_PAGE,
     )
