@@ -292,6 +292,17 @@ def set_account_active(
     record(db_session, actor, action, "staff_user", account.id, changes, account.email)
 
 
+def change_password(
+    db_session: Session, user: StaffUser, current_password: str, new_password: str
+) -> None:
+    """Replace the password (the current one must be right); ends the other sessions."""
+    if not check_password_hash(user.password_hash, current_password):
+        raise AccountError("The current password is not right.")
+    user.password_hash = hash_password(new_password, user.email)
+    end_all_sessions(user)
+    record(db_session, user, "staff.change_password", "staff_user", user.id, {}, user.email)
+
+
 def authenticate(
     db_session: Session, email: str, password: str, client: str
 ) -> tuple[StaffUser | None, StaffUser | None]:

@@ -391,3 +391,45 @@ def test_common_or_derived_passwords_are_refused(app, password):
 
     with app.app_context(), pytest.raises(AccountError):
         create_staff_account(db.session, "staff-member@clinic-finder.example", password)
+
+
+def test_staff_changes_own_password_and_other_sessions_end(app, staff_client):
+    other_device = app.test_client()
+    assert sign_in(other_device).status_code == 302
+    response = post_form(
+        staff_client,
+        "/staff/password",
+        current_password=STAFF_PASSWORD,
+        new_password="a brand new long passphrase",
+        repeat_password="a brand new long passphrase",
+    )
+    assert response.status_code == 302
+    assert staff_client.get("/staff/").status_code == 200
+    assert other_device.get("/staff/").status_code == 302
+    new_password_step = _password_step(app.test_client(), password="a brand new long passphrase")
+    assert new_password_step.headers["Location"] == "/staff/sign-in/code"
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "repeat", "message"),
+    [
+        (
+            "wrong current password",
+            "a brand new long passphrase",
+            "a brand new long passphrase",
+            "current password is not right",
+        ),
+        (STAFF_PASSWORD, "password2024", "password2024", "too common"),
+        (STAFF_PASSWORD, "a brand new long passphrase", "something else entirely", "differ"),
+    ],
+)
+def test_password_change_is_refused_with_reason(staff_client, current, new, repeat, message):
+    response = post_form(
+        staff_client,
+        "/staff/password",
+        current_password=current,
+        new_password=new,
+        repeat_password=repeat,
+    )
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)

@@ -317,3 +317,20 @@ class SecondFactorForm(FlaskForm):
         validators=[DataRequired("Enter the code."), Length(max=20)],
         description="Six digits. Lost your phone? Enter one of your recovery codes instead.",
     )
+
+
+class ChangePasswordForm(FlaskForm):
+    """A staff member changes their own password."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(max=128)],
+        description="At least 12 characters; not a common password.",
+    )
+    repeat_password = PasswordField("New password again", validators=[DataRequired()])
+
+    def validate_repeat_password(self, field) -> None:
+        """Both new passwords must match."""
+        if field.data != self.new_password.data:
+            raise ValidationError("The two new passwords differ.")

@@ -61,6 +61,7 @@ from ..models import (
 )
 from ..models import StaffUser as StaffAccount
 from .forms import (
+    ChangePasswordForm,
     ClinicForm,
     ClinicianForm,
     ClinicSearchForm,
@@ -249,6 +250,27 @@ def sign_out():
         auth.end_this_session()
         flash("You are signed out.", "info")
     return redirect(url_for("staff.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """Change your own password; your other sessions end, this one goes on."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            auth.change_password(
+                db.session, current_user, form.current_password.data, form.new_password.data
+            )
+        except auth.AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            user = current_user._get_current_object()
+            db.session.commit()
+            auth.start_staff_session(user)  # a fresh session under the new session version
+            db.session.commit()
+            flash("Your password is changed; any other sessions have ended.", "success")
+            return redirect(url_for("staff.home"))
+    return render_template("staff/change_password.html", form=form)
 
 
 @bp.get("/")
