@@ -327,6 +327,15 @@ def parse_list(value: str) -> tuple[str, ...]:
     return tuple(split_list(value))
 
 
+def cell_value(raw: dict[str, str], column: str) -> str:
+    """A row's cell, trimmed, without the guard our export puts before formula characters."""
+    cell = raw.get(column, "").strip()
+    # Our export writes "'=…" so spreadsheets don't run it; take such a value back as is.
+    if cell[:1] == "'" and cell[1:2] in FORMULA_PREFIXES:
+        cell = cell[1:]
+    return cell
+
+
 def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:
     """Place an address at its postcode's centre: the fallback when nothing better is known."""
     return postal.latitude, postal.longitude, LocationSource.POSTCODE
@@ -344,11 +353,7 @@ def validate_row(
     errors: list[str] = []
 
     def value(column: str) -> str:
-        cell = raw.get(column, "").strip()
-        # Our export writes "'=…" so spreadsheets don't run it; take such a value back as is.
-        if cell[:1] == "'" and cell[1:2] in FORMULA_PREFIXES:
-            cell = cell[1:]
-        return cell
+        return cell_value(raw, column)
 
     for column in REQUIRED_COLUMNS:
         if not value(column):
@@ -494,20 +499,24 @@ def plan_import(
     report = ImportReport(unknown_columns=unknown)
     postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
     clinics = _find_existing_clinics(session)
-    clinics_by_address = {
-        (normalise_key(clinic.address), clinic.postcode): clinic for clinic in clinics.values()
-    }
-
+    first_line_of_hpr: dict[str, int] = {}
+    clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
     located: dict[tuple[str, str], Location] = {}
+    this_row: dict[str, tuple[str, ...]] = {}
 
     def locate_row(address: str, postal: PostalCode, city: str) -> Location:
-        place = (normalise_key(address), postal.postcode)
-        known = clinics_by_address.get(place)
-        # A known address keeps its place: an import (or an export coming back) never moves
-        # it. Improving postcode-only places is the staff's explicit re-geocoding step.
-        if known is not None:
+        # A row without coordinates takes its clinic's place: from an earlier row of the
+        # file, else from the directory (an import, or an export coming back, never moves
+        # a clinic; improving postcode-only places is the staff's re-geocoding step).
+        key = clinic_key(this_row["name"][0], address, postal.postcode)
+        if key in clinic_in_file:
+            earlier = clinic_in_file[key][1]
+            return earlier.latitude, earlier.longitude, earlier.location_source
+        if key in clinics:
+            known = clinics[key]
             return known.latitude, known.longitude, known.location_source
-        # Every row of one clinic gets the same answer, however the geocoder is doing.
+        # One answer per address per file, however the geocoder is doing.
+        place = (normalise_key(address), postal.postcode)
         if place not in located:
             located[place] = (locate or locate_at_postcode)(address, postal, city)
         return located[place]
@@ -516,14 +525,13 @@ def plan_import(
         c.hpr_number: c
         for c in session.scalars(select(Clinician).options(selectinload(Clinician.clinic)))
     }
-    first_line_of_hpr: dict[str, int] = {}
-    clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
 
     for done, (line, raw) in enumerate(raw_rows, start=1):
         if progress is not None:
             progress(done, len(raw_rows))
         result = RowResult(line=line, raw=raw)
         report.rows.append(result)
+        this_row["name"] = (" ".join(cell_value(raw, "clinic_name").split()),)
         clinic, clinician, errors = validate_row(raw, postcodes, locate_row)
         if clinic is None or clinician is None:
             result.errors = errors
