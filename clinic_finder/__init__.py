@@ -68,6 +68,13 @@ def register_extensions(app: Flask) -> None:
     from . import auth, geocoding, mail
     from .extensions import csrf, db, limiter, migrate
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # A restart or failover leaves dead connections in the pool: test each before use;
+        # and a database host that drops packets must not hang requests for minutes.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("pool_pre_ping", True)
+        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():

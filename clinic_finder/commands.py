@@ -96,12 +96,19 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
         db.session.commit()  # keeps geocoding answers only; the directory is untouched
     else:
         # One transaction: if anything fails, nothing of this file is kept.
-        batch = ImportBatch(filename=path.name[:255], content=text)
-        db.session.add(batch)
-        apply_import(db.session, report)
-        db.session.flush()
-        record_import(db.session, "command line", report, batch)
-        db.session.commit()
+        try:
+            batch = ImportBatch(filename=path.name[:255], content=text)
+            db.session.add(batch)
+            apply_import(db.session, report)
+            db.session.flush()
+            record_import(db.session, "command line", report, batch)
+            db.session.commit()
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            raise click.ClickException(
+                f"The database refused the import ({type(error).__name__}); nothing was "
+                "written. Run it again; if it fails again, check the database."
+            ) from error
     counts = report.counts
     prefix = "Dry run — nothing written. " if dry_run else ""
     if refused and not dry_run:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geopy.distance import great_circle
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import apply_changes, record
@@ -603,12 +603,29 @@ def record_import(
     )
 
 
+IMPORT_LOCK_ID = 7_401_201  # any constant shared by every process of this app
+
+
+def _take_import_lock(session: Session) -> None:
+    """Hold the directory's import lock until this transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": IMPORT_LOCK_ID})
+    else:
+        # SQLite has one writer at a time: a first write takes (or waits for) that lock.
+        session.execute(
+            update(ImportBatch).where(ImportBatch.id == -1).values(filename=ImportBatch.filename)
+        )
+
+
 def apply_import(session: Session, report: ImportReport) -> None:
     """Write the accepted rows of a planned import; the caller commits or rolls back.
 
     A clinic named in the file is (re)activated. Clinics and clinicians absent from the
-    file are left alone: an import never deletes.
+    file are left alone: an import never deletes. Imports apply one at a time: the
+    directory is read again under the lock, so two imports adding the same clinic or
+    clinician at once add it once.
     """
+    _take_import_lock(session)
     clinics = _find_existing_clinics(session)
     clinicians = {c.hpr_number: c for c in session.scalars(select(Clinician))}
     now = now_utc()

@@ -120,7 +120,7 @@ class ContactForm(FlaskForm):
 
     def validate_clinic_id(self, field) -> None:
         """A clinic the request is about must be one we list."""
-        if field.data is None:
+        if field.data is None or field.errors:  # out of range: never ask the database
             return
         self.clinic = db.session.get(Clinic, field.data)
         if self.clinic is None or not self.clinic.active:

@@ -58,7 +58,9 @@ def contact():
         clinic_id = request.args.get("clinic", "")
         if clinic_id.isdigit() and len(clinic_id) <= 9:
             form.clinic_id.data = int(clinic_id)
-    clinic = db.session.get(Clinic, form.clinic_id.data) if form.clinic_id.data else None
+    clinic_id = form.clinic_id.data
+    # Only a number in the database's range is looked up (a longer one is "no clinic").
+    clinic = db.session.get(Clinic, clinic_id) if clinic_id and 0 < clinic_id < 2**31 else None
     if form.validate_on_submit():
         if form.is_bot:
             form.form_errors.append(

@@ -1,0 +1,791 @@
+"""Fault injection: the database away or failing, SMTP down, the geocoder misbehaving, and a
+process killed mid-write — each with what must still hold afterwards.
+
+The faults are real ones: a database nobody listens on, a trigger that refuses or slows a
+write, a stopped SMTP server, a loopback Nominatim that stalls or answers HTML, and SIGKILL
+sent to a gunicorn worker or a `flask clinics import` while its transaction is open.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, func, make_url, select, text, update
+
+from clinic_finder import create_app, mail
+from clinic_finder.extensions import db
+from clinic_finder.models import (
+    AuditEntry,
+    Clinic,
+    Clinician,
+    ContactRequest,
+    ImportBatch,
+    LocationSource,
+    OutboxMessage,
+    now_utc,
+)
+
+from .conftest import PROJECT_ROOT, config_for_tests
+from .nominatim_server import running_nominatim
+from .smtp_server import free_port, running_smtp
+from .test_importer import GOOD_ROW, csv_text
+
+SECRET_KEY = "fault-injection-secret-key-0123456789"
+# PostgreSQL connections of the child processes carry this name, so tests can watch them.
+CHILD_APPLICATION_NAME = "clinic_finder_faults"
+# Words that would mean internals leaked into an error page.
+INTERNALS = ("Traceback", "sqlalchemy", "SELECT", "psycopg", "sqlite3", "OperationalError")
+
+
+# --- helpers: waiting, child processes, HTTP ---------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def with_query(database_url: str, **query: str) -> str:
+    """The URL with connection parameters added (engine options stay the app's own)."""
+    return make_url(database_url).update_query_dict(query).render_as_string(hide_password=False)
+
+
+def child_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """Environment for the app in a child process: this database, nothing on the network."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("FLASK_", "APP_ENV", "DATABASE_URL", "MAIL_", "GEOCODER"))
+    }
+    if database_url.startswith("postgresql"):
+        database_url = with_query(database_url, application_name=CHILD_APPLICATION_NAME)
+    environment.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY=SECRET_KEY,
+        GEOCODER="none",
+        # A port nobody listens on: every email waits in the outbox.
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(free_port()),
+        MAIL_USE_TLS="false",
+        MAIL_TIMEOUT="2",
+        CONTACT_RATE_LIMIT="10000 per hour",
+        PYTHONUNBUFFERED="1",
+    )
+    environment.update(overrides)
+    return environment
+
+
+def stop_process(
+    process: subprocess.Popen, timeout: float = 10, how: signal.Signals = signal.SIGTERM
+) -> None:
+    """Ask a child process to stop; kill it if it has not within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(how)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+def child_pids(parent: int) -> list[int]:
+    """PIDs of the processes whose parent is ``parent`` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (command) state ppid …"; the command may contain spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def http_get(url: str, timeout: float = 10) -> int:
+    """GET a URL; return the status (any status, not only 2xx)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+def post_json(url: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
+    """POST a JSON body; return (status, decoded JSON answer)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read() or b"{}")
+
+
+def contact_request_body(number: int) -> dict:
+    """A valid contact request for the JSON API (with an email: two notifications)."""
+    return {
+        "name": f"Pasient {number}",
+        "email": f"p{number}@example.org",
+        "postcode": "0150",
+        "profession": None,
+        "message": "Vondt i ryggen",
+        "consent": True,
+    }
+
+
+@dataclass
+class GunicornServer:
+    """The app served by gunicorn in a child process."""
+
+    process: subprocess.Popen
+    base_url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        return child_pids(self.process.pid)
+
+    def serves(self) -> bool:
+        """Whether it answers /healthz; fail at once if gunicorn has exited."""
+        assert self.process.poll() is None, f"gunicorn exited:\n{self.log()}"
+        try:
+            return http_get(self.base_url + "/healthz", timeout=2) == 200
+        except OSError:
+            return False
+
+
+@contextmanager
+def running_gunicorn(
+    database_url: str, log_dir: Path, *, workers: int = 1, **environment: str
+) -> Iterator[GunicornServer]:
+    """Serve wsgi:app with gunicorn's sync workers on a free loopback port."""
+    port = free_port()
+    log_path = log_dir / f"gunicorn-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                # One import of the app, then fork: workers start (and restart) at once.
+                "--preload",
+                "--graceful-timeout",
+                "3",
+                "wsgi:app",
+            ],
+            cwd=PROJECT_ROOT,
+            env=child_environment(database_url, **environment),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = GunicornServer(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_for(server.serves, 30, "gunicorn to answer /healthz")
+        wait_for(lambda: len(server.worker_pids()) == workers, 30, "gunicorn's workers")
+        yield server
+    finally:
+        stop_process(process, how=signal.SIGINT)  # gunicorn's quick shutdown
+
+
+# --- helpers: watching and slowing the database -------------------------------------------
+
+
+@contextmanager
+def write_transaction_watch(database_url: str) -> Iterator[Callable[[], bool]]:
+    """Yield a function telling whether a child process has a write transaction open."""
+    if database_url.startswith("sqlite"):
+        # Only one connection can hold SQLite's write lock: if we cannot take it, they have it.
+        connection = sqlite3.connect(
+            make_url(database_url).database, timeout=0, isolation_level=None
+        )
+
+        def writing() -> bool:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error):
+                    return True
+                raise
+            connection.execute("ROLLBACK")
+            return False
+
+        try:
+            yield writing
+        finally:
+            connection.close()
+    else:
+        engine = create_engine(database_url)
+
+        def writing() -> bool:
+            # PostgreSQL gives a transaction an id (backend_xid) at its first write.
+            with engine.connect() as connection:
+                return bool(
+                    connection.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND backend_xid IS NOT NULL"
+                        ),
+                        {"name": CHILD_APPLICATION_NAME},
+                    )
+                )
+
+        try:
+            yield writing
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def slow_insert(app: Flask, table: str, column: str, value: str) -> Iterator[None]:
+    """Make inserting the row with ``column = value`` into ``table`` take about a second.
+
+    That holds the inserting transaction open long enough to kill its process inside it.
+    """
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            # SQLite has no sleep; counting a 5,000 × 5,000 cross join takes a while instead.
+            statements = [
+                f"CREATE TRIGGER slow_insert BEFORE INSERT ON {table} "
+                f"WHEN NEW.{column} = '{value}' "
+                "BEGIN SELECT count(*) FROM postal_code a, postal_code b; END"
+            ]
+            cleanup = ["DROP TRIGGER slow_insert"]
+        else:
+            statements = [
+                "CREATE FUNCTION slow_insert() RETURNS trigger AS $$ BEGIN "
+                "PERFORM pg_sleep(1); RETURN NEW; END $$ LANGUAGE plpgsql",
+                f"CREATE TRIGGER slow_insert BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION slow_insert()",
+            ]
+            cleanup = [f"DROP TRIGGER slow_insert ON {table}", "DROP FUNCTION slow_insert()"]
+        for statement in statements:
+            db.session.execute(text(statement))
+        db.session.commit()
+    try:
+        yield
+    finally:
+        with app.app_context():
+            for statement in cleanup:
+                db.session.execute(text(statement))
+            db.session.commit()
+
+
+@pytest.fixture
+def refusing_database(app):
+    """Make the real database refuse to store a clinician named 'Refused Writer'."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            statements = [
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
+                "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer"]
+        else:
+            statements = [
+                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_writer()",
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
+        for statement in statements:
+            db.session.execute(text(statement))
+        db.session.commit()
+    yield
+    with app.app_context():
+        for statement in cleanup:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+
+# --- helpers: what the database holds ------------------------------------------------------
+
+
+def clinic_rows(first: int, count: int, **changes: str) -> list[dict[str, str]]:
+    """Rows for clinicians ``first``…, two per clinic, all valid, HPR 91000xx."""
+    return [
+        GOOD_ROW
+        | {
+            "clinic_name": f"Klinikk {number // 2}",
+            "address": f"Strandgata {number // 2}",
+            "clinician_name": f"Behandler {number}",
+            "hpr_number": str(9_100_000 + number),
+        }
+        | changes
+        for number in range(first, first + count)
+    ]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text(csv_text(*rows), encoding="utf-8")
+    return path
+
+
+def directory_snapshot(app: Flask) -> list[tuple]:
+    """Every clinician with their clinic, as comparable tuples."""
+    with app.app_context():
+        return sorted(
+            (
+                c.hpr_number,
+                c.name,
+                c.profession.value,
+                c.active,
+                c.clinic.name,
+                c.clinic.address,
+                c.clinic.phone,
+                c.clinic.latitude,
+                c.clinic.longitude,
+            )
+            for c in db.session.scalars(select(Clinician))
+        )
+
+
+def count_rows(app: Flask, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def stored_requests(app: Flask) -> dict[str, list[str]]:
+    """Each stored contact request's reference → the kinds of its queued emails."""
+    with app.app_context():
+        requests = {r.id: r.reference for r in db.session.scalars(select(ContactRequest))}
+        kinds: dict[str, list[str]] = {reference: [] for reference in requests.values()}
+        for message in db.session.scalars(select(OutboxMessage)):
+            assert message.request_id in requests, "an email for a request that is not stored"
+            kinds[requests[message.request_id]].append(message.kind)
+        return {reference: sorted(found) for reference, found in kinds.items()}
+
+
+# --- the database unreachable --------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unreachable_app(request, tmp_path) -> Iterator[Flask]:
+    """An app whose database cannot be reached: a missing directory, or a closed port."""
+    if request.param == "sqlite":
+        config = config_for_tests(f"sqlite:///{tmp_path / 'missing' / 'clinic_finder.sqlite3'}")
+    else:
+        # Nobody listens on a free port: the connection is refused at once.
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=2"
+        config = config_for_tests(url)
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_search_page_answers_503_with_a_friendly_page_when_database_is_unreachable(
+    unreachable_app,
+):
+    response = unreachable_app.test_client().get("/find?postcode=0150")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    page = response.get_data(as_text=True)
+    assert "temporarily unavailable" in page and "try again" in page
+    assert not [word for word in INTERNALS if word.lower() in page.lower()]
+
+
+def test_api_search_answers_503_json_when_database_is_unreachable(unreachable_app):
+    response = unreachable_app.test_client().get("/api/v1/clinics?postcode=0150")
+    assert response.status_code == 503
+    assert response.is_json and response.json["error"] == "Service Unavailable"
+    assert not [word for word in INTERNALS if word in response.get_data(as_text=True)]
+
+
+def test_contact_request_api_answers_503_when_database_is_unreachable(unreachable_app):
+    response = unreachable_app.test_client().post(
+        "/api/v1/contact-requests", json=contact_request_body(1)
+    )
+    assert response.status_code == 503
+    assert response.is_json
+
+
+def test_readyz_answers_503_when_database_is_unreachable(unreachable_app):
+    started = time.monotonic()
+    response = unreachable_app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": "unreachable"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert time.monotonic() - started < 5
+
+
+def test_healthz_answers_200_when_database_is_unreachable(unreachable_app):
+    response = unreachable_app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_answers_200_when_database_is_reachable(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_sqlite_database_that_comes_back_is_used_again_without_a_restart(database_url, tmp_path):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("moves the SQLite file away; PostgreSQL has its own test")
+    # A copy of the migrated database, in a directory of its own that can go away.
+    home = tmp_path / "data"
+    home.mkdir()
+    source = sqlite3.connect(make_url(database_url).database)
+    copy = sqlite3.connect(home / "clinic_finder.sqlite3")
+    with source, copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    app = create_app(config_for_tests(f"sqlite:///{home / 'clinic_finder.sqlite3'}"))
+    client = app.test_client()
+    try:
+        assert client.get("/find?postcode=0150").status_code == 200
+
+        home.rename(tmp_path / "away")  # e.g. a network volume that went away
+        with app.app_context():
+            db.engine.dispose()  # open connections would still read the moved file
+        assert client.get("/find?postcode=0150").status_code == 503
+        assert client.get("/readyz").status_code == 503
+
+        (tmp_path / "away").rename(home)
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/find?postcode=0150").status_code == 200
+        assert client.get("/api/v1/clinics?postcode=0150").status_code == 200
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def restartable_client(app, database_url) -> Iterator[tuple]:
+    """(a client of an app on PostgreSQL, a function that cuts all its connections)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("cuts PostgreSQL connections; SQLite has its own test")
+    name = "clinic_finder_restarted"
+    restarted = create_app(config_for_tests(with_query(database_url, application_name=name)))
+
+    def restart() -> None:
+        # What a database restart or failover does to the pool: every connection cut.
+        with app.app_context():
+            cut = db.session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            ).all()
+        assert cut, "the app had no connection to cut"
+
+    yield restarted.test_client(), restart
+    with restarted.app_context():
+        db.engine.dispose()
+
+
+def test_postgresql_restart_leaves_nothing_stuck(restartable_client):
+    client, restart = restartable_client
+    assert client.get("/find?postcode=0150").status_code == 200
+    restart()
+    statuses = [client.get("/find?postcode=0150").status_code for _ in range(3)]
+    # The first request may meet a dead pooled connection (503); after that, all is well.
+    assert statuses[0] in (200, 503) and statuses[1:] == [200, 200], statuses
+    assert client.get("/readyz").status_code == 200
+
+
+def test_postgresql_restart_costs_no_request(restartable_client):
+    client, restart = restartable_client
+    assert client.get("/find?postcode=0150").status_code == 200
+    restart()
+    assert client.get("/find?postcode=0150").status_code == 200
+
+
+# --- the database failing mid-import --------------------------------------------------------
+
+
+def test_cli_import_failing_mid_write_leaves_directory_unchanged(
+    app, runner, tmp_path, refusing_database
+):
+    base = write_csv(tmp_path / "base.csv", clinic_rows(0, 6))
+    assert runner.invoke(args=["clinics", "import", str(base)]).exit_code == 0
+    before = directory_snapshot(app)
+    batches, audits = count_rows(app, ImportBatch), count_rows(app, AuditEntry)
+
+    rows = clinic_rows(0, 6, clinician_name="Renamed") + clinic_rows(6, 10)
+    rows[-3] |= {"clinician_name": "Refused Writer"}
+    changed = write_csv(tmp_path / "changed.csv", rows)
+    result = runner.invoke(args=["clinics", "import", str(changed)])
+
+    assert result.exit_code != 0
+    assert result.exception is not None
+    assert directory_snapshot(app) == before
+    assert (count_rows(app, ImportBatch), count_rows(app, AuditEntry)) == (batches, audits)
+
+
+def test_cli_import_after_a_failed_one_applies_completely(app, runner, tmp_path, refusing_database):
+    rows = clinic_rows(0, 8)
+    rows[5] |= {"clinician_name": "Refused Writer"}
+    runner.invoke(args=["clinics", "import", str(write_csv(tmp_path / "bad.csv", rows))])
+    assert count_rows(app, Clinician) == 0
+
+    rows[5] |= {"clinician_name": "Accepted Writer"}
+    result = runner.invoke(args=["clinics", "import", str(write_csv(tmp_path / "ok.csv", rows))])
+    assert result.exit_code == 0, result.output
+    assert count_rows(app, Clinician) == 8
+
+
+# --- SMTP down during a burst of contact requests ------------------------------------------
+
+
+@pytest.fixture
+def smtp(app):
+    """A loopback SMTP server, with the app's mailer pointed at it."""
+    with running_smtp() as server:
+        app.config.update(server.config(), STAFF_INBOX_EMAIL="inbox@clinic-finder.example")
+        mail.init_app(app)
+        yield server
+
+
+def _deliver_due(app: Flask, runner) -> str:
+    # Time passes: whatever waits for a retry is due now.
+    with app.app_context():
+        db.session.execute(update(OutboxMessage).values(next_attempt_at=now_utc()))
+        db.session.commit()
+    result = runner.invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _sent_right_away_tried(app: Flask, requests: int) -> bool:
+    """Whether each request's send-after-the-response has been tried, and none is still going."""
+    with app.app_context():
+        # A claim holds a message CLAIM_LEASE (10 min) ahead; a first failure only 1 min.
+        claimed = db.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.next_attempt_at > now_utc() + 2 * mail.RETRY_FIRST_DELAY)
+        )
+        tried = db.session.scalar(
+            select(func.count(func.distinct(OutboxMessage.request_id))).where(
+                OutboxMessage.attempts > 0
+            )
+        )
+    return claimed == 0 and tried == requests
+
+
+def _submit_contact_forms(base_url: str, first: int, count: int) -> list[str]:
+    """Fill in the contact form like a browser (cookies, CSRF token); return the references."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    references = []
+    for number in range(first, first + count):
+        with opener.open(f"{base_url}/contact?postcode=0150", timeout=30) as response:
+            page = response.read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        form = {
+            "csrf_token": token,
+            "name": f"Pasient {number}",
+            "email": f"p{number}@example.org",
+            "postcode": "0150",
+            "profession": "",
+            "message": "Vondt i ryggen",
+            "contact_time": "any",
+            "consent": "y",
+        }
+        data = urllib.parse.urlencode(form).encode()
+        # The form answers 302 to /contact/sent, which shows the reference.
+        with opener.open(f"{base_url}/contact", data=data, timeout=30) as response:
+            assert response.url.endswith("/contact/sent"), response.url
+            references += re.findall(r"KF-[A-Z0-9]{8}", response.read().decode())[:1]
+    return references
+
+
+@pytest.mark.slow
+def test_contact_form_burst_during_smtp_outage_is_delivered_exactly_once(
+    app, live_server, runner, smtp
+):
+    app.config["CONTACT_RATE_LIMIT"] = "1000 per hour"
+    smtp.stop()
+    references: list[str] = []
+    lock = threading.Lock()
+
+    def patient(first: int) -> None:
+        found = _submit_contact_forms(live_server, first, 3)
+        with lock:
+            references.extend(found)
+
+    threads = [threading.Thread(target=patient, args=(3 * n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(references) == len(set(references)) == 30
+    assert sorted(stored_requests(app)) == sorted(references)
+    assert count_rows(app, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 60
+    assert smtp.messages == []
+    # The server tries each request's emails once after answering; let those tries end, or
+    # one could push its message back after _deliver_due has made everything due.
+    wait_for(lambda: _sent_right_away_tried(app, 30), 30, "the tries right after each answer")
+
+    smtp.start()
+    _deliver_due(app, runner)
+    assert len(smtp.messages) == 60
+    assert max(Counter(message["Message-ID"] for message in smtp.messages).values()) == 1
+    recipients = Counter(message["To"] for message in smtp.messages)
+    assert recipients.pop("inbox@clinic-finder.example") == 30
+    assert recipients == Counter({f"p{number}@example.org": 1 for number in range(30)})
+    assert "Sent 0" in _deliver_due(app, runner)
+    assert len(smtp.messages) == 60
+
+
+# --- the geocoder timing out or answering garbage ------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["slow", "garbage"])
+def test_cli_import_with_geocoder_misbehaving_places_rows_at_postcode_promptly(
+    app, database_url, tmp_path, mode
+):
+    rows = clinic_rows(0, 20, latitude="", longitude="")
+    path = write_csv(tmp_path / "no-coordinates.csv", rows)
+    with running_nominatim({"strandgata": (60.3951, 5.3251)}) as server:
+        server.fail(mode)
+        geo_app = create_app(config_for_tests(database_url, **server.config()))
+        try:
+            started = time.monotonic()
+            result = geo_app.test_cli_runner().invoke(args=["clinics", "import", str(path)])
+            elapsed = time.monotonic() - started
+        finally:
+            with geo_app.app_context():
+                db.engine.dispose()
+        asked = len(server.requests)
+
+    assert result.exit_code == 0, result.output
+    assert "20 new" in result.output and "could not be reached" in result.output
+    with app.app_context():
+        sources = set(db.session.scalars(select(Clinic.location_source)))
+    assert sources == {LocationSource.POSTCODE}
+    # After the first address fails (with its retry), nobody waits for the geocoder again.
+    assert asked <= 2
+    assert elapsed < 5
+
+
+# --- a process killed mid-write -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_contact_request_stores_none_of_it(app, database_url, tmp_path):
+    with running_gunicorn(database_url, tmp_path) as server:
+        [worker] = server.worker_pids()
+        outcome: dict[str, object] = {}
+
+        def submit() -> None:
+            try:
+                outcome["status"] = post_json(
+                    f"{server.base_url}/api/v1/contact-requests", contact_request_body(1)
+                )[0]
+            except (OSError, http.client.HTTPException) as error:
+                outcome["error"] = error
+
+        with (
+            write_transaction_watch(database_url) as writing,
+            slow_insert(app, "outbox_message", "kind", "request.confirmation"),
+        ):
+            thread = threading.Thread(target=submit)
+            thread.start()
+            try:
+                # The request and its staff email are written; the confirmation is on its way.
+                wait_for(writing, 20, "the worker's write transaction")
+                os.kill(worker, signal.SIGKILL)
+            finally:
+                thread.join(timeout=30)
+            assert not thread.is_alive(), "the killed worker's client is still waiting"
+            wait_for(lambda: not writing(), 10, "the killed worker's transaction to end")
+        assert "status" not in outcome, "the request was answered before the kill"
+
+        assert stored_requests(app) == {}, "a half-written request was kept"
+        assert count_rows(app, OutboxMessage) == 0
+
+        # Nothing stuck: gunicorn's new worker serves, and the patient's retry is stored whole.
+        wait_for(lambda: server.worker_pids() not in ([], [worker]), 30, "a new worker")
+        wait_for(server.serves, 30, "the new worker")
+        status, answer = post_json(
+            f"{server.base_url}/api/v1/contact-requests", contact_request_body(1)
+        )
+    assert status == 201
+    assert stored_requests(app) == {answer["reference"]: ["request.confirmation", "request.staff"]}
+
+
+@pytest.mark.slow
+def test_import_killed_mid_transaction_applies_nothing_and_runs_again(
+    app, runner, database_url, tmp_path
+):
+    base = write_csv(tmp_path / "base.csv", clinic_rows(0, 40))
+    assert runner.invoke(args=["clinics", "import", str(base)]).exit_code == 0
+    before = directory_snapshot(app)
+    batches, audits = count_rows(app, ImportBatch), count_rows(app, AuditEntry)
+    rows = clinic_rows(0, 40, phone="22 33 44 55") + clinic_rows(40, 200)
+    rows[-1] |= {"clinician_name": "Slow Writer"}  # the last clinician inserted
+    path = write_csv(tmp_path / "changed.csv", rows)
+
+    with (
+        write_transaction_watch(database_url) as writing,
+        slow_insert(app, "clinician", "name", "Slow Writer"),
+        (tmp_path / "import.log").open("wb") as log,
+    ):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "clinics", "import", str(path)],
+            cwd=PROJECT_ROOT,
+            env=child_environment(database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: writing() or process.poll() is not None, 30, "the import to write")
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+        finally:
+            stop_process(process)
+        wait_for(lambda: not writing(), 10, "the killed import's transaction to end")
+    assert process.returncode == -signal.SIGKILL, (tmp_path / "import.log").read_text()
+
+    assert directory_snapshot(app) == before
+    assert (count_rows(app, ImportBatch), count_rows(app, AuditEntry)) == (batches, audits)
+
+    again = runner.invoke(args=["clinics", "import", str(path)])
+    assert again.exit_code == 0, again.output
+    assert "200 new, 40 updated" in again.output
+    assert count_rows(app, Clinician) == 240
