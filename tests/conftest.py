@@ -19,7 +19,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy import create_engine, delete, select, text, update
 from werkzeug.serving import make_server
 
 from clinic_finder import create_app
@@ -221,3 +221,55 @@ def post_form(client, page_url: str, action_url: str | None = None, **data):
     """Submit a form the way a browser would: fetch its CSRF token first."""
     data.setdefault("csrf_token", csrf_token_from(client, page_url))
     return client.post(action_url or page_url, data=data)
+
+
+@pytest.fixture
+def smtp(app):
+    """A loopback SMTP server, with the app's mailer pointed at it."""
+    from clinic_finder import mail
+
+    from .smtp_server import running_smtp
+
+    with running_smtp() as server:
+        app.config.update(server.config(), STAFF_INBOX_EMAIL="inbox@clinic-finder.example")
+        mail.init_app(app)
+        yield server
+
+
+def deliver_due(app: Flask, runner) -> str:
+    """Let time pass so every queued email is due, then run `flask outbox send`."""
+    with app.app_context():
+        db.session.execute(update(OutboxMessage).values(next_attempt_at=now_utc()))
+        db.session.commit()
+    result = runner.invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def refusing_database(app):
+    """Make the real database refuse to store a clinician named 'Refused Writer'."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            statements = [
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
+                "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer"]
+        else:
+            statements = [
+                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_writer()",
+            ]
+            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
+        for statement in statements:
+            db.session.execute(text(statement))
+        db.session.commit()
+    yield
+    with app.app_context():
+        for statement in cleanup:
+            db.session.execute(text(statement))
+        db.session.commit()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, func, make_url, select, text, update
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from clinic_finder import create_app, mail
 from clinic_finder.extensions import db
@@ -45,9 +45,9 @@ from clinic_finder.models import (
     now_utc,
 )
 
-from .conftest import PROJECT_ROOT, config_for_tests
+from .conftest import PROJECT_ROOT, config_for_tests, deliver_due
 from .nominatim_server import running_nominatim
-from .smtp_server import free_port, running_smtp
+from .smtp_server import free_port
 from .test_importer import GOOD_ROW, csv_text
 
 SECRET_KEY = "fault-injection-secret-key-0123456789"
@@ -304,35 +304,6 @@ def slow_insert(app: Flask, table: str, column: str, value: str) -> Iterator[Non
             db.session.commit()
 
 
-@pytest.fixture
-def refusing_database(app):
-    """Make the real database refuse to store a clinician named 'Refused Writer'."""
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            statements = [
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
-                "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            ]
-            cleanup = ["DROP TRIGGER refuse_writer"]
-        else:
-            statements = [
-                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
-                "EXECUTE FUNCTION refuse_writer()",
-            ]
-            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
-        for statement in statements:
-            db.session.execute(text(statement))
-        db.session.commit()
-    yield
-    with app.app_context():
-        for statement in cleanup:
-            db.session.execute(text(statement))
-        db.session.commit()
-
-
 # --- helpers: what the database holds ------------------------------------------------------
 
 
@@ -569,25 +540,6 @@ def test_cli_import_after_a_failed_one_applies_completely(app, runner, tmp_path,
 # --- SMTP down during a burst of contact requests ------------------------------------------
 
 
-@pytest.fixture
-def smtp(app):
-    """A loopback SMTP server, with the app's mailer pointed at it."""
-    with running_smtp() as server:
-        app.config.update(server.config(), STAFF_INBOX_EMAIL="inbox@clinic-finder.example")
-        mail.init_app(app)
-        yield server
-
-
-def _deliver_due(app: Flask, runner) -> str:
-    # Time passes: whatever waits for a retry is due now.
-    with app.app_context():
-        db.session.execute(update(OutboxMessage).values(next_attempt_at=now_utc()))
-        db.session.commit()
-    result = runner.invoke(args=["outbox", "send"])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _sent_right_away_tried(app: Flask, requests: int) -> bool:
     """Whether each request's send-after-the-response has been tried, and none is still going."""
     with app.app_context():
@@ -661,13 +613,13 @@ def test_contact_form_burst_during_smtp_outage_is_delivered_exactly_once(
     wait_for(lambda: _sent_right_away_tried(app, 30), 30, "the tries right after each answer")
 
     smtp.start()
-    _deliver_due(app, runner)
+    deliver_due(app, runner)
     assert len(smtp.messages) == 60
     assert max(Counter(message["Message-ID"] for message in smtp.messages).values()) == 1
     recipients = Counter(message["To"] for message in smtp.messages)
     assert recipients.pop("inbox@clinic-finder.example") == 30
     assert recipients == Counter({f"p{number}@example.org": 1 for number in range(30)})
-    assert "Sent 0" in _deliver_due(app, runner)
+    assert "Sent 0" in deliver_due(app, runner)
     assert len(smtp.messages) == 60
 
 

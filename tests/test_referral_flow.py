@@ -7,35 +7,13 @@ import threading
 import urllib.request
 from collections import Counter
 
-import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from clinic_finder import mail
 from clinic_finder.extensions import db
-from clinic_finder.models import ContactRequest, OutboxMessage, RequestStatus, now_utc
+from clinic_finder.models import ContactRequest, OutboxMessage, RequestStatus
 
-from .conftest import csrf_token_from, post_form
+from .conftest import csrf_token_from, deliver_due, post_form
 from .factories import make_clinic
-from .smtp_server import running_smtp
-
-
-@pytest.fixture
-def smtp(app):
-    """A loopback SMTP server, with the app's mailer pointed at it."""
-    with running_smtp() as server:
-        app.config.update(server.config(), STAFF_INBOX_EMAIL="inbox@clinic-finder.example")
-        mail.init_app(app)
-        yield server
-
-
-def _deliver_due(app, runner) -> str:
-    # Time passes: whatever waits for a retry is due now.
-    with app.app_context():
-        db.session.execute(update(OutboxMessage).values(next_attempt_at=now_utc()))
-        db.session.commit()
-    result = runner.invoke(args=["outbox", "send"])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_patient_request_reaches_staff_and_is_referred_to_a_clinic(
@@ -65,7 +43,7 @@ def test_patient_request_reaches_staff_and_is_referred_to_a_clinic(
         reference, request_id = request.reference, request.id
     assert reference in confirmation
 
-    _deliver_due(app, runner)
+    deliver_due(app, runner)
     by_recipient = {message["To"]: message for message in smtp.messages}
     staff_mail = by_recipient["inbox@clinic-finder.example"]
     assert reference in staff_mail["Subject"]
@@ -84,7 +62,7 @@ def test_patient_request_reaches_staff_and_is_referred_to_a_clinic(
         clinic_id=str(clinic.id),
         tell_patient="y",
     )
-    _deliver_due(app, runner)
+    deliver_due(app, runner)
 
     referral = [m for m in smtp.messages if m["To"] == "post@ryggsenteret.example"]
     assert len(referral) == 1
@@ -146,8 +124,8 @@ def test_fifty_concurrent_requests_survive_smtp_outage_and_are_delivered_once(
     assert smtp.messages == []
 
     smtp.start()
-    _deliver_due(app, runner)
-    assert "Sent 100" in _deliver_due(app, runner) or len(smtp.messages) == 100
+    deliver_due(app, runner)
+    assert "Sent 100" in deliver_due(app, runner) or len(smtp.messages) == 100
     assert len(smtp.messages) == 100
     assert max(Counter(m["Message-ID"] for m in smtp.messages).values()) == 1
     assert Counter(m["To"] for m in smtp.messages)["inbox@clinic-finder.example"] == 50

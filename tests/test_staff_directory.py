@@ -272,3 +272,14 @@ def test_staff_page_escapes_hostile_names(staff_client, session):
 
 def test_postcode_of_new_clinic_must_exist(session):
     assert session.get(PostalCode, "9999") is None
+
+
+def test_clinic_list_pages_keep_the_filters(staff_client, session):
+    for number in range(51):
+        make_clinic(session, name=f"Klinikk {number:02d}")
+    session.commit()
+    page = staff_client.get("/staff/clinics?q=klinikk").get_data(as_text=True)
+    assert "Page 1 of 2" in page
+    assert 'href="/staff/clinics?page=2&amp;q=klinikk"' in page
+    second = staff_client.get("/staff/clinics?q=klinikk&page=2").get_data(as_text=True)
+    assert ">Klinikk 50</a>" in second

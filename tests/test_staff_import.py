@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from clinic_finder import create_app
 from clinic_finder.extensions import db
@@ -117,36 +117,6 @@ def test_a_file_cannot_be_applied_twice(app, staff_client):
             )
             == 1
         )
-
-
-@pytest.fixture
-def refusing_database(app):
-    """Make the real database refuse to store a clinician named 'Refused Writer'."""
-    with app.app_context():
-        dialect = db.engine.dialect.name
-        if dialect == "sqlite":
-            statements = [
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
-                "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            ]
-            cleanup = ["DROP TRIGGER refuse_writer"]
-        else:
-            statements = [
-                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
-                "EXECUTE FUNCTION refuse_writer()",
-            ]
-            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
-        for statement in statements:
-            db.session.execute(text(statement))
-        db.session.commit()
-    yield
-    with app.app_context():
-        for statement in cleanup:
-            db.session.execute(text(statement))
-        db.session.commit()
 
 
 def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client, refusing_database):
