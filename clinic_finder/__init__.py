@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     register_response_headers(app)
+    register_input_guard(app)
     return app
 
 
@@ -155,3 +157,21 @@ def register_response_headers(app: Flask) -> None:
         # Until the embed issue allows named article sites, nobody may frame us.
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
+
+
+def register_input_guard(app: Flask) -> None:
+    """Refuse text no field may hold, before any view or database sees it."""
+    from .textguard import unstorable_field
+
+    @app.before_request
+    def refuse_unstorable_text():
+        field = unstorable_field(request)
+        if field is None:
+            return None
+        message = (
+            f"The field {field!r} contains characters we cannot store (such as a NUL "
+            "character). Remove them and try again."
+        )
+        if request.path.startswith(("/api/", "/staff/api/")):
+            return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400
+        return render_template("errors/error.html", error=BadRequest(), description=message), 400

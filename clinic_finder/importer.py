@@ -263,9 +263,10 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     The delimiter is sniffed between comma and semicolon (Norwegian Excel writes
     semicolons because the comma is the decimal mark).
     """
-    if not text.strip():
+    lines = text.lstrip("\ufeff").splitlines()
+    if not text.strip("\ufeff \t\r\n") or not lines:
         raise ImportFileError("The file is empty.")
-    first_line = text.lstrip("\ufeff").splitlines()[0]
+    first_line = lines[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:

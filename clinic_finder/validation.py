@@ -12,7 +12,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from stdnum.no import orgnr
 
-HPR_PATTERN = re.compile(r"^\d{1,9}$")
+# [0-9], not \d: "١٢٣" is a \d too, and would let one HPR number be written two ways.
+HPR_PATTERN = re.compile(r"^[0-9]{1,9}$")
 WEBSITE_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 # Mainland Norway and Svalbard / Jan Mayen, generously.

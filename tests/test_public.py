@@ -88,7 +88,7 @@ def test_bad_search_shows_form_with_error(client, query, message):
 def test_page_out_of_range_is_refused(client):
     response = client.get("/find?postcode=0150&page=0")
     assert response.status_code == 400
-    assert "Page must be 1 or more" in response.get_data(as_text=True)
+    assert "Page must be from 1 to 10000" in response.get_data(as_text=True)
 
 
 def test_far_from_everything_shows_nearest_with_distance(client, session):

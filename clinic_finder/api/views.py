@@ -151,6 +151,24 @@ def _with_cors(response, origin: str | None):
     return response
 
 
+def _json_type_errors(body: dict) -> dict[str, list[str]]:
+    """Name each field whose JSON type is wrong (a list where text goes, and so on)."""
+    errors: dict[str, list[str]] = {}
+    for field in CONTACT_FIELDS:
+        value = body.get(field)
+        if value is None:
+            continue
+        if field == "clinic_id":
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[field] = ["Give the clinic's id as a whole number, or null."]
+        elif not isinstance(value, str):
+            errors[field] = ["Give this as text (a JSON string), or null."]
+    for flag in ("consent", "share_message_with_clinic"):
+        if body.get(flag) is not None and not isinstance(body.get(flag), bool):
+            errors[flag] = ["Give true or false."]
+    return errors
+
+
 def _form_data_from_json(body: dict) -> MultiDict:
     """Turn the API's JSON into the form data ContactForm validates, so both share rules."""
     data = MultiDict()
@@ -174,9 +192,15 @@ def contact_requests():
         return _with_cors(current_app.make_response(("", 204)), origin)
     if not _origin_allowed(origin):
         return jsonify({"error": "Forbidden", "message": "This origin may not send requests."}), 403
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON; silent=True does not catch this one
+        body = None
     if not request.is_json or not isinstance(body, dict):
         return _bad_request({"body": ["Send a JSON object with Content-Type: application/json."]})
+    type_errors = _json_type_errors(body)
+    if type_errors:
+        return _with_cors(_bad_request(type_errors)[0], origin), 400
     form = ContactForm(formdata=_form_data_from_json(body), meta={"csrf": False})
     if not form.validate():
         return _with_cors(_bad_request(form.errors)[0], origin), 400

@@ -39,7 +39,7 @@ class SearchForm(FlaskForm):
         filters=[_strip],
         validators=[
             InputRequired("Enter your postcode."),
-            Regexp(r"^\d{4}$", message="A postcode is four digits, for example 0150."),
+            Regexp(r"^[0-9]{4}$", message="A postcode is four digits, for example 0150."),
         ],
     )
     profession = SelectField(
@@ -60,7 +60,10 @@ class SearchForm(FlaskForm):
     page = IntegerField(
         "Page",
         default=1,
-        validators=[Optional(), NumberRange(min=1, max=10_000, message="Page must be 1 or more.")],
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=10_000, message="Page must be from 1 to 10000."),
+        ],
     )
 
     postal_code: PostalCode | None = None

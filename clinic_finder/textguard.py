@@ -1,0 +1,63 @@
+"""Text that no field may hold: NUL characters and lone surrogates.
+
+PostgreSQL refuses NUL in text and no database can store a lone UTF-16 surrogate, so both
+would end as a 500 — or, on SQLite, be stored and copied into emails. They never come from
+a person typing; they are refused at the door with the field's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request
+
+MAX_JSON_DEPTH = 20
+
+
+def is_storable(text: str) -> bool:
+    """Whether a string can be stored and sent on: no NUL, valid UTF-8 all through."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_bad_json(value: Any, path: str, depth: int = 0) -> str | None:
+    if depth > MAX_JSON_DEPTH:
+        return path or "body"
+    if isinstance(value, str):
+        return None if is_storable(value) else (path or "body")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not is_storable(key):
+                return "body"
+            found = _first_bad_json(item, key if not path else f"{path}.{key}", depth + 1)
+            if found:
+                return found
+    if isinstance(value, list):
+        for item in value:
+            found = _first_bad_json(item, path, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def unstorable_field(request: Request) -> str | None:
+    """Name the first field of the request holding text we cannot store, or None."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if not is_storable(name) or not is_storable(value):
+                return name if is_storable(name) else "field name"
+    for name, upload in request.files.items(multi=True):
+        if upload.filename and not is_storable(upload.filename):
+            return name
+    if request.is_json:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            return "body"
+        return _first_bad_json(body, "")
+    return None
