@@ -1,4 +1,4 @@
-"""The fresh database both benchmarks start from: migrated, postcodes loaded.
+"""What both benchmarks share: a fresh database (migrated, postcodes loaded), and names.
 
 SQLite is a file the caller chooses; a PostgreSQL database is created if missing and its
 public schema emptied — never the ``test`` database the test suite uses.
@@ -19,6 +19,16 @@ from clinic_finder.extensions import db
 from clinic_finder.postcodes import load_postcodes
 
 POSTCODE_FILE = Path(__file__).resolve().parent.parent / "data" / "postnummer-koordinatar.tsv"
+# Synthetic clinics, shared by both benchmarks.
+KM_PER_DEGREE_LATITUDE = 111.195
+# Above the range the real Health Personnel Register has handed out, so they name nobody.
+FIRST_HPR_NUMBER = 900_000_000
+
+CLINIC_KINDS = ("Fysioterapi", "Kiropraktikk", "Helsehus", "Klinikk", "Bevegelsessenter")
+STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "Fjordgata")
+FIRST_NAMES = ("Anne", "Kari", "Ingrid", "Nora", "Per", "Ole", "Lars", "Jonas", "Sigrid", "Erik")
+SURNAMES = ("Hansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl", "Lie", "Moe", "Vik", "Aas")
+
 # Wiping these would destroy the test suite's or the server's own data.
 PROTECTED_DATABASES = {"test", "postgres", "template0", "template1"}
 

@@ -41,7 +41,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import phonenumbers
-from benchdb import POSTCODE_FILE, create_bench_app
+from benchdb import (
+    CLINIC_KINDS,
+    FIRST_HPR_NUMBER,
+    FIRST_NAMES,
+    KM_PER_DEGREE_LATITUDE,
+    POSTCODE_FILE,
+    STREETS,
+    SURNAMES,
+    create_bench_app,
+)
 from flask import Flask
 from stdnum.no import orgnr
 
@@ -62,14 +71,6 @@ from clinic_finder.validation import check_in_norway
 DEFAULT_ROWS = 10_000
 TARGET_SECONDS = 10.0  # for DEFAULT_ROWS
 MAX_OFFSET_KM = 1.0
-KM_PER_DEGREE_LATITUDE = 111.195
-# Above the range the real Health Personnel Register has handed out, so they name nobody.
-FIRST_HPR_NUMBER = 900_000_000
-
-CLINIC_KINDS = ("Fysioterapi", "Kiropraktikk", "Helsehus", "Klinikk", "Bevegelsessenter")
-STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "Fjordgata")
-FIRST_NAMES = ("Anne", "Kari", "Ingrid", "Nora", "Per", "Ole", "Lars", "Jonas", "Sigrid", "Erik")
-SURNAMES = ("Hansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl", "Lie", "Moe", "Vik", "Aas")
 MOBILE_PREFIXES = ("40", "41", "45", "46", "47", "48", "90", "91", "92", "93", "94", "95")
 LANGUAGES = ("nb", "nb;en", "nb;en;de", "nn;en", "nb;pl")
 SERVICES = ("exercise therapy", "dry needling", "manual therapy", "shockwave therapy", "massage")

@@ -38,7 +38,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchdb import POSTCODE_FILE, create_bench_app
+from benchdb import (
+    CLINIC_KINDS,
+    FIRST_HPR_NUMBER,
+    FIRST_NAMES,
+    KM_PER_DEGREE_LATITUDE,
+    POSTCODE_FILE,
+    STREETS,
+    SURNAMES,
+    create_bench_app,
+)
 from geopy.distance import geodesic, great_circle
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
@@ -53,14 +62,6 @@ RADII_KM = (25, 100)
 PAGE_SIZE = 20
 BATCH_SIZE = 5_000
 MAX_OFFSET_KM = 2.0
-KM_PER_DEGREE_LATITUDE = 111.195
-# Above the range the real Health Personnel Register has handed out, so they name nobody.
-FIRST_HPR_NUMBER = 900_000_000
-
-CLINIC_KINDS = ("Fysioterapi", "Kiropraktikk", "Helsehus", "Klinikk", "Bevegelsessenter")
-STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "Fjordgata")
-FIRST_NAMES = ("Anne", "Kari", "Ingrid", "Nora", "Per", "Ole", "Lars", "Jonas", "Sigrid", "Erik")
-SURNAMES = ("Hansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl", "Lie", "Moe", "Vik", "Aas")
 PROFESSIONS = tuple(Profession)
 
 

@@ -80,6 +80,18 @@ def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
+def enum_type(enum_class: type[enum.Enum], name: str) -> Enum:
+    """Store an enum by its values as VARCHAR with a CHECK: the same on SQLite and PostgreSQL."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=20,
+        values_callable=_enum_values,
+        name=name,
+        create_constraint=True,
+    )
+
+
 class PostalCode(db.Model):
     """One entry of Norway's postcode register, with the coordinates of its centre."""
 
@@ -116,14 +128,7 @@ class Clinic(db.Model):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     location_source: Mapped[LocationSource] = mapped_column(
-        Enum(
-            LocationSource,
-            native_enum=False,
-            length=20,
-            values_callable=_enum_values,
-            name="location_source",
-            create_constraint=True,
-        ),
+        enum_type(LocationSource, "location_source"),
         default=LocationSource.GIVEN,
     )
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -191,14 +196,7 @@ class Clinician(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     profession: Mapped[Profession] = mapped_column(
-        Enum(
-            Profession,
-            native_enum=False,
-            length=20,
-            values_callable=_enum_values,
-            name="profession",
-            create_constraint=True,
-        ),
+        enum_type(Profession, "profession"),
         index=True,
     )
     # HPR: Helsepersonellregisteret, the national register of licensed health personnel.
@@ -373,14 +371,7 @@ class ContactRequest(db.Model):
     postcode: Mapped[str] = mapped_column(String(4))
     # None: "not sure — advise me".
     profession: Mapped[Profession | None] = mapped_column(
-        Enum(
-            Profession,
-            native_enum=False,
-            length=20,
-            values_callable=_enum_values,
-            name="request_profession",
-            create_constraint=True,
-        )
+        enum_type(Profession, "request_profession")
     )
     message: Mapped[str] = mapped_column(Text)
     duration: Mapped[str] = mapped_column(String(40), default="")
@@ -391,14 +382,7 @@ class ContactRequest(db.Model):
     consent_given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consent_notice_version: Mapped[str] = mapped_column(String(20))
     status: Mapped[RequestStatus] = mapped_column(
-        Enum(
-            RequestStatus,
-            native_enum=False,
-            length=20,
-            values_callable=_enum_values,
-            name="request_status",
-            create_constraint=True,
-        ),
+        enum_type(RequestStatus, "request_status"),
         default=RequestStatus.NEW,
         index=True,
     )
