@@ -6,19 +6,31 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast install install-test db browser lint format bench clean security
+.PHONY: run test test-fast install install-test db browser lint format bench clean security lock
+LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
-$(BIN)/activate: setup.cfg pyproject.toml
+# Every install takes the exact versions in $(LOCK), so all machines run (and pip-audit
+# checks) the same code.
+$(BIN)/activate: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -c $(LOCK) -e .
 	touch $(BIN)/activate
 
 install: $(BIN)/activate
 
 $(VENV)/.test-installed: $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,dev]'
 	touch $@
+
+## Re-pin every dependency to the newest versions setup.cfg allows (after editing setup.cfg)
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -e '.[test,dev]'
+	{ sed -n '1,3p' $(LOCK); .venv-lock/bin/pip freeze --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 install-test: $(VENV)/.test-installed
 
@@ -48,9 +60,9 @@ test: install-test browser
 	$(BIN)/pytest
 
 ## Security checks: bandit on the package (medium and high findings), then pip-audit on the
-## venv's exact versions. Only pip-audit goes online (PyPI's JSON API). A vulnerable version
-## fails the build; packages the service cannot be asked about are counted and warned about
-## loudly (add --require-service to fail on them). See docs/security.md.
+## exact versions in $(LOCK). Only the audit goes online (PyPI's JSON API). A vulnerable
+## version fails the build; a package no service can be asked about is named and warned
+## about loudly (add --require-service to fail on them). See docs/security.md.
 PIP_AUDIT_FLAGS ?= --vulnerability-service pypi
 security: install-test
 	$(BIN)/bandit -q -r clinic_finder -c .bandit.yaml -ll
