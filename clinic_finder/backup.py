@@ -271,7 +271,16 @@ def restore_sqlite(backup: Path, target: Path) -> DatabaseSummary:
 
 def libpq_url(url: URL) -> str:
     """The database URL as pg_dump/pg_restore take it: no driver name, no password."""
-    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    # Built afresh: URL.set(password=None) would mean "leave the password as it is".
+    bare = URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return bare.render_as_string(hide_password=False)
 
 
 def pg_dump_command(url: URL, target: Path, pg_dump: str = "pg_dump") -> list[str]:
