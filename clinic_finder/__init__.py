@@ -148,15 +148,10 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_response_headers(app: Flask) -> None:
-    """Add the headers every response needs, whatever the view."""
+    """Add the security headers every response needs, whatever the view."""
+    from . import headers
 
-    @app.after_request
-    def set_default_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        # Until the embed issue allows named article sites, nobody may frame us.
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    headers.register(app)
 
 
 def register_input_guard(app: Flask) -> None:

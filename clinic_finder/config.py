@@ -63,6 +63,14 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool(environ, "SESSION_COOKIE_SECURE", production),
+        # HSTS: browsers come back only over HTTPS for this long (a year in production;
+        # off in development, where the site is plain http://127.0.0.1).
+        "HSTS_MAX_AGE": int(environ.get("HSTS_MAX_AGE", "31536000" if production else "0")),
+        # Logs: one JSON object per line in production, readable text in development.
+        "LOG_FORMAT": environ.get("LOG_FORMAT", "json" if production else "text"),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+        # API search answers may be cached this long, then revalidated with their ETag.
+        "API_CACHE_MAX_AGE": int(environ.get("API_CACHE_MAX_AGE", "60")),
         "WTF_CSRF_ENABLED": True,
         # Tokens last as long as the browser session: a patient writing slowly must not
         # lose their message to an expired token.
@@ -87,6 +95,8 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "TRUSTED_HOSTS": _env_list(environ, "TRUSTED_HOSTS"),
         # Rate limits (Flask-Limiter). memory:// is per process; use redis://… for several.
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Only for benchmarks and load tests on a closed machine; never in production.
+        "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "clinic_finder",
@@ -141,6 +151,8 @@ def check_production_config(config: Mapping[str, Any]) -> None:
         )
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("APP_ENV=production needs DATABASE_URL (PostgreSQL).")
+    if not config.get("RATELIMIT_ENABLED", True):
+        raise ConfigError("APP_ENV=production refuses RATELIMIT_ENABLED=false.")
     if not config.get("TRUSTED_HOSTS"):
         raise ConfigError(
             "APP_ENV=production needs TRUSTED_HOSTS, the host names the site answers for "

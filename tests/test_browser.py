@@ -79,6 +79,27 @@ def _watch(page):
     return requests, dialogs
 
 
+def _record_csp_violations(page) -> list[str]:
+    """Collect every Content-Security-Policy violation the page reports, in any form."""
+    violations: list[str] = []
+    page.add_init_script(
+        "window.__cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
+def _all_csp_violations(page, console_violations: list[str]) -> list[str]:
+    return console_violations + page.evaluate("window.__cspViolations")
+
+
 def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
     sqlite_only, session, live_server, page
 ):
@@ -93,9 +114,14 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
         )
     session.commit()
     requests, dialogs = _watch(page)
+    console_violations = _record_csp_violations(page)
 
     page.goto(f"{live_server}/find?postcode=0150")
     page.wait_for_selector(".leaflet-marker-icon")
+    # The map was built by the inline script the page's CSP admits by its nonce.
+    assert "script-src 'self' 'nonce-" in page.evaluate(
+        "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )
 
     listed = page.locator("li.clinic").count()
     assert listed == 4
@@ -104,6 +130,11 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
     assert foreign == []
     assert any(urlsplit(url).hostname == TILE_HOST for url in requests), "the map asked for tiles"
     assert dialogs == []
+    page.locator(".leaflet-marker-icon").first.click()
+    page.locator(".leaflet-popup-content").wait_for()
+    page.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_timeout(300)
+    assert _all_csp_violations(page, console_violations) == []
 
 
 def test_hostile_clinic_name_runs_no_script_in_list_or_popup(

@@ -678,26 +678,103 @@ def test_queue_email_folds_line_breaks_out_of_the_subject(app, session):
     assert message["Subject"] == "About Pia Pasient Bcc: x@evil.example"
 
 
-# --- framing ----------------------------------------------------------------------------------
+# --- security headers: framing, CSP, HSTS ------------------------------------------------
 
 
-def _frame_ancestors(response) -> list[str] | None:
+def _csp(response) -> dict[str, list[str]]:
+    """The Content-Security-Policy as {directive: [sources]}; {} when there is none."""
     policy = response.headers.get("Content-Security-Policy")
     if policy is None:
-        return None
+        return {}
+    directives = {}
     for directive in policy.split(";"):
-        name, _, sources = directive.strip().partition(" ")
-        if name.lower() == "frame-ancestors":
-            return sources.split()
-    return None
+        name, *sources = directive.split()
+        directives[name.lower()] = sources
+    return directives
 
 
-@pytest.mark.parametrize("rule", [*ALL_GET, "/no-such-page"])
-def test_page_cannot_be_framed_by_another_site(app, request, rule):
+def _assert_security_headers(response) -> None:
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert response.headers.get("Referrer-Policy") == "strict-origin-when-cross-origin"
+    assert response.headers.get("X-Frame-Options") == "DENY"
+    csp = _csp(response)
+    # When the embed issue allows named article sites, this list comes from the config.
+    assert csp["frame-ancestors"] == ["'none'"]
+    # Scripts only from our own origin, plus at most this response's nonce: never inline
+    # script in general, never eval, never another host.
+    script_sources = csp["script-src"]
+    assert script_sources[0] == "'self'"
+    assert all(source.startswith("'nonce-") for source in script_sources[1:])
+    assert csp["object-src"] == ["'none'"]
+    assert csp["style-src"] == ["'self'"]
+    assert csp["img-src"] == ["'self'", "data:", "https://tile.openstreetmap.org"]
+
+
+def _page_response(app, request, rule):
     signed_in = rule.startswith("/staff") and rule != "/staff/sign-in"
     client = request.getfixturevalue("admin_client" if signed_in else "client")
-    response = client.get(url_for_rule(app, rule))
-    assert response.headers.get("X-Frame-Options") == "DENY"
-    # When the embed issue allows named article sites, this list comes from the config.
-    ancestors = _frame_ancestors(response)
-    assert ancestors is None or set(ancestors) <= {"'none'", "'self'"}
+    return client.get(url_for_rule(app, rule))
+
+
+@pytest.mark.parametrize("rule", [*ALL_GET, "/no-such-page", "/static/css/site.css"])
+def test_every_response_carries_the_security_headers(app, request, rule):
+    response = _page_response(app, request, rule)
+    response.close()  # a static file is streamed from disk
+    assert response.status_code < 500
+    _assert_security_headers(response)
+
+
+@pytest.mark.parametrize(
+    "path", ["/test-only/crash", "/api/v1/test-only/crash", "/test-only/bad-sql"]
+)
+def test_error_responses_carry_the_security_headers(failing_app, path):
+    _assert_security_headers(failing_app.test_client().get(path))
+
+
+def test_map_script_runs_only_by_this_responses_nonce(client, session):
+    make_clinic(session, postcode="0150")
+    session.commit()
+    nonces = []
+    for _ in range(2):
+        response = client.get("/find?postcode=0150")
+        body = response.get_data(as_text=True)
+        (nonce,) = [s[len("'nonce-") : -1] for s in _csp(response)["script-src"][1:]]
+        # Every inline script on the page carries the nonce; none runs without it.
+        inline_scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", body)
+        assert inline_scripts, "the results page should have its map script"
+        assert all(f'nonce="{nonce}"' in attributes for attributes in inline_scripts)
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1], "a nonce must never repeat"
+
+
+def test_page_without_inline_script_grants_no_nonce(client):
+    assert _csp(client.get("/contact"))["script-src"] == ["'self'"]
+
+
+def test_tiles_are_allowed_only_from_the_configured_tile_server(database_url):
+    app = create_app(
+        config_for_tests(database_url, MAP_TILES_URL="https://{s}.tiles.example.no/{z}/{x}/{y}.png")
+    )
+    try:
+        response = app.test_client().get("/find")
+        assert _csp(response)["img-src"] == ["'self'", "data:", "https://*.tiles.example.no"]
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_hsts_is_sent_in_production_only(app, client, database_url, monkeypatch):
+    assert "Strict-Transport-Security" not in client.get("/find").headers
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 64)
+    monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    production = create_app({"GEOCODER": "none"})
+    try:
+        response = production.test_client().get("/find")
+        assert response.headers["Strict-Transport-Security"] == (
+            "max-age=31536000; includeSubDomains"
+        )
+    finally:
+        with production.app_context():
+            db.engine.dispose()

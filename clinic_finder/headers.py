@@ -1,0 +1,86 @@
+"""Security headers on every response: a Content-Security-Policy, HSTS and friends.
+
+Written here rather than with Flask-Talisman: Talisman also rewrites the session cookie
+settings and redirects to HTTPS, which config.py and the TLS-terminating proxy already
+own; what is left is a few headers, kept in one place and asserted by tests.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
+
+# Kept in the WSGI environ, which belongs to one request: `g` belongs to the app context,
+# which a test (or a CLI command) may hold open across several requests.
+_NONCE_KEY = "clinic_finder.csp_nonce"
+
+
+def csp_nonce() -> str:
+    """The nonce for this response's inline scripts (the folium map); made on first use."""
+    nonce = request.environ.get(_NONCE_KEY)
+    if nonce is None:
+        nonce = request.environ[_NONCE_KEY] = secrets.token_urlsafe(18)
+    return nonce
+
+
+def tile_source(tiles_url: str) -> str:
+    """The CSP source that admits a Leaflet tile URL template, e.g. https://*.tile.osm.org.
+
+    Leaflet fills ``{s}`` with a subdomain letter, so a placeholder in the host becomes a
+    wildcard; the path and the other placeholders don't matter to CSP.
+    """
+    parts = urlsplit(tiles_url)
+    host = re.sub(r"\{[^}]*\}", "*", parts.netloc)
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy(*, nonce: str | None, tiles: str) -> str:
+    """Scripts and styles from our origin only (plus this response's nonce); tiles from
+    the configured tile server; nobody may frame us; forms post only to us."""
+    script_src = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    directives = {
+        "default-src": "'self'",
+        "script-src": script_src,
+        "style-src": "'self'",
+        # data: is Leaflet's blank image for tiles it cancels.
+        "img-src": f"'self' data: {tiles}",
+        "connect-src": "'self'",
+        "font-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def register(app: Flask) -> None:
+    """Add the security headers to every response, whatever the view or error."""
+    app.add_template_global(csp_nonce)
+
+    @app.after_request
+    def set_security_headers(response):
+        config = current_app.config
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        # Until the embed issue allows named article sites, nobody may frame us; old
+        # browsers that ignore frame-ancestors still honour this.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            content_security_policy(
+                nonce=request.environ.get(_NONCE_KEY), tiles=tile_source(config["MAP_TILES_URL"])
+            ),
+        )
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
+        )
+        if config["HSTS_MAX_AGE"] > 0:
+            response.headers.setdefault(
+                "Strict-Transport-Security",
+                f"max-age={config['HSTS_MAX_AGE']}; includeSubDomains",
+            )
+        return response
