@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         database = Path(app.instance_path) / "clinic_finder.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
     check_production_config(app.config)
+    configure_logging(app)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -63,6 +64,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_response_headers(app)
     register_input_guard(app)
     return app
+
+
+def configure_logging(app: Flask) -> None:
+    """Structured logs tagged with a request id (see logs.py)."""
+    from . import logs
+
+    logs.configure(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,0 +1,86 @@
+"""Structured logs: one JSON object per line, tagged with the request's id, no query strings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clinic_finder import create_app
+from clinic_finder.extensions import db
+
+from .conftest import config_for_tests
+
+
+@pytest.fixture
+def json_logging_app(database_url):
+    """An app that logs JSON and answers errors as production does, with a view that fails."""
+    app = create_app(config_for_tests(database_url, TESTING=False, LOG_FORMAT="json"))
+
+    def crash():
+        raise RuntimeError("the search index is on fire")
+
+    app.add_url_rule("/test-only/crash", view_func=crash)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_every_response_has_its_own_request_id(client):
+    first = client.get("/find").headers["X-Request-ID"]
+    second = client.get("/api/v1/postcodes/0150").headers["X-Request-ID"]
+    assert len(first) == 32
+    assert first != second
+
+
+def test_a_proxys_request_id_is_kept(client):
+    response = client.get("/find", headers={"X-Request-ID": "lb-2f6c1e0a-77"})
+    assert response.headers["X-Request-ID"] == "lb-2f6c1e0a-77"
+
+
+@pytest.mark.parametrize(
+    "incoming", ["short", "x" * 65, "abc def ghi", "tab\tseparated-request", "<script>1</script>"]
+)
+def test_an_unsafe_incoming_request_id_is_replaced(client, incoming):
+    response = client.get("/find", headers={"X-Request-ID": incoming})
+    assert response.headers["X-Request-ID"] != incoming
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_an_error_is_logged_as_json_with_the_request_id_and_no_query(json_logging_app, capfd):
+    response = json_logging_app.test_client().get(
+        "/test-only/crash?postcode=0150&message=vondt+i+ryggen"
+    )
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-ID"]
+    # The patient can quote the reference; staff find the log line by it.
+    assert request_id in response.get_data(as_text=True)
+
+    err = capfd.readouterr().err
+    (entry,) = [e for e in _json_lines(err) if e["level"] == "ERROR"]
+    assert entry["request_id"] == request_id
+    assert entry["http_method"] == "GET"
+    assert entry["http_path"] == "/test-only/crash"
+    assert "the search index is on fire" in entry["exception"]
+    assert "vondt" not in err
+    assert "postcode=0150" not in err
+
+
+def test_text_logs_in_development_carry_the_request_id(database_url, capfd):
+    app = create_app(config_for_tests(database_url, TESTING=False, LOG_FORMAT="text"))
+    try:
+
+        def crash():
+            raise RuntimeError("boom")
+
+        app.add_url_rule("/test-only/crash", view_func=crash)
+        response = app.test_client().get("/test-only/crash")
+        err = capfd.readouterr().err
+        assert f"ERROR clinic_finder [{response.headers['X-Request-ID']}]" in err
+    finally:
+        with app.app_context():
+            db.engine.dispose()
