@@ -99,7 +99,8 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_KEY_PREFIX": "clinic_finder",
+        # Hosts that share one Redis share limits only when they use the same prefix.
+        "RATELIMIT_KEY_PREFIX": environ.get("RATELIMIT_KEY_PREFIX", "clinic_finder"),
         # If Redis goes away, keep limiting in this process instead of failing requests.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
