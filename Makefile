@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast install install-test db browser lint format bench clean security lock
+.PHONY: run serve test test-fast install install-test db browser lint format bench clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -44,6 +44,11 @@ db: install
 run: db
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
+## Production-style server: gunicorn with gunicorn.conf.py (GUNICORN_* variables; see
+## docs/deploy.md). Run `flask db upgrade` once per deploy before, not on every host.
+serve: install
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
 ## Debian's Chromium for the browser tests; skipped (tests say how) where apt-get can't run.
 browser:
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -55,7 +60,7 @@ browser:
 
 ## Run every test (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
 test: install-test browser
-	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py
+	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 	$(MAKE) --no-print-directory security
 	$(BIN)/pytest
 
@@ -73,12 +78,12 @@ test-fast: install-test
 	$(BIN)/pytest -x -q -m "not browser and not slow"
 
 lint: install-test
-	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py
-	$(BIN)/ruff format --check clinic_finder tests scripts bench wsgi.py
+	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 
 format: install-test
-	$(BIN)/ruff format clinic_finder tests scripts bench wsgi.py
-	$(BIN)/ruff check --fix clinic_finder tests scripts bench wsgi.py
+	$(BIN)/ruff format clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 
 ## Benchmarks: search at 100,000 clinics (prefilter against a full scan); import of 10,000 rows
 bench: install

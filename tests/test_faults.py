@@ -186,27 +186,42 @@ class GunicornServer:
 
 @contextmanager
 def running_gunicorn(
-    database_url: str, log_dir: Path, *, workers: int = 1, **environment: str
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    config_file: bool = False,
+    **environment: str,
 ) -> Iterator[GunicornServer]:
-    """Serve wsgi:app with gunicorn's sync workers on a free loopback port."""
+    """Serve wsgi:app with gunicorn's sync workers on a free loopback port.
+
+    With ``config_file``, gunicorn runs as `make serve` runs it (gunicorn.conf.py, told
+    the port and worker count through its GUNICORN_* variables).
+    """
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
+    if config_file:
+        arguments = ["-c", "gunicorn.conf.py"]
+        environment = {
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_GRACEFUL_TIMEOUT": "3",
+            **environment,
+        }
+    else:
+        arguments = [
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            # One import of the app, then fork: workers start (and restart) at once.
+            "--preload",
+            "--graceful-timeout",
+            "3",
+        ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                # One import of the app, then fork: workers start (and restart) at once.
-                "--preload",
-                "--graceful-timeout",
-                "3",
-                "wsgi:app",
-            ],
+            [sys.executable, "-m", "gunicorn", *arguments, "wsgi:app"],
             cwd=PROJECT_ROOT,
             env=child_environment(database_url, **environment),
             stdout=log,

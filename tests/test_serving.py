@@ -1,0 +1,83 @@
+"""Production serving as `make serve` runs it: gunicorn.conf.py, its workers and its logs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from .conftest import PROJECT_ROOT
+from .test_faults import child_environment, post_json, running_gunicorn
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str, headers: dict[str, str] | None = None):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, dict(response.headers)
+
+
+def _access_lines(log: str) -> list[dict]:
+    lines = []
+    for line in log.splitlines():
+        if line.startswith("{") and '"gunicorn.access"' in line:
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_gunicorn_conf_serves_with_the_workers_asked_for(database_url, tmp_path, app):
+    with running_gunicorn(database_url, tmp_path, workers=3, config_file=True) as server:
+        assert len(server.worker_pids()) == 3
+        status, _ = _get(server.base_url + "/readyz")
+        assert status == 200
+
+
+def test_access_log_is_json_without_query_strings(database_url, tmp_path, app):
+    with running_gunicorn(database_url, tmp_path, workers=1, config_file=True) as server:
+        status, headers = _get(
+            server.base_url + "/find?postcode=0150&profession=chiropractor",
+            headers={"X-Request-ID": "lb-request-000123"},
+        )
+        assert status == 200
+        post_json(
+            server.base_url + "/api/v1/contact-requests",
+            {
+                "name": "Pia",
+                "email": "pia@example.org",
+                "postcode": "0150",
+                "message": "Isjias etter fødsel",
+                "consent": True,
+            },
+        )
+        log = server.log()
+    (find_line,) = [line for line in _access_lines(log) if line["http_path"] == "/find"]
+    assert find_line["http_method"] == "GET"
+    assert find_line["status"] == 200
+    assert find_line["request_id"] == "lb-request-000123" == headers["X-Request-ID"]
+    assert isinstance(find_line["duration_ms"], int)
+    # Neither what the patient searched for nor what they wrote, nor where they are.
+    assert "0150" not in log
+    assert "chiropractor" not in log
+    assert "Isjias" not in log
+    assert "127.0.0.1 -" not in log
+
+
+def test_production_with_the_default_secret_key_does_not_start(database_url, tmp_path):
+    environment = child_environment(
+        database_url, APP_ENV="production", TRUSTED_HOSTS="localhost", GUNICORN_BIND="127.0.0.1:0"
+    )
+    environment.pop("SECRET_KEY")
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
