@@ -71,6 +71,8 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
         # API search answers may be cached this long, then revalidated with their ETag.
         "API_CACHE_MAX_AGE": int(environ.get("API_CACHE_MAX_AGE", "60")),
+        # Each process keeps the postcode register in memory and rereads it this often.
+        "POSTCODE_CACHE_SECONDS": float(environ.get("POSTCODE_CACHE_SECONDS", "300")),
         "WTF_CSRF_ENABLED": True,
         # Tokens last as long as the browser session: a patient writing slowly must not
         # lose their message to an expired token.

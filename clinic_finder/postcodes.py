@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -123,4 +126,79 @@ def load_postcodes(session: Session, path: Path) -> PostcodeLoadReport:
             report.updated += 1
         else:
             report.unchanged += 1
+    if has_app_context():
+        postcode_cache().forget()
     return report
+
+
+@dataclass(frozen=True)
+class PostcodePlace:
+    """A postcode from the register, as the finder needs it; plain data, safe to share."""
+
+    postcode: str
+    place: str
+    municipality: str
+    county: str
+    latitude: float
+    longitude: float
+    in_use: bool
+
+
+class PostcodeRegisterCache:
+    """The whole register in this process's memory: every search starts with a lookup.
+
+    5,785 small entries (about 2 MB) are read in one query and kept for ``max_age``
+    seconds. The register changes a few times a year, through ``flask postcodes load``;
+    this process forgets its copy at once when it loads, others within ``max_age``.
+    Only a cache: nothing here has to agree between workers.
+    """
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._places: dict[str, PostcodePlace] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._loaded_at = None
+
+    def get(self, session: Session, code: str) -> PostcodePlace | None:
+        loaded_at = self._loaded_at
+        if loaded_at is None or time.monotonic() - loaded_at > self.max_age:
+            self._reload(session)
+        return self._places.get(code)
+
+    def _reload(self, session: Session) -> None:
+        places = {
+            row.postcode: PostcodePlace(
+                row.postcode,
+                row.place,
+                row.municipality,
+                row.county,
+                row.latitude,
+                row.longitude,
+                row.in_use,
+            )
+            for row in session.scalars(select(PostalCode))
+        }
+        with self._lock:
+            # Swapped whole: a reader in another thread sees the old dict or the new one.
+            self._places = places
+            self._loaded_at = time.monotonic()
+
+
+def postcode_cache() -> PostcodeRegisterCache:
+    """This app's register cache (made on first use)."""
+    extensions = current_app.extensions
+    cache = extensions.get("postcode_register")
+    if cache is None:
+        cache = extensions["postcode_register"] = PostcodeRegisterCache(
+            current_app.config["POSTCODE_CACHE_SECONDS"]
+        )
+    return cache
+
+
+def lookup_postcode(session: Session, code: str) -> PostcodePlace | None:
+    """A postcode from the register, from this process's cache; None when there is none."""
+    return postcode_cache().get(session, code)

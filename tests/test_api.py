@@ -127,3 +127,81 @@ def test_markup_in_names_never_appears_raw_in_json(client, session):
     assert b"<script>" not in response.data
     assert response.get_json()["results"][0]["name"] == "<script>alert(1)</script>"
     assert response.headers["Content-Type"] == "application/json"
+
+
+# --- caching: Cache-Control, ETag and 304 -------------------------------------------------
+
+SEARCH = "/api/v1/clinics?postcode=0150&radius=25"
+
+
+def test_search_may_be_cached_for_a_minute_and_revalidated(client, session):
+    make_clinic(session, name="Ryggklinikken")
+    session.commit()
+    response = client.get(SEARCH)
+    assert response.status_code == 200
+    assert response.cache_control.public
+    assert response.cache_control.max_age == 60
+    etag = response.headers["ETag"]
+
+    again = client.get(SEARCH, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+    assert again.headers["ETag"] == etag
+
+
+def test_etag_changes_when_the_directory_changes(client, session):
+    clinic = make_clinic(session, name="Ryggklinikken")
+    make_clinic(session, name="Nakkeklinikken")
+    session.commit()
+    etag = client.get(SEARCH).headers["ETag"]
+
+    clinic.active = False  # staff deactivate a clinic in the answer
+    session.commit()
+    response = client.get(SEARCH, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert [hit["name"] for hit in response.get_json()["results"]] == ["Nakkeklinikken"]
+    assert response.headers["ETag"] != etag
+
+
+def test_another_search_has_another_etag(client, session):
+    make_clinic(session, name="Ryggklinikken")
+    session.commit()
+    first = client.get(SEARCH).headers["ETag"]
+    assert client.get(SEARCH + "&profession=chiropractor").headers["ETag"] != first
+
+
+def test_errors_are_not_cached(client):
+    response = client.get("/api/v1/clinics?postcode=abcd")
+    assert response.status_code == 400
+    assert "ETag" not in response.headers
+    assert not response.cache_control.public
+
+
+def test_postcode_answer_is_cached_and_revalidated(client):
+    response = client.get("/api/v1/postcodes/0150")
+    again = client.get(
+        "/api/v1/postcodes/0150", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304
+
+
+def test_reloading_the_register_is_seen_at_once_by_this_process(app, client, tmp_path):
+    from clinic_finder.extensions import db
+    from clinic_finder.postcodes import load_postcodes
+
+    register = (app.config["DATA_DIR"] / "postnummer-koordinatar.tsv").read_text(encoding="utf-8")
+    header, *rows = register.splitlines()
+    (row_0150,) = [row for row in rows if row.startswith("0150\t")]
+    renamed = tmp_path / "register.tsv"
+    renamed.write_text(header + "\n" + row_0150.replace("\tOslo\t", "\tGamlebyen\t", 1) + "\n")
+    assert client.get("/api/v1/postcodes/0150").get_json()["place"] == "Oslo"  # now cached
+    try:
+        with app.app_context():
+            load_postcodes(db.session, renamed)
+            db.session.commit()
+        assert client.get("/api/v1/postcodes/0150").get_json()["place"] == "Gamlebyen"
+    finally:
+        with app.app_context():
+            load_postcodes(db.session, app.config["DATA_DIR"] / "postnummer-koordinatar.tsv")
+            db.session.commit()
+    assert client.get("/api/v1/postcodes/0150").get_json()["place"] == "Oslo"

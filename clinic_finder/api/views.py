@@ -13,8 +13,9 @@ from ..contact.forms import ContactForm
 from ..contact.views import contact_rate_limit, submit_contact_request
 from ..extensions import csrf, db, limiter
 from ..models import Clinic, PostalCode, now_utc, today
+from ..postcodes import PostcodePlace, lookup_postcode
 from ..public.forms import ApiSearchForm
-from ..search import ClinicHit, find_clinics_near, get_postcode
+from ..search import ClinicHit, find_clinics_near
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -24,7 +25,7 @@ csrf.exempt(bp)
 CONTACT_FIELDS = ("name", "email", "phone", "postcode", "profession", "message", "clinic_id")
 
 
-def postcode_json(postal_code: PostalCode) -> dict:
+def postcode_json(postal_code: PostalCode | PostcodePlace) -> dict:
     """Describe a postcode for API callers."""
     return {
         "postcode": postal_code.postcode,
@@ -74,6 +75,21 @@ def hit_json(hit: ClinicHit) -> dict:
     return {**clinic_json(hit.clinic), "distance_km": round(hit.distance_km, 3)}
 
 
+def cacheable(body: dict):
+    """A JSON answer that caches may keep for API_CACHE_MAX_AGE seconds, then revalidate.
+
+    The ETag is a hash of the body, so it changes exactly when the answer does — when a
+    clinic in it is added, edited, deactivated or moved — and a client or proxy that sends
+    it back in If-None-Match gets 304 with no body. The answers hold only the public
+    directory, never anything about the caller, so shared caches may keep them.
+    """
+    response = jsonify(body)
+    response.cache_control.public = True
+    response.cache_control.max_age = current_app.config["API_CACHE_MAX_AGE"]
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 def _bad_request(errors: dict[str, list[str]]):
     return jsonify({"error": "Bad Request", "errors": errors}), 400
 
@@ -93,7 +109,7 @@ def clinics():
         limit=limit,
         offset=(form.page_number - 1) * limit,
     )
-    return jsonify(
+    return cacheable(
         {
             "origin": postcode_json(result.origin),
             "radius_km": result.radius_km,
@@ -111,12 +127,12 @@ def postcode(code: str):
     """Return one postcode from the register, or 404."""
     if not (len(code) == 4 and code.isascii() and code.isdigit()):
         return _bad_request({"postcode": ["A postcode is four digits, for example 0150."]})
-    postal_code = get_postcode(db.session, code)
+    postal_code = lookup_postcode(db.session, code)
     if postal_code is None:
         return jsonify(
             {"error": "Not Found", "message": f"No postcode {code} in the register."}
         ), 404
-    return jsonify(postcode_json(postal_code))
+    return cacheable(postcode_json(postal_code))
 
 
 @cache

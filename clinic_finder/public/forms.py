@@ -7,8 +7,9 @@ from wtforms import IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
 
 from ..extensions import db
-from ..models import PostalCode, Profession
-from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM, get_postcode
+from ..models import Profession
+from ..postcodes import PostcodePlace, lookup_postcode
+from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
 
 
 def _strip(value: str | None) -> str | None:
@@ -66,13 +67,13 @@ class SearchForm(FlaskForm):
         ],
     )
 
-    postal_code: PostalCode | None = None
+    postal_code: PostcodePlace | None = None
 
     def validate_postcode(self, field: StringField) -> None:
         """Accept only postcodes in the register, and remember the one found."""
         if field.errors:  # already not four digits: one message is enough
             return
-        self.postal_code = get_postcode(db.session, field.data)
+        self.postal_code = lookup_postcode(db.session, field.data)
         if self.postal_code is None:
             raise ValidationError(
                 f"We do not know the postcode {field.data}. Check it and try again."
