@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run serve test test-fast install install-test db browser lint format bench clean security lock
+.PHONY: translations messages run serve test test-fast install install-test db browser lint format bench clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -17,9 +17,24 @@ $(BIN)/activate: setup.cfg pyproject.toml $(LOCK)
 	$(BIN)/pip install --quiet -c $(LOCK) -e .
 	touch $(BIN)/activate
 
-install: $(BIN)/activate
+# The compiled catalogues (.mo) are built from the .po sources in the repo, never committed.
+PO_FILES := $(wildcard clinic_finder/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
-$(VENV)/.test-installed: $(BIN)/activate
+%.mo: %.po $(BIN)/activate
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
+
+install: $(BIN)/activate $(MO_FILES)
+
+## Compile the translations (make run and make test do it too)
+translations: $(MO_FILES)
+
+## After changing words in code or templates: extract them and update the catalogues
+messages: $(BIN)/activate
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o clinic_finder/translations/messages.pot .
+	$(BIN)/pybabel update -i clinic_finder/translations/messages.pot -d clinic_finder/translations --no-fuzzy-matching
+
+$(VENV)/.test-installed: $(BIN)/activate $(MO_FILES)
 	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,dev]'
 	touch $@
 

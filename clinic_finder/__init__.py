@@ -75,7 +75,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from . import auth, geocoding, mail
+    from . import auth, geocoding, i18n, mail
     from .extensions import csrf, db, limiter, migrate
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -92,6 +92,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
     auth.init_app(app)
     geocoding.init_app(app)
     mail.init_app(app)

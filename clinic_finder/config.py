@@ -57,6 +57,8 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "SQLALCHEMY_DATABASE_URI": (
             normalise_database_url(environ["DATABASE_URL"]) if environ.get("DATABASE_URL") else None
         ),
+        # The language for visitors whose browser asks for neither nb nor en.
+        "DEFAULT_LOCALE": environ.get("DEFAULT_LOCALE", "nb"),
         "MAP_TILES_URL": environ.get("MAP_TILES_URL", DEFAULT_TILES_URL),
         "MAP_TILES_ATTRIBUTION": environ.get("MAP_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
         # Flask's cookie defaults are not enough for a site that handles health data.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 def format_km(distance_km: float) -> str:
-    """Format a distance in kilometres with one decimal, e.g. ``2.4 km``."""
-    return f"{distance_km:.1f} km"
+    """A distance in kilometres with one decimal in the page's language: 2,4 km / 2.4 km."""
+    from .i18n import format_number
+
+    return f"{format_number(distance_km)} km"
 
 
 def http_url(url: str | None) -> str | None:

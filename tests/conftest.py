@@ -57,6 +57,8 @@ def config_for_tests(database_url: str, **overrides) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         # No test may reach the internet; geocoding tests point at a loopback server.
         "GEOCODER": "none",
+        # The tests read the pages in English; test_i18n.py checks the Norwegian default.
+        "DEFAULT_LOCALE": "en",
         **overrides,
     }
 
