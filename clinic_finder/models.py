@@ -217,6 +217,49 @@ class Clinician(db.Model):
         return f"<Clinician {self.hpr_number} {self.name!r}>"
 
 
+# One bit per profession in ListedClinic.professions; the triggers that fill it (migration
+# 8c4f2a61d9b7) spell the same values, so never renumber them.
+PROFESSION_BITS = {
+    Profession.CHIROPRACTOR: 1,
+    Profession.PHYSIOTHERAPIST: 2,
+    Profession.MANUAL_THERAPIST: 4,
+}
+# Rows of listed_clinic are grouped in bands of 1/100 degree of latitude (about 1.1 km), so
+# one index on (band, longitude) finds a box with short range scans, one per band.
+LATITUDE_BANDS_PER_DEGREE = 100
+LATITUDE_BAND_OFFSET = 9000  # keeps bands positive, so truncation is floor on every backend
+
+
+class ListedClinic(db.Model):
+    """Where a clinic patients can find is, and which professions it lists: the search index.
+
+    A row exists exactly while its clinic is active and has at least one active clinician.
+    Database triggers keep it in step with ``clinic`` and ``clinician`` on every write, from
+    any code path (ORM, bulk inserts, SQL by hand); no Python code writes it.
+    """
+
+    __tablename__ = "listed_clinic"
+    __table_args__ = (
+        # Covers the search: a box is read from the index alone, band by band.
+        Index(
+            "ix_listed_clinic_band_longitude",
+            "latitude_band",
+            "longitude",
+            "latitude",
+            "professions",
+            "clinic_id",
+        ),
+    )
+
+    clinic_id: Mapped[int] = mapped_column(
+        ForeignKey("clinic.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    professions: Mapped[int] = mapped_column(Integer)  # PROFESSION_BITS of active clinicians
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude_band: Mapped[int] = mapped_column(Integer)
+
+
 class StaffUser(UserMixin, db.Model):
     """A staff member who keeps the directory and answers patients; admins also manage staff."""
 

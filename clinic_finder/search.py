@@ -1,27 +1,53 @@
 """Find the active clinics nearest a point — the heart of the finder.
 
-A bounding box around the point is cut in SQL, where the (latitude, longitude) index
-makes it cheap; only the clinics inside it get an exact great-circle distance, which
-decides the order and the radius. The same code runs on SQLite and PostgreSQL.
+The search reads ``listed_clinic``, one row per clinic patients can find (active, with an
+active clinician), which database triggers keep in step with the directory. Its index on
+(band of latitude, longitude) answers "which listed clinics lie in this box" with a short
+range scan per band. The search starts with a box about a kilometre wide and widens it
+only until it holds the clinics asked for, so a dense city costs no more than a village;
+exact great-circle distances, computed here in Python, decide the order and the radius,
+so both database backends give the same answer. How many clinics lie within the radius is
+counted in SQL, and only up to ``TOTAL_COUNT_CAP``: in a dense city that count would
+otherwise cost more than everything else put together.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from geopy.distance import EARTH_RADIUS
-from sqlalchemy import and_, exists, select
+from sqlalchemy import ColumnElement, bindparam, event, func, literal, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Clinic, Clinician, PostalCode, Profession
+from .models import (
+    LATITUDE_BAND_OFFSET,
+    LATITUDE_BANDS_PER_DEGREE,
+    PROFESSION_BITS,
+    Clinic,
+    ListedClinic,
+    PostalCode,
+    Profession,
+)
 
 RADIUS_CHOICES_KM = (5, 10, 25, 50, 100)
 DEFAULT_RADIUS_KM = 25
 # Beyond this the box covers all of Norway, Svalbard included, so the fallback stops growing.
 MAX_FALLBACK_RADIUS_KM = 4000.0
 KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS / 180.0
+# Fifty pages of twenty. Counting further would read every clinic in the circle — tens
+# of thousands in a dense city at 25 km, several times the cost of the whole search —
+# to tell a patient a number nobody pages through; past it the total says "at least".
+TOTAL_COUNT_CAP = 1000
+# The first box reaches this far: in a city it already holds a page of clinics.
+FIRST_REACH_KM = 1.0
+# Beyond this many bands a box is read as one range of bands (in effect a table scan,
+# which is what so large a box needs anyway) instead of one index probe per band.
+MAX_BAND_PROBES = 400
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,9 @@ class SearchResult:
     """One page of clinics nearest a postcode.
 
     ``within_radius`` is False when nothing lay within the radius and the nearest
-    clinics were returned anyway; ``total`` then counts only those.
+    clinics were returned anyway; ``total`` then counts only those. ``total_capped`` is
+    True when more clinics than ``total`` lie within the radius: counting stopped at
+    ``TOTAL_COUNT_CAP`` (or at the end of the page asked for, if that is further).
     """
 
     origin: PostalCode
@@ -45,10 +73,21 @@ class SearchResult:
     within_radius: bool
     total: int
     hits: list[ClinicHit]
+    total_capped: bool = False
 
     @property
     def nearest_km(self) -> float | None:
         return self.hits[0].distance_km if self.hits else None
+
+
+@dataclass(frozen=True)
+class RankedPage:
+    """The ids and distances of one page of a search, before any clinic is loaded."""
+
+    within_radius: bool
+    total: int
+    total_capped: bool
+    ranked: list[tuple[float, int]]  # (km, clinic id), nearest first
 
 
 @dataclass(frozen=True)
@@ -83,7 +122,7 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
     The haversine formula on geopy's mean Earth radius: the same figure as
     ``geopy.distance.great_circle``, without building point objects, which cost several
-    times the arithmetic when a dense city puts tens of thousands of clinics in the box.
+    times the arithmetic.
     """
     lat1, lon1 = math.radians(a[0]), math.radians(a[1])
     lat2, lon2 = math.radians(b[0]), math.radians(b[1])
@@ -94,47 +133,191 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _candidates_in_box(
-    session: Session,
-    box: BoundingBox,
-    profession: Profession | None,
-) -> list[tuple[int, float, float]]:
-    """Return (id, latitude, longitude) of active clinics inside the box."""
-    query = select(Clinic.id, Clinic.latitude, Clinic.longitude).where(
-        Clinic.active.is_(True),
-        Clinic.latitude.between(box.min_latitude, box.max_latitude),
-        Clinic.longitude.between(box.min_longitude, box.max_longitude),
+def latitude_band(latitude: float) -> int:
+    """The band of latitude a point falls in, as the listed_clinic triggers compute it."""
+    return math.floor(latitude * LATITUDE_BANDS_PER_DEGREE + LATITUDE_BAND_OFFSET)
+
+
+# The statements are built once, with bound parameters: building a SQLAlchemy expression
+# costs more than SQLite takes to run it, and this is the hottest path in the service.
+# Rows inside a box: one index range per band of latitude (one band more on each side, as
+# a point on a band's edge may be rounded into either), or — for a box so tall that it is
+# most of the table anyway — one range over all its bands.
+_BAND_PROBES = ListedClinic.latitude_band.in_(bindparam("bands", expanding=True))
+_BAND_RANGE = ListedClinic.latitude_band.between(bindparam("first_band"), bindparam("last_band"))
+_IN_BOX = (
+    ListedClinic.longitude.between(bindparam("min_longitude"), bindparam("max_longitude")),
+    ListedClinic.latitude.between(bindparam("min_latitude"), bindparam("max_latitude")),
+    # Clinics with an active clinician of a profession asked for (all three: any).
+    ListedClinic.professions.bitwise_and(bindparam("profession_bits")) != 0,
+)
+_COLUMNS = (ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude)
+_LISTED_IN_BOX = {
+    probes: select(*_COLUMNS).where(band, *_IN_BOX)
+    for probes, band in ((True, _BAND_PROBES), (False, _BAND_RANGE))
+}
+
+
+def _haversine_sql() -> ColumnElement[float]:
+    """SQL for the haversine of a listed clinic's distance from a point, as distance_km does.
+
+    The database's sin, cos and radians are the C library's, like Python's, so a clinic
+    counted here is one distance_km puts within the radius (bar rounding in the last
+    digit, for a clinic a nanometre from the edge).
+    """
+    lat2 = func.radians(ListedClinic.latitude)
+    lon2 = func.radians(ListedClinic.longitude)
+    return func.power(func.sin((lat2 - bindparam("origin_latitude_rad")) / 2), 2) + bindparam(
+        "origin_latitude_cos"
+    ) * func.cos(lat2) * func.power(func.sin((lon2 - bindparam("origin_longitude_rad")) / 2), 2)
+
+
+def _count_within_statement(band: ColumnElement[bool]):
+    inside = (
+        select(literal(1))
+        .where(band, *_IN_BOX, _haversine_sql() <= bindparam("most_haversine"))
+        .limit(bindparam("cap"))
+        .subquery()
     )
-    # A clinic is listed only while a licensed clinician (of the profession asked for) works there.
-    clinician_here = and_(Clinician.clinic_id == Clinic.id, Clinician.active.is_(True))
-    if profession is not None:
-        clinician_here = and_(clinician_here, Clinician.profession == profession)
-    query = query.where(exists().where(clinician_here))
-    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+    return select(func.count()).select_from(inside)
 
 
-def _within(
+_COUNT_WITHIN = {
+    probes: _count_within_statement(band)
+    for probes, band in ((True, _BAND_PROBES), (False, _BAND_RANGE))
+}
+_ANY_PROFESSION = sum(PROFESSION_BITS.values())
+
+
+def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[bool, dict]:
+    """Whether to probe band by band, and the parameters of a box query."""
+    first = latitude_band(box.min_latitude) - 1
+    last = latitude_band(box.max_latitude) + 1
+    probes = last - first < MAX_BAND_PROBES
+    parameters = {
+        "min_longitude": box.min_longitude,
+        "max_longitude": box.max_longitude,
+        "min_latitude": box.min_latitude,
+        "max_latitude": box.max_latitude,
+        "profession_bits": _ANY_PROFESSION if profession is None else PROFESSION_BITS[profession],
+    }
+    if probes:
+        parameters["bands"] = list(range(first, last + 1))
+    else:
+        parameters.update(first_band=first, last_band=last)
+    return probes, parameters
+
+
+def _listed_in_box(
+    session: Session, box: BoundingBox, profession: Profession | None
+) -> list[tuple[int, float, float]]:
+    """Return (id, latitude, longitude) of the listed clinics inside the box."""
+    probes, parameters = _box_parameters(box, profession)
+    rows = session.connection().execute(_LISTED_IN_BOX[probes], parameters)
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _next_reach(reach_km: float, found: int, wanted: int) -> float:
+    """How far to look next, having found `found` of `wanted` clinics within `reach_km`."""
+    # Clinics in a circle grow with its area, so scale the radius by the square root of
+    # what is missing (twice over, as clinics bunch); at least double, to end in few steps.
+    factor = math.sqrt(2 * wanted / max(found, 0.5))
+    return reach_km * min(8.0, max(2.0, factor))
+
+
+def _nearest_listed(
     session: Session,
-    origin: tuple[float, float],
+    point: tuple[float, float],
+    wanted: int,
+    max_km: float,
+    profession: Profession | None,
+    first_reach_km: float = FIRST_REACH_KM,
+) -> tuple[list[tuple[float, int]], bool]:
+    """Return the `wanted` nearest listed clinics within `max_km` as (km, id), nearest first.
+
+    The second value says whether every listed clinic within `max_km` was read; then the
+    first holds all of them, nearest first, however many that is.
+    """
+    reach = min(first_reach_km, max_km)
+    while True:
+        box = BoundingBox.around(point[0], point[1], reach)
+        # The box holds every clinic within `reach`, and some beyond it in its corners;
+        # only the former are sure to be all there, so only they count.
+        found = []
+        for clinic_id, latitude, longitude in _listed_in_box(session, box, profession):
+            km = distance_km(point, (latitude, longitude))
+            if km <= reach:
+                found.append((km, clinic_id))
+        if reach >= max_km:
+            # The id breaks ties so that pages are stable.
+            return sorted(found), True
+        if len(found) >= wanted:
+            return heapq.nsmallest(wanted, found), False
+        reach = min(max_km, _next_reach(reach, len(found), wanted))
+
+
+def _count_within(
+    session: Session,
+    point: tuple[float, float],
     radius_km: float,
     profession: Profession | None,
-) -> list[tuple[float, int]]:
-    """Return (distance, id) of every clinic within the radius, unordered."""
-    box = BoundingBox.around(origin[0], origin[1], radius_km)
-    within = []
-    for clinic_id, latitude, longitude in _candidates_in_box(session, box, profession):
-        km = distance_km(origin, (latitude, longitude))
-        if km <= radius_km:
-            within.append((km, clinic_id))
-    return within
+    cap: int,
+) -> int:
+    """Count the listed clinics within the radius, stopping at `cap` + 1."""
+    probes, parameters = _box_parameters(
+        BoundingBox.around(point[0], point[1], radius_km), profession
+    )
+    latitude_rad = math.radians(point[0])
+    parameters.update(
+        origin_latitude_rad=latitude_rad,
+        origin_latitude_cos=math.cos(latitude_rad),
+        origin_longitude_rad=math.radians(point[1]),
+        # distance <= radius  <=>  haversine <= sin(radius / 2R)^2: no asin per row.
+        most_haversine=math.sin(min(math.pi / 2, radius_km / (2 * EARTH_RADIUS))) ** 2,
+        cap=cap + 1,
+    )
+    return session.connection().scalar(_COUNT_WITHIN[probes], parameters) or 0
 
 
-def _nearest(within: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
-    # Only the first pages need ordering; the id breaks ties so that pages are stable.
-    return heapq.nsmallest(count, within)
+def rank_clinics_near(
+    session: Session,
+    point: tuple[float, float],
+    radius_km: float = DEFAULT_RADIUS_KM,
+    profession: Profession | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> RankedPage:
+    """Return the ids and distances of one page of find_clinics_near(), and the total."""
+    wanted = offset + limit
+    # The index queries go straight to the connection (the ORM's execute costs as much as
+    # SQLite's work here), so flush first, as the ORM's own queries would.
+    session.flush()
+    nearest, complete = _nearest_listed(session, point, wanted, radius_km, profession)
+    if nearest:
+        if complete:
+            total, capped = len(nearest), False
+        else:
+            cap = max(TOTAL_COUNT_CAP, wanted)
+            counted = _count_within(session, point, radius_km, profession, cap)
+            # Never fewer than the page shows, whatever rounding did at the very edge.
+            total, capped = max(min(counted, cap), wanted), counted > cap
+        return RankedPage(True, total, capped, nearest[offset:wanted])
+
+    # Nothing within the radius: widen until the nearest `limit` are found. The circle
+    # holds `limit` clinics when it stops, so no clinic outside it can be nearer.
+    nearest, _ = _nearest_listed(
+        session,
+        point,
+        limit,
+        MAX_FALLBACK_RADIUS_KM,
+        profession,
+        first_reach_km=max(2 * radius_km, FIRST_REACH_KM),
+    )
+    nearest = nearest[:limit]
+    return RankedPage(False, len(nearest), False, nearest)
 
 
-def _load_hits(session: Session, ranked: list[tuple[float, int]]) -> list[ClinicHit]:
+def _load_hits(session: Session, ranked: Sequence[tuple[float, int]]) -> list[ClinicHit]:
     ids = [clinic_id for _, clinic_id in ranked]
     clinics = {
         clinic.id: clinic
@@ -158,24 +341,47 @@ def find_clinics_near(
     When none is within the radius, return the ``limit`` nearest clinics anyway (with
     ``within_radius`` False), so that a patient far from any clinic still gets an answer.
     """
-    point = (origin.latitude, origin.longitude)
-    within = _within(session, point, radius_km, profession)
-    if within:
-        page = _nearest(within, offset + limit)[offset:]
-        return SearchResult(origin, radius_km, True, len(within), _load_hits(session, page))
-
-    # Grow the circle until it holds `limit` clinics: then no clinic outside it can be
-    # nearer than the ones inside, so the nearest `limit` are exact.
-    search_radius = max(radius_km, 1.0)
-    while search_radius < MAX_FALLBACK_RADIUS_KM:
-        search_radius = min(search_radius * 2, MAX_FALLBACK_RADIUS_KM)
-        within = _within(session, point, search_radius, profession)
-        if len(within) >= limit:
-            break
-    nearest = _nearest(within, limit)
-    return SearchResult(origin, radius_km, False, len(nearest), _load_hits(session, nearest))
+    page = rank_clinics_near(
+        session, (origin.latitude, origin.longitude), radius_km, profession, limit, offset
+    )
+    return SearchResult(
+        origin,
+        radius_km,
+        page.within_radius,
+        page.total,
+        _load_hits(session, page.ranked),
+        total_capped=page.total_capped,
+    )
 
 
 def get_postcode(session: Session, code: str) -> PostalCode | None:
     """Return a postcode from the register, or None."""
     return session.get(PostalCode, code)
+
+
+# --- SQLite without math functions ------------------------------------------------------
+
+_SQLITE_MATH = {
+    "sin": (1, math.sin),
+    "cos": (1, math.cos),
+    "radians": (1, math.radians),
+    "power": (2, math.pow),
+}
+
+
+def add_sqlite_math_functions(dbapi_connection: sqlite3.Connection) -> None:
+    """Give a SQLite connection the math functions the count uses, from Python's math."""
+    for name, (arity, function) in _SQLITE_MATH.items():
+        dbapi_connection.create_function(name, arity, function, deterministic=True)
+
+
+@event.listens_for(Engine, "connect")
+def _ensure_sqlite_math_functions(dbapi_connection, _connection_record) -> None:
+    # SQLite has sin, cos, radians and power only when built with SQLITE_ENABLE_MATH_FUNCTIONS
+    # (3.35+; most builds, not all): fall back to Python's, which give the same figures.
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    try:
+        dbapi_connection.execute("SELECT sin(0), cos(0), radians(0), power(2, 2)").fetchone()
+    except sqlite3.OperationalError:
+        add_sqlite_math_functions(dbapi_connection)

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "request_event",
     "referral",
     "outbox_message",
+    "listed_clinic",
 }
 
 
@@ -69,4 +70,30 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(empty_database_url
         upgrade()
         with db.engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= EXPECTED_TABLES
+        db.engine.dispose()
+
+
+def trigger_names(connection) -> set[str]:
+    if connection.dialect.name == "postgresql":
+        query = "SELECT DISTINCT trigger_name FROM information_schema.triggers"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    return {name for (name,) in connection.execute(text(query))}
+
+
+def test_search_index_triggers_exist_at_head_and_go_on_downgrade(empty_database_url):
+    """A later migration that rebuilds clinic or clinician (SQLite batch mode does) drops
+    their triggers with the old table; this notices, before the search goes stale."""
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            triggers = trigger_names(connection)
+        assert triggers and all(name.startswith("listed_clinic_after_") for name in triggers)
+        expected = 2 if db.engine.dialect.name == "postgresql" else 6
+        assert len(triggers) == expected
+        downgrade(revision="5eb53e9adfc3")
+        with db.engine.connect() as connection:
+            assert trigger_names(connection) == set()
+            assert "listed_clinic" not in inspect(connection).get_table_names()
         db.engine.dispose()

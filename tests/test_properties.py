@@ -143,7 +143,9 @@ def test_search_returns_the_exact_nearest_clinics(session):
         assert result.within_radius is bool(within)
         if result.within_radius:
             assert all(km <= radius for km in distances)
+            # The demo directory is far below TOTAL_COUNT_CAP, so the count is exact.
             assert result.total == len(within) >= len(result.hits)
+            assert result.total_capped is False
         else:
             assert all(km > radius for km in distances)
             assert result.total == len(result.hits)

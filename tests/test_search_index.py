@@ -1,0 +1,288 @@
+"""The search index (listed_clinic): triggers keep it in step with every change to the
+directory, and the search through it gives exactly the brute-force answer."""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from clinic_finder import search
+from clinic_finder.directory import set_clinic_active, set_clinician_active
+from clinic_finder.models import (
+    PROFESSION_BITS,
+    Clinic,
+    Clinician,
+    ListedClinic,
+    PostalCode,
+    Profession,
+)
+from clinic_finder.search import (
+    add_sqlite_math_functions,
+    distance_km,
+    find_clinics_near,
+    latitude_band,
+)
+
+from .conftest import make_staff
+from .factories import make_clinic
+from .test_search import haversine_km
+
+# Postcode 0150's neighbourhood, and a point about 40 km north of it.
+OSLO = "0150"
+NORTH_OFFSET = 0.36
+
+
+def expected_index(session) -> dict[int, tuple[int, float, float, int]]:
+    """What listed_clinic must hold, worked out from clinic and clinician in Python."""
+    professions: dict[int, int] = {}
+    for clinic_id, profession in session.execute(
+        select(Clinician.clinic_id, Clinician.profession).where(Clinician.active.is_(True))
+    ):
+        professions[clinic_id] = professions.get(clinic_id, 0) | PROFESSION_BITS[profession]
+    return {
+        clinic.id: (
+            professions[clinic.id],
+            clinic.latitude,
+            clinic.longitude,
+            latitude_band(clinic.latitude),
+        )
+        for clinic in session.scalars(select(Clinic).where(Clinic.active.is_(True)))
+        if professions.get(clinic.id)
+    }
+
+
+def stored_index(session) -> dict[int, tuple[int, float, float, int]]:
+    return {
+        row.clinic_id: (row.professions, row.latitude, row.longitude, row.latitude_band)
+        for row in session.scalars(select(ListedClinic))
+    }
+
+
+def found_ids(session, radius_km=25, profession=None, postcode=OSLO, limit=20) -> list[int]:
+    origin = session.get(PostalCode, postcode)
+    result = find_clinics_near(session, origin, radius_km, profession, limit=limit)
+    return [hit.clinic.id for hit in result.hits] if result.within_radius else []
+
+
+@pytest.fixture
+def actor(app, session):
+    from clinic_finder.models import StaffUser
+
+    return session.get(StaffUser, make_staff(app))
+
+
+def test_index_lists_a_new_clinic_with_its_professions(session):
+    clinic = make_clinic(
+        session, professions=(Profession.CHIROPRACTOR, Profession.MANUAL_THERAPIST)
+    )
+    session.commit()
+    assert stored_index(session) == expected_index(session)
+    assert stored_index(session)[clinic.id][0] == 1 | 4
+
+
+def test_deactivated_clinic_leaves_search_and_comes_back(session, actor):
+    clinic = make_clinic(session)
+    session.commit()
+    set_clinic_active(session, actor, clinic, False)
+    session.commit()
+    assert found_ids(session) == []
+    assert stored_index(session) == {}
+    set_clinic_active(session, actor, clinic, True)
+    session.commit()
+    assert found_ids(session) == [clinic.id]
+
+
+def test_moved_clinic_is_found_where_it_is_now(session):
+    origin = session.get(PostalCode, OSLO)
+    clinic = make_clinic(session)
+    session.commit()
+    clinic.latitude = origin.latitude + NORTH_OFFSET
+    session.commit()
+    assert found_ids(session, radius_km=25) == []
+    assert found_ids(session, radius_km=50) == [clinic.id]
+    assert stored_index(session) == expected_index(session)
+
+
+def test_clinic_whose_last_clinician_left_is_not_found(session, actor):
+    clinic = make_clinic(session, professions=(Profession.PHYSIOTHERAPIST, Profession.CHIROPRACTOR))
+    session.commit()
+    physio, chiro = sorted(clinic.clinicians, key=lambda c: c.profession.value, reverse=True)
+    set_clinician_active(session, actor, chiro, False)
+    session.commit()
+    assert found_ids(session, profession=Profession.CHIROPRACTOR) == []
+    assert found_ids(session, profession=Profession.PHYSIOTHERAPIST) == [clinic.id]
+    set_clinician_active(session, actor, physio, False)
+    session.commit()
+    assert found_ids(session) == []
+    assert stored_index(session) == {}
+
+
+def test_profession_change_moves_the_clinic_between_filters(session):
+    clinic = make_clinic(session, professions=(Profession.PHYSIOTHERAPIST,))
+    session.commit()
+    clinic.clinicians[0].profession = Profession.MANUAL_THERAPIST
+    session.commit()
+    assert found_ids(session, profession=Profession.PHYSIOTHERAPIST) == []
+    assert found_ids(session, profession=Profession.MANUAL_THERAPIST) == [clinic.id]
+
+
+def test_clinician_moving_to_another_clinic_updates_both(session):
+    first = make_clinic(session, name="First", professions=(Profession.CHIROPRACTOR,))
+    second = make_clinic(session, name="Second", professions=())
+    session.commit()
+    assert found_ids(session) == [first.id]
+    first.clinicians[0].clinic = second
+    session.commit()
+    assert found_ids(session) == [second.id]
+    assert stored_index(session) == expected_index(session)
+
+
+def test_deleted_clinician_and_clinic_leave_the_index(session):
+    clinic = make_clinic(session)
+    session.commit()
+    session.execute(delete(Clinician).where(Clinician.clinic_id == clinic.id))
+    session.commit()
+    assert found_ids(session) == []
+    session.execute(delete(Clinic).where(Clinic.id == clinic.id))
+    session.commit()
+    assert stored_index(session) == {}
+
+
+def test_bulk_statements_that_bypass_the_orm_keep_the_index_in_step(session):
+    """Core and hand-written SQL change rows the ORM never sees; triggers still follow."""
+    clinics = [make_clinic(session, name=f"Clinic {n}") for n in range(6)]
+    session.commit()
+    session.execute(
+        update(Clinic).where(Clinic.id.in_([c.id for c in clinics[:2]])).values(active=False)
+    )
+    session.execute(
+        update(Clinician).where(Clinician.clinic_id == clinics[2].id).values(active=False)
+    )
+    session.execute(
+        text("UPDATE clinic SET latitude = latitude + 1 WHERE id = :id"), {"id": clinics[3].id}
+    )
+    session.commit()
+    assert stored_index(session) == expected_index(session)
+    assert sorted(found_ids(session)) == sorted(c.id for c in clinics[4:])
+
+
+def scatter_dense_city(session, rng: random.Random, count: int) -> None:
+    """Put `count` clinics within about 6 km of 0150, with mixed and departed clinicians."""
+    origin = session.get(PostalCode, OSLO)
+    professions = list(Profession)
+    for number in range(count):
+        clinic = make_clinic(
+            session,
+            name=f"Dense {number}",
+            latitude=origin.latitude + rng.uniform(-0.05, 0.05),
+            longitude=origin.longitude + rng.uniform(-0.1, 0.1),
+            professions=tuple(rng.sample(professions, rng.randint(1, 2))),
+            active=rng.random() > 0.1,
+        )
+        if rng.random() < 0.15:
+            clinic.clinicians[0].active = False
+    # Some clinics on one spot, so equal distances are ordered by id.
+    for number in range(4):
+        make_clinic(session, name=f"Same spot {number}", latitude=origin.latitude + 0.01)
+    session.commit()
+
+
+def listed_snapshot(session) -> list[tuple[int, tuple[float, float], set[Profession]]]:
+    """Every clinic patients may find, with the professions of its active clinicians."""
+    return [
+        (
+            clinic.id,
+            (clinic.latitude, clinic.longitude),
+            {clinician.profession for clinician in clinic.clinicians if clinician.active},
+        )
+        for clinic in session.scalars(select(Clinic).where(Clinic.active.is_(True)))
+    ]
+
+
+def brute_force(snapshot, origin, radius_km, profession, limit, offset):
+    """The page and total find_clinics_near must give, from every clinic's distance."""
+    point = (origin.latitude, origin.longitude)
+    ranked = sorted(
+        (haversine_km(point, location), clinic_id)
+        for clinic_id, location, professions in snapshot
+        if professions and (profession is None or profession in professions)
+    )
+    within = [(km, clinic_id) for km, clinic_id in ranked if km <= radius_km]
+    if within:
+        return within[offset : offset + limit], len(within)
+    return ranked[:limit], len(ranked[:limit])
+
+
+def test_dense_city_search_matches_brute_force(session):
+    rng = random.Random(6)
+    scatter_dense_city(session, rng, 400)
+    assert stored_index(session) == expected_index(session)
+    snapshot = listed_snapshot(session)
+    origins = [session.get(PostalCode, code) for code in (OSLO, "0560", "1337", "3015")]
+    for origin in origins:
+        for radius_km in (1, 5, 25):
+            for profession in (None, Profession.CHIROPRACTOR):
+                for limit, offset in ((20, 0), (7, 40), (100, 0)):
+                    result = find_clinics_near(
+                        session, origin, radius_km, profession, limit=limit, offset=offset
+                    )
+                    page, total = brute_force(
+                        snapshot, origin, radius_km, profession, limit, offset
+                    )
+                    case = (origin.postcode, radius_km, profession, limit, offset)
+                    assert [hit.clinic.id for hit in result.hits] == [i for _, i in page], case
+                    assert [hit.distance_km for hit in result.hits] == pytest.approx(
+                        [km for km, _ in page], abs=1e-6
+                    ), case
+                    assert (result.total, result.total_capped) == (total, False), case
+
+
+def test_total_stops_counting_at_the_cap(session, monkeypatch):
+    scatter_dense_city(session, random.Random(7), 120)
+    monkeypatch.setattr(search, "TOTAL_COUNT_CAP", 30)
+    origin = session.get(PostalCode, OSLO)
+    _, within = brute_force(listed_snapshot(session), origin, 25, None, 20, 0)
+    assert within > 30
+
+    result = find_clinics_near(session, origin, 25, limit=10)
+    assert (result.total, result.total_capped) == (30, True)
+    # A page past the cap still counts at least as far as it shows.
+    deep = find_clinics_near(session, origin, 25, limit=10, offset=40)
+    assert len(deep.hits) == 10 and deep.total >= 50 and deep.total_capped is (within > 50)
+
+
+def test_search_never_reads_the_clinic_table_to_choose_clinics(session):
+    """A clinic missing from the index is not found: the index alone decides."""
+    clinic = make_clinic(session)
+    session.commit()
+    session.execute(delete(ListedClinic))
+    assert found_ids(session) == []
+    session.rollback()
+    assert found_ids(session) == [clinic.id]
+
+
+def test_latitude_band_matches_the_triggers_at_band_edges(session):
+    origin = session.get(PostalCode, OSLO)
+    for latitude in (59.9, 59.99, 60.0, 60.01, 59.999999999, 69.005, 78.2):
+        make_clinic(session, name=f"At {latitude}", latitude=latitude, longitude=origin.longitude)
+    session.commit()
+    assert stored_index(session) == expected_index(session)
+
+
+def test_python_math_functions_give_sqlite_the_same_distance():
+    """The fallback for SQLite builds without math functions computes the same figures."""
+    connection = sqlite3.connect(":memory:")
+    add_sqlite_math_functions(connection)
+    lat, lon = 59.91, 10.75
+    value = connection.execute(
+        "SELECT power(sin((radians(?) - radians(?)) / 2), 2) + cos(radians(?)) * "
+        "cos(radians(?)) * power(sin((radians(?) - radians(?)) / 2), 2)",
+        (60.39, lat, lat, 60.39, 5.32, lon),
+    ).fetchone()[0]
+    connection.close()
+    km = 2 * 6371.009 * math.asin(math.sqrt(value))
+    assert km == pytest.approx(distance_km((lat, lon), (60.39, 5.32)), abs=1e-9)
