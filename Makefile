@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: translations messages run serve test test-fast install install-test db browser lint format bench clean security lock
+.PHONY: axe translations messages run serve test test-fast install install-test db browser lint format bench clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -73,8 +73,15 @@ browser:
 	  else echo "Chromium missing and apt-get not usable; browser tests will skip."; fi; \
 	fi
 
+## axe-core for the accessibility tests, from the npm registry at the version package-lock.json pins
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
+	else echo "npm missing: the accessibility tests will skip (install nodejs and npm)"; fi
+
+axe: node_modules/axe-core/axe.min.js
+
 ## Run every test (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
-test: install-test browser
+test: install-test browser axe
 	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 	$(MAKE) --no-print-directory security
 	$(BIN)/pytest
@@ -106,4 +113,4 @@ bench: install
 	$(BIN)/python bench/import_bench.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info node_modules
