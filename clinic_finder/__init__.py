@@ -113,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     from .contact.views import bp as contact_bp
     from .health import bp as health_bp
     from .public.views import bp as public_bp
+    from .staff import hours as _staff_hours  # noqa: F401 - adds opening hours to staff_bp
     from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
     from .staff.views import bp as staff_bp
     from .vendor import leaflet_bp

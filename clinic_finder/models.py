@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -18,8 +19,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -157,6 +160,11 @@ class Clinic(db.Model):
         back_populates="clinic", order_by="Clinician.name"
     )
     verified_by: Mapped[StaffUser | None] = relationship()
+    opening_hours: Mapped[list[OpeningHours]] = relationship(
+        back_populates="clinic",
+        order_by="(OpeningHours.weekday, OpeningHours.opens)",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def active_clinicians(self) -> list[Clinician]:
@@ -186,6 +194,29 @@ class Clinic(db.Model):
 
     def __repr__(self) -> str:
         return f"<Clinic {self.id} {self.name!r}>"
+
+
+class OpeningHours(db.Model):
+    """One stretch of a weekday when a clinic is open (a day may have several: lunch).
+
+    Times are Norwegian wall-clock times (Europe/Oslo). Public holidays are not modelled:
+    the clinic page says so.
+    """
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_is_a_day"),
+        CheckConstraint("opens < closes", name="opens_before_it_closes"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
+    # 0 = Monday … 6 = Sunday, as date.weekday() counts.
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+
+    clinic: Mapped[Clinic] = relationship(back_populates="opening_hours")
 
 
 class Clinician(db.Model):
