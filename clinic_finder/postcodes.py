@@ -163,6 +163,10 @@ class PostcodeRegisterCache:
         with self._lock:
             self._loaded_at = None
 
+    def places(self) -> list[PostcodePlace]:
+        """Every postcode loaded so far (call get() first to load the register)."""
+        return list(self._places.values())
+
     def get(self, session: Session, code: str) -> PostcodePlace | None:
         loaded_at = self._loaded_at
         if loaded_at is None or time.monotonic() - loaded_at > self.max_age:
@@ -202,3 +206,16 @@ def postcode_cache() -> PostcodeRegisterCache:
 def lookup_postcode(session: Session, code: str) -> PostcodePlace | None:
     """A postcode from the register, from this process's cache; None when there is none."""
     return postcode_cache().get(session, code)
+
+
+def nearest_postcode(session: Session, latitude: float, longitude: float) -> PostcodePlace | None:
+    """The postcode in use whose centre is nearest a point ("use my location")."""
+    from .search import distance_km
+
+    cache = postcode_cache()
+    cache.get(session, "")  # loads the register if this process has not yet
+    point = (latitude, longitude)
+    places = [place for place in cache.places() if place.in_use]
+    if not places:
+        return None
+    return min(places, key=lambda place: distance_km(point, (place.latitude, place.longitude)))

@@ -205,3 +205,34 @@ def test_reloading_the_register_is_seen_at_once_by_this_process(app, client, tmp
             load_postcodes(db.session, app.config["DATA_DIR"] / "postnummer-koordinatar.tsv")
             db.session.commit()
     assert client.get("/api/v1/postcodes/0150").get_json()["place"] == "Oslo"
+
+
+# --- "use my location": the nearest postcode to a point ------------------------------------
+
+
+def test_nearest_postcode_to_a_point_in_oslo(client):
+    # A point about 100 m from postcode 0150's centre (59.8906, 10.7128).
+    response = client.get("/api/v1/postcodes/nearest?latitude=59.891&longitude=10.714")
+    assert response.status_code == 200
+    assert response.get_json()["postcode"] == "0150"
+
+
+def test_nearest_postcode_in_the_far_north(client):
+    response = client.get("/api/v1/postcodes/nearest?latitude=69.649&longitude=18.956")
+    assert response.status_code == 200
+    assert response.get_json()["municipality"] == "Tromsø"
+
+
+@pytest.mark.parametrize(
+    "query, fields",
+    [
+        ("latitude=abc&longitude=10.7", {"latitude"}),
+        ("latitude=59.9", {"longitude"}),
+        ("latitude=nan&longitude=inf", {"latitude", "longitude"}),
+        ("latitude=48.85&longitude=2.35", {"latitude", "longitude"}),  # Paris
+    ],
+)
+def test_nearest_postcode_refuses_bad_points_naming_the_field(client, query, fields):
+    response = client.get(f"/api/v1/postcodes/nearest?{query}")
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == fields

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 
@@ -14,8 +15,10 @@ from ..contact.views import contact_rate_limit, submit_contact_request
 from ..extensions import csrf, db, limiter
 from ..models import Clinic, PostalCode, now_utc, today
 from ..postcodes import PostcodePlace, lookup_postcode
+from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..public.forms import ApiSearchForm
 from ..search import ClinicHit, find_clinics_near
+from ..validation import check_in_norway
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -133,6 +136,38 @@ def postcode(code: str):
             {"error": "Not Found", "message": f"No postcode {code} in the register."}
         ), 404
     return cacheable(postcode_json(postal_code))
+
+
+@bp.get("/postcodes/nearest")
+def nearest_postcode():
+    """The postcode nearest a point, for "use my location"; 400 naming a bad coordinate.
+
+    The browser rounds the point to about 100 m before sending it; nothing here stores or
+    logs it (access logs leave out query strings).
+    """
+    errors: dict[str, list[str]] = {}
+    point = {}
+    for name in ("latitude", "longitude"):
+        try:
+            value = float(request.args.get(name, ""))
+        except ValueError:
+            errors[name] = [f"{name} must be a number of degrees, e.g. 59.91."]
+            continue
+        if not math.isfinite(value):
+            errors[name] = [f"{name} must be a number of degrees, e.g. 59.91."]
+            continue
+        point[name] = value
+    if errors:
+        return _bad_request(errors)
+    try:
+        check_in_norway(point["latitude"], point["longitude"])
+    except ValueError:
+        message = "That place is outside Norway; type a Norwegian postcode instead."
+        return _bad_request({"latitude": [message], "longitude": [message]})
+    place = find_nearest_postcode(db.session, point["latitude"], point["longitude"])
+    if place is None:
+        return jsonify({"error": "Not Found", "message": "The postcode register is empty."}), 404
+    return jsonify(postcode_json(place))
 
 
 @cache
