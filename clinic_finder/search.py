@@ -13,16 +13,16 @@ otherwise cost more than everything else put together.
 
 from __future__ import annotations
 
-import heapq
 import math
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from geopy.distance import EARTH_RADIUS
 from sqlalchemy import ColumnElement, bindparam, event, func, literal, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from .models import (
     LATITUDE_BAND_OFFSET,
@@ -39,15 +39,17 @@ DEFAULT_RADIUS_KM = 25
 # Beyond this the box covers all of Norway, Svalbard included, so the fallback stops growing.
 MAX_FALLBACK_RADIUS_KM = 4000.0
 KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS / 180.0
-# Fifty pages of twenty. Counting further would read every clinic in the circle — tens
-# of thousands in a dense city at 25 km, several times the cost of the whole search —
-# to tell a patient a number nobody pages through; past it the total says "at least".
-TOTAL_COUNT_CAP = 1000
+# Ten pages of the finder, two of the API's largest. Counting on would read every clinic
+# in the circle — tens of thousands in a dense city at 25 km, ten times the cost of the
+# rest of the search — to tell a patient a number nobody pages through; past the cap the
+# total means "at least" (and total_capped says so). Counting to 1,000 costs 3-4 times
+# what counting to 200 does.
+TOTAL_COUNT_CAP = 200
 # The first box reaches this far: in a city it already holds a page of clinics.
 FIRST_REACH_KM = 1.0
 # Beyond this many bands a box is read as one range of bands (in effect a table scan,
 # which is what so large a box needs anyway) instead of one index probe per band.
-MAX_BAND_PROBES = 400
+MAX_BAND_PROBES = 256
 
 
 @dataclass(frozen=True)
@@ -140,29 +142,32 @@ def latitude_band(latitude: float) -> int:
 
 # The statements are built once, with bound parameters: building a SQLAlchemy expression
 # costs more than SQLite takes to run it, and this is the hottest path in the service.
-# Rows inside a box: one index range per band of latitude (one band more on each side, as
-# a point on a band's edge may be rounded into either), or — for a box so tall that it is
-# most of the table anyway — one range over all its bands.
-_BAND_PROBES = ListedClinic.latitude_band.in_(bindparam("bands", expanding=True))
-_BAND_RANGE = ListedClinic.latitude_band.between(bindparam("first_band"), bindparam("last_band"))
 _IN_BOX = (
     ListedClinic.longitude.between(bindparam("min_longitude"), bindparam("max_longitude")),
     ListedClinic.latitude.between(bindparam("min_latitude"), bindparam("max_latitude")),
     # Clinics with an active clinician of a profession asked for (all three: any).
     ListedClinic.professions.bitwise_and(bindparam("profession_bits")) != 0,
 )
-_COLUMNS = (ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude)
-_LISTED_IN_BOX = {
-    probes: select(*_COLUMNS).where(band, *_IN_BOX)
-    for probes, band in ((True, _BAND_PROBES), (False, _BAND_RANGE))
-}
+_ANY_PROFESSION = sum(PROFESSION_BITS.values())
+# A band is a range of the index; a box is read with one probe per band. The probes are a
+# fixed number of parameters (a power of two, the spare ones repeating the last band)
+# rather than an "expanding" IN, which SQLAlchemy would render anew on every execution.
+FEWEST_PROBES = 4
+
+
+def _band_condition(slots: int) -> ColumnElement[bool]:
+    """The bands of a box: `slots` probes, or (0) one range over them all."""
+    bands = ListedClinic.latitude_band
+    if slots == 0:
+        return bands.between(bindparam("first_band"), bindparam("last_band"))
+    return bands.in_([bindparam(f"band_{slot}") for slot in range(slots)])
 
 
 def _haversine_sql() -> ColumnElement[float]:
     """SQL for the haversine of a listed clinic's distance from a point, as distance_km does.
 
-    The database's sin, cos and radians are the C library's, like Python's, so a clinic
-    counted here is one distance_km puts within the radius (bar rounding in the last
+    The database's sin, cos and radians are the C library's, like Python's, so SQL and
+    distance_km agree on which clinics lie within a distance (bar rounding in the last
     digit, for a clinic a nanometre from the edge).
     """
     lat2 = func.radians(ListedClinic.latitude)
@@ -172,28 +177,35 @@ def _haversine_sql() -> ColumnElement[float]:
     ) * func.cos(lat2) * func.power(func.sin((lon2 - bindparam("origin_longitude_rad")) / 2), 2)
 
 
-def _count_within_statement(band: ColumnElement[bool]):
+@cache
+def _nearest_in_box_statement(slots: int):
+    """The nearest `wanted` listed clinics within a distance, read from a box around it."""
+    haversine = _haversine_sql()
+    columns = (ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude)
+    return (
+        select(*columns)
+        .where(_band_condition(slots), *_IN_BOX, haversine <= bindparam("most_haversine"))
+        .order_by(haversine, ListedClinic.clinic_id)
+        .limit(bindparam("wanted"))
+    )
+
+
+@cache
+def _count_within_statement(slots: int):
     inside = (
         select(literal(1))
-        .where(band, *_IN_BOX, _haversine_sql() <= bindparam("most_haversine"))
+        .where(_band_condition(slots), *_IN_BOX, _haversine_sql() <= bindparam("most_haversine"))
         .limit(bindparam("cap"))
         .subquery()
     )
     return select(func.count()).select_from(inside)
 
 
-_COUNT_WITHIN = {
-    probes: _count_within_statement(band)
-    for probes, band in ((True, _BAND_PROBES), (False, _BAND_RANGE))
-}
-_ANY_PROFESSION = sum(PROFESSION_BITS.values())
-
-
-def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[bool, dict]:
-    """Whether to probe band by band, and the parameters of a box query."""
+def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[int, dict]:
+    """How many band probes a box takes (0: one range), and its query's parameters."""
+    # One band more on each side: a point on a band's edge may be rounded into either.
     first = latitude_band(box.min_latitude) - 1
     last = latitude_band(box.max_latitude) + 1
-    probes = last - first < MAX_BAND_PROBES
     parameters = {
         "min_longitude": box.min_longitude,
         "max_longitude": box.max_longitude,
@@ -201,20 +213,33 @@ def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[bo
         "max_latitude": box.max_latitude,
         "profession_bits": _ANY_PROFESSION if profession is None else PROFESSION_BITS[profession],
     }
-    if probes:
-        parameters["bands"] = list(range(first, last + 1))
-    else:
+    count = last - first + 1
+    if count > MAX_BAND_PROBES:
+        # So tall a box is most of the table anyway: read its bands as one range.
         parameters.update(first_band=first, last_band=last)
-    return probes, parameters
+        return 0, parameters
+    slots = max(FEWEST_PROBES, 1 << (count - 1).bit_length())
+    for slot in range(slots):
+        parameters[f"band_{slot}"] = min(first + slot, last)
+    return slots, parameters
 
 
-def _listed_in_box(
-    session: Session, box: BoundingBox, profession: Profession | None
-) -> list[tuple[int, float, float]]:
-    """Return (id, latitude, longitude) of the listed clinics inside the box."""
-    probes, parameters = _box_parameters(box, profession)
-    rows = session.connection().execute(_LISTED_IN_BOX[probes], parameters)
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+def _within_parameters(
+    point: tuple[float, float], reach_km: float, profession: Profession | None
+) -> tuple[int, dict]:
+    """The band probes and parameters that select the listed clinics within a distance."""
+    slots, parameters = _box_parameters(
+        BoundingBox.around(point[0], point[1], reach_km), profession
+    )
+    latitude_rad = math.radians(point[0])
+    parameters.update(
+        origin_latitude_rad=latitude_rad,
+        origin_latitude_cos=math.cos(latitude_rad),
+        origin_longitude_rad=math.radians(point[1]),
+        # distance <= reach  <=>  haversine <= sin(reach / 2R)^2: no asin per row.
+        most_haversine=math.sin(min(math.pi / 2, reach_km / (2 * EARTH_RADIUS))) ** 2,
+    )
+    return slots, parameters
 
 
 def _next_reach(reach_km: float, found: int, wanted: int) -> float:
@@ -225,7 +250,7 @@ def _next_reach(reach_km: float, found: int, wanted: int) -> float:
     return reach_km * min(8.0, max(2.0, factor))
 
 
-def _nearest_listed(
+def nearest_listed(
     session: Session,
     point: tuple[float, float],
     wanted: int,
@@ -235,25 +260,26 @@ def _nearest_listed(
 ) -> tuple[list[tuple[float, int]], bool]:
     """Return the `wanted` nearest listed clinics within `max_km` as (km, id), nearest first.
 
-    The second value says whether every listed clinic within `max_km` was read; then the
-    first holds all of them, nearest first, however many that is.
+    The second value says whether these are all the listed clinics within `max_km`.
     """
     reach = min(first_reach_km, max_km)
     while True:
-        box = BoundingBox.around(point[0], point[1], reach)
-        # The box holds every clinic within `reach`, and some beyond it in its corners;
-        # only the former are sure to be all there, so only they count.
-        found = []
-        for clinic_id, latitude, longitude in _listed_in_box(session, box, profession):
-            km = distance_km(point, (latitude, longitude))
-            if km <= reach:
-                found.append((km, clinic_id))
-        if reach >= max_km:
-            # The id breaks ties so that pages are stable.
-            return sorted(found), True
-        if len(found) >= wanted:
-            return heapq.nsmallest(wanted, found), False
-        reach = min(max_km, _next_reach(reach, len(found), wanted))
+        # The box around `reach` holds every clinic within it: once `wanted` of them are
+        # within `reach`, no clinic elsewhere can be nearer. The database picks them (in a
+        # city the box holds hundreds); the distances and their order come from
+        # distance_km, the id breaking ties so that pages are stable.
+        slots, parameters = _within_parameters(point, reach, profession)
+        parameters["wanted"] = wanted
+        rows = session.connection().execute(_nearest_in_box_statement(slots), parameters).all()
+        if len(rows) >= wanted or reach >= max_km:
+            found = sorted(
+                (distance_km(point, (latitude, longitude)), clinic_id)
+                for clinic_id, latitude, longitude in rows
+            )
+            # SQL and Python may round a clinic a nanometre from the edge differently;
+            # Python's distance is the one shown, so it decides.
+            return [hit for hit in found if hit[0] <= reach], len(rows) < wanted
+        reach = min(max_km, _next_reach(reach, len(rows), wanted))
 
 
 def _count_within(
@@ -264,19 +290,9 @@ def _count_within(
     cap: int,
 ) -> int:
     """Count the listed clinics within the radius, stopping at `cap` + 1."""
-    probes, parameters = _box_parameters(
-        BoundingBox.around(point[0], point[1], radius_km), profession
-    )
-    latitude_rad = math.radians(point[0])
-    parameters.update(
-        origin_latitude_rad=latitude_rad,
-        origin_latitude_cos=math.cos(latitude_rad),
-        origin_longitude_rad=math.radians(point[1]),
-        # distance <= radius  <=>  haversine <= sin(radius / 2R)^2: no asin per row.
-        most_haversine=math.sin(min(math.pi / 2, radius_km / (2 * EARTH_RADIUS))) ** 2,
-        cap=cap + 1,
-    )
-    return session.connection().scalar(_COUNT_WITHIN[probes], parameters) or 0
+    slots, parameters = _within_parameters(point, radius_km, profession)
+    parameters["cap"] = cap + 1
+    return session.connection().scalar(_count_within_statement(slots), parameters) or 0
 
 
 def rank_clinics_near(
@@ -292,7 +308,7 @@ def rank_clinics_near(
     # The index queries go straight to the connection (the ORM's execute costs as much as
     # SQLite's work here), so flush first, as the ORM's own queries would.
     session.flush()
-    nearest, complete = _nearest_listed(session, point, wanted, radius_km, profession)
+    nearest, complete = nearest_listed(session, point, wanted, radius_km, profession)
     if nearest:
         if complete:
             total, capped = len(nearest), False
@@ -305,7 +321,7 @@ def rank_clinics_near(
 
     # Nothing within the radius: widen until the nearest `limit` are found. The circle
     # holds `limit` clinics when it stops, so no clinic outside it can be nearer.
-    nearest, _ = _nearest_listed(
+    nearest, _ = nearest_listed(
         session,
         point,
         limit,
@@ -322,8 +338,8 @@ def _load_hits(session: Session, ranked: Sequence[tuple[float, int]]) -> list[Cl
     clinics = {
         clinic.id: clinic
         for clinic in session.scalars(
-            select(Clinic).where(Clinic.id.in_(ids)).options(selectinload(Clinic.clinicians))
-        )
+            select(Clinic).where(Clinic.id.in_(ids)).options(joinedload(Clinic.clinicians))
+        ).unique()
     }
     return [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked]
 
