@@ -138,6 +138,10 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "CONTACT_RATE_LIMIT": environ.get("CONTACT_RATE_LIMIT", "5 per hour;20 per day"),
         # Article sites allowed to post contact requests from the embedded finder.
         "CONTACT_ALLOWED_ORIGINS": _env_list(environ, "CONTACT_ALLOWED_ORIGINS") or [],
+        # Article sites (scheme://host[:port], comma-separated) that may frame /embed, read
+        # the API from a browser (CORS) and post contact requests; the setting above still
+        # counts and adds to this list (see origins.py). Checked at start (headers.py).
+        "EMBED_ALLOWED_ORIGINS": _env_list(environ, "EMBED_ALLOWED_ORIGINS") or [],
         # A web import geocodes for at most this long; the rest wait at postcode precision.
         "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
     }

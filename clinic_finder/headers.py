@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
+
+from .origins import allowed_origins, check_allowed_origins
 
 # Kept in the WSGI environ, which belongs to one request: `g` belongs to the app context,
 # which a test (or a CLI command) may hold open across several requests.
@@ -37,9 +40,31 @@ def tile_source(tiles_url: str) -> str:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(*, nonce: str | None, tiles: str) -> str:
+def frameable_by_article_sites(view: Callable) -> Callable:
+    """Mark a view whose pages the article sites (EMBED_ALLOWED_ORIGINS) may frame."""
+    view.frameable_by_article_sites = True  # type: ignore[attr-defined]
+    return view
+
+
+def _frame_ancestors() -> str | None:
+    """This response's frame-ancestors sources when it may be framed at all, else None.
+
+    Only views marked frameable, and only while article sites are configured: with no
+    list, even /embed refuses every frame, as the rest of the site always does.
+    """
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "frameable_by_article_sites", False):
+        return None
+    origins = allowed_origins(current_app.config)
+    return " ".join(["'self'", *origins]) if origins else None
+
+
+def content_security_policy(
+    *, nonce: str | None, tiles: str, frame_ancestors: str | None = None
+) -> str:
     """Scripts and styles from our origin only (plus this response's nonce); tiles from
-    the configured tile server; nobody may frame us; forms post only to us."""
+    the configured tile server; nobody may frame us (except the given frame-ancestors);
+    forms post only to us."""
     script_src = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     directives = {
         "default-src": "'self'",
@@ -52,13 +77,15 @@ def content_security_policy(*, nonce: str | None, tiles: str) -> str:
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",
-        "frame-ancestors": "'none'",
+        "frame-ancestors": frame_ancestors or "'none'",
     }
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
 def register(app: Flask) -> None:
     """Add the security headers to every response, whatever the view or error."""
+    # A malformed article-site origin would silently never match: refuse to start instead.
+    check_allowed_origins(app.config)
     app.add_template_global(csp_nonce)
 
     @app.after_request
@@ -66,13 +93,18 @@ def register(app: Flask) -> None:
         config = current_app.config
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        # Until the embed issue allows named article sites, nobody may frame us; old
-        # browsers that ignore frame-ancestors still honour this.
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        frame_ancestors = _frame_ancestors()
+        if frame_ancestors is None:
+            # Nobody may frame us; old browsers that ignore frame-ancestors honour this.
+            # (X-Frame-Options cannot name a list of sites, so frameable pages go without
+            # it: browsers old enough to lack frame-ancestors are then unprotected there.)
+            response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault(
             "Content-Security-Policy",
             content_security_policy(
-                nonce=request.environ.get(_NONCE_KEY), tiles=tile_source(config["MAP_TILES_URL"])
+                nonce=request.environ.get(_NONCE_KEY),
+                tiles=tile_source(config["MAP_TILES_URL"]),
+                frame_ancestors=frame_ancestors,
             ),
         )
         response.headers.setdefault(

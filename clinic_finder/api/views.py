@@ -14,6 +14,7 @@ from ..contact.forms import ContactForm
 from ..contact.views import contact_rate_limit, submit_contact_request
 from ..extensions import csrf, db, limiter
 from ..models import Clinic, PostalCode, now_utc, today
+from ..origins import is_allowed_origin
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..public.forms import ApiSearchForm
@@ -190,15 +191,39 @@ def _origin_allowed(origin: str | None) -> bool:
     if origin is None:
         return True
     own = request.host_url.rstrip("/")
-    return origin == own or origin in current_app.config["CONTACT_ALLOWED_ORIGINS"]
+    return origin == own or is_allowed_origin(current_app.config, origin)
 
 
-def _with_cors(response, origin: str | None):
-    if origin and origin in current_app.config["CONTACT_ALLOWED_ORIGINS"]:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
-        response.headers["Access-Control-Allow-Methods"] = "POST"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+# What a preflight may ask for, per endpoint: the reads send If-None-Match to revalidate.
+_CORS_METHODS = {
+    "api.clinics": ("GET", "If-None-Match"),
+    "api.postcode": ("GET", "If-None-Match"),
+    "api.nearest_postcode": ("GET", "If-None-Match"),
+    "api.contact_requests": ("POST", "Content-Type"),
+}
+
+
+@bp.after_request
+def add_cors_headers(response):
+    """Let the article sites (origins.py) read the API and post requests from a browser.
+
+    An allowed Origin is echoed (never ``*``), with ``Vary: Origin`` — on every answer,
+    since the reads are publicly cacheable and a cache must not hand one site's answer,
+    with or without the header, to another. Other origins get no CORS header at all.
+    """
+    response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    allowed = _CORS_METHODS.get(request.endpoint or "")
+    if allowed is None or not is_allowed_origin(current_app.config, origin):
+        return response
+    method, request_header = allowed
+    response.headers["Access-Control-Allow-Origin"] = origin
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = method
+        response.headers["Access-Control-Allow-Headers"] = request_header
+        response.headers["Access-Control-Max-Age"] = "600"
+    elif method == "GET":
+        response.headers["Access-Control-Expose-Headers"] = "ETag"
     return response
 
 
@@ -240,7 +265,7 @@ def contact_requests():
     """Store a contact request from the embedded finder; 201 with its reference."""
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
-        return _with_cors(current_app.make_response(("", 204)), origin)
+        return current_app.make_response(("", 204))
     if not _origin_allowed(origin):
         return jsonify({"error": "Forbidden", "message": "This origin may not send requests."}), 403
     try:
@@ -251,12 +276,12 @@ def contact_requests():
         return _bad_request({"body": ["Send a JSON object with Content-Type: application/json."]})
     type_errors = _json_type_errors(body)
     if type_errors:
-        return _with_cors(_bad_request(type_errors)[0], origin), 400
+        return _bad_request(type_errors)
     form = ContactForm(formdata=_form_data_from_json(body), meta={"csrf": False})
     if not form.validate():
-        return _with_cors(_bad_request(form.errors)[0], origin), 400
+        return _bad_request(form.errors)
     contact_request = submit_contact_request(form, "api")
     response = jsonify({"reference": contact_request.reference})
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
-    return _with_cors(response, origin)
+    return response
