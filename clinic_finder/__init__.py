@@ -112,13 +112,18 @@ def register_blueprints(app: Flask) -> None:
     from .api.views import bp as api_bp
     from .contact.views import bp as contact_bp
     from .health import bp as health_bp
+    from .public.embed import bp as embed_bp
+    from .public.pages import bp as clinics_bp
     from .public.views import bp as public_bp
+    from .staff import embed as _staff_embed  # noqa: F401 - adds the embed snippets to staff_bp
     from .staff import hours as _staff_hours  # noqa: F401 - adds opening hours to staff_bp
     from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
     from .staff.views import bp as staff_bp
     from .vendor import leaflet_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(clinics_bp)
+    app.register_blueprint(embed_bp)
     app.register_blueprint(contact_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)

@@ -20,6 +20,7 @@ from flask import Flask, jsonify
 from sqlalchemy import select, text
 
 from clinic_finder import PROJECT_ROOT, create_app
+from clinic_finder.clinic_pages import slugify
 from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.extensions import db
 from clinic_finder.mail import build_message, queue_email
@@ -50,7 +51,7 @@ def _routes() -> list[tuple[str, str, str]]:
 ROUTES = _routes()
 
 # Admin-only areas; ordinary staff get 403 there and nowhere else under /staff.
-ADMIN_ONLY = ("/staff/audit", "/staff/users", "/staff/privacy")
+ADMIN_ONLY = ("/staff/audit", "/staff/users", "/staff/privacy", "/staff/embed")
 
 
 def _is_admin_only(rule: str) -> bool:
@@ -136,6 +137,8 @@ def url_for_rule(app: Flask, rule: str, name: str = "Testklinikken") -> str:
             return match.group("options").split(",")[0].strip().strip("'\"")
         if argument == "code":
             return "0150"
+        if argument == "slug":  # a clinic page's slug; the clinic is made by <clinic_id>
+            return slugify(name)
         try:
             return str(_make_object(app, argument, name))
         except LookupError:
@@ -693,13 +696,17 @@ def _csp(response) -> dict[str, list[str]]:
     return directives
 
 
-def _assert_security_headers(response) -> None:
+def _assert_security_headers(response, frame_ancestors=("'none'",)) -> None:
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
     assert response.headers.get("Referrer-Policy") == "strict-origin-when-cross-origin"
-    assert response.headers.get("X-Frame-Options") == "DENY"
     csp = _csp(response)
-    # When the embed issue allows named article sites, this list comes from the config.
-    assert csp["frame-ancestors"] == ["'none'"]
+    # Nobody may frame us, except article sites framing /embed (test_embed.py checks that
+    # with EMBED_ALLOWED_ORIGINS set; these apps have none, so /embed refuses too).
+    assert csp["frame-ancestors"] == list(frame_ancestors)
+    if frame_ancestors == ("'none'",):
+        assert response.headers.get("X-Frame-Options") == "DENY"
+    else:
+        assert "X-Frame-Options" not in response.headers
     # Scripts only from our own origin, plus at most this response's nonce: never inline
     # script in general, never eval, never another host.
     script_sources = csp["script-src"]

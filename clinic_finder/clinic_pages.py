@@ -1,0 +1,199 @@
+"""One public page per listed clinic: its address, slug, structured data, map and sitemap.
+
+Plain functions the views in ``public/pages.py`` call, so those stay thin.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+import folium
+from babel import Locale
+from flask_babel import lazy_gettext
+from folium.utilities import JsCode
+from markupsafe import Markup
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from .formatting import http_url
+from .maps import MapParts, escape_for_map
+from .models import Clinic, Clinician, Profession
+
+SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
+# Letters NFKD cannot take apart into ASCII; Norwegian ones first.
+_TRANSLITERATION = str.maketrans(
+    {"æ": "ae", "ø": "o", "å": "a", "ß": "ss", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "œ": "oe"}
+)
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+SLUG_MAX_LENGTH = 80
+_BIND_POPUP = JsCode(
+    "function(feature, layer) {"
+    " layer.bindPopup(feature.properties.popup_html);"
+    " layer.options.title = feature.properties.title;"
+    " layer.options.alt = feature.properties.title;"
+    " }"
+)
+
+
+def slugify(name: str) -> str:
+    """An ASCII slug for a URL: ``Fysio Ås & Sønn`` becomes ``fysio-as-sonn``."""
+    text = unicodedata.normalize("NFKC", name).lower().translate(_TRANSLITERATION)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _NOT_SLUG.sub("-", text).strip("-")[:SLUG_MAX_LENGTH].rstrip("-")
+    # A name with no Latin letters at all still gets a readable URL.
+    return slug or "clinic"
+
+
+PROFESSION_NAMES = {
+    Profession.CHIROPRACTOR: lazy_gettext("Chiropractor"),
+    Profession.PHYSIOTHERAPIST: lazy_gettext("Physiotherapist"),
+    Profession.MANUAL_THERAPIST: lazy_gettext("Manual therapist"),
+}
+
+
+def profession_name(profession: Profession) -> str:
+    """The profession's name in the page's language."""
+    return str(PROFESSION_NAMES[profession])
+
+
+def language_name(code: str, in_language: str) -> str:
+    """A language code such as ``en`` named in the page's language ("engelsk"); else the code."""
+    try:
+        name = Locale.parse(in_language).languages.get(code.strip().lower())
+    except (ValueError, TypeError):
+        name = None
+    return name or code
+
+
+def _listed():
+    """Clinics patients can find: active, with at least one active clinician (as the search)."""
+    return Clinic.active.is_(True) & exists().where(
+        Clinician.clinic_id == Clinic.id, Clinician.active.is_(True)
+    )
+
+
+def get_listed_clinic(session: Session, clinic_id: int) -> Clinic | None:
+    """The clinic with this id if patients can find it, with its clinicians loaded; else None."""
+    return session.scalar(
+        select(Clinic)
+        .where(Clinic.id == clinic_id, _listed())
+        .options(selectinload(Clinic.clinicians), selectinload(Clinic.postal_code))
+    )
+
+
+def listed_clinic_slugs(session: Session) -> list[tuple[int, str]]:
+    """(id, slug) of every listed clinic, by id: what the sitemap lists."""
+    rows = session.execute(select(Clinic.id, Clinic.name).where(_listed()).order_by(Clinic.id))
+    return [(clinic_id, slugify(name)) for clinic_id, name in rows]
+
+
+def all_physiotherapy(clinic: Clinic) -> bool:
+    """Whether every clinician here practises physiotherapy.
+
+    Manual therapists count: in Norway manuellterapeut is a specialisation that only
+    physiotherapists can take, so a clinic of physiotherapists and manual therapists is a
+    physiotherapy practice. Chiropractic has no schema.org type of its own.
+    """
+    physiotherapy = {Profession.PHYSIOTHERAPIST, Profession.MANUAL_THERAPIST}
+    clinicians = clinic.active_clinicians
+    return bool(clinicians) and all(c.profession in physiotherapy for c in clinicians)
+
+
+def clinic_structured_data(clinic: Clinic, page_url: str) -> dict:
+    """schema.org data for the clinic, for a ``<script type="application/ld+json">``.
+
+    ``url`` is this page (the page about this location), ``sameAs`` the clinic's own
+    website; MedicalClinic in general, Physiotherapy when all clinicians practise it.
+    """
+    data: dict = {
+        "@context": "https://schema.org",
+        "@type": "Physiotherapy" if all_physiotherapy(clinic) else "MedicalClinic",
+        "@id": f"{page_url}#clinic",
+        "name": clinic.name,
+        "url": page_url,
+        "address": {
+            "@type": "PostalAddress",
+            "streetAddress": clinic.address,
+            "postalCode": clinic.postcode,
+            "addressLocality": clinic.city,
+            "addressCountry": "NO",
+        },
+        "geo": {
+            "@type": "GeoCoordinates",
+            "latitude": round(clinic.latitude, 6),
+            "longitude": round(clinic.longitude, 6),
+        },
+    }
+    if clinic.phone:
+        data["telephone"] = clinic.phone
+    if clinic.email:
+        data["email"] = clinic.email
+    website = http_url(clinic.website)
+    if website:
+        data["sameAs"] = website
+    return data
+
+
+def _coordinates(latitude: float, longitude: float) -> str:
+    return f"{latitude:.5f},{longitude:.5f}"
+
+
+def directions_url(origin: tuple[float, float], clinic: Clinic) -> str:
+    """OpenStreetMap's car directions from a point (the searched postcode) to the clinic."""
+    route = f"{_coordinates(*origin)};{_coordinates(clinic.latitude, clinic.longitude)}"
+    return "https://www.openstreetmap.org/directions?engine=fossgis_osrm_car&route=" + quote(
+        route, safe=""
+    )
+
+
+def openstreetmap_url(clinic: Clinic) -> str:
+    """The clinic's place on openstreetmap.org, with a marker."""
+    lat, lon = f"{clinic.latitude:.5f}", f"{clinic.longitude:.5f}"
+    return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+
+
+def build_clinic_map(clinic: Clinic, *, tiles_url: str, tiles_attribution: str) -> MapParts:
+    """Build a small map with one marker on the clinic (Leaflet from our static files)."""
+    location = (clinic.latitude, clinic.longitude)
+    clinic_map = folium.Map(location=location, zoom_start=15, tiles=None, control_scale=True)
+    folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=18).add_to(clinic_map)
+    # A GeoJSON feature bound as the results map does it (maps.py): folium's own Popup
+    # needs jQuery and writes inline styles, which the page's CSP refuses.
+    popup_html = "<br>".join(
+        escape_for_map(line)
+        for line in (clinic.name, clinic.address, f"{clinic.postcode} {clinic.city}")
+        if line.strip()
+    )
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [clinic.longitude, clinic.latitude]},
+        # The title is set as a DOM property (text, never HTML); JSON keeps it inert.
+        "properties": {"title": clinic.name, "popup_html": popup_html},
+    }
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": [feature]},
+        name="clinic",
+        on_each_feature=_BIND_POPUP,
+    ).add_to(clinic_map)
+    root = clinic_map.get_root()
+    root.render()
+    # folium's output is markup by design; the clinic's words in it went through
+    # escape_for_map, and folium writes its options with JSON encoding.
+    html = Markup(root.html.render())  # noqa: S704  # nosec B704  # folium's markup, data escaped
+    script = Markup(root.script.render())  # noqa: S704  # nosec B704  # as above
+    return MapParts(html=html, script=script)
+
+
+def sitemap_xml(urls: Iterable[str]) -> bytes:
+    """A sitemap (sitemaps.org 0.9) listing these absolute URLs; ElementTree escapes them."""
+    urlset = ElementTree.Element(f"{{{SITEMAP_NAMESPACE}}}urlset")
+    for url in urls:
+        entry = ElementTree.SubElement(urlset, f"{{{SITEMAP_NAMESPACE}}}url")
+        ElementTree.SubElement(entry, f"{{{SITEMAP_NAMESPACE}}}loc").text = url
+    return ElementTree.tostring(
+        urlset, encoding="utf-8", xml_declaration=True, default_namespace=SITEMAP_NAMESPACE
+    )

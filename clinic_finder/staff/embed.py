@@ -1,0 +1,98 @@
+"""Snippets for the article sites: an iframe of the finder, a link and a button to a search.
+
+Admins pick a profession (and a complaint, passed through for the catalogue to come) and
+copy ready-made HTML; the page lists which sites may frame the finder.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import current_app, render_template, request, url_for
+from flask_babel import force_locale, gettext
+from flask_wtf import FlaskForm
+from markupsafe import escape
+from wtforms import SelectChoice, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
+from ..models import Profession
+from ..origins import allowed_origins
+from .views import admin_required, bp
+
+IFRAME_HEIGHT = 720
+# Inline styles on purpose: the snippet goes into the article site's page, not ours.
+BUTTON_STYLE = (
+    "display:inline-block;padding:.6em 1.2em;background:#0b5cad;color:#fff;"
+    "border-radius:4px;text-decoration:none;font-weight:600"
+)
+
+
+class EmbedSnippetForm(FlaskForm):
+    """What the article is about and which language its readers read."""
+
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    profession = SelectField(
+        "Profession",
+        choices=[SelectChoice("", "Any clinician")]
+        + [SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        default="",
+    )
+    complaint = StringField(
+        "Complaint (optional)",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[Optional(), Length(max=100)],
+        description="A word or slug such as korsrygg; it is passed on as complaint=…",
+    )
+    language = SelectField(
+        "Language",
+        choices=[SelectChoice(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+        default=SUPPORTED_LOCALES[0],
+    )
+
+
+def _public_url(endpoint: str, **query: str) -> str:
+    """An absolute URL on the public site with the given non-empty query parameters."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint)
+    present = {name: value for name, value in query.items() if value}
+    return base + ("?" + urlencode(present) if present else "")
+
+
+def build_snippets(profession: str, complaint: str, language: str) -> dict[str, str]:
+    """The HTML an article site pastes: an iframe of /embed, a link and a button to /find."""
+    query = {"profession": profession, "complaint": complaint, "lang": language}
+    embed_url = _public_url("embed.embed", **query)
+    find_url = _public_url("public.find", **query)
+    with force_locale(language):
+        title = gettext("Find a clinic near you")
+    return {
+        "embed_url": embed_url,
+        "find_url": find_url,
+        "iframe": (
+            f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="100%" '
+            f'height="{IFRAME_HEIGHT}" style="border:0;max-width:48rem" loading="lazy"></iframe>'
+        ),
+        "link": f'<a href="{escape(find_url)}">{escape(title)}</a>',
+        "button": f'<a href="{escape(find_url)}" style="{BUTTON_STYLE}">{escape(title)}</a>',
+        "title": title,
+    }
+
+
+@bp.get("/embed")
+@admin_required
+def embed_snippets():
+    """Show ready-to-paste iframe, link and button snippets for a profession and complaint."""
+    form = EmbedSnippetForm(request.args)
+    snippets = None
+    if form.validate():
+        snippets = build_snippets(
+            form.profession.data or "", form.complaint.data or "", form.language.data
+        )
+    return render_template(
+        "staff/embed.html",
+        form=form,
+        snippets=snippets,
+        origins=allowed_origins(current_app.config),
+    ), (200 if snippets else 400)
