@@ -11,10 +11,18 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import select
 
 from clinic_finder.clinic_pages import slugify
+from clinic_finder.models import Clinic
 
 from .factories import make_clinic
+from .test_accessibility import (  # noqa: F401 - fixtures, used by name
+    _serious_violations,
+    audited_page,
+    axe_source,
+    directory,
+)
 from .test_browser import (  # noqa: F401 - fixtures, used by name
     _all_csp_violations,
     _record_csp_violations,
@@ -151,3 +159,19 @@ def test_clinic_page_fits_a_360_px_screen(sqlite_only, session, live_server, pag
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.goto(f"{live_server}/embed?postcode=0150")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+@pytest.mark.parametrize("kind", ["clinic page", "embed", "embed error"])
+def test_new_pages_have_no_serious_accessibility_violation(
+    sqlite_only, directory, session, live_server, audited_page, axe_source, kind, language
+):
+    clinic = session.scalars(select(Clinic).order_by(Clinic.id)).first()
+    url = {
+        "clinic page": f"/clinics/{clinic.id}-{slugify(clinic.name)}?from=0150",
+        "embed": "/embed?postcode=0150",
+        "embed error": "/embed?postcode=00",
+    }[kind]
+    audited_page.goto(f"{live_server}{url}&lang={language}")
+    assert audited_page.get_attribute("html", "lang") == language
+    assert _serious_violations(audited_page, axe_source) == []
