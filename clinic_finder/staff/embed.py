@@ -9,12 +9,13 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import current_app, render_template, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from markupsafe import escape
 from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from ..clinic_pages import PROFESSION_NAMES
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from ..models import Profession
 from ..origins import allowed_origins
@@ -35,19 +36,19 @@ class EmbedSnippetForm(FlaskForm):
         csrf = False  # a GET form that changes nothing
 
     profession = SelectField(
-        "Profession",
-        choices=[SelectChoice("", "Any clinician")]
-        + [SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        lazy_gettext("Profession"),
+        choices=[SelectChoice("", lazy_gettext("Any clinician"))]
+        + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
     )
     complaint = StringField(
-        "Complaint (optional)",
+        lazy_gettext("Complaint (optional)"),
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
         validators=[Optional(), Length(max=100)],
-        description="A word or slug such as korsrygg; it is passed on as complaint=…",
+        description=lazy_gettext("A word or slug such as korsrygg; it is passed on as complaint=…"),
     )
     language = SelectField(
-        "Language",
+        lazy_gettext("Language"),
         choices=[SelectChoice(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
         default=SUPPORTED_LOCALES[0],
     )
