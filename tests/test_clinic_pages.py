@@ -290,3 +290,11 @@ def test_robots_txt_points_to_the_sitemap_and_keeps_crawlers_out_of_staff(client
     assert "Disallow: /staff" in lines
     assert "Disallow: /api/v1/contact-requests" in lines
     assert "Sitemap: http://127.0.0.1:5000/sitemap.xml" in lines
+
+
+def test_any_template_can_build_a_clinic_link_with_the_slug_filter(app):
+    with app.test_request_context():
+        template = app.jinja_env.from_string(
+            "{{ url_for('clinics.clinic', clinic_id=7, slug=name | slug, **{'from': '0150'}) }}"
+        )
+        assert template.render(name="Fysio Ås") == "/clinics/7-fysio-as?from=0150"

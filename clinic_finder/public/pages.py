@@ -31,6 +31,8 @@ from ..postcodes import lookup_postcode
 from ..search import distance_km
 
 bp = Blueprint("clinics", __name__)
+# Any template can link to a clinic page: url_for('clinics.clinic', clinic_id=…, slug=name|slug).
+bp.add_app_template_filter(slugify, "slug")
 
 
 def public_url(path: str) -> str:
