@@ -359,6 +359,7 @@ def test_api_answers_match_its_openapi_description(app, live_server):
     assert set(sent) == {
         "GET /clinics",
         "GET /postcodes/{code}",
+        "GET /postcodes/nearest",
         "POST /contact-requests",
         "OPTIONS /contact-requests",
     }
