@@ -108,7 +108,9 @@ def register(app: Flask) -> None:
             ),
         )
         response.headers.setdefault(
-            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
+            # Geolocation for our own pages only ("use my location"), never for a frame.
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(self), payment=()",
         )
         if config["HSTS_MAX_AGE"] > 0:
             response.headers.setdefault(

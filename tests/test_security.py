@@ -713,6 +713,9 @@ def _assert_security_headers(response, frame_ancestors=("'none'",)) -> None:
     assert script_sources[0] == "'self'"
     assert all(source.startswith("'nonce-") for source in script_sources[1:])
     assert csp["object-src"] == ["'none'"]
+    assert response.headers.get("Permissions-Policy") == (
+        "camera=(), microphone=(), geolocation=(self), payment=()"
+    )
     assert csp["style-src"] == ["'self'"]
     assert csp["img-src"] == ["'self'", "data:", "https://tile.openstreetmap.org"]
 
