@@ -175,6 +175,8 @@ def register_response_headers(app: Flask) -> None:
 
 def register_input_guard(app: Flask) -> None:
     """Refuse text no field may hold, before any view or database sees it."""
+    from flask_babel import gettext
+
     from .textguard import unstorable_field
 
     @app.before_request
@@ -182,9 +184,10 @@ def register_input_guard(app: Flask) -> None:
         field = unstorable_field(request)
         if field is None:
             return None
-        message = (
-            f"The field {field!r} contains characters we cannot store (such as a NUL "
-            "character). Remove them and try again."
+        message = gettext(
+            "The field %(field)s contains characters we cannot store (such as a NUL "
+            "character). Remove them and try again.",
+            field=repr(field),
         )
         if request.path.startswith(("/api/", "/staff/api/")):
             return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400

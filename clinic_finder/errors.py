@@ -6,14 +6,54 @@ import contextlib
 
 from flask import Flask, jsonify, render_template, request
 from flask.globals import request_ctx
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
 
+# Werkzeug names and explains errors in English; pages say it in the visitor's language.
+# The titles are Werkzeug's own names, so English pages read as before; JSON answers keep
+# Werkzeug's English, because API clients are programs.
+ERROR_TITLES = {
+    400: _l("Bad Request"),
+    401: _l("Unauthorized"),
+    403: _l("Forbidden"),
+    404: _l("Not Found"),
+    405: _l("Method Not Allowed"),
+    413: _l("Request Entity Too Large"),
+    415: _l("Unsupported Media Type"),
+    429: _l("Too Many Requests"),
+    500: _l("Internal Server Error"),
+    503: _l("Service Unavailable"),
+}
+ERROR_DESCRIPTIONS = {
+    400: _l("We could not understand what your browser sent. Please go back and try again."),
+    401: _l("Please sign in to see this page."),
+    403: _l("You do not have access to this page."),
+    405: _l("This page cannot be used that way. Please go back and try again."),
+    413: _l("What you sent is too large. Files may be up to 5 MB."),
+    415: _l("We cannot read that kind of file."),
+}
+CSRF_DESCRIPTION = _l(
+    "The form had expired or was sent from somewhere else (the CSRF check failed). Please "
+    "reload the page and send it again."
+)
+
 
 def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/staff/api/"))
+
+
+def _page_description(error: HTTPException) -> str | None:
+    """What to tell a person about the error, in their language, when we know better."""
+    if isinstance(error, CSRFError):
+        return str(CSRF_DESCRIPTION)
+    if error.description == type(error).description and error.code in ERROR_DESCRIPTIONS:
+        return str(ERROR_DESCRIPTIONS[error.code])
+    return error.description
 
 
 def register(app: Flask) -> None:
@@ -27,16 +67,25 @@ def register(app: Flask) -> None:
             # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
             # no page can build links, so answer in plain text.
             return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
-        description = error.description
         if status == 429:
             # Flask-Limiter's description is the limit itself; say what it means instead.
-            description = (
+            description = _(
                 "You have sent several requests in a short time. Please wait a while and try "
                 "again, or email post@clinic-finder.example."
             )
+        elif _wants_json():
+            description = error.description
+        else:
+            description = _page_description(error)
         if _wants_json():
             return jsonify({"error": error.name, "message": description}), status
-        return render_template("errors/error.html", error=error, description=description), status
+        page = render_template(
+            "errors/error.html",
+            error=error,
+            title=ERROR_TITLES.get(status),
+            description=description,
+        )
+        return page, status
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
@@ -63,4 +112,4 @@ def register(app: Flask) -> None:
         wrapped = InternalServerError()
         if _wants_json():
             return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
-        return render_template("errors/error.html", error=wrapped), 500
+        return render_template("errors/error.html", error=wrapped, title=ERROR_TITLES[500]), 500

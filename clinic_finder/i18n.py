@@ -1,15 +1,23 @@
 """Languages: Norwegian Bokmål first, English second (Flask-Babel).
 
-The language of a response is, in order: ``?lang=`` on the URL (the visible switch; it is
+The language of a page is, in order: ``?lang=`` on the URL (the visible switch; it is
 then remembered in a cookie), the remembered choice, the browser's Accept-Language, and
-the site's default (``DEFAULT_LOCALE``, nb). Catalogues live in
-``clinic_finder/translations``; ``make`` compiles them (``make translations``).
+the site's default (``DEFAULT_LOCALE``, nb). The JSON API always answers in English: its
+answers are cached without regard to language, and its readers are programs. Catalogues
+live in ``clinic_finder/translations``; ``make`` compiles them (``make translations``).
+
+Dates and times are shown in Norwegian time (Europe/Oslo; they are stored in UTC), in the
+page's language: "5. nov. 2026, 14:03" in nb, "Nov 5, 2026, 2:03 PM" in en.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_time as babel_format_time
 from babel.numbers import format_decimal
 from flask import (
     Flask,
@@ -19,7 +27,10 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, refresh, to_user_timezone
+from flask_babel import lazy_gettext as _l
+
+from .models import LocationSource, Profession, RequestStatus
 
 SUPPORTED_LOCALES = ("nb", "en")
 LANGUAGE_NAMES = {"nb": "Norsk", "en": "English"}
@@ -27,8 +38,33 @@ LANGUAGE_COOKIE = "lang"
 # Browsers say "no" or "nn" for Norwegian as often as "nb"; all read Bokmål best here.
 _NORWEGIAN = {"no", "nb", "nn"}
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+API_PREFIXES = ("/api/", "/staff/api/")
 
 babel = Babel()
+
+# The models' enums in words, in the page's language.
+PROFESSION_NAMES = {
+    Profession.CHIROPRACTOR: _l("Chiropractor"),
+    Profession.PHYSIOTHERAPIST: _l("Physiotherapist"),
+    Profession.MANUAL_THERAPIST: _l("Manual therapist"),
+}
+# For patients choosing: in English the Norwegian title too, as it is on every sign.
+PROFESSION_CHOICES = {
+    Profession.CHIROPRACTOR: _l("Chiropractor (kiropraktor)"),
+    Profession.PHYSIOTHERAPIST: _l("Physiotherapist (fysioterapeut)"),
+    Profession.MANUAL_THERAPIST: _l("Manual therapist (manuellterapeut)"),
+}
+STATUS_NAMES = {
+    RequestStatus.NEW: _l("New"),
+    RequestStatus.IN_PROGRESS: _l("In progress"),
+    RequestStatus.REFERRED: _l("Referred"),
+    RequestStatus.CLOSED: _l("Closed"),
+}
+LOCATION_SOURCE_NAMES = {
+    LocationSource.GIVEN: _l("given"),
+    LocationSource.GEOCODED: _l("geocoded"),
+    LocationSource.POSTCODE: _l("postcode"),
+}
 
 
 def _requested_language() -> str | None:
@@ -37,8 +73,10 @@ def _requested_language() -> str | None:
     return asked if asked in SUPPORTED_LOCALES else None
 
 
-def select_locale() -> str:
-    """Pick the response's language (see the module docstring for the order)."""
+def visitor_language() -> str:
+    """The language this visitor reads (see the module docstring for the order)."""
+    if not has_request_context():
+        return current_app.config["DEFAULT_LOCALE"]
     asked = _requested_language()
     if asked:
         return asked
@@ -52,6 +90,13 @@ def select_locale() -> str:
         if primary == "en":
             return "en"
     return current_app.config["DEFAULT_LOCALE"]
+
+
+def select_locale() -> str:
+    """Pick the response's language: English for the API, else the visitor's."""
+    if has_request_context() and request.path.startswith(API_PREFIXES):
+        return "en"
+    return visitor_language()
 
 
 def current_language() -> str:
@@ -78,9 +123,70 @@ def format_number(value: float, decimals: int = 1) -> str:
     return format_decimal(value, format=pattern, locale=current_language())
 
 
+def _babel_locale() -> Locale:
+    return get_locale() or Locale.parse(current_language())
+
+
+def format_day(value: date | datetime | None) -> str:
+    """A day in the page's language: "5. nov. 2026" (nb), "Nov 5, 2026" (en).
+
+    A datetime (stored in UTC) gives its day in Norway.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value).date()
+    return babel_format_date(value, "medium", locale=_babel_locale())
+
+
+def format_moment(value: datetime | None, seconds: bool = False) -> str:
+    """A UTC datetime as Norwegian time in the page's language: "5. nov. 2026, 14:03"."""
+    if value is None:
+        return ""
+    local = to_user_timezone(value)
+    locale = _babel_locale()
+    time_text = babel_format_time(local, "medium" if seconds else "short", locale=locale)
+    # The language's own way of joining a date and a time ("{1}, {0}" in both of ours).
+    joined = str(locale.datetime_formats["medium"]).replace("'", "")
+    return joined.format(time_text, format_day(local))
+
+
+def profession_name(profession: Profession | str | None) -> str:
+    """A profession's name, e.g. "Fysioterapeut" in nb."""
+    if profession is None:
+        return ""
+    return str(PROFESSION_NAMES[Profession(profession)])
+
+
+def status_name(status: RequestStatus | str | None) -> str:
+    """A request status in words, e.g. "Under arbeid" in nb."""
+    if status is None or status == "":
+        return ""
+    return str(STATUS_NAMES[RequestStatus(status)])
+
+
+def location_source_name(source: LocationSource | str) -> str:
+    """How a clinic was placed, in words (given, geocoded, postcode)."""
+    return str(LOCATION_SOURCE_NAMES[LocationSource(source)])
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     babel.init_app(app, locale_selector=select_locale, default_timezone="Europe/Oslo")
+    for name, function in {
+        "day": format_day,
+        "moment": format_moment,
+        "profession_name": profession_name,
+        "status_name": status_name,
+        "location_source_name": location_source_name,
+    }.items():
+        app.add_template_filter(function, name)
+
+    @app.before_request
+    def choose_language_afresh():
+        # Flask-Babel caches the language on the app context, which a test (or a worker
+        # serving a request inside one) may share between requests: choose per request.
+        refresh()
 
     @app.after_request
     def remember_language(response):
@@ -97,7 +203,7 @@ def init_app(app: Flask) -> None:
             )
         if response.mimetype == "text/html":
             # Pages differ by language, which may come from the cookie or Accept-Language.
-            # (API answers are the same in every language: names come in both.)
+            # (API answers are the same in every language: always English.)
             response.vary.add("Accept-Language")
             response.vary.add("Cookie")
         return response
