@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 from stdnum.no import fodselsnummer
 
 from .audit import record
+from .i18n import format_moment, profession_name
 from .mail import queue_email
 from .models import (
     Clinic,
@@ -35,25 +40,30 @@ from .models import (
 # Bump when the privacy notice on the form changes; each request stores the one it showed.
 NOTICE_VERSION = "2026-11-25"
 MAX_MESSAGE_LENGTH = 2000
-ANSWER_PROMISE = "within 24–48 hours (weekdays)"
+ANSWER_PROMISE = _l("within 24–48 hours (weekdays)")
 
 DURATIONS = {
-    "days": "A few days",
-    "weeks": "1–4 weeks",
-    "months": "1–3 months",
-    "longer": "More than 3 months",
+    "days": _l("A few days"),
+    "weeks": _l("1–4 weeks"),
+    "months": _l("1–3 months"),
+    "longer": _l("More than 3 months"),
 }
 CONTACT_TIMES = {
-    "any": "Any time",
-    "morning": "Morning (08–12)",
-    "afternoon": "Afternoon (12–16)",
-    "evening": "Evening (16–20)",
+    "any": _l("Any time"),
+    "morning": _l("Morning (08–12)"),
+    "afternoon": _l("Afternoon (12–16)"),
+    "evening": _l("Evening (16–20)"),
 }
 
 # Letters and digits that cannot be mistaken for each other when read over the phone.
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # Eleven digits, perhaps written 6 + 5 with a space, dot or dash between.
 _ELEVEN_DIGITS = re.compile(r"(?<!\d)(\d{6})[ .-]?(\d{5})(?!\d)")
+
+
+def in_language(language: str | None):
+    """Write what follows in this language (``None``: the current request's)."""
+    return force_locale(language) if language else nullcontext()
 
 
 class ContactRequestError(ValueError):
@@ -94,28 +104,43 @@ def new_reference(session: Session) -> str:
 
 def staff_notification(request: ContactRequest, base_url: str) -> tuple[str, str]:
     """Subject and body telling staff a request arrived: a reference and a link, no content."""
-    subject = f"New contact request {request.reference}"
-    body = (
-        f"A new contact request, {request.reference}, arrived "
-        f"{request.created_at:%d.%m.%Y %H:%M} UTC.\n\n"
-        f"Read it (sign-in required): {base_url.rstrip('/')}/staff/requests/{request.id}\n\n"
-        "The request itself is not in this email: email is not a safe place for health "
-        "information.\n"
+    subject = _("New contact request %(reference)s", reference=request.reference)
+    body = "\n\n".join(
+        [
+            _(
+                "A new contact request, %(reference)s, arrived %(moment)s (Norwegian time).",
+                reference=request.reference,
+                moment=format_moment(request.created_at),
+            ),
+            _(
+                "Read it (sign-in required): %(url)s",
+                url=f"{base_url.rstrip('/')}/staff/requests/{request.id}",
+            ),
+            _(
+                "The request itself is not in this email: email is not a safe place for health "
+                "information."
+            ),
+        ]
     )
-    return subject, body
+    return subject, body + "\n"
 
 
 def patient_confirmation(request: ContactRequest) -> tuple[str, str]:
     """Subject and body confirming receipt to the patient, without any health details."""
-    subject = f"We have received your request ({request.reference})"
-    body = (
-        f"Hello {request.name},\n\n"
-        f"Thank you for contacting us. Your reference is {request.reference}.\n"
-        f"We will get back to you {ANSWER_PROMISE}.\n\n"
-        "For your privacy this email does not repeat what you wrote.\n"
-        "If you did not send this request, you can ignore this email.\n"
-    )
-    return subject, body
+    subject = _("We have received your request (%(reference)s)", reference=request.reference)
+    lines = [
+        _("Hello %(name)s,", name=request.name),
+        "",
+        _(
+            "Thank you for contacting us. Your reference is %(reference)s.",
+            reference=request.reference,
+        ),
+        _("We will get back to you %(promise)s.", promise=ANSWER_PROMISE),
+        "",
+        _("For your privacy this email does not repeat what you wrote."),
+        _("If you did not send this request, you can ignore this email."),
+    ]
+    return subject, "\n".join(lines) + "\n"
 
 
 def create_contact_request(
@@ -125,8 +150,13 @@ def create_contact_request(
     staff_inbox: str,
     base_url: str,
     source: str = "form",
+    patient_language: str | None = None,
+    staff_language: str | None = None,
 ) -> tuple[ContactRequest, list[OutboxMessage]]:
-    """Store a request with its consent record and queue its notifications; caller commits."""
+    """Store a request with its consent record and queue its notifications; caller commits.
+
+    The emails are written in the given languages (by default, the current request's).
+    """
     request = ContactRequest(
         reference=new_reference(session),
         source=source,
@@ -146,7 +176,8 @@ def create_contact_request(
     )
     session.add(request)
     session.flush()
-    subject, body = staff_notification(request, base_url)
+    with in_language(staff_language):
+        subject, body = staff_notification(request, base_url)
     messages = [
         queue_email(
             session,
@@ -158,7 +189,8 @@ def create_contact_request(
         )
     ]
     if request.email:
-        subject, body = patient_confirmation(request)
+        with in_language(patient_language):
+            subject, body = patient_confirmation(request)
         messages.append(
             queue_email(
                 session,
@@ -211,33 +243,75 @@ def add_note(
 
 def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
     """Subject and body of a referral: the description only if the patient allowed it."""
-    wanted = request.profession.label.lower() if request.profession else "not sure (advise them)"
+    wanted = (
+        profession_name(request.profession).lower()
+        if request.profession
+        else _("not sure (advise them)")
+    )
+    contact_time = CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"])
     lines = [
-        f"Hello {clinic.name},",
+        _("Hello %(name)s,", name=clinic.name),
         "",
-        "We refer a patient to you who asked us for help finding a clinician.",
+        _("We refer a patient to you who asked us for help finding a clinician."),
         "",
-        f"Reference: {request.reference}",
-        f"Name: {request.name}",
-        f"Phone: {request.phone or '—'}",
-        f"Email: {request.email or '—'}",
-        f"Postcode: {request.postcode}",
-        f"Profession wanted: {wanted}",
-        f"Preferred contact time: {CONTACT_TIMES.get(request.contact_time, 'Any time')}",
+        _("Reference: %(value)s", value=request.reference),
+        _("Name: %(value)s", value=request.name),
+        _("Phone: %(value)s", value=request.phone or "—"),
+        _("Email: %(value)s", value=request.email or "—"),
+        _("Postcode: %(value)s", value=request.postcode),
+        _("Profession wanted: %(value)s", value=wanted),
+        _("Preferred contact time: %(value)s", value=contact_time),
         "",
     ]
     if request.share_message_with_clinic:
+        duration = DURATIONS.get(request.duration) or _("not given")
         lines += [
-            "The patient allowed us to share their description with you:",
+            _("The patient allowed us to share their description with you:"),
             "",
             request.message,
-            f"(How long: {DURATIONS.get(request.duration, 'not given')})",
+            _("(How long: %(value)s)", value=duration),
             "",
         ]
     else:
-        lines += ["The patient did not ask us to share their description; please ask them.", ""]
-    lines += ["Please contact the patient directly.", f"Referred by {staff.email}"]
-    return f"Referral {request.reference} from Finn klinikk", "\n".join(lines) + "\n"
+        lines += [
+            _("The patient did not ask us to share their description; please ask them."),
+            "",
+        ]
+    lines += [
+        _("Please contact the patient directly."),
+        _("Referred by %(email)s", email=staff.email),
+    ]
+    subject = _("Referral %(reference)s from Finn klinikk", reference=request.reference)
+    return subject, "\n".join(lines) + "\n"
+
+
+def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str, str]:
+    """Subject and body telling the patient which clinic we passed their request on to."""
+    if clinic.phone:
+        where = _(
+            "%(clinic)s (%(address)s, %(postcode)s %(city)s, phone %(phone)s)",
+            clinic=clinic.name,
+            address=clinic.address,
+            postcode=clinic.postcode,
+            city=clinic.city,
+            phone=clinic.phone,
+        )
+    else:
+        where = _(
+            "%(clinic)s (%(address)s, %(postcode)s %(city)s)",
+            clinic=clinic.name,
+            address=clinic.address,
+            postcode=clinic.postcode,
+            city=clinic.city,
+        )
+    lines = [
+        _("Hello %(name)s,", name=request.name),
+        "",
+        _("We have passed your request on to %(where)s.", where=where),
+        _("They will contact you. You are welcome to contact them yourself too."),
+    ]
+    subject = _("About your request %(reference)s", reference=request.reference)
+    return subject, "\n".join(lines) + "\n"
 
 
 def refer(
@@ -247,13 +321,28 @@ def refer(
     clinic: Clinic,
     *,
     tell_patient: bool,
+    language: str | None = None,
 ) -> tuple[Referral, list[OutboxMessage]]:
-    """Refer the patient to a clinic by email, record it, and mark the request referred."""
+    """Refer the patient to a clinic by email, record it, and mark the request referred.
+
+    The emails are written in ``language`` (by default, the current request's): the
+    patient's own language is not stored with a request.
+    """
     if not clinic.email:
-        raise ContactRequestError(
-            f"{clinic.name} has no email address in the directory; call them "
-            f"({clinic.phone or 'no phone either'}) or add one first."
-        )
+        if clinic.phone:
+            message = _(
+                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
+                "add one first.",
+                clinic=clinic.name,
+                phone=clinic.phone,
+            )
+        else:
+            message = _(
+                "%(clinic)s has no email address in the directory (and no phone either); "
+                "add one first.",
+                clinic=clinic.name,
+            )
+        raise ContactRequestError(message)
     referral = Referral(
         request=request,
         clinic=clinic,
@@ -261,7 +350,8 @@ def refer(
         shared_message=request.share_message_with_clinic,
     )
     session.add(referral)
-    subject, body = referral_email(request, clinic, actor)
+    with in_language(language):
+        subject, body = referral_email(request, clinic, actor)
     messages = [
         queue_email(
             session,
@@ -273,24 +363,21 @@ def refer(
         )
     ]
     if tell_patient and request.email:
+        with in_language(language):
+            subject, body = referral_patient_email(request, clinic)
         messages.append(
             queue_email(
                 session,
                 to=request.email,
-                subject=f"About your request {request.reference}",
-                body=(
-                    f"Hello {request.name},\n\nWe have passed your request on to {clinic.name}"
-                    f" ({clinic.address}, {clinic.postcode} {clinic.city}"
-                    f"{', phone ' + clinic.phone if clinic.phone else ''}).\n"
-                    "They will contact you. You are welcome to contact them yourself too.\n"
-                ),
+                subject=subject,
+                body=body,
                 kind="referral.patient",
                 request_id=request.id,
             )
         )
-    change_status(
-        session, actor, request, RequestStatus.REFERRED, note=f"Referred to {clinic.name}"
-    )
+    # A note in the request's history, which staff read in their own language.
+    note = _("Referred to %(clinic)s", clinic=clinic.name)
+    change_status(session, actor, request, RequestStatus.REFERRED, note=note)
     session.flush()
     return referral, messages
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import folium
+from flask_babel import gettext as _
 from folium.utilities import JsCode
 from markupsafe import Markup, escape
 
@@ -45,12 +46,13 @@ _BIND_POPUP = JsCode(
 
 def _popup_html(hit) -> str:
     clinic = hit.clinic
+    details = escape_for_map(_("Details in the list"))
     lines = [
         f"<strong>{escape_for_map(clinic.name)}</strong>",
         escape_for_map(clinic.address),
         escape_for_map(f"{clinic.postcode} {clinic.city}"),
         escape_for_map(format_km(hit.distance_km)),
-        f'<a href="#clinic-{int(clinic.id)}">Details in the list</a>',
+        f'<a href="#clinic-{int(clinic.id)}">{details}</a>',
     ]
     return "<br>".join(line for line in lines if line)
 

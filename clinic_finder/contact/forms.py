@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -30,11 +31,12 @@ from ..contact_requests import (
     contains_fodselsnummer,
 )
 from ..extensions import db
+from ..i18n import PROFESSION_CHOICES
 from ..models import Clinic, PostalCode, Profession
 from ..staff.forms import cleaned_by
 from ..validation import clean_email, clean_phone
 
-FODSELSNUMMER_MESSAGE = (
+FODSELSNUMMER_MESSAGE = _l(
     "Please remove your national identity number (fødselsnummer). We do not need it, and "
     "we must not store it."
 )
@@ -48,64 +50,74 @@ class ContactForm(FlaskForm):
     """What a patient tells us, with their consent."""
 
     name = StringField(
-        "Your name",
+        _l("Your name"),
         filters=[_strip],
-        validators=[DataRequired("Tell us your name."), Length(max=200)],
+        validators=[DataRequired(_l("Tell us your name.")), Length(max=200)],
     )
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[_strip],
         validators=[Optional(), Length(max=254), cleaned_by(clean_email)],
     )
     phone = TelField(
-        "Phone", filters=[_strip], validators=[Optional(), Length(max=40), cleaned_by(clean_phone)]
+        _l("Phone"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=40), cleaned_by(clean_phone)],
     )
     postcode = StringField(
-        "Your postcode", filters=[_strip], validators=[DataRequired("Enter your postcode.")]
+        _l("Your postcode"),
+        filters=[_strip],
+        validators=[DataRequired(_l("Enter your postcode."))],
     )
     profession = SelectField(
-        "Who would you like to see?",
-        choices=[SelectChoice("", "Not sure — advise me")]
-        + [SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        _l("Who would you like to see?"),
+        choices=[SelectChoice("", _l("Not sure — advise me"))]
+        + [SelectChoice(p.value, PROFESSION_CHOICES[p]) for p in Profession],
         default="",
-        invalid_choice_message="Choose chiropractor, physiotherapist, manual_therapist or none.",
+        invalid_choice_message=_l(
+            "Choose chiropractor, physiotherapist, manual_therapist or none."
+        ),
     )
     message = TextAreaField(
-        "What is bothering you?",
+        _l("What is bothering you?"),
         filters=[_strip],
         validators=[
-            DataRequired("Tell us briefly what is bothering you."),
-            Length(
-                max=MAX_MESSAGE_LENGTH,
-                message=f"Please keep it under {MAX_MESSAGE_LENGTH} characters.",
-            ),
+            DataRequired(_l("Tell us briefly what is bothering you.")),
+            # WTForms fills in %(max)d.
+            Length(max=MAX_MESSAGE_LENGTH, message=_l("Please keep it under %(max)d characters.")),
         ],
-        description="Please do not write your national identity number (fødselsnummer).",
+        description=_l("Please do not write your national identity number (fødselsnummer)."),
     )
     duration = SelectField(
-        "How long has it lasted?",
-        choices=[SelectChoice("", "Choose")] + [SelectChoice(k, v) for k, v in DURATIONS.items()],
+        _l("How long has it lasted?"),
+        choices=[SelectChoice("", _l("Choose"))]
+        + [SelectChoice(k, v) for k, v in DURATIONS.items()],
         default="",
     )
     contact_time = SelectField(
-        "When may we call you?",
+        _l("When may we call you?"),
         choices=[SelectChoice(k, v) for k, v in CONTACT_TIMES.items()],
         default="any",
     )
     clinic_id = IntegerField(
-        "Clinic",
-        validators=[Optional(), NumberRange(min=1, max=2**31 - 1, message="Not a clinic of ours.")],
+        _l("Clinic"),
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=2**31 - 1, message=_l("Not a clinic of ours.")),
+        ],
     )
     share_message_with_clinic = BooleanField(
-        "You may share my description with the clinic you refer me to"
+        _l("You may share my description with the clinic you refer me to")
     )
     consent = BooleanField(
-        "I agree that you store and use what I have written to help me find a clinician, "
-        "as described above.",
-        validators=[InputRequired("We can only help you if you agree; tick the box.")],
+        _l(
+            "I agree that you store and use what I have written to help me find a clinician, "
+            "as described above."
+        ),
+        validators=[InputRequired(_l("We can only help you if you agree; tick the box."))],
     )
     # A honeypot: hidden from people (CSS and aria-hidden), irresistible to form-filling bots.
-    website = StringField("Leave this field empty")
+    website = StringField(_l("Leave this field empty"))
 
     postal_code: PostalCode | None = None
     clinic: Clinic | None = None
@@ -115,7 +127,7 @@ class ContactForm(FlaskForm):
         self.postal_code = db.session.get(PostalCode, field.data or "")
         if self.postal_code is None:
             raise ValidationError(
-                "We do not know that postcode. A postcode is four digits, e.g. 0150."
+                _l("We do not know that postcode. A postcode is four digits, e.g. 0150.")
             )
 
     def validate_clinic_id(self, field) -> None:
@@ -124,7 +136,7 @@ class ContactForm(FlaskForm):
             return
         self.clinic = db.session.get(Clinic, field.data)
         if self.clinic is None or not self.clinic.active:
-            raise ValidationError("We cannot find that clinic any more; leave it out.")
+            raise ValidationError(_l("We cannot find that clinic any more; leave it out."))
 
     def validate_message(self, field) -> None:
         """Refuse a national identity number, and say why."""
@@ -147,7 +159,7 @@ class ContactForm(FlaskForm):
         ):
             self.phone.errors = [
                 *self.phone.errors,
-                "Give a phone number or an email address, so we can answer.",
+                _l("Give a phone number or an email address, so we can answer."),
             ]
             return False
         return valid

@@ -11,9 +11,11 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION, create_contact_request
 from ..extensions import db, limiter
+from ..i18n import visitor_language
 from ..mail import send_after_commit
 from ..models import Clinic
 from .forms import ContactForm
@@ -34,6 +36,10 @@ def submit_contact_request(form: ContactForm, source: str):
         staff_inbox=current_app.config["STAFF_INBOX_EMAIL"],
         base_url=current_app.config["PUBLIC_BASE_URL"],
         source=source,
+        # The patient's confirmation goes out in the language they wrote in (even via the
+        # API, whose answers are English: the article site's visitor sends Accept-Language).
+        patient_language=visitor_language(),
+        staff_language=current_app.config["DEFAULT_LOCALE"],
     )
     db.session.commit()
     send_after_commit([message.id for message in messages])
@@ -64,8 +70,10 @@ def contact():
     if form.validate_on_submit():
         if form.is_bot:
             form.form_errors.append(
-                "Your request could not be sent because the hidden field "
-                '"Leave this field empty" was filled in. Please empty it and send again.'
+                _(
+                    "Your request could not be sent because the hidden field "
+                    '"Leave this field empty" was filled in. Please empty it and send again.'
+                )
             )
         else:
             contact_request = submit_contact_request(form, "form")
