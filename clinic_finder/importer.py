@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from geopy.distance import great_circle
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload
@@ -250,7 +251,7 @@ def normalise_key(text: str) -> str:
 def decode_upload(data: bytes) -> str:
     """Decode a spreadsheet export: UTF-8 (with or without BOM), else Windows-1252."""
     if b"\x00" in data:
-        raise ImportFileError("This is not a text file (it contains NUL bytes).")
+        raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -265,14 +266,16 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """
     lines = text.lstrip("\ufeff").splitlines()
     if not text.strip("\ufeff \t\r\n") or not lines:
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_("The file is empty."))
     first_line = lines[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except csv.Error as error:
-        raise ImportFileError(f"The header row cannot be read: {error}") from error
+        raise ImportFileError(
+            _("The header row cannot be read: %(error)s", error=str(error))
+        ) from error
     columns: list[str | None] = []
     unknown: list[str] = []
     for name in header:
@@ -283,8 +286,11 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
         raise ImportFileError(
-            "Required column(s) missing: " + ", ".join(missing) + ". "
-            "The first row must name the columns; see the import format in the README."
+            _(
+                "Required column(s) missing: %(columns)s. The first row must name the "
+                "columns; see the import format in the README.",
+                columns=", ".join(missing),
+            )
         )
     rows: list[tuple[int, dict[str, str]]] = []
     line = reader.line_num + 1
@@ -299,7 +305,9 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
                 rows.append((line, row))
             line = reader.line_num + 1
     except csv.Error as error:
-        raise ImportFileError(f"Line {reader.line_num}: {error}") from error
+        raise ImportFileError(
+            _("Line %(line)s: %(error)s", line=reader.line_num, error=str(error))
+        ) from error
     return rows, unknown
 
 
@@ -358,10 +366,16 @@ def validate_row(
 
     for column in REQUIRED_COLUMNS:
         if not value(column):
-            errors.append(f"{column} is missing")
+            errors.append(_("%(column)s is missing", column=column))
     for column, longest in MAX_LENGTHS.items():
         if len(value(column)) > longest:
-            errors.append(f"{column} is longer than {longest} characters")
+            errors.append(
+                _(
+                    "%(column)s is longer than %(longest)s characters",
+                    column=column,
+                    longest=longest,
+                )
+            )
 
     postal: PostalCode | None = None
     postcode = value("postcode")
@@ -370,15 +384,23 @@ def validate_row(
             postcode = "0" + postcode  # Excel drops the leading zero of Oslo's postcodes.
         postal = postcodes.get(postcode)
         if postal is None:
-            errors.append(f"postcode {postcode!r} is not in the Norwegian postcode register")
+            errors.append(
+                _(
+                    "postcode %(postcode)s is not in the Norwegian postcode register",
+                    postcode=repr(postcode),
+                )
+            )
 
     profession = None
     if value("profession"):
         profession = PROFESSION_NAMES.get(normalise_key(value("profession")))
         if profession is None:
             errors.append(
-                f"profession {value('profession')!r} is not one of the publicly licensed "
-                "professions we list (chiropractor, physiotherapist, manual therapist)"
+                _(
+                    "profession %(profession)s is not one of the publicly licensed professions "
+                    "we list (chiropractor, physiotherapist, manual therapist)",
+                    profession=repr(value("profession")),
+                )
             )
 
     hpr_number = ""
@@ -400,24 +422,30 @@ def validate_row(
             try:
                 optional[column] = clean(value(column))
             except ValueError as error:
-                errors.append(f"{column}: {error}")
+                errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
 
     flags: dict[str, bool | None] = {}
     for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
         try:
             flags[column] = parse_yes_no(value(column), empty=empty)
         except ValueError:
-            errors.append(f"{column} {value(column)!r} must be yes or no (ja/nei)")
+            errors.append(
+                _(
+                    "%(column)s %(value)s must be yes or no (ja/nei)",
+                    column=column,
+                    value=repr(value(column)),
+                )
+            )
 
     latitude = longitude = None
     try:
         latitude = parse_coordinate(value("latitude"))
         longitude = parse_coordinate(value("longitude"))
     except ValueError:
-        errors.append("latitude/longitude must be decimal numbers")
+        errors.append(_("latitude/longitude must be decimal numbers"))
     else:
         if (latitude is None) != (longitude is None):
-            errors.append("give both latitude and longitude, or neither")
+            errors.append(_("give both latitude and longitude, or neither"))
         elif latitude is not None and longitude is not None:
             try:
                 check_in_norway(latitude, longitude)
@@ -428,8 +456,13 @@ def validate_row(
                 km = great_circle((latitude, longitude), (postal.latitude, postal.longitude)).km
                 if km > MAX_KM_FROM_POSTCODE:
                     errors.append(
-                        f"coordinates are {km:.0f} km from postcode {postal.postcode} "
-                        f"(more than {MAX_KM_FROM_POSTCODE:.0f} km): check them"
+                        _(
+                            "coordinates are %(km)s km from postcode %(postcode)s "
+                            "(more than %(limit)s km): check them",
+                            km=f"{km:.0f}",
+                            postcode=postal.postcode,
+                            limit=f"{MAX_KM_FROM_POSTCODE:.0f}",
+                        )
                     )
 
     if errors:
@@ -546,15 +579,21 @@ def plan_import(
             clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
         if clinician.hpr_number in first_line_of_hpr:
             result.errors = [
-                f"HPR number {clinician.hpr_number} is also on line "
-                f"{first_line_of_hpr[clinician.hpr_number]}"
+                _(
+                    "HPR number %(hpr)s is also on line %(line)s",
+                    hpr=clinician.hpr_number,
+                    line=first_line_of_hpr[clinician.hpr_number],
+                )
             ]
             continue
         seen = clinic_in_file.get(clinic.key)
         if seen is not None and seen[1] != clinic:
             result.errors = [
-                f"clinic details differ from line {seen[0]} for the same clinic; "
-                "every row of a clinic must give the same clinic details"
+                _(
+                    "clinic details differ from line %(line)s for the same clinic; "
+                    "every row of a clinic must give the same clinic details",
+                    line=seen[0],
+                )
             ]
             continue
         first_line_of_hpr[clinician.hpr_number] = line

@@ -1,7 +1,7 @@
 """Field rules shared by the importer and the staff forms, so a value means the same everywhere.
 
 Each ``clean_*`` function returns the normalised value or raises ``ValueError`` with a
-message a person can act on.
+message a person can act on, in the current page's language (the site's outside a request).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from stdnum.no import orgnr
 
 # [0-9], not \d: "١٢٣" is a \d too, and would let one HPR number be written two ways.
@@ -26,7 +27,9 @@ def clean_org_number(value: str) -> str:
     """Return a valid Norwegian organisation number as nine digits."""
     compact = orgnr.compact(value)
     if not orgnr.is_valid(compact):
-        raise ValueError(f"{value!r} is not a valid Norwegian organisation number")
+        raise ValueError(
+            _("%(value)s is not a valid Norwegian organisation number", value=repr(value))
+        )
     return compact
 
 
@@ -35,9 +38,9 @@ def clean_phone(value: str) -> str:
     try:
         number = phonenumbers.parse(value, "NO")
     except phonenumbers.NumberParseException as error:
-        raise ValueError(f"{value!r} is not a phone number") from error
+        raise ValueError(_("%(value)s is not a phone number", value=repr(value))) from error
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{value!r} is not a valid phone number")
+        raise ValueError(_("%(value)s is not a valid phone number", value=repr(value)))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
@@ -46,13 +49,20 @@ def clean_email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as error:
-        raise ValueError(f"{value!r} is not a valid email address: {error}") from error
+        # The library explains in English; a translation may leave %(reason)s out.
+        raise ValueError(
+            _(
+                "%(value)s is not a valid email address: %(reason)s",
+                value=repr(value),
+                reason=str(error),
+            )
+        ) from error
 
 
 def clean_website(value: str) -> str:
     """Return an http(s) address; anything else (javascript:, ftp:, …) is refused."""
     if not WEBSITE_PATTERN.match(value):
-        raise ValueError(f"{value!r} must be an http:// or https:// address")
+        raise ValueError(_("%(value)s must be an http:// or https:// address", value=repr(value)))
     return value
 
 
@@ -60,7 +70,7 @@ def clean_hpr_number(value: str) -> str:
     """Return an HPR number as digits only (spaces removed)."""
     compact = value.replace(" ", "")
     if not HPR_PATTERN.match(compact):
-        raise ValueError(f"HPR number {value!r} must be 1 to 9 digits")
+        raise ValueError(_("HPR number %(value)s must be 1 to 9 digits", value=repr(value)))
     return compact
 
 
@@ -70,7 +80,13 @@ def check_in_norway(latitude: float, longitude: float) -> None:
         NORWAY_LATITUDE[0] <= latitude <= NORWAY_LATITUDE[1]
         and NORWAY_LONGITUDE[0] <= longitude <= NORWAY_LONGITUDE[1]
     ):
-        raise ValueError(f"coordinates {latitude}, {longitude} are outside Norway")
+        raise ValueError(
+            _(
+                "coordinates %(latitude)s, %(longitude)s are outside Norway",
+                latitude=latitude,
+                longitude=longitude,
+            )
+        )
 
 
 def split_list(value: str, separators: str = ";") -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import func, select
 
 from clinic_finder.extensions import db
@@ -137,7 +138,7 @@ def test_verify_shows_when_and_by_whom(staff_client, session):
     post_form(staff_client, f"/staff/clinics/{clinic.id}", f"/staff/clinics/{clinic.id}/verify")
     page = staff_client.get(f"/staff/clinics/{clinic.id}").get_data(as_text=True)
     assert "by staff@clinic-finder.example" in page
-    assert today().strftime("%d.%m.%Y") in page
+    assert format_date(today(), "medium", locale="en") in page  # e.g. "Nov 25, 2026"
 
 
 def test_stale_new_patient_answer_shows_as_unknown(client, session):

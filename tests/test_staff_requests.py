@@ -114,7 +114,7 @@ def test_status_change_answers_the_request_and_is_in_history(app, staff_client):
     url = f"/staff/requests/{request_id}"
     post_form(staff_client, url, f"{url}/status", status="in_progress", note="Ringte, ingen svar")
     page = staff_client.get(url).get_data(as_text=True)
-    assert "new → in_progress" in page and "Ringte, ingen svar" in page
+    assert "New → In progress" in page and "Ringte, ingen svar" in page
     assert "Overdue" not in page
     with app.app_context():
         request = db.session.get(ContactRequest, request_id)

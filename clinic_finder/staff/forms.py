@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from geopy.distance import great_circle
@@ -29,6 +31,7 @@ from wtforms.validators import (
 )
 
 from ..extensions import db
+from ..i18n import PROFESSION_CHOICES, PROFESSION_NAMES, STATUS_NAMES
 from ..models import LocationSource, PostalCode, Profession, RequestStatus
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
@@ -40,6 +43,12 @@ from ..validation import (
     clean_website,
     split_list,
 )
+
+PRECISION_NAMES = {
+    LocationSource.GIVEN: _l("Given"),
+    LocationSource.GEOCODED: _l("Geocoded"),
+    LocationSource.POSTCODE: _l("Postcode"),
+}
 
 
 def _strip(value):
@@ -63,47 +72,51 @@ def cleaned_by(clean: Callable[[str], str]):
 class SignInForm(FlaskForm):
     """Email and password."""
 
-    email = EmailField("Email", filters=[_strip], validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    email = EmailField(_l("Email"), filters=[_strip], validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
 
 
 class ClinicForm(FlaskForm):
     """A clinic's details as staff edit them."""
 
-    name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
     org_number = StringField(
-        "Organisation number",
+        _l("Organisation number"),
         filters=[_strip],
         validators=[Optional(), cleaned_by(clean_org_number)],
     )
-    address = StringField("Street address", filters=[_strip], validators=[Length(max=200)])
-    postcode = StringField("Postcode", filters=[_strip], validators=[DataRequired()])
-    city = StringField("City", filters=[_strip], validators=[Length(max=100)])
-    phone = StringField("Phone", filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)])
+    address = StringField(_l("Street address"), filters=[_strip], validators=[Length(max=200)])
+    postcode = StringField(_l("Postcode"), filters=[_strip], validators=[DataRequired()])
+    city = StringField(_l("City"), filters=[_strip], validators=[Length(max=100)])
+    phone = StringField(
+        _l("Phone"), filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)]
+    )
     email = StringField(
-        "Email", filters=[_strip], validators=[Optional(), Length(max=254), cleaned_by(clean_email)]
+        _l("Email"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=254), cleaned_by(clean_email)],
     )
     website = StringField(
-        "Website",
+        _l("Website"),
         filters=[_strip],
         validators=[Optional(), Length(max=500), cleaned_by(clean_website)],
     )
-    helfo_agreement = BooleanField("Public agreement (driftsavtale, HELFO)")
+    helfo_agreement = BooleanField(_l("Public agreement (driftsavtale, HELFO)"))
     accepts_new_patients = SelectField(
-        "Takes new patients",
+        _l("Takes new patients"),
         choices=[
-            SelectChoice("", "Unknown"),
-            SelectChoice("yes", "Yes"),
-            SelectChoice("no", "No"),
+            SelectChoice("", _l("Unknown")),
+            SelectChoice("yes", _l("Yes")),
+            SelectChoice("no", _l("No")),
         ],
         default="",
     )
     accepts_new_patients_confirmed = BooleanField(
-        "I confirmed this with the clinic today", default=False
+        _l("I confirmed this with the clinic today"), default=False
     )
-    closed_until = DateField("Temporarily closed until (reopens on)", validators=[Optional()])
-    latitude = FloatField("Latitude", validators=[Optional()])
-    longitude = FloatField("Longitude", validators=[Optional()])
+    closed_until = DateField(_l("Temporarily closed until (reopens on)"), validators=[Optional()])
+    latitude = FloatField(_l("Latitude"), validators=[Optional()])
+    longitude = FloatField(_l("Longitude"), validators=[Optional()])
 
     postal_code: PostalCode | None = None
 
@@ -111,7 +124,12 @@ class ClinicForm(FlaskForm):
         """Accept only postcodes in the register."""
         self.postal_code = db.session.get(PostalCode, field.data or "")
         if self.postal_code is None:
-            raise ValidationError(f"{field.data!r} is not in the Norwegian postcode register.")
+            raise ValidationError(
+                _(
+                    "%(postcode)s is not in the Norwegian postcode register.",
+                    postcode=repr(field.data),
+                )
+            )
 
     def validate(self, extra_validators=None) -> bool:
         """Check the fields, then that coordinates come in pairs, in Norway, near the postcode."""
@@ -121,7 +139,7 @@ class ClinicForm(FlaskForm):
             return valid
         try:
             if latitude is None or longitude is None:
-                raise ValueError("Give both latitude and longitude, or neither.")
+                raise ValueError(_("Give both latitude and longitude, or neither."))
             check_in_norway(latitude, longitude)
             if self.postal_code is not None:
                 km = great_circle(
@@ -129,8 +147,12 @@ class ClinicForm(FlaskForm):
                 ).km
                 if km > MAX_KM_FROM_POSTCODE:
                     raise ValueError(
-                        f"These coordinates are {km:.0f} km from postcode "
-                        f"{self.postal_code.postcode}; check them."
+                        _(
+                            "These coordinates are %(km)s km from postcode %(postcode)s; "
+                            "check them.",
+                            km=f"{km:.0f}",
+                            postcode=self.postal_code.postcode,
+                        )
                     )
         except ValueError as error:
             field = self.latitude if latitude is None else self.longitude
@@ -162,22 +184,26 @@ class ClinicForm(FlaskForm):
 class ClinicianForm(FlaskForm):
     """A clinician's details as staff edit them."""
 
-    name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
     profession = SelectField(
-        "Profession",
-        choices=[SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        _l("Profession"),
+        choices=[SelectChoice(p.value, PROFESSION_CHOICES[p]) for p in Profession],
         validators=[InputRequired()],
     )
     hpr_number = StringField(
-        "HPR number", filters=[_strip], validators=[DataRequired(), cleaned_by(clean_hpr_number)]
+        _l("HPR number"),
+        filters=[_strip],
+        validators=[DataRequired(), cleaned_by(clean_hpr_number)],
     )
     languages = StringField(
-        "Languages", filters=[_strip], description="Separated by ; or commas, e.g. nb; en"
+        _l("Languages"),
+        filters=[_strip],
+        description=_l("Separated by ; or commas, e.g. nb; en"),
     )
     services = StringField(
-        "Services",
+        _l("Services"),
         filters=[_strip],
-        description="Separated by ; or commas, e.g. dry needling; exercise therapy",
+        description=_l("Separated by ; or commas, e.g. dry needling; exercise therapy"),
     )
 
     def values(self) -> dict:
@@ -197,25 +223,26 @@ class ClinicSearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search name, postcode or city", filters=[_strip])
+    q = StringField(_l("Search name, postcode or city"), filters=[_strip])
     profession = SelectField(
-        "Profession",
-        choices=[SelectChoice("", "Any")] + [SelectChoice(p.value, p.label) for p in Profession],
+        _l("Profession"),
+        choices=[SelectChoice("", _l("Any"))]
+        + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
     )
     status = SelectField(
-        "Status",
+        _l("Status"),
         choices=[
-            SelectChoice("active", "Active"),
-            SelectChoice("inactive", "Deactivated"),
-            SelectChoice("all", "All"),
+            SelectChoice("active", _l("Active")),
+            SelectChoice("inactive", _l("Deactivated")),
+            SelectChoice("all", _l("All")),
         ],
         default="active",
     )
     precision = SelectField(
-        "Location precision",
-        choices=[SelectChoice("", "Any")]
-        + [SelectChoice(s.value, s.value.capitalize()) for s in LocationSource],
+        _l("Location precision"),
+        choices=[SelectChoice("", _l("Any"))]
+        + [SelectChoice(s.value, PRECISION_NAMES[s]) for s in LocationSource],
         default="",
     )
 
@@ -224,25 +251,25 @@ class StaffUserForm(FlaskForm):
     """A new staff account, created by an admin."""
 
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[_strip],
         validators=[DataRequired(), Length(max=254), cleaned_by(clean_email)],
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[
             DataRequired(),
-            Length(min=12, max=128, message="Use at least 12 and at most 128 characters."),
+            Length(min=12, max=128, message=_l("Use at least 12 and at most 128 characters.")),
         ],
-        description="At least 12 characters. Give it to them by a safe channel.",
+        description=_l("At least 12 characters. Give it to them by a safe channel."),
     )
-    is_admin = BooleanField("Admin (manages staff accounts and reads the audit log)")
+    is_admin = BooleanField(_l("Admin (manages staff accounts and reads the audit log)"))
 
 
 class ImportUploadForm(FlaskForm):
     """A clinic list to preview."""
 
-    file = FileField("Clinic list (CSV)", validators=[FileRequired("Choose a CSV file.")])
+    file = FileField(_l("Clinic list (CSV)"), validators=[FileRequired(_l("Choose a CSV file."))])
 
 
 class ConfirmForm(FlaskForm):
@@ -256,15 +283,15 @@ class RequestFilterForm(FlaskForm):
         csrf = False
 
     status = SelectField(
-        "Status",
-        choices=[SelectChoice("open", "New and in progress"), SelectChoice("", "All")]
-        + [SelectChoice(s.value, s.label) for s in RequestStatus],
+        _l("Status"),
+        choices=[SelectChoice("open", _l("New and in progress")), SelectChoice("", _l("All"))]
+        + [SelectChoice(s.value, STATUS_NAMES[s]) for s in RequestStatus],
         default="open",
     )
     profession = SelectField(
-        "Profession wanted",
-        choices=[SelectChoice("", "Any"), SelectChoice("none", "Not sure")]
-        + [SelectChoice(p.value, p.label) for p in Profession],
+        _l("Profession wanted"),
+        choices=[SelectChoice("", _l("Any")), SelectChoice("none", _l("Not sure"))]
+        + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
     )
 
@@ -272,15 +299,17 @@ class RequestFilterForm(FlaskForm):
 class RequestStatusForm(FlaskForm):
     """Move a request on, with an optional note."""
 
-    status = SelectField("Status", choices=[SelectChoice(s.value, s.label) for s in RequestStatus])
-    note = TextAreaField("Note (optional)", filters=[_strip], validators=[Length(max=5000)])
+    status = SelectField(
+        _l("Status"), choices=[SelectChoice(s.value, STATUS_NAMES[s]) for s in RequestStatus]
+    )
+    note = TextAreaField(_l("Note (optional)"), filters=[_strip], validators=[Length(max=5000)])
 
 
 class RequestNoteForm(FlaskForm):
     """A note on a request (e.g. "called, no answer")."""
 
     text = TextAreaField(
-        "Add a note", filters=[_strip], validators=[DataRequired(), Length(max=5000)]
+        _l("Add a note"), filters=[_strip], validators=[DataRequired(), Length(max=5000)]
     )
 
 
@@ -288,22 +317,26 @@ class ReferralForm(FlaskForm):
     """Refer a request's patient to one clinic."""
 
     clinic_id = IntegerField(
-        "Clinic", validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)]
+        _l("Clinic"), validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)]
     )
-    tell_patient = BooleanField("Also email the patient the clinic's name", default=True)
+    tell_patient = BooleanField(_l("Also email the patient the clinic's name"), default=True)
 
 
 class PersonLookupForm(FlaskForm):
     """Find everything held about one person, by email or phone."""
 
-    email = EmailField("Email", filters=[_strip], validators=[Optional(), cleaned_by(clean_email)])
-    phone = StringField("Phone", filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)])
+    email = EmailField(
+        _l("Email"), filters=[_strip], validators=[Optional(), cleaned_by(clean_email)]
+    )
+    phone = StringField(
+        _l("Phone"), filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)]
+    )
 
     def validate(self, extra_validators=None) -> bool:
         """Require an email or a phone number."""
         valid = super().validate(extra_validators)
         if valid and not self.email.data and not self.phone.data:
-            self.email.errors = ["Give an email address or a phone number."]
+            self.email.errors = [_("Give an email address or a phone number.")]
             return False
         return valid
 
@@ -312,25 +345,25 @@ class SecondFactorForm(FlaskForm):
     """The six-digit code from the authenticator app, or a recovery code."""
 
     code = StringField(
-        "Code from your authenticator app",
+        _l("Code from your authenticator app"),
         filters=[_strip],
-        validators=[DataRequired("Enter the code."), Length(max=20)],
-        description="Six digits. Lost your phone? Enter one of your recovery codes instead.",
+        validators=[DataRequired(_l("Enter the code.")), Length(max=20)],
+        description=_l("Six digits. Lost your phone? Enter one of your recovery codes instead."),
     )
 
 
 class ChangePasswordForm(FlaskForm):
     """A staff member changes their own password."""
 
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
-        "New password",
+        _l("New password"),
         validators=[DataRequired(), Length(max=128)],
-        description="At least 12 characters; not a common password.",
+        description=_l("At least 12 characters; not a common password."),
     )
-    repeat_password = PasswordField("New password again", validators=[DataRequired()])
+    repeat_password = PasswordField(_l("New password again"), validators=[DataRequired()])
 
     def validate_repeat_password(self, field) -> None:
         """Both new passwords must match."""
         if field.data != self.new_password.data:
-            raise ValidationError("The two new passwords differ.")
+            raise ValidationError(_l("The two new passwords differ."))

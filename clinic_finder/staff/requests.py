@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import case, select
 
@@ -25,6 +27,7 @@ from ..contact_requests import (
     requests_of_person,
 )
 from ..extensions import db
+from ..i18n import status_name
 from ..mail import send_after_commit
 from ..models import Clinic, ContactRequest, PostalCode, Profession, RequestStatus, now_utc
 from ..search import find_clinics_near
@@ -117,7 +120,12 @@ def request_status(request_id: int):
         )
         db.session.commit()
         flash(
-            f"{contact_request.reference} is now {contact_request.status.label.lower()}.", "success"
+            _(
+                "%(reference)s is now %(status)s.",
+                reference=contact_request.reference,
+                status=status_name(contact_request.status).lower(),
+            ),
+            "success",
         )
     return redirect(url_for("staff.request_detail", request_id=contact_request.id))
 
@@ -130,9 +138,9 @@ def request_note(request_id: int):
     if form.validate_on_submit():
         add_note(db.session, current_user, contact_request, form.text.data)
         db.session.commit()
-        flash("Note added.", "success")
+        flash(_("Note added."), "success")
     else:
-        flash("Write a note first (at most 5,000 characters).", "error")
+        flash(_("Write a note first (at most 5,000 characters)."), "error")
     return redirect(url_for("staff.request_detail", request_id=contact_request.id))
 
 
@@ -144,15 +152,17 @@ def request_referral(request_id: int):
     if form.validate_on_submit():
         clinic = db.session.get(Clinic, form.clinic_id.data)
         if clinic is None or not clinic.active:
-            flash("That clinic is not in the directory any more.", "error")
+            flash(_("That clinic is not in the directory any more."), "error")
         else:
             try:
-                _, messages = refer(
+                _referral, messages = refer(
                     db.session,
                     current_user,
                     contact_request,
                     clinic,
                     tell_patient=bool(form.tell_patient.data),
+                    # Clinics read the site's language; the patient's own is not stored.
+                    language=current_app.config["DEFAULT_LOCALE"],
                 )
             except ContactRequestError as error:
                 db.session.rollback()
@@ -160,7 +170,10 @@ def request_referral(request_id: int):
             else:
                 db.session.commit()
                 send_after_commit([message.id for message in messages])
-                flash(f"Referred to {clinic.name}; the clinic is being emailed.", "success")
+                flash(
+                    _("Referred to %(clinic)s; the clinic is being emailed.", clinic=clinic.name),
+                    "success",
+                )
     return redirect(url_for("staff.request_detail", request_id=contact_request.id))
 
 
@@ -181,7 +194,7 @@ def privacy_export():
     """Download everything held about one person as JSON (GDPR art. 15); audited."""
     form = PersonLookupForm()
     if not form.validate_on_submit():
-        flash("Give an email address or a phone number.", "error")
+        flash(_("Give an email address or a phone number."), "error")
         return redirect(url_for("staff.privacy"))
     data = export_person(db.session, current_user, form.email.data, form.phone.data)
     db.session.commit()
@@ -198,5 +211,12 @@ def privacy_delete():
     if form.validate_on_submit():
         count = delete_person(db.session, current_user, form.email.data, form.phone.data)
         db.session.commit()
-        flash(f"Deleted {count} request(s) and everything about them.", "success")
+        flash(
+            ngettext(
+                "Deleted %(num)d request and everything about it.",
+                "Deleted %(num)d requests and everything about them.",
+                count,
+            ),
+            "success",
+        )
     return redirect(url_for("staff.privacy"))

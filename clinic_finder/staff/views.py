@@ -16,6 +16,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select, update
@@ -141,11 +143,11 @@ def sign_in():
         )
         db.session.commit()
         current_app.logger.info("staff sign-in refused")
-        flash(SIGN_IN_REFUSED, "error")
+        flash(str(SIGN_IN_REFUSED), "error")
     return render_template("staff/sign_in.html", form=form)
 
 
-SIGN_IN_REFUSED = (
+SIGN_IN_REFUSED = _l(
     "That did not match an active staff account. After several failed attempts an account "
     "pauses for a few minutes."
 )
@@ -168,7 +170,7 @@ def second_factor():
     """Ask for the authenticator code (or a recovery code) after the password."""
     user = auth.pending_user(db.session)
     if user is None or not user.has_second_factor:
-        flash("Please sign in again.", "info")
+        flash(_("Please sign in again."), "info")
         return redirect(url_for("staff.sign_in"))
     form = SecondFactorForm()
     if form.validate_on_submit():
@@ -189,7 +191,7 @@ def second_factor():
             summary="second factor",
         )
         db.session.commit()
-        flash("That code did not work. Codes change every 30 seconds; try the newest.", "error")
+        flash(_("That code did not work. Codes change every 30 seconds; try the newest."), "error")
     return render_template("staff/second_factor.html", form=form)
 
 
@@ -225,7 +227,8 @@ def enrol_second_factor():
             response.headers["Cache-Control"] = "no-store"
             return response
         flash(
-            "That code did not work. Check the app shows Finn klinikk and try the newest.", "error"
+            _("That code did not work. Check the app shows Finn klinikk and try the newest."),
+            "error",
         )
     uri = auth.provisioning_uri(user)
     response = current_app.make_response(
@@ -248,7 +251,7 @@ def sign_out():
         auth.end_all_sessions(current_user)
         db.session.commit()
         auth.end_this_session()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
     return redirect(url_for("staff.sign_in"))
 
 
@@ -268,7 +271,7 @@ def change_password():
             db.session.commit()
             auth.start_staff_session(user)  # a fresh session under the new session version
             db.session.commit()
-            flash("Your password is changed; any other sessions have ended.", "success")
+            flash(_("Your password is changed; any other sessions have ended."), "success")
             return redirect(url_for("staff.home"))
     return render_template("staff/change_password.html", form=form)
 
@@ -319,7 +322,7 @@ def new_clinic():
             form.form_errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Added {clinic.name}. Now add its clinicians.", "success")
+            flash(_("Added %(name)s. Now add its clinicians.", name=clinic.name), "success")
             return redirect(url_for("staff.clinic", clinic_id=clinic.id))
     return render_template("staff/clinic_form.html", form=form, clinic=None)
 
@@ -357,7 +360,7 @@ def edit_clinic(clinic_id: int):
             form.form_errors.append(str(error))
         else:
             db.session.commit()
-            flash("Saved." if changes else "Nothing changed.", "success")
+            flash(_("Saved.") if changes else _("Nothing changed."), "success")
             return redirect(url_for("staff.clinic", clinic_id=clinic.id))
     return render_template("staff/clinic_form.html", form=form, clinic=clinic)
 
@@ -367,7 +370,7 @@ def _clinic_action(clinic_id: int, action, message: str):
     if ConfirmForm().validate_on_submit():
         action(clinic)
         db.session.commit()
-        flash(message.format(name=clinic.name), "success")
+        flash(str(message) % {"name": clinic.name}, "success")
     return redirect(url_for("staff.clinic", clinic_id=clinic.id))
 
 
@@ -378,9 +381,9 @@ def set_clinic_status(clinic_id: int, action: str):
     return _clinic_action(
         clinic_id,
         lambda clinic: set_clinic_active(db.session, current_user, clinic, active),
-        "{name} is active again."
+        _l("%(name)s is active again.")
         if active
-        else "{name} is deactivated and no longer found by search.",
+        else _l("%(name)s is deactivated and no longer found by search."),
     )
 
 
@@ -390,7 +393,7 @@ def verify_clinic(clinic_id: int):
     return _clinic_action(
         clinic_id,
         lambda clinic: mark_clinic_verified(db.session, current_user, clinic),
-        "{name} is marked as verified today.",
+        _l("%(name)s is marked as verified today."),
     )
 
 
@@ -409,7 +412,7 @@ def new_clinician(clinic_id: int):
             form.hpr_number.errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Added {form.name.data}.", "success")
+            flash(_("Added %(name)s.", name=form.name.data), "success")
             return redirect(url_for("staff.clinic", clinic_id=clinic.id))
     return render_template("staff/clinician_form.html", form=form, clinic=clinic, clinician=None)
 
@@ -430,7 +433,7 @@ def edit_clinician(clinician_id: int):
             form.hpr_number.errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Saved {clinician.name}.", "success")
+            flash(_("Saved %(name)s.", name=clinician.name), "success")
             return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
     return render_template(
         "staff/clinician_form.html", form=form, clinic=clinician.clinic, clinician=clinician
@@ -444,7 +447,10 @@ def set_clinician_status(clinician_id: int, action: str):
     if ConfirmForm().validate_on_submit():
         set_clinician_active(db.session, current_user, clinician, action == "reactivate")
         db.session.commit()
-        flash(f"{clinician.name} is {'back' if action == 'reactivate' else 'marked as left'}.")
+        if action == "reactivate":
+            flash(_("%(name)s is back.", name=clinician.name))
+        else:
+            flash(_("%(name)s is marked as left.", name=clinician.name))
     return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
 
 
@@ -467,7 +473,7 @@ def regeocode():
     if ConfirmForm().validate_on_submit():
         geocoder = current_geocoder()
         if geocoder is None:
-            flash("No geocoder is configured (GEOCODER=none).", "error")
+            flash(_("No geocoder is configured (GEOCODER=none)."), "error")
         else:
             budget = current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
             report = regeocode_postcode_located(db.session, geocoder, time_budget=budget)
@@ -481,12 +487,16 @@ def regeocode():
                 summary=f"{report.updated} clinic(s) placed by street address",
             )
             db.session.commit()
-            message = f"{report.updated} clinic(s) now placed by street address; "
-            message += f"{report.still_postcode} still at their postcode."
+            message = _(
+                "%(updated)s clinic(s) now placed by street address; "
+                "%(still)s still at their postcode.",
+                updated=report.updated,
+                still=report.still_postcode,
+            )
             if report.unavailable:
-                message += " The geocoder could not be reached; try again later."
+                message += " " + _("The geocoder could not be reached; try again later.")
             elif report.out_of_time:
-                message += " Press the button again to go on with the rest."
+                message += " " + _("Press the button again to go on with the rest.")
             flash(message, "error" if report.unavailable else "success")
     return redirect(url_for("staff.postcode_located"))
 
@@ -552,7 +562,7 @@ def import_apply(batch_id: int):
     ).rowcount
     if claimed != 1:
         db.session.rollback()
-        flash("This file was already imported.", "error")
+        flash(_("This file was already imported."), "error")
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
     report = _plan_batch(batch, cache_only=True)
     try:
@@ -562,12 +572,15 @@ def import_apply(batch_id: int):
     except Exception:
         db.session.rollback()
         current_app.logger.exception("import %s failed; nothing was written", batch.id)
-        flash("The import failed and nothing was changed. Please try again.", "error")
+        flash(_("The import failed and nothing was changed. Please try again."), "error")
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
     counts = report.counts
     flash(
-        f"Imported: {counts['new']} new, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected.",
+        _(
+            "Imported: %(new)s new, %(updated)s updated, %(unchanged)s unchanged, "
+            "%(rejected)s rejected.",
+            **counts,
+        ),
         "success",
     )
     return redirect(url_for("staff.import_preview", batch_id=batch.id))
@@ -641,7 +654,7 @@ def new_user():
             form.form_errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Created {account.email}.", "success")
+            flash(_("Created %(email)s.", email=account.email), "success")
             return redirect(url_for("staff.users"))
     return render_template("staff/user_form.html", form=form)
 
@@ -653,12 +666,15 @@ def set_user_status(user_id: int, action: str):
     account = db.get_or_404(StaffAccount, user_id)
     if ConfirmForm().validate_on_submit():
         if account.id == current_user.id:
-            flash("You cannot deactivate your own account.", "error")
+            flash(_("You cannot deactivate your own account."), "error")
             return redirect(url_for("staff.users"))
         active = action == "reactivate"
         auth.set_account_active(db.session, account, active, current_user)
         db.session.commit()
-        flash(f"{account.email} is {'active' if active else 'deactivated'}.", "success")
+        if active:
+            flash(_("%(email)s is active.", email=account.email), "success")
+        else:
+            flash(_("%(email)s is deactivated.", email=account.email), "success")
     return redirect(url_for("staff.users"))
 
 
@@ -670,7 +686,13 @@ def reset_second_factor(user_id: int):
     if ConfirmForm().validate_on_submit():
         auth.reset_second_factor(db.session, account, current_user)
         db.session.commit()
-        flash(f"{account.email} will set up a new authenticator at their next sign-in.", "success")
+        flash(
+            _(
+                "%(email)s will set up a new authenticator at their next sign-in.",
+                email=account.email,
+            ),
+            "success",
+        )
     return redirect(url_for("staff.users"))
 
 
