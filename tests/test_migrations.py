@@ -90,7 +90,7 @@ def test_search_index_triggers_exist_at_head_and_go_on_downgrade(empty_database_
         with db.engine.connect() as connection:
             triggers = trigger_names(connection)
         assert triggers and all(name.startswith("listed_clinic_after_") for name in triggers)
-        expected = 2 if db.engine.dialect.name == "postgresql" else 6
+        expected = 5 if db.engine.dialect.name == "postgresql" else 6
         assert len(triggers) == expected
         downgrade(revision="5eb53e9adfc3")
         with db.engine.connect() as connection:

@@ -108,15 +108,66 @@ def create_sqlite_triggers():
         )
 
 
+# Statement-level triggers on PostgreSQL: a bulk insert of a thousand clinicians (one
+# multi-row INSERT) rewrites its clinics' rows once, not once per clinician.
+POSTGRESQL_TRIGGERS = {
+    # trigger name: (event, table, transition tables, the clinic ids it must rewrite)
+    "listed_clinic_after_clinic_insert": (
+        "INSERT",
+        "clinic",
+        "NEW TABLE AS new_rows",
+        "SELECT id FROM new_rows",
+    ),
+    "listed_clinic_after_clinic_update": (
+        "UPDATE",
+        "clinic",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        # Only where something the index holds changed: most updates (a phone number,
+        # a verification) need no work.
+        "SELECT new_rows.id FROM old_rows JOIN new_rows ON new_rows.id = old_rows.id "
+        "WHERE (old_rows.active, old_rows.latitude, old_rows.longitude) "
+        "IS DISTINCT FROM (new_rows.active, new_rows.latitude, new_rows.longitude)",
+    ),
+    "listed_clinic_after_clinician_insert": (
+        "INSERT",
+        "clinician",
+        "NEW TABLE AS new_rows",
+        "SELECT clinic_id FROM new_rows",
+    ),
+    "listed_clinic_after_clinician_update": (
+        "UPDATE",
+        "clinician",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "SELECT changed.clinic_id FROM ("
+        " SELECT old_rows.clinic_id AS old_clinic, new_rows.clinic_id AS new_clinic"
+        " FROM old_rows JOIN new_rows ON new_rows.id = old_rows.id"
+        " WHERE (old_rows.active, old_rows.profession, old_rows.clinic_id)"
+        " IS DISTINCT FROM (new_rows.active, new_rows.profession, new_rows.clinic_id)"
+        ") AS moved, LATERAL (VALUES (moved.old_clinic), (moved.new_clinic)) AS changed(clinic_id)",
+    ),
+    "listed_clinic_after_clinician_delete": (
+        "DELETE",
+        "clinician",
+        "OLD TABLE AS old_rows",
+        "SELECT clinic_id FROM old_rows",
+    ),
+    # A deleted clinic's row goes with it (ON DELETE CASCADE).
+}
+
+
 def create_postgresql_triggers():
     op.execute(
         f"""
         CREATE FUNCTION listed_clinic_refresh(clinic_ids integer[]) RETURNS void
         LANGUAGE plpgsql AS $$
         BEGIN
-            -- Two transactions changing one clinic's clinicians would each see the other's
-            -- rows too late; lock the clinic first (NO KEY UPDATE does not block foreign-key
-            -- checks), and READ COMMITTED gives the statements below a fresh snapshot.
+            IF cardinality(clinic_ids) = 0 THEN
+                RETURN;
+            END IF;
+            -- Two transactions changing one clinic's clinicians would each miss the
+            -- other's rows; lock the clinics first (NO KEY UPDATE does not block
+            -- foreign-key checks), and READ COMMITTED gives the statements below a
+            -- snapshot that includes whatever the other committed meanwhile.
             PERFORM 1 FROM clinic WHERE clinic.id = ANY(clinic_ids) ORDER BY clinic.id
                 FOR NO KEY UPDATE;
             DELETE FROM listed_clinic WHERE clinic_id = ANY(clinic_ids);
@@ -125,49 +176,28 @@ def create_postgresql_triggers():
         $$
         """
     )
-    op.execute(
-        """
-        CREATE FUNCTION listed_clinic_after_clinic() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                PERFORM listed_clinic_refresh(ARRAY[NEW.id]);
-            ELSIF TG_OP = 'UPDATE' THEN
-                PERFORM listed_clinic_refresh(ARRAY[OLD.id, NEW.id]);
-            END IF;
-            -- A deleted clinic's row goes with it (ON DELETE CASCADE).
-            RETURN NULL;
-        END
-        $$
-        """
-    )
-    op.execute(
-        """
-        CREATE FUNCTION listed_clinic_after_clinician() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                PERFORM listed_clinic_refresh(ARRAY[NEW.clinic_id]);
-            ELSIF TG_OP = 'UPDATE' THEN
-                PERFORM listed_clinic_refresh(ARRAY[OLD.clinic_id, NEW.clinic_id]);
-            ELSE
-                PERFORM listed_clinic_refresh(ARRAY[OLD.clinic_id]);
-            END IF;
-            RETURN NULL;
-        END
-        $$
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER listed_clinic_after_clinic "
-        "AFTER INSERT OR DELETE OR UPDATE OF active, latitude, longitude ON clinic "
-        "FOR EACH ROW EXECUTE FUNCTION listed_clinic_after_clinic()"
-    )
-    op.execute(
-        "CREATE TRIGGER listed_clinic_after_clinician "
-        "AFTER INSERT OR DELETE OR UPDATE OF active, profession, clinic_id ON clinician "
-        "FOR EACH ROW EXECUTE FUNCTION listed_clinic_after_clinician()"
-    )
+    for name, (event, table, transitions, affected) in POSTGRESQL_TRIGGERS.items():
+        op.execute(
+            f"""
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM listed_clinic_refresh(ARRAY(SELECT DISTINCT ids.id FROM ({affected}) AS ids(id)));
+                RETURN NULL;
+            END
+            $$
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transitions} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+        )
+
+
+def drop_postgresql_triggers():
+    for name, (_, table, _, _) in POSTGRESQL_TRIGGERS.items():
+        op.execute(f"DROP TRIGGER {name} ON {table}")
+        op.execute(f"DROP FUNCTION {name}()")
+    op.execute("DROP FUNCTION listed_clinic_refresh(integer[])")
 
 
 def upgrade():
@@ -183,11 +213,7 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER listed_clinic_after_clinician ON clinician")
-        op.execute("DROP TRIGGER listed_clinic_after_clinic ON clinic")
-        op.execute("DROP FUNCTION listed_clinic_after_clinician()")
-        op.execute("DROP FUNCTION listed_clinic_after_clinic()")
-        op.execute("DROP FUNCTION listed_clinic_refresh(integer[])")
+        drop_postgresql_triggers()
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
