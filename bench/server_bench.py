@@ -1,0 +1,500 @@
+"""Benchmark the finder as a server: gunicorn with 2 workers at 100,000 clinics, under wrk.
+
+For each backend (SQLite always; PostgreSQL too with ``--postgres-url``) the script
+
+1. builds a fresh database with the real migrations and postcode register and fills it
+   with synthetic clinics placed where people live (``search_bench.insert_clinics``);
+2. times, in this process and one query at a time, for a seeded sample of postcodes at
+   25 and 100 km: our ranking query (``rank_clinics_near``: ids, distances and total of
+   the first page), the whole ``find_clinics_near`` (clinics and clinicians loaded), the
+   WordPress Store Locator query on the same database, and a KD-tree over the same
+   points held in memory (scipy; ``pip install -e '.[bench]'``), checking that the
+   KD-tree and our search name the same clinics;
+3. starts ``gunicorn -w 2 -b 127.0.0.1:PORT wsgi:app`` on that database (development
+   settings, geocoding and rate limits off) and drives it with wrk from a fixed, seeded
+   list of 1,000 postcodes for ``--duration`` seconds per endpoint: ``/healthz`` (no
+   database work: the ceiling), ``/api/v1/clinics`` at 25 and 100 km, and ``/find`` (the
+   results page with its map); each after a short untimed warm-up;
+4. prints requests/s, p50 and p95 per endpoint, the ratios, and PASS/MISS per target.
+
+wrk must be installed (``apt-get install -y wrk``). Run it on an otherwise idle machine;
+wrk shares the CPUs with the server, as a load balancer on the same host would::
+
+    python bench/server_bench.py [--clinics 100000] [--duration 10] [--seed 1]
+        [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_server]
+
+The PostgreSQL database is created if missing and its ``public`` schema DROPPED and
+recreated: never point it at a database whose contents matter (``test`` is refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchdb import POSTCODE_FILE, create_bench_app
+from flask import Flask
+from search_bench import analyze, draw_places, insert_clinics, places_in_use
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from clinic_finder import create_app
+from clinic_finder.config import normalise_database_url
+from clinic_finder.extensions import db
+from clinic_finder.models import Clinic, ListedClinic, PostalCode
+from clinic_finder.search import find_clinics_near, nearest_listed, rank_clinics_near
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_cycle.lua"
+RADII_KM = (25, 100)
+PAGE_SIZE = 20
+EARTH_RADIUS_KM = 6371.009
+WORKERS = 2
+URL_COUNT = 1000
+WARM_UP_SECONDS = 2
+
+# The targets for issue 6, on a 2-core machine at 100,000 clinics.
+API_P95_TARGET_MS = 25.0
+API_SHARE_OF_TRIVIAL_TARGET = 0.40
+QUERY_SPEEDUP_TARGETS = {25: 100.0, 100: 25.0}
+FIND_P50_TARGET_MS = 40.0
+
+
+# --- In-process comparisons ----------------------------------------------------------------
+
+
+def median_ms(call: Callable[..., object], *args: object, repeat: int = 1, **kwargs) -> float:
+    """Median wall-clock time of ``call(*args, **kwargs)``, in milliseconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call(*args, **kwargs)
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(samples)
+
+
+def store_locator_sql(dialect: str) -> str:
+    """The WordPress Store Locator query, in SQL both backends run.
+
+    Its MySQL original says ``HAVING distance < r ... LIMIT 0, n``; a subquery with WHERE
+    and ``LIMIT n`` is the same plan in portable SQL. acos's argument is clamped to 1:
+    rounding can push it a hair above, where MySQL returns NULL but PostgreSQL raises.
+    """
+    least = "least" if dialect == "postgresql" else "min"
+    return f"""
+        SELECT id, distance FROM (
+            SELECT id, 6371 * acos({least}(1.0,
+                cos(radians(:lat)) * cos(radians(latitude))
+                * cos(radians(longitude) - radians(:lng))
+                + sin(radians(:lat)) * sin(radians(latitude)))) AS distance
+            FROM clinic WHERE active
+        ) AS located
+        WHERE distance < :radius ORDER BY distance LIMIT :n
+    """  # noqa: S608 - only the function name varies, chosen above
+
+
+def run_store_locator(session: Session, query, params: dict) -> list:
+    return session.execute(query, params).all()
+
+
+def unit_vector(latitude: float, longitude: float) -> tuple[float, float, float]:
+    lat, lon = math.radians(latitude), math.radians(longitude)
+    return (math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat))
+
+
+@dataclass
+class QueryComparison:
+    radius_km: int
+    ours_ms: float  # nearest_listed: the page's ids and distances, as the store locator's
+    rank_ms: float  # rank_clinics_near: the same and the total (counted up to the cap)
+    find_ms: float  # find_clinics_near: the same, with clinics and clinicians loaded
+    store_locator_ms: float
+    kd_tree_ms: float
+    kd_tree_agrees: int
+    compared: int
+
+    @property
+    def speedup(self) -> float:
+        return self.store_locator_ms / self.ours_ms
+
+
+def compare_queries(
+    session: Session, origins: Sequence[PostalCode], kd_origins: int
+) -> list[QueryComparison]:
+    """Time our search, the store locator's query and a KD-tree on the same postcodes."""
+    from scipy.spatial import cKDTree  # only the benchmark needs scipy
+
+    rows = session.execute(
+        select(ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude).order_by(
+            ListedClinic.clinic_id
+        )
+    ).all()
+    ids = [row[0] for row in rows]
+    # Chord length between unit vectors grows with great-circle distance, so the
+    # Euclidean KD-tree's nearest are the great circle's nearest.
+    tree = cKDTree([unit_vector(row[1], row[2]) for row in rows])
+    store_locator = text(store_locator_sql(session.get_bind().dialect.name))
+    comparisons = []
+    for radius_km in RADII_KM:
+        ours, rank, find, locator, kd = [], [], [], [], []
+        agrees = 0
+        chord = 2 * math.sin(radius_km / (2 * EARTH_RADIUS_KM))
+        for index, origin in enumerate(origins):
+            point = (origin.latitude, origin.longitude)
+            session.expunge_all()  # a request starts with an empty session
+            ours.append(median_ms(nearest_listed, session, point, PAGE_SIZE, radius_km, None))
+            rank.append(median_ms(rank_clinics_near, session, point, radius_km))
+            session.expunge_all()
+            find.append(median_ms(find_clinics_near, session, origin, radius_km))
+            params = {"lat": point[0], "lng": point[1], "radius": radius_km, "n": PAGE_SIZE}
+            locator.append(median_ms(run_store_locator, session, store_locator, params))
+            vector = unit_vector(*point)
+            kd.append(
+                median_ms(tree.query, vector, repeat=3, k=PAGE_SIZE, distance_upper_bound=chord)
+            )
+            if index < kd_origins:
+                _, found = tree.query(vector, k=PAGE_SIZE, distance_upper_bound=chord)
+                kd_ids = [ids[i] for i in found if i < len(ids)]
+                page = rank_clinics_near(session, point, radius_km).ranked
+                agrees += kd_ids == [clinic_id for _, clinic_id in page] or not (page or kd_ids)
+        comparisons.append(
+            QueryComparison(
+                radius_km,
+                statistics.median(ours),
+                statistics.median(rank),
+                statistics.median(find),
+                statistics.median(locator),
+                statistics.median(kd),
+                agrees,
+                min(kd_origins, len(origins)),
+            )
+        )
+    return comparisons
+
+
+# --- The server under wrk --------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p95_ms: float
+    failures: int  # non-2xx/3xx responses and socket errors
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen:
+    """Start gunicorn on the database and wait until it answers /healthz."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "APP_ENV": "development",
+        "GEOCODER": "none",
+        # The benchmark is one client asking thousands of times a second.
+        "RATELIMIT_ENABLED": "false",
+    }
+    server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-w",
+            str(WORKERS),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        # The access log (a line a request) would drown the figures; it is kept aside.
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    sys.exit("gunicorn did not answer /healthz within 30 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+RESULT_LINE = re.compile(
+    r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p95_us=(\d+) "
+    r"non2xx=(\d+) socket_errors=(\d+)"
+)
+
+
+def run_wrk(base_url: str, paths_file: Path, seconds: int, connections: int) -> LoadResult:
+    completed = subprocess.run(  # noqa: S603 - wrk from PATH, fixed arguments
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA_SCRIPT),
+            base_url,
+            "--",
+            str(paths_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = RESULT_LINE.search(completed.stdout)
+    if match is None:
+        sys.exit(f"wrk printed no RESULT line:\n{completed.stdout}\n{completed.stderr}")
+    requests, duration_us, p50_us, p95_us, non2xx, socket_errors = map(int, match.groups())
+    return LoadResult(
+        paths_file.stem,
+        requests / (duration_us / 1e6),
+        p50_us / 1000.0,
+        p95_us / 1000.0,
+        non2xx + socket_errors,
+    )
+
+
+def load_test(
+    database_url: str, postcodes: Sequence[str], seconds: int, connections: int, workdir: Path
+) -> dict[str, LoadResult]:
+    """Serve the database with gunicorn and measure each endpoint under wrk."""
+    endpoints = {
+        "healthz": "/healthz?postcode={}",
+        "api_25km": "/api/v1/clinics?postcode={}&radius=25",
+        "api_100km": "/api/v1/clinics?postcode={}&radius=100",
+        "find_25km": "/find?postcode={}&radius=25",
+    }
+    files = {}
+    for name, pattern in endpoints.items():
+        files[name] = workdir / f"{name}.txt"
+        files[name].write_text("".join(pattern.format(code) + "\n" for code in postcodes))
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = start_server(database_url, port, workdir / "gunicorn.log")
+    try:
+        results = {}
+        for name, paths_file in files.items():
+            progress(f"  wrk {name}: {WARM_UP_SECONDS} s warm-up, {seconds} s measured …")
+            run_wrk(base_url, paths_file, WARM_UP_SECONDS, connections)
+            results[name] = run_wrk(base_url, paths_file, seconds, connections)
+        return results
+    finally:
+        stop_server(server)
+
+
+# --- Report ------------------------------------------------------------------------------
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"
+
+
+def report(
+    backend: str,
+    clinic_count: int,
+    listed: int,
+    comparisons: list[QueryComparison],
+    load: dict[str, LoadResult],
+    args: argparse.Namespace,
+) -> list[str]:
+    lines = [
+        f"== {backend}: {clinic_count} clinics ({listed} listed), seed {args.seed}, "
+        f"gunicorn -w {WORKERS}, wrk -t1 -c{args.connections} -d{args.duration}s, "
+        f"{URL_COUNT} postcodes",
+        f"{'endpoint':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'failed':>8}",
+    ]
+    for result in load.values():
+        lines.append(
+            f"{result.name:<12}{result.requests_per_second:>9.0f}{result.p50_ms:>9.1f}"
+            f"{result.p95_ms:>9.1f}{result.failures:>8}"
+        )
+    trivial = load["healthz"].requests_per_second
+    for radius_km in RADII_KM:
+        share = load[f"api_{radius_km}km"].requests_per_second / trivial
+        lines.append(f"API {radius_km} km throughput / healthz throughput: {share:.0%}")
+    lines += [
+        f"in-process p50 over {args.compare_queries} postcodes, first page of {PAGE_SIZE}:",
+        "  query = nearest_listed (ids and distances, what the store locator's query gives);",
+        "  +total = rank_clinics_near (the same and the total); find = find_clinics_near",
+        "  (that, with clinics and clinicians loaded); WP SL = the store locator's query;",
+        "  KD = scipy cKDTree in memory, on the same listed clinics",
+        f"{'radius':<8}{'query':>8}{'+total':>8}{'find':>8}{'WP SL':>8}{'WP/query':>9}"
+        f"{'WP/+total':>10}{'KD':>8}{'query/KD':>9}  same 20 as KD",
+    ]
+    for row in comparisons:
+        lines.append(
+            f"{row.radius_km:>3} km  {row.ours_ms:>8.3f}{row.rank_ms:>8.3f}{row.find_ms:>8.3f}"
+            f"{row.store_locator_ms:>8.2f}{row.speedup:>8.0f}x"
+            f"{row.store_locator_ms / row.rank_ms:>9.0f}x{row.kd_tree_ms:>8.3f}"
+            f"{row.ours_ms / row.kd_tree_ms:>8.1f}x  {row.kd_tree_agrees}/{row.compared}"
+        )
+    api25 = load["api_25km"]
+    failures = sum(result.failures for result in load.values())
+    lines += [
+        f"{verdict(api25.p95_ms <= API_P95_TARGET_MS)}  API p95 at 25 km under load "
+        f"<= {API_P95_TARGET_MS:.0f} ms: {api25.p95_ms:.1f} ms",
+        f"{verdict(api25.requests_per_second / trivial >= API_SHARE_OF_TRIVIAL_TARGET)}  "
+        f"API throughput >= {API_SHARE_OF_TRIVIAL_TARGET:.0%} of /healthz: "
+        f"{api25.requests_per_second / trivial:.0%}",
+        *(
+            f"{verdict(row.speedup >= QUERY_SPEEDUP_TARGETS[row.radius_km])}  search query "
+            f">= {QUERY_SPEEDUP_TARGETS[row.radius_km]:.0f}x faster than the store locator's "
+            f"at {row.radius_km} km (p50): {row.speedup:.0f}x "
+            f"(with the total: {row.store_locator_ms / row.rank_ms:.0f}x)"
+            for row in comparisons
+        ),
+        f"{verdict(load['find_25km'].p50_ms <= FIND_P50_TARGET_MS)}  /find p50 "
+        f"<= {FIND_P50_TARGET_MS:.0f} ms: {load['find_25km'].p50_ms:.1f} ms",
+        f"{verdict(failures == 0)}  every response 2xx/3xx: {failures} failed",
+    ]
+    return lines
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr so that stdout holds only the figures."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def open_bench_app(database_url: str) -> Flask:
+    """An app on a benchmark database that is already built."""
+    return create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "APP_ENV": "development", "GEOCODER": "none"}
+    )
+
+
+def vacuum_analyze(database_url: str) -> None:
+    """Refresh statistics; on PostgreSQL also the visibility map index-only scans need."""
+    app = open_bench_app(database_url)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text("VACUUM ANALYZE")
+                )
+        else:
+            analyze(db.session)
+        db.engine.dispose()
+
+
+def run_backend(database_url: str, args: argparse.Namespace, workdir: Path) -> list[str]:
+    """Build one backend's database, compare queries in process, then load-test the server."""
+    progress(f"{database_url.split(':')[0]}: migrating and loading postcodes …")
+    app = create_bench_app(database_url)
+    places = places_in_use(POSTCODE_FILE)
+    with app.app_context():
+        progress(f"  inserting {args.clinics} clinics …")
+        insert_clinics(db.session, random.Random(args.seed), places, args.clinics)
+        db.engine.dispose()
+    vacuum_analyze(database_url)
+
+    # The postcodes patients search from: drawn by population, like the clinics.
+    postcodes = [
+        place.postcode for place in draw_places(random.Random(args.seed + 1), places, URL_COUNT)
+    ]
+    app = open_bench_app(database_url)
+    with app.app_context():
+        session = db.session
+        backend = db.engine.dialect.name
+        clinic_count = session.scalar(select(func.count()).select_from(Clinic))
+        listed = session.scalar(select(func.count()).select_from(ListedClinic))
+        origins = [session.get(PostalCode, code) for code in postcodes[: args.compare_queries]]
+        # Untimed first calls, so that statement compilation is not charged to a sample.
+        rank_clinics_near(session, (origins[0].latitude, origins[0].longitude))
+        find_clinics_near(session, origins[0])
+        progress(f"  timing queries in process for {len(origins)} postcodes …")
+        comparisons = compare_queries(session, origins, kd_origins=len(origins))
+        db.session.remove()
+        db.engine.dispose()
+
+    load = load_test(database_url, postcodes, args.duration, args.connections, workdir)
+    return report(backend, clinic_count, listed, comparisons, load, args)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clinics", type=int, default=100_000, help="clinics to generate")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per endpoint")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=WORKERS,
+        help="wrk connections (default: one per worker, which keeps both busy)",
+    )
+    parser.add_argument(
+        "--compare-queries",
+        type=int,
+        default=100,
+        help="postcodes for the in-process comparison (the store locator takes ~25 ms each)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        help="also run on this PostgreSQL database; its public schema is wiped",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed for clinics and queries")
+    args = parser.parse_args(argv)
+    if min(args.clinics, args.duration, args.connections, args.compare_queries) < 1:
+        parser.error("--clinics, --duration, --connections and --compare-queries must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit(
+            "wrk is not installed. Install it with `apt-get install -y wrk` (Debian/Ubuntu) "
+            "or `brew install wrk` (macOS), then run this again."
+        )
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        sys.exit("scipy is missing: pip install -e '.[bench]'")
+    # Other work on the machine shares the CPUs with the server and wrk: say how much.
+    lines = [f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)"]
+    with tempfile.TemporaryDirectory(prefix="server-bench-") as directory:
+        workdir = Path(directory)
+        lines += run_backend(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
+        if args.postgres_url:
+            lines += run_backend(normalise_database_url(args.postgres_url), args, workdir)
+    lines.append(f"load average at end: {os.getloadavg()[0]:.2f}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
