@@ -4,11 +4,12 @@ The search reads ``listed_clinic``, one row per clinic patients can find (active
 active clinician), which database triggers keep in step with the directory. Its index on
 (band of latitude, longitude) answers "which listed clinics lie in this box" with a short
 range scan per band. The search starts with a box about a kilometre wide and widens it
-only until it holds the clinics asked for, so a dense city costs no more than a village;
-exact great-circle distances, computed here in Python, decide the order and the radius,
-so both database backends give the same answer. How many clinics lie within the radius is
-counted in SQL, and only up to ``TOTAL_COUNT_CAP``: in a dense city that count would
-otherwise cost more than everything else put together.
+only until it holds the clinics asked for, so a dense city costs no more than a village.
+The database picks the nearest clinics in the box by the haversine formula, the same
+arithmetic as ``distance_km`` on the same C library, which then gives the distances shown
+and their order (ties by id): both backends give the same answer. How many clinics lie
+within the radius is counted in SQL, and only up to ``TOTAL_COUNT_CAP``: in a dense city
+that count would otherwise cost more than everything else put together.
 """
 
 from __future__ import annotations
