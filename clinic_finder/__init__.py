@@ -119,7 +119,7 @@ def register_blueprints(app: Flask) -> None:
     from .staff import hours as _staff_hours  # noqa: F401 - adds opening hours to staff_bp
     from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
     from .staff.views import bp as staff_bp
-    from .vendor import leaflet_bp
+    from .vendor import leaflet_bp, markercluster_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(clinics_bp)
@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(leaflet_bp)
+    app.register_blueprint(markercluster_bp)
 
 
 def register_commands(app: Flask) -> None:

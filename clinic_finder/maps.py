@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import folium
 from flask_babel import gettext as _
+from folium.plugins import MarkerCluster
 from folium.utilities import JsCode
 from markupsafe import Markup, escape
 
@@ -91,11 +92,17 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
         for hit in result.hits
     ]
     if features:
+        # Clinics in one building, or many in a city centre, merge into a numbered cluster
+        # that opens when clicked or zoomed into (leaflet.markercluster, from our files).
+        clusters = MarkerCluster(
+            name="clinic clusters",
+            options={"maxClusterRadius": 40, "disableClusteringAtZoom": 17},
+        ).add_to(results_map)
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
             name="clinics",
             on_each_feature=_BIND_POPUP,
-        ).add_to(results_map)
+        ).add_to(clusters)
 
     points = [origin] + [(hit.clinic.latitude, hit.clinic.longitude) for hit in result.hits]
     south = min(lat for lat, _ in points)

@@ -1,7 +1,9 @@
-"""Serve Leaflet from the pinned XStatic-Leaflet package, so no page loads from a CDN."""
+"""Serve Leaflet and its marker-cluster plugin from pinned XStatic packages, so no page
+loads from a CDN."""
 
 from flask import Blueprint
 from xstatic.pkg import leaflet as xstatic_leaflet
+from xstatic.pkg import leaflet_markercluster as xstatic_markercluster
 
 LEAFLET_VERSION = xstatic_leaflet.VERSION
 
@@ -10,4 +12,10 @@ leaflet_bp = Blueprint(
     __name__,
     static_folder=xstatic_leaflet.BASE_DIR,
     static_url_path="/static/vendor/leaflet",
+)
+markercluster_bp = Blueprint(
+    "markercluster",
+    __name__,
+    static_folder=xstatic_markercluster.BASE_DIR,
+    static_url_path="/static/vendor/leaflet.markercluster",
 )

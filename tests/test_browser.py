@@ -79,6 +79,14 @@ def _watch(page):
     return requests, dialogs
 
 
+def _clinics_on_map(page) -> int:
+    """Clinics the map shows: single markers plus the numbers on clusters."""
+    page.wait_for_timeout(500)  # let the cluster animation settle
+    singles = page.locator(".leaflet-marker-icon:not(.marker-cluster)").count()
+    clustered = sum(int(text) for text in page.locator(".marker-cluster span").all_inner_texts())
+    return singles + clustered
+
+
 def _record_csp_violations(page) -> list[str]:
     """Collect every Content-Security-Policy violation the page reports, in any form."""
     violations: list[str] = []
@@ -125,7 +133,7 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
 
     listed = page.locator("li.clinic").count()
     assert listed == 4
-    assert page.locator(".leaflet-marker-icon").count() == listed
+    assert _clinics_on_map(page) == listed
     foreign = [url for url in requests if urlsplit(url).hostname not in {"127.0.0.1", TILE_HOST}]
     assert foreign == []
     assert any(urlsplit(url).hostname == TILE_HOST for url in requests), "the map asked for tiles"
@@ -135,6 +143,29 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
     page.locator(".leaflet-control-zoom-in").click()
     page.wait_for_timeout(300)
     assert _all_csp_violations(page, console_violations) == []
+
+
+def test_clinics_in_one_building_merge_into_a_cluster_that_opens(
+    sqlite_only, session, live_server, page
+):
+    origin = session.get(PostalCode, "0150")
+    for number in range(12):
+        make_clinic(
+            session,
+            name=f"Legesenteret {number}",
+            latitude=origin.latitude + 0.002,
+            longitude=origin.longitude + 0.002,
+        )
+    make_clinic(session, name="Far away", latitude=origin.latitude + 0.05)
+    session.commit()
+    _watch(page)
+    page.goto(f"{live_server}/find?postcode=0150")
+    page.wait_for_selector(".marker-cluster")
+    assert page.locator(".marker-cluster span").all_inner_texts() == ["12"]
+    assert _clinics_on_map(page) == page.locator("li.clinic").count() == 13
+    page.locator(".marker-cluster").click()
+    page.wait_for_timeout(800)
+    assert page.locator(".leaflet-marker-icon:not(.marker-cluster)").count() == 13
 
 
 def test_hostile_clinic_name_runs_no_script_in_list_or_popup(

@@ -10,15 +10,18 @@ from importlib import resources
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
+from ..complaints import Complaint
 from ..contact.forms import ContactForm
 from ..contact.views import contact_rate_limit, submit_contact_request
 from ..extensions import csrf, db, limiter
+from ..finder import find as run_finder
 from ..models import Clinic, PostalCode, now_utc, today
 from ..origins import is_allowed_origin
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..public.forms import ApiSearchForm
-from ..search import ClinicHit, find_clinics_near
+from ..public.views import finder_query
+from ..search import ClinicHit
 from ..validation import check_in_norway
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -105,25 +108,44 @@ def clinics():
     if not form.validate():
         return _bad_request(form.errors)
     limit = form.limit.data or 20
-    result = find_clinics_near(
+    complaint = form.selected_complaint
+    found = run_finder(
         db.session,
         form.postal_code,
-        radius_km=form.radius.data,
-        profession=form.selected_profession,
+        finder_query(form),
         limit=limit,
         offset=(form.page_number - 1) * limit,
+        now=now_utc(),
     )
+    result = found.search
+    results = []
+    for hit in result.hits:
+        entry = hit_json(hit)
+        if complaint is not None:
+            entry["complaint_services"] = complaint.matching_services(hit.clinic)
+        results.append(entry)
     return cacheable(
         {
             "origin": postcode_json(result.origin),
             "radius_km": result.radius_km,
             "within_radius": result.within_radius,
             "total": result.total,
+            "total_capped": result.total_capped,
             "page": form.page_number if result.within_radius else 1,
             "limit": limit,
-            "results": [hit_json(hit) for hit in result.hits],
+            "complaint": complaint_json(complaint) if complaint is not None else None,
+            "results": results,
         }
     )
+
+
+def complaint_json(complaint: Complaint) -> dict:
+    """A complaint from the catalogue, named in both languages."""
+    return {
+        "slug": complaint.slug,
+        "name": dict(complaint.names),
+        "professions": [profession.value for profession in complaint.professions],
+    }
 
 
 @bp.get("/postcodes/<code>")

@@ -15,9 +15,10 @@ from flask_babel import gettext as _
 
 from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION, create_contact_request
 from ..extensions import db, limiter
-from ..i18n import visitor_language
+from ..i18n import current_language, visitor_language
 from ..mail import send_after_commit
 from ..models import Clinic
+from ..public.forms import complaint_catalogue
 from .forms import ContactForm
 
 bp = Blueprint("contact", __name__, url_prefix="/contact")
@@ -64,6 +65,10 @@ def contact():
         clinic_id = request.args.get("clinic", "")
         if clinic_id.isdigit() and len(clinic_id) <= 9:
             form.clinic_id.data = int(clinic_id)
+        complaint = complaint_catalogue().get(request.args.get("complaint", ""))
+        if complaint is not None:
+            # A start the patient can edit: what the article was about, in their language.
+            form.message.data = complaint.name(current_language()) + ": "
     clinic_id = form.clinic_id.data
     # Only a number in the database's range is looked up (a longer one is "no clinic").
     clinic = db.session.get(Clinic, clinic_id) if clinic_id and 0 < clinic_id < 2**31 else None

@@ -2,14 +2,56 @@
 
 from __future__ import annotations
 
+from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectChoice, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..clinic_pages import PROFESSION_NAMES, language_name
+from ..complaints import Complaint, load_complaints
 from ..extensions import db
+from ..i18n import current_language
 from ..models import Profession
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
+
+# The languages patients most often look for in Norway, by ISO 639-1 code as clinicians'
+# languages are stored; names come from Babel in the page's language.
+LANGUAGE_CODES = (
+    "nb",
+    "nn",
+    "en",
+    "se",
+    "sv",
+    "da",
+    "de",
+    "fr",
+    "es",
+    "pl",
+    "lt",
+    "uk",
+    "ru",
+    "ar",
+    "so",
+    "ur",
+    "fa",
+    "ti",
+    "tr",
+    "vi",
+    "zh",
+)
+# What a query string may say for "yes" and "no" (the API's callers write true/false).
+FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
 
 
 def _strip(value: str | None) -> str | None:
@@ -36,22 +78,22 @@ class SearchForm(FlaskForm):
         csrf = False
 
     postcode = StringField(
-        "Postcode",
+        _l("Postcode"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your postcode."),
-            Regexp(r"^[0-9]{4}$", message="A postcode is four digits, for example 0150."),
+            InputRequired(_l("Enter your postcode.")),
+            Regexp(r"^[0-9]{4}$", message=_l("A postcode is four digits, for example 0150.")),
         ],
     )
     profession = SelectField(
-        "Clinician",
-        choices=[SelectChoice("", "Any clinician")]
-        + [SelectChoice(p.value, f"{p.label} ({p.norwegian})") for p in Profession],
+        _l("Clinician"),
+        choices=[SelectChoice("", _l("Any clinician"))]
+        + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
         invalid_choice_message=PROFESSION_MESSAGE,
     )
     radius = SelectField(
-        "Within",
+        _l("Within"),
         coerce=int,
         choices=[SelectChoice(str(km), f"{km} km") for km in RADIUS_CHOICES_KM],
         default=DEFAULT_RADIUS_KM,
@@ -59,7 +101,7 @@ class SearchForm(FlaskForm):
         invalid_choice_message=RADIUS_MESSAGE,
     )
     page = IntegerField(
-        "Page",
+        _l("Page"),
         default=1,
         validators=[
             Optional(),
@@ -76,7 +118,10 @@ class SearchForm(FlaskForm):
         self.postal_code = lookup_postcode(db.session, field.data)
         if self.postal_code is None:
             raise ValidationError(
-                f"We do not know the postcode {field.data}. Check it and try again."
+                gettext(
+                    "We do not know the postcode %(postcode)s. Check it and try again.",
+                    postcode=field.data,
+                )
             )
 
     @property
@@ -88,7 +133,92 @@ class SearchForm(FlaskForm):
         return self.page.data or 1
 
 
-class ApiSearchForm(SearchForm):
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _drop_empty(values):
+    # profession= (empty) in a link means "any", as it always has.
+    return [value for value in values or [] if value]
+
+
+def complaint_catalogue() -> dict[str, Complaint]:
+    """The complaints the finder knows (data/complaints.json)."""
+    return load_complaints(current_app.config["DATA_DIR"] / "complaints.json")
+
+
+class FinderForm(SearchForm):
+    """The full finder: several professions at once, a complaint, and filters.
+
+    ``profession`` may be repeated (``profession=chiropractor&profession=physiotherapist``);
+    a link with one, or none, means what it always meant.
+    """
+
+    profession = SelectMultipleField(
+        _l("Clinician"),
+        choices=[SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
+        filters=[_drop_empty],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        invalid_choice_message=PROFESSION_MESSAGE,
+    )
+    complaint = SelectField(_l("What is bothering you?"), default="", validate_choice=False)
+    helfo = BooleanField(
+        _l("Public agreement (HELFO): you pay the public rate"), false_values=FALSE_VALUES
+    )
+    new_patients = BooleanField(_l("Taking new patients"), false_values=FALSE_VALUES)
+    open_now = BooleanField(_l("Open now"), false_values=FALSE_VALUES)
+    language = SelectField(_l("Speaks"), default="", validate_choice=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        language = current_language()
+        self.complaint.choices = [SelectChoice("", _l("Choose if you like"))] + [
+            SelectChoice(slug, complaint.name(language))
+            for slug, complaint in complaint_catalogue().items()
+        ]
+        self.language.choices = [SelectChoice("", _l("Any language"))] + [
+            SelectChoice(code, _capitalised(language_name(code, language)))
+            for code in LANGUAGE_CODES
+        ]
+
+    def validate_complaint(self, field: SelectField) -> None:
+        if field.data and field.data not in complaint_catalogue():
+            raise ValidationError(_choose_one_of(complaint_catalogue()))
+
+    def validate_language(self, field: SelectField) -> None:
+        if field.data and field.data not in LANGUAGE_CODES:
+            raise ValidationError(_choose_one_of(LANGUAGE_CODES))
+
+    @property
+    def selected_professions(self) -> frozenset[Profession]:
+        return frozenset(Profession(value) for value in self.profession.data or [])
+
+    @property
+    def selected_profession(self) -> Profession | None:
+        professions = self.selected_professions
+        return next(iter(professions)) if len(professions) == 1 else None
+
+    @property
+    def selected_complaint(self) -> Complaint | None:
+        return complaint_catalogue().get(self.complaint.data or "")
+
+    def query_arguments(self) -> dict:
+        """The search as URL arguments, for pagination, the language switch and sharing."""
+        arguments = {
+            "postcode": self.postcode.data,
+            "profession": sorted(self.profession.data or []) or None,
+            "radius": self.radius.data,
+            "complaint": self.complaint.data or None,
+            "helfo": "true" if self.helfo.data else None,
+            "new_patients": "true" if self.new_patients.data else None,
+            "open_now": "true" if self.open_now.data else None,
+            "language": self.language.data or None,
+        }
+        return {name: value for name, value in arguments.items() if value is not None}
+
+
+class ApiSearchForm(FinderForm):
     """The search form plus how many results an API caller wants per page."""
 
     limit = IntegerField(

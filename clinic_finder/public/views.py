@@ -4,45 +4,81 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
+from ..clinic_pages import PROFESSION_NAMES
+from ..complaints import load_profession_guide
 from ..extensions import db
+from ..finder import FinderQuery
+from ..finder import find as run_finder
+from ..hours import is_open_at
 from ..maps import build_results_map
-from ..search import find_clinics_near
-from .forms import SearchForm
+from ..models import Profession, now_utc
+from .forms import FinderForm
 
 bp = Blueprint("public", __name__)
+
+
+def finder_query(form: FinderForm) -> FinderQuery:
+    """What the (validated) form asks the finder for."""
+    return FinderQuery(
+        radius_km=form.radius.data,
+        professions=form.selected_professions,
+        complaint=form.selected_complaint,
+        helfo_only=form.helfo.data,
+        new_patients_only=form.new_patients.data,
+        open_now=form.open_now.data,
+        language=form.language.data or None,
+    )
+
+
+def profession_guide():
+    """What each profession means for the patient (data/professions.json)."""
+    return load_profession_guide(current_app.config["DATA_DIR"] / "professions.json")
 
 
 @bp.get("/")
 @bp.get("/find")
 def find():
     """Show the search form, and the nearest clinics when a postcode was given."""
-    form = SearchForm(request.args)
-    if not request.args:
-        return render_template("public/find.html", form=form, result=None)
+    form = FinderForm(request.args)
+    context = {
+        "form": form,
+        "result": None,
+        "guide": profession_guide(),
+        "profession_names": PROFESSION_NAMES,
+        "profession_by_value": {profession.value: profession for profession in Profession},
+    }
+    if "postcode" not in request.args:
+        # A deep link may bring a complaint or profession alone: a prefilled form, no error.
+        return render_template("public/find.html", **context)
     if not form.validate():
-        return render_template("public/find.html", form=form, result=None), 400
+        return render_template("public/find.html", **context), 400
 
     page_size = current_app.config["SEARCH_PAGE_SIZE"]
-    result = find_clinics_near(
+    moment = now_utc()
+    found = run_finder(
         db.session,
         form.postal_code,
-        radius_km=form.radius.data,
-        profession=form.selected_profession,
+        finder_query(form),
         limit=page_size,
         offset=(form.page_number - 1) * page_size,
+        now=moment,
     )
+    result = found.search
     results_map = build_results_map(
         result,
         tiles_url=current_app.config["MAP_TILES_URL"],
         tiles_attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
     )
     page_count = max(1, -(-result.total // page_size))
+    context["result"] = result
     return render_template(
         "public/find.html",
-        form=form,
-        result=result,
+        **context,
+        found=found,
         results_map=results_map,
         page=form.page_number,
         page_count=page_count,
         first_index=(form.page_number - 1) * page_size if result.within_radius else 0,
+        complaint=form.selected_complaint,
+        open_now={hit.clinic.id: is_open_at(hit.clinic, moment) for hit in result.hits},
     )

@@ -1,0 +1,171 @@
+"""The finder as patients use it: complaints, several professions, filters, counts, guide."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+
+import pytest
+
+from clinic_finder.models import OpeningHours, PostalCode, Profession, now_utc
+
+from .factories import make_clinic
+
+KM = 1 / 111.2  # degrees of latitude in a kilometre
+
+
+def _clinic_north(session, name: str, km: float, *, services=(), languages=("nb",), **fields):
+    origin = session.get(PostalCode, "0150")
+    clinic = make_clinic(session, name=name, latitude=origin.latitude + km * KM, **fields)
+    for clinician in clinic.clinicians:
+        clinician.services = list(services)
+        clinician.languages = list(languages)
+    return clinic
+
+
+def _names(page: str) -> list[str]:
+    return re.findall(r'<li class="clinic"[^>]*>\s*<h3><a [^>]*>([^<]+)</a></h3>', page)
+
+
+def test_a_complaint_puts_suitable_clinics_first_among_near_ones(client, session):
+    _clinic_north(session, "Nærmest, bare massasje", 0.3, services=["massage"])
+    _clinic_north(session, "Trening mot isjias", 1.6, services=["Exercise therapy"])
+    _clinic_north(session, "Litt lenger, massasje", 2.5, services=["massage"])
+    _clinic_north(session, "Langt unna, manuellterapi", 7.0, services=["manuell terapi"])
+    session.commit()
+
+    plain = client.get("/find?postcode=0150").get_data(as_text=True)
+    assert _names(plain) == [
+        "Nærmest, bare massasje",
+        "Trening mot isjias",
+        "Litt lenger, massasje",
+        "Langt unna, manuellterapi",
+    ]
+    page = client.get("/find?postcode=0150&complaint=sciatica").get_data(as_text=True)
+    # Within 0–2 km the suitable one comes first; the far suitable one never jumps a ring.
+    assert _names(page) == [
+        "Trening mot isjias",
+        "Nærmest, bare massasje",
+        "Litt lenger, massasje",
+        "Langt unna, manuellterapi",
+    ]
+    assert "Offers for sciatica: Exercise therapy" in page
+    assert "come first among those at a similar distance" in page
+
+
+def test_complaint_pages_follow_each_other_without_gaps(app, client, session):
+    app.config["SEARCH_PAGE_SIZE"] = 2
+    for number, services in enumerate([[], ["exercise therapy"], [], ["manual therapy"], []]):
+        _clinic_north(session, f"Klinikk {number}", 0.2 + 0.3 * number, services=services)
+    session.commit()
+    seen = []
+    for page in (1, 2, 3):
+        seen += _names(
+            client.get(f"/find?postcode=0150&complaint=sciatica&page={page}").get_data(as_text=True)
+        )
+    assert seen == ["Klinikk 1", "Klinikk 3", "Klinikk 0", "Klinikk 2", "Klinikk 4"]
+
+
+def test_a_complaint_deep_link_in_norwegian(app, client, session):
+    _clinic_north(session, "Ryggsenteret", 0.5, services=["treningsterapi"])
+    session.commit()
+    page = client.get(
+        "/find?postcode=0150&complaint=sciatica", headers={"Accept-Language": "nb-NO,nb;q=0.9"}
+    ).get_data(as_text=True)
+    assert '<html lang="nb">' in page
+    assert "Isjias" in page
+    assert "Du trenger ikke henvisning fra lege" in page
+    # What each profession does for it, in plain words.
+    assert "kan henvise til bildediagnostikk eller spesialist" in page
+    english = client.get("/find?postcode=0150&complaint=sciatica&lang=en").get_data(as_text=True)
+    assert "Sciatica" in english and "referral for any of the three" in english
+
+
+def test_the_contact_form_arrives_prefilled_from_a_complaint_search(client, session):
+    clinic = _clinic_north(session, "Ryggsenteret", 0.5)
+    session.commit()
+    page = client.get("/find?postcode=0150&complaint=sciatica").get_data(as_text=True)
+    links = re.findall(r'href="(/contact\?[^"]+)"', page)
+    assert any(f"clinic={clinic.id}" in link for link in links)
+    ask_us = next(link for link in links if "clinic=" not in link)
+    form = client.get(ask_us.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'value="0150"' in form
+    assert re.search(r"<textarea[^>]*>\s*Sciatica: </textarea>", form)
+
+
+def test_several_professions_at_once(client, session):
+    _clinic_north(session, "Kiro", 0.5, professions=(Profession.CHIROPRACTOR,))
+    _clinic_north(session, "Fysio", 0.6, professions=(Profession.PHYSIOTHERAPIST,))
+    _clinic_north(session, "Manuell", 0.7, professions=(Profession.MANUAL_THERAPIST,))
+    session.commit()
+    page = client.get(
+        "/find?postcode=0150&profession=chiropractor&profession=manual_therapist"
+    ).get_data(as_text=True)
+    assert _names(page) == ["Kiro", "Manuell"]
+    # The counts say what each choice finds, whatever is ticked now.
+    counts = re.findall(r'value="(\w+)">\s*<label[^>]*>[^<]*<span class="count">\((\d+)\)', page)
+    assert dict(counts) == {"chiropractor": "1", "physiotherapist": "1", "manual_therapist": "1"}
+
+
+def test_filters_helfo_new_patients_and_language(client, session):
+    _clinic_north(session, "Med avtale", 0.5, helfo_agreement=True)
+    _clinic_north(session, "Uten avtale", 0.6, helfo_agreement=False)
+    stale = _clinic_north(session, "Gammelt svar", 0.7, accepts_new_patients=True)
+    stale.accepts_new_patients_confirmed_at = now_utc() - timedelta(days=120)
+    _clinic_north(session, "Tar imot", 0.8, accepts_new_patients=True)
+    _clinic_north(session, "Snakker polsk", 0.9, languages=("nb", "pl"))
+    session.commit()
+
+    def names(query: str) -> list[str]:
+        return _names(client.get(f"/find?postcode=0150&{query}").get_data(as_text=True))
+
+    assert names("helfo=y") == ["Med avtale"]
+    # An answer older than 90 days is unknown, so it does not pass.
+    assert names("new_patients=y") == ["Tar imot"]
+    assert names("language=pl") == ["Snakker polsk"]
+
+
+def test_open_now_uses_the_opening_hours(client, session):
+    always = _clinic_north(session, "Alltid åpen", 0.5)
+    always.opening_hours = [
+        OpeningHours(weekday=day, opens=time(0, 0), closes=time(23, 59)) for day in range(7)
+    ]
+    _clinic_north(session, "Ingen åpningstider", 0.6)
+    session.commit()
+    page = client.get("/find?postcode=0150").get_data(as_text=True)
+    assert "Open now" in page
+    filtered = client.get("/find?postcode=0150&open_now=y").get_data(as_text=True)
+    assert _names(filtered) == ["Alltid åpen"]
+
+
+def test_filters_that_nothing_near_passes_fall_back_to_the_nearest_that_do(client, session):
+    _clinic_north(session, "Nær, uten avtale", 0.5)
+    _clinic_north(session, "Langt unna med avtale", 40, helfo_agreement=True)
+    session.commit()
+    page = client.get("/find?postcode=0150&radius=5&helfo=y").get_data(as_text=True)
+    assert "No clinics within 5 km" in page
+    assert _names(page) == ["Langt unna med avtale"]
+
+
+def test_api_takes_a_complaint_and_says_what_suits_it(client, session):
+    _clinic_north(session, "Nærmest", 0.3, services=["massage"])
+    _clinic_north(session, "Trening", 1.6, services=["exercise therapy"])
+    session.commit()
+    body = client.get("/api/v1/clinics?postcode=0150&complaint=sciatica").get_json()
+    assert [hit["name"] for hit in body["results"]] == ["Trening", "Nærmest"]
+    assert body["results"][0]["complaint_services"] == ["exercise therapy"]
+    assert body["complaint"]["name"] == {"nb": "Isjias", "en": "Sciatica"}
+    assert client.get("/api/v1/clinics?postcode=0150").get_json()["complaint"] is None
+
+
+@pytest.mark.parametrize("query", ["complaint=gout", "language=klingon", "profession=naprapat"])
+def test_api_refuses_unknown_choices_naming_the_field(client, query):
+    response = client.get(f"/api/v1/clinics?postcode=0150&{query}")
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {query.split("=")[0]}
+
+
+def test_a_complaint_alone_prefills_the_search_form(client):
+    page = client.get("/find?complaint=neck-pain").get_data(as_text=True)
+    assert re.search(r'<option selected value="neck-pain">', page)
+    assert "error-summary" not in page
