@@ -23,6 +23,7 @@ from .formatting import http_url
 from .maps import MapParts, escape_for_map
 from .models import Clinic, Clinician, Profession
 
+SCHEMA_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 # Letters NFKD cannot take apart into ASCII; Norwegian ones first.
 _TRANSLITERATION = str.maketrans(
@@ -135,6 +136,16 @@ def clinic_structured_data(clinic: Clinic, page_url: str) -> dict:
     website = http_url(clinic.website)
     if website:
         data["sameAs"] = website
+    if clinic.opening_hours:
+        data["openingHoursSpecification"] = [
+            {
+                "@type": "OpeningHoursSpecification",
+                "dayOfWeek": f"https://schema.org/{SCHEMA_DAYS[entry.weekday]}",
+                "opens": entry.opens.strftime("%H:%M"),
+                "closes": entry.closes.strftime("%H:%M"),
+            }
+            for entry in clinic.opening_hours
+        ]
     return data
 
 

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_day_names
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -80,6 +81,15 @@ def week_of(clinic: Clinic) -> dict[int, list[Stretch]]:
 
 def has_hours(clinic: Clinic) -> bool:
     return bool(clinic.opening_hours)
+
+
+def week_rows(clinic: Clinic, language: str) -> list[tuple[str, list[Stretch]]]:
+    """(weekday name in ``language``, that day's stretches) for Monday … Sunday."""
+    names = get_day_names("wide", locale=language)
+    return [
+        (names[day][:1].upper() + names[day][1:], stretches)
+        for day, stretches in week_of(clinic).items()
+    ]
 
 
 def is_open_at(clinic: Clinic, moment: datetime) -> bool | None:

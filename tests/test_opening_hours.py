@@ -92,7 +92,7 @@ def test_a_clinic_without_hours_is_neither_open_nor_closed(session):
     assert is_open_at(make_clinic(session), datetime(2026, 11, 23, 9, tzinfo=UTC)) is None
 
 
-def test_staff_set_the_hours_of_a_clinic(app, session, staff_client):
+def test_staff_set_the_hours_of_a_clinic(app, staff_client, session):
     clinic = make_clinic(session)
     session.commit()
     url = f"/staff/clinics/{clinic.id}/hours"
@@ -113,7 +113,7 @@ def test_staff_set_the_hours_of_a_clinic(app, session, staff_client):
     assert 'value="08:00–11:30, 12:30–16:00"' in page
 
 
-def test_one_bad_day_saves_nothing_and_says_which(app, session, staff_client):
+def test_one_bad_day_saves_nothing_and_says_which(app, staff_client, session):
     clinic = _clinic_with_hours(session)
     url = f"/staff/clinics/{clinic.id}/hours"
     days = {f"day_{day}": "" for day in range(7)}
@@ -132,3 +132,33 @@ def test_anonymous_visitors_cannot_see_or_change_hours(app, session, client):
     response = client.get(f"/staff/clinics/{clinic.id}/hours")
     assert response.status_code == 302
     assert "/staff/sign-in" in response.headers["Location"]
+
+
+def test_the_clinic_page_shows_the_week_and_tells_search_engines(client, session):
+    import json
+    import re
+
+    clinic = _clinic_with_hours(session)
+    page = client.get(f"/clinics/{clinic.id}", follow_redirects=True).get_data(as_text=True)
+    rows = re.findall(r"<tr><th scope=\"row\">(\w+)</th><td>([^<]*)</td></tr>", page)
+    assert rows[0] == ("Monday", "08:00–16:00")
+    assert rows[1] == ("Tuesday", "Closed")
+    assert rows[2] == ("Wednesday", "08:00–11:30, 12:30–16:00")
+    assert "Public holidays are not taken into account" in page
+    (structured,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
+    hours = json.loads(structured)["openingHoursSpecification"]
+    assert hours[0] == {
+        "@type": "OpeningHoursSpecification",
+        "dayOfWeek": "https://schema.org/Monday",
+        "opens": "08:00",
+        "closes": "16:00",
+    }
+    norwegian = client.get(f"/clinics/{clinic.id}?lang=nb", follow_redirects=True)
+    assert '<th scope="row">Mandag</th>' in norwegian.get_data(as_text=True)
+
+
+def test_a_clinic_without_hours_shows_no_table(client, session):
+    clinic = make_clinic(session)
+    session.commit()
+    page = client.get(f"/clinics/{clinic.id}", follow_redirects=True).get_data(as_text=True)
+    assert "opening-hours" not in page

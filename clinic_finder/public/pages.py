@@ -26,7 +26,9 @@ from ..clinic_pages import (
     slugify,
 )
 from ..extensions import db
+from ..hours import has_hours, is_open_at, week_rows
 from ..i18n import current_language
+from ..models import now_utc
 from ..postcodes import lookup_postcode
 from ..search import distance_km
 
@@ -90,6 +92,9 @@ def clinic(clinic_id: int, slug: str):
         ),
         profession_name=profession_name,
         language_name=lambda code: language_name(code, language),
+        opening_hours=week_rows(clinic, language) if has_hours(clinic) else None,
+        open_now=is_open_at(clinic, now_utc()),
+        share_url=page_url,
     )
 
 
