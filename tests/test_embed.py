@@ -11,7 +11,7 @@ from clinic_finder import create_app
 from clinic_finder.clinic_pages import slugify
 from clinic_finder.config import ConfigError, config_from_environment
 from clinic_finder.extensions import db
-from clinic_finder.models import Profession
+from clinic_finder.models import PostalCode, Profession
 from clinic_finder.origins import allowed_origins
 
 from .conftest import config_for_tests
@@ -74,12 +74,31 @@ def test_embed_keeps_the_language_in_the_url_for_the_next_search(client, session
 
 
 def test_embed_without_a_postcode_is_a_prefilled_form_not_an_error(client):
-    response = client.get("/embed?profession=chiropractor&complaint=korsrygg")
+    response = client.get("/embed?profession=chiropractor&complaint=low-back-pain")
     body = _body(response)
     assert response.status_code == 200
     assert "error-summary" not in body
     assert '<option selected value="chiropractor">' in body
-    assert '<input type="hidden" name="complaint" value="korsrygg">' in body
+    assert '<input type="hidden" name="complaint" value="low-back-pain">' in body
+    assert "Clinicians who can help with: Low back pain" in body
+
+
+def test_embed_ignores_a_complaint_it_does_not_know(client):
+    response = client.get("/embed?complaint=korsrygg")
+    assert response.status_code == 200
+    assert 'name="complaint"' not in _body(response)
+
+
+def test_embed_ranks_by_the_complaint_and_prefills_the_contact_link(client, session):
+    origin = session.get(PostalCode, "0150")
+    near = make_clinic(session, name="Nærmest", latitude=origin.latitude + 0.002)
+    near.clinicians[0].services = ["massage"]
+    suits = make_clinic(session, name="Passer", latitude=origin.latitude + 0.010)
+    suits.clinicians[0].services = ["exercise therapy"]
+    session.commit()
+    body = _body(client.get("/embed?postcode=0150&complaint=sciatica"))
+    assert body.index("Passer") < body.index("Nærmest")
+    assert re.search(r'href="/contact\?[^"]*complaint=sciatica', body)
 
 
 def test_embed_with_a_bad_postcode_says_why_and_stays_frameable(client):
@@ -93,7 +112,6 @@ def test_embed_escapes_hostile_clinic_names(client, session):
     make_clinic(session, name="<script>alert(1)</script>")
     session.commit()
     body = _body(client.get("/embed?postcode=0150"))
-    assert "<script>alert(1)" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
@@ -246,16 +264,15 @@ def test_snippet_page_refuses_ordinary_staff(staff_client):
 
 def test_snippet_page_gives_admins_escaped_snippets(admin_client):
     response = admin_client.get(
-        "/staff/embed?profession=chiropractor&language=nb&complaint=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+        "/staff/embed?profession=chiropractor&language=nb&complaint=sciatica"
     )
     body = _body(response)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
-    assert "<script>alert(1)" not in body
     (iframe,) = re.findall(r'<textarea id="snippet-iframe"[^>]*>(.*?)</textarea>', body, re.S)
     snippet = html.unescape(iframe)
     assert snippet.startswith('<iframe src="http://127.0.0.1:5000/embed?profession=chiropractor')
-    assert "complaint=%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E&amp;lang=nb" in snippet
+    assert "complaint=sciatica&amp;lang=nb" in snippet
     # In the snippet's language (English until the catalogue has the Norwegian).
     assert re.search(r'title="(Find a clinic near you|Finn en klinikk nær deg)"', snippet)
     (button,) = re.findall(r'<textarea id="snippet-button"[^>]*>(.*?)</textarea>', body, re.S)
@@ -266,6 +283,16 @@ def test_snippet_page_gives_admins_escaped_snippets(admin_client):
     assert html.unescape(link).startswith('<a href="http://127.0.0.1:5000/find?')
     assert f"<code>{ARTICLES}</code>" in body and f"<code>{OLD_ARTICLES}</code>" in body
     assert "No site is allowed to embed" not in body
+
+
+def test_snippet_page_refuses_a_complaint_not_in_the_catalogue(admin_client):
+    response = admin_client.get(
+        "/staff/embed?complaint=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&language=nb"
+    )
+    assert response.status_code == 400
+    body = _body(response)
+    assert "<script>alert(1)" not in body
+    assert 'id="snippet-iframe"' not in body
 
 
 def test_snippet_page_warns_when_no_site_may_embed(app, admin_client):

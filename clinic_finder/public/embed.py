@@ -6,16 +6,17 @@ from flask import Blueprint, current_app, render_template, request
 
 from ..clinic_pages import profession_name, slugify
 from ..extensions import db
+from ..finder import FinderQuery
+from ..finder import find as run_finder
 from ..headers import frameable_by_article_sites
 from ..maps import build_results_map
-from ..search import find_clinics_near
-from .forms import SearchForm
+from ..models import now_utc
+from .forms import SearchForm, complaint_catalogue
 
 bp = Blueprint("embed", __name__)
 
 # An article's box has room for a few; the full finder is one link away.
 EMBED_RESULTS = 5
-COMPLAINT_MAX_LENGTH = 100
 
 
 @bp.get("/embed")
@@ -23,25 +24,33 @@ COMPLAINT_MAX_LENGTH = 100
 def embed():
     """Show the compact finder, with the nearest clinics when a postcode was given."""
     form = SearchForm(request.args)
+    # A complaint from the catalogue ranks the list and prefills the contact form; anything
+    # else is ignored (an article's link must never break the box).
+    complaint = complaint_catalogue().get(request.args.get("complaint", ""))
     context = {
         "form": form,
         "profession_name": profession_name,
         "slugify": slugify,
-        # Passed through untouched for the complaint catalogue to come; never interpreted.
-        "complaint": request.args.get("complaint", "")[:COMPLAINT_MAX_LENGTH] or None,
+        "complaint": complaint.slug if complaint else None,
+        "complaint_entry": complaint,
     }
     if not request.args.get("postcode"):
         # Only the article's topic (a profession) is given: a prefilled form, not an error.
         return render_template("public/embed.html", result=None, **context)
     if not form.validate():
         return render_template("public/embed.html", result=None, **context), 400
-    result = find_clinics_near(
+    result = run_finder(
         db.session,
         form.postal_code,
-        radius_km=form.radius.data,
-        profession=form.selected_profession,
+        FinderQuery(
+            radius_km=form.radius.data,
+            professions=frozenset([form.selected_profession] if form.selected_profession else []),
+            complaint=complaint,
+        ),
         limit=EMBED_RESULTS,
-    )
+        offset=0,
+        now=now_utc(),
+    ).search
     results_map = build_results_map(
         result,
         tiles_url=current_app.config["MAP_TILES_URL"],

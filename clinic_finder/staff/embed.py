@@ -1,7 +1,7 @@
 """Snippets for the article sites: an iframe of the finder, a link and a button to a search.
 
-Admins pick a profession (and a complaint, passed through for the catalogue to come) and
-copy ready-made HTML; the page lists which sites may frame the finder.
+Admins pick a profession and a complaint from the catalogue and copy ready-made HTML; the
+page lists which sites may frame the finder.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from flask import current_app, render_template, request, url_for
 from flask_babel import force_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from markupsafe import escape
-from wtforms import SelectChoice, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms import SelectChoice, SelectField
 
 from ..clinic_pages import PROFESSION_NAMES
-from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
+from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..origins import allowed_origins
+from ..public.forms import complaint_catalogue
 from .views import admin_required, bp
 
 IFRAME_HEIGHT = 720
@@ -41,11 +41,12 @@ class EmbedSnippetForm(FlaskForm):
         + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
     )
-    complaint = StringField(
+    complaint = SelectField(
         lazy_gettext("Complaint (optional)"),
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        validators=[Optional(), Length(max=100)],
-        description=lazy_gettext("A word or slug such as korsrygg; it is passed on as complaint=…"),
+        default="",
+        description=lazy_gettext(
+            "What the article is about: it ranks the clinics and prefills the contact form."
+        ),
     )
     language = SelectField(
         lazy_gettext("Language"),
@@ -86,6 +87,11 @@ def build_snippets(profession: str, complaint: str, language: str) -> dict[str, 
 def embed_snippets():
     """Show ready-to-paste iframe, link and button snippets for a profession and complaint."""
     form = EmbedSnippetForm(request.args)
+    language = current_language()
+    form.complaint.choices = [SelectChoice("", lazy_gettext("None"))] + [
+        SelectChoice(slug, complaint.name(language))
+        for slug, complaint in complaint_catalogue().items()
+    ]
     snippets = None
     if form.validate():
         snippets = build_snippets(
