@@ -20,6 +20,8 @@ import pyotp
 import qrcode
 import qrcode.image.svg
 from flask import Flask, current_app, flash, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -58,15 +60,17 @@ def common_passwords() -> frozenset[str]:
 def check_password_policy(password: str, email: str = "") -> None:
     """Refuse passwords that are too short, too long, common, or made of the email (ASVS 2.1)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise PasswordPolicyError(
+            _("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH)
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+        raise PasswordPolicyError(_("Use at most %(count)d characters.", count=MAX_PASSWORD_LENGTH))
     folded = password.lower()
     if folded in common_passwords() or len(set(folded)) < 4:
-        raise PasswordPolicyError("That password is too common or too simple; choose another.")
+        raise PasswordPolicyError(_("That password is too common or too simple; choose another."))
     local_part = email.split("@")[0].lower()
     if len(local_part) >= 4 and local_part in folded:
-        raise PasswordPolicyError("Don't build the password from the email address.")
+        raise PasswordPolicyError(_("Don't build the password from the email address."))
 
 
 def hash_password(password: str, email: str = "") -> str:
@@ -184,7 +188,7 @@ def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
     """Replace the account's recovery codes with new ones; return them to show once."""
     user.recovery_codes.clear()
     codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
+    for _number in range(RECOVERY_CODE_COUNT):
         raw = secrets.token_hex(5)
         codes.append(f"{raw[:5]}-{raw[5:]}")
         user.recovery_codes.append(RecoveryCode(code_hash=_recovery_hash(raw)))
@@ -268,7 +272,7 @@ def create_staff_account(
     """
     email = email.strip().lower()
     if find_staff_by_email(db_session, email) is not None:
-        raise AccountError(f"There is already an account for {email}.")
+        raise AccountError(_("There is already an account for %(email)s.", email=email))
     account = StaffUser(
         email=email, password_hash=hash_password(password, email), is_admin=is_admin
     )
@@ -297,7 +301,7 @@ def change_password(
 ) -> None:
     """Replace the password (the current one must be right); ends the other sessions."""
     if not check_password_hash(user.password_hash, current_password):
-        raise AccountError("The current password is not right.")
+        raise AccountError(_("The current password is not right."))
     user.password_hash = hash_password(new_password, user.email)
     end_all_sessions(user)
     record(db_session, user, "staff.change_password", "staff_user", user.id, {}, user.email)
@@ -375,7 +379,7 @@ def init_app(app: Flask) -> None:
     """Set up Flask-Login and the checks every staff request goes through."""
     login_manager.init_app(app)
     login_manager.login_view = "staff.sign_in"
-    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message = _l("Please sign in to continue.")
     # Flask-Login's own session protection only marks permanent sessions non-fresh; the
     # checks below (session version, idle and absolute limits) are what end sessions.
     login_manager.session_protection = None
@@ -396,7 +400,7 @@ def init_app(app: Flask) -> None:
             "application/json"
         ):
             return jsonify({"error": "Unauthorized", "message": "Sign in first."}), 401
-        flash(login_manager.login_message, "info")
+        flash(str(login_manager.login_message), "info")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("staff.sign_in", next=target if is_safe_next_url(target) else None))
 
@@ -408,7 +412,7 @@ def init_app(app: Flask) -> None:
         now = time.time()
         if _session_expired(now):
             end_this_session()
-            flash("Your session has ended. Please sign in again.", "info")
+            flash(_("Your session has ended. Please sign in again."), "info")
             return None
         if current_user.is_authenticated:
             session["last_seen_at"] = now

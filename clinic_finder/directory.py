@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -80,7 +81,9 @@ def _place_clinic(
         return values
     postal = session.get(PostalCode, values["postcode"])
     if postal is None:
-        raise DirectoryError(f"postcode {values['postcode']} is not in the register")
+        raise DirectoryError(
+            _("Postcode %(postcode)s is not in the register.", postcode=values["postcode"])
+        )
     found_latitude, found_longitude, source = locate(
         values.get("address") or "", postal, values.get("city") or ""
     )
@@ -170,7 +173,12 @@ def _check_hpr_free(session: Session, hpr_number: str, clinician: Clinician | No
     holder = session.scalar(select(Clinician).where(Clinician.hpr_number == hpr_number))
     if holder is not None and holder is not clinician:
         raise DirectoryError(
-            f"HPR number {hpr_number} already belongs to {holder.name} at {holder.clinic.name}."
+            _(
+                "HPR number %(number)s already belongs to %(name)s at %(clinic)s.",
+                number=hpr_number,
+                name=holder.name,
+                clinic=holder.clinic.name,
+            )
         )
 
 

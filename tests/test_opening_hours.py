@@ -142,7 +142,7 @@ def test_the_clinic_page_shows_the_week_and_tells_search_engines(client, session
     page = client.get(f"/clinics/{clinic.id}", follow_redirects=True).get_data(as_text=True)
     rows = re.findall(r"<tr><th scope=\"row\">(\w+)</th><td>([^<]*)</td></tr>", page)
     assert rows[0] == ("Monday", "08:00–16:00")
-    assert rows[1] == ("Tuesday", "Closed")
+    assert rows[1] == ("Tuesday", "Closed all day")
     assert rows[2] == ("Wednesday", "08:00–11:30, 12:30–16:00")
     assert "Public holidays are not taken into account" in page
     (structured,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)

@@ -167,7 +167,8 @@ def test_temporarily_closed_clinic_says_when_it_reopens(client, session):
     make_clinic(session, closed_until=reopens)
     session.commit()
     page = client.get("/find?postcode=0150").get_data(as_text=True)
-    assert f"Temporarily closed — reopens {reopens.strftime('%d.%m.%Y')}" in page
+    expected = format_date(reopens, "medium", locale="en")
+    assert f"Temporarily closed — reopens {expected}." in page
     body = client.get("/api/v1/clinics?postcode=0150").get_json()
     assert body["results"][0]["closed_until"] == reopens.isoformat()
 
