@@ -165,9 +165,11 @@ def export_clinics_command(path: Path | None) -> None:
 @staff_cli.command("create")
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Also manages staff accounts and reads the audit log.")
-@click.password_option(help="Prompted for (twice); never give it on the command line.")
-def create_staff_command(email: str, admin: bool, password: str) -> None:
-    """Create a staff account; the password is prompted for, never an argument."""
+def create_staff_command(email: str, admin: bool) -> None:
+    """Create a staff account; the password is prompted for (twice), never an argument."""
+    # Prompted inside the command, not declared as an option: an option would also accept
+    # --password on the command line, where shell history and `ps` would keep it.
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         account = create_staff_account(db.session, email, password, is_admin=admin)
     except AccountError as error:

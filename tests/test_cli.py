@@ -1,10 +1,11 @@
-"""Operator commands: `flask postcodes load` and `flask clinics import`."""
+"""Operator commands: `flask postcodes load`, `flask clinics import` and `flask staff …`."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
-from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch
+from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, StaffUser
 
 from .test_importer import DEMO_FILE, GOOD_ROW, csv_text
 
@@ -111,3 +112,52 @@ def test_staff_deactivate_ends_account(app, runner):
     assert result.exit_code == 0
     listing = runner.invoke(args=["staff", "list"]).output
     assert "staff@clinic-finder.example\tstaff\tdeactivated" in listing
+
+
+def test_staff_create_prompts_for_the_password_twice(app, runner):
+    from .conftest import STAFF_PASSWORD
+
+    result = runner.invoke(
+        args=["staff", "create", "new@clinic-finder.example"],
+        input=f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password:" in result.output and "Repeat for confirmation:" in result.output
+    assert STAFF_PASSWORD not in result.output
+    assert "Created staff account new@clinic-finder.example." in result.output
+
+
+def test_staff_create_asks_again_when_the_passwords_differ(app, runner):
+    from .conftest import STAFF_PASSWORD
+
+    result = runner.invoke(
+        args=["staff", "create", "new@clinic-finder.example"],
+        input=f"{STAFF_PASSWORD}\nsomething else entirely\n{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "do not match" in result.output
+    assert _count(app, StaffUser) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--password", "correct horse battery staple"],
+        ["--password=correct horse battery staple"],
+    ],
+)
+def test_staff_create_refuses_a_password_on_the_command_line(app, runner, args):
+    result = runner.invoke(
+        args=["staff", "create", "new@clinic-finder.example", *args], input="\n\n"
+    )
+    assert result.exit_code == 2
+    assert "No such option '--password'" in result.output
+    assert _count(app, StaffUser) == 0
+
+
+def test_no_staff_command_takes_a_password_option(app):
+    from clinic_finder.commands import staff_cli
+
+    for name, command in staff_cli.commands.items():
+        options = {option for param in command.params for option in param.opts}
+        assert not any("password" in option for option in options), name
