@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused in production below
 
@@ -98,7 +99,10 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         # Hosts this app answers for (Host header); required in production.
         "TRUSTED_HOSTS": _env_list(environ, "TRUSTED_HOSTS"),
         # Rate limits (Flask-Limiter). memory:// is per process; use redis://… for several.
-        "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Production has no default: each of several workers would count alone unnoticed.
+        "RATELIMIT_STORAGE_URI": environ.get(
+            "RATELIMIT_STORAGE_URI", None if production else "memory://"
+        ),
         # Only for benchmarks and load tests on a closed machine; never in production.
         "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STRATEGY": "moving-window",
@@ -132,7 +136,10 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         ),
         "STAFF_INBOX_EMAIL": environ.get("STAFF_INBOX_EMAIL", "staff@clinic-finder.example"),
         # The site's public address, for links in emails (no request is there to tell it).
-        "PUBLIC_BASE_URL": environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Production has no default: a wrong one would go out in every email and sitemap.
+        "PUBLIC_BASE_URL": environ.get(
+            "PUBLIC_BASE_URL", None if production else "http://127.0.0.1:5000"
+        ),
         # Contact requests: how long they are kept, and how often one address may send.
         "REQUEST_RETENTION_DAYS": int(environ.get("REQUEST_RETENTION_DAYS", "180")),
         "CONTACT_RATE_LIMIT": environ.get("CONTACT_RATE_LIMIT", "5 per hour;20 per day"),
@@ -167,3 +174,27 @@ def check_production_config(config: Mapping[str, Any]) -> None:
             "APP_ENV=production needs TRUSTED_HOSTS, the host names the site answers for "
             "(comma-separated, e.g. finnklinikk.example,www.finnklinikk.example)."
         )
+    if not (config.get("RATELIMIT_STORAGE_URI") or "").strip():
+        raise ConfigError(
+            "APP_ENV=production needs RATELIMIT_STORAGE_URI, where every worker and host "
+            "counts rate limits together, e.g. redis://redis.internal:6379/0. Only a site "
+            "served by exactly one process may set memory:// (each process counts alone)."
+        )
+    if not _is_https_url(config.get("PUBLIC_BASE_URL") or ""):
+        raise ConfigError(
+            "APP_ENV=production needs PUBLIC_BASE_URL, the site's public https:// address "
+            "(e.g. https://finnklinikk.example), for links in emails and the sitemap."
+        )
+
+
+def _is_https_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        return False
+    return (
+        parts.scheme == "https"
+        and bool(parts.hostname)
+        and not (parts.username or parts.password or parts.query or parts.fragment)
+        and not any(char.isspace() for char in url)
+    )

@@ -125,6 +125,8 @@ def test_session_cookie_is_secure_in_production(database_url, monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "s" * 64)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["TRUSTED_HOSTS"] == ["localhost"]

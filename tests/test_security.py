@@ -291,6 +291,8 @@ def test_session_cookie_is_also_secure_in_production(app, database_url, monkeypa
     monkeypatch.setenv("SECRET_KEY", "p" * 64)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
     app = create_app({"GEOCODER": "none"})
     try:
         make_staff(app)
@@ -779,6 +781,8 @@ def test_hsts_is_sent_in_production_only(app, client, database_url, monkeypatch)
     monkeypatch.setenv("SECRET_KEY", "p" * 64)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
     production = create_app({"GEOCODER": "none"})
     try:
         response = production.test_client().get("/find")
