@@ -23,7 +23,9 @@ from flask import Flask, current_app, flash, jsonify, redirect, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -81,10 +83,20 @@ def hash_password(password: str, email: str = "") -> str:
 
 # --- pausing an account after repeated failures ------------------------------------------
 
+# Per (account, client): a staff member mistyping, or one attacker's address.
 FAILURES_BEFORE_PAUSE = 5
 MAX_PAUSE = timedelta(minutes=15)
 # Failures further apart than this start the count again.
 FAILURE_MEMORY = timedelta(minutes=15)
+
+# Per account, from every client together: an attacker spreading guesses over many
+# addresses. Far above the per-client threshold, so the staff member's own typos pause
+# only their own address first; after it, each guess costs up to 15 minutes, about 100 a
+# day however many addresses guess, and the pause always runs out.
+ACCOUNT_WIDE = "*"  # the client_key of the account-wide row (client keys are hex)
+ACCOUNT_FAILURES_BEFORE_PAUSE = 20
+# Longer than MAX_PAUSE: an attacker who waits out each pause still counts on from 20.
+ACCOUNT_FAILURE_MEMORY = timedelta(hours=1)
 
 
 def client_key(address: str | None) -> str:
@@ -99,43 +111,95 @@ def _aware(moment: datetime) -> datetime:
 
 def _pause_for(db_session: Session, user: StaffUser, client: str) -> SignInPause | None:
     return db_session.scalar(
-        select(SignInPause).where(SignInPause.user_id == user.id, SignInPause.client_key == client)
+        select(SignInPause)
+        .where(SignInPause.user_id == user.id, SignInPause.client_key == client)
+        .execution_options(populate_existing=True)
     )
 
 
 def is_paused(db_session: Session, user: StaffUser, client: str, now: datetime) -> bool:
-    """Whether sign-ins to this account from this client are paused after failures."""
+    """Whether sign-ins to this account are paused, for this client or for every client."""
+    pauses = db_session.scalars(
+        select(SignInPause).where(
+            SignInPause.user_id == user.id,
+            SignInPause.client_key.in_([client, ACCOUNT_WIDE]),
+        )
+    )
+    return any(
+        pause.paused_until is not None and now < _aware(pause.paused_until) for pause in pauses
+    )
+
+
+def _count_failure(
+    db_session: Session,
+    user: StaffUser,
+    client: str,
+    now: datetime,
+    threshold: int,
+    memory: timedelta,
+) -> SignInPause:
+    """Add a failure to the (account, client) row in one statement, then set its pause."""
+    dialect = db_session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # Workers failing the same account at once must neither collide creating the row nor
+    # overwrite each other's count: insert-if-missing, then increment in the database.
+    db_session.execute(
+        insert(SignInPause)
+        .values(user_id=user.id, client_key=client, failures=0)
+        .on_conflict_do_nothing(index_elements=["user_id", "client_key"])
+    )
+    this_pair = (SignInPause.user_id == user.id) & (SignInPause.client_key == client)
+    failures = db_session.scalar(
+        update(SignInPause)
+        .where(this_pair)
+        .values(
+            failures=case(
+                (SignInPause.last_failure_at < now - memory, 1),
+                else_=SignInPause.failures + 1,
+            ),
+            last_failure_at=now,
+        )
+        .returning(SignInPause.failures)
+        .execution_options(synchronize_session=False)
+    )
+    over = failures - threshold
+    if over >= 0:
+        # Capped before doubling: timedelta(minutes=2**over) overflows past ~2**40.
+        pause_length = min(timedelta(minutes=2 ** min(over, 4)), MAX_PAUSE)
+        db_session.execute(
+            update(SignInPause)
+            .where(this_pair)
+            .values(paused_until=now + pause_length)
+            .execution_options(synchronize_session=False)
+        )
     pause = _pause_for(db_session, user, client)
-    return pause is not None and pause.paused_until is not None and now < _aware(pause.paused_until)
+    assert pause is not None
+    return pause
 
 
 def register_failure(
     db_session: Session, user: StaffUser, client: str, now: datetime
 ) -> SignInPause:
-    """Count a failed password or code; from the fifth in a row, pause briefly.
+    """Count a failed password or code for this client and for the account as a whole.
 
-    The pause doubles with each further failure up to 15 minutes, and applies only to the
-    client that failed: an attacker elsewhere cannot lock the real staff member out.
+    From the fifth failure in a row from one client, that client pauses; from the 20th in
+    a row from any clients, the account pauses for all of them. Each pause starts at a
+    minute and doubles with each further failure up to 15 minutes, then runs out by
+    itself: an attacker can slow the real staff member down, never lock them out for good.
+    Returns the client's own row.
     """
-    pause = _pause_for(db_session, user, client)
-    if pause is None:
-        pause = SignInPause(user_id=user.id, client_key=client, failures=0)
-        db_session.add(pause)
-    if pause.last_failure_at is not None and now - _aware(pause.last_failure_at) > FAILURE_MEMORY:
-        pause.failures = 0
-    pause.failures += 1
-    pause.last_failure_at = now
-    over = pause.failures - FAILURES_BEFORE_PAUSE
-    if over >= 0:
-        pause.paused_until = now + min(timedelta(minutes=2**over), MAX_PAUSE)
-    return pause
+    _count_failure(
+        db_session, user, ACCOUNT_WIDE, now, ACCOUNT_FAILURES_BEFORE_PAUSE, ACCOUNT_FAILURE_MEMORY
+    )
+    return _count_failure(db_session, user, client, now, FAILURES_BEFORE_PAUSE, FAILURE_MEMORY)
 
 
 def clear_failures(db_session: Session, user: StaffUser, client: str) -> None:
-    """Forget this client's failed attempts after a complete sign-in."""
-    pause = _pause_for(db_session, user, client)
-    if pause is not None:
-        db_session.delete(pause)
+    """Forget this client's and the account's failed attempts after a complete sign-in."""
+    for key in (client, ACCOUNT_WIDE):
+        pause = _pause_for(db_session, user, key)
+        if pause is not None:
+            db_session.delete(pause)
 
 
 # --- the second factor: TOTP and recovery codes ------------------------------------------

@@ -336,7 +336,9 @@ class SignInPause(db.Model):
     """Failed sign-ins to one account from one client, and until when that pair pauses.
 
     Counted per (account, client) in the database, so every worker sees the same count,
-    and an attacker elsewhere cannot keep the real staff member out.
+    and an attacker elsewhere cannot keep the real staff member out. The row whose
+    ``client_key`` is ``"*"`` counts the account's failures from every client together,
+    with a higher threshold (see auth.py), against guesses spread over many addresses.
     """
 
     __tablename__ = "sign_in_pause"

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
+from clinic_finder import create_app
+from clinic_finder.auth import ACCOUNT_WIDE
 from clinic_finder.extensions import db
 from clinic_finder.models import AuditEntry, SignInPause, StaffUser, now_utc
 
 from .conftest import (
     STAFF_PASSWORD,
+    config_for_tests,
     csrf_token_from,
     current_code,
     make_staff,
@@ -311,10 +314,39 @@ def test_recovery_code_signs_in_once(app, client):
 
 
 def _pauses(app, account_id) -> list[SignInPause]:
+    """The account's per-client pause rows (not the account-wide one)."""
     with app.app_context():
         return list(
-            db.session.scalars(select(SignInPause).where(SignInPause.user_id == account_id))
+            db.session.scalars(
+                select(SignInPause).where(
+                    SignInPause.user_id == account_id, SignInPause.client_key != ACCOUNT_WIDE
+                )
+            )
         )
+
+
+def _account_pause(app, account_id) -> SignInPause | None:
+    """The row counting the account's failures from every client together."""
+    with app.app_context():
+        return db.session.scalar(
+            select(SignInPause).where(
+                SignInPause.user_id == account_id, SignInPause.client_key == ACCOUNT_WIDE
+            )
+        )
+
+
+def _flashes(response) -> list[str]:
+    return re.findall(r'<p class="flash[^"]*">(.*?)</p>', response.get_data(as_text=True), re.S)
+
+
+def _sign_in_from(client, address: str, email: str, password: str):
+    """The password step as sent from another client address."""
+    token = csrf_token_from(client, "/staff/sign-in")
+    return client.post(
+        "/staff/sign-in",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_repeated_failures_pause_that_client_but_not_forever(app, client):
@@ -347,6 +379,103 @@ def test_failures_from_elsewhere_do_not_keep_the_staff_member_out(app):
     assert sign_in(app.test_client()).status_code == 302
 
 
+@pytest.fixture
+def second_worker(app, database_url):
+    """Another app on the same database, as a second gunicorn worker would be."""
+    other = create_app(config_for_tests(database_url))
+    other.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_failures_spread_over_many_addresses_pause_the_account(app, second_worker):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    account_id = make_staff(app)
+    workers = [app.test_client(), second_worker.test_client()]
+    for number in range(1, 20):
+        guess = _sign_in_from(
+            workers[number % 2], f"198.51.100.{number}", "staff@clinic-finder.example", "guess"
+        )
+        assert guess.status_code == 200
+    # 19 in a row, one per address: no address is paused, nor yet the account.
+    assert all(
+        pause.failures == 1 and pause.paused_until is None for pause in _pauses(app, account_id)
+    )
+    assert len(_pauses(app, account_id)) == 19
+    assert _account_pause(app, account_id).failures == 19
+    assert _account_pause(app, account_id).paused_until is None
+
+    _sign_in_from(workers[0], "198.51.100.20", "staff@clinic-finder.example", "guess")
+    account = _account_pause(app, account_id)
+    assert account.failures == 20
+    assert account.paused_until - account.last_failure_at == timedelta(minutes=1)
+    # Now the right password is refused too, from an address that never failed, on either
+    # worker, with the very words an unknown email gets.
+    refused = _sign_in_from(
+        workers[1], "203.0.113.50", "staff@clinic-finder.example", STAFF_PASSWORD
+    )
+    unknown = _sign_in_from(
+        workers[0], "203.0.113.51", "nobody@clinic-finder.example", STAFF_PASSWORD
+    )
+    assert refused.status_code == unknown.status_code == 200
+    assert _flashes(refused) == _flashes(unknown)
+    assert "did not match an active staff account" in _flashes(refused)[0]
+    assert _account_pause(app, account_id).failures == 20  # refusals while paused don't count
+
+
+def test_account_pause_runs_out_and_a_sign_in_clears_it(app, client):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    account_id = make_staff(app)
+    for number in range(20):
+        _sign_in_from(client, f"198.51.100.{number}", "staff@clinic-finder.example", "guess")
+    assert sign_in(app.test_client()).status_code == 200  # paused for every address
+    with app.app_context():
+        pause = db.session.get(SignInPause, _account_pause(app, account_id).id)
+        pause.paused_until = now_utc() - timedelta(seconds=1)
+        db.session.commit()
+    assert sign_in(app.test_client()).status_code == 302  # the pause ran out
+    assert _account_pause(app, account_id) is None  # and a full sign-in forgets the count
+    assert len(_pauses(app, account_id)) == 20  # other addresses' own counts stay
+
+
+def test_account_pause_grows_but_is_capped_and_forgotten_after_an_hour(app):
+    from clinic_finder.auth import register_failure
+
+    account_id = make_staff(app)
+    start = now_utc()
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        lengths = []
+        for number in range(30):
+            register_failure(db.session, account, f"client {number}", start)
+            lengths.append(_pause_length(_pause_row(account_id, ACCOUNT_WIDE), start))
+        assert lengths[:19] == [None] * 19
+        assert lengths[19:23] == [timedelta(minutes=minutes) for minutes in (1, 2, 4, 8)]
+        assert set(lengths[23:]) == {timedelta(minutes=15)}
+        register_failure(db.session, account, "client 0", start + timedelta(minutes=59))
+        assert _pause_row(account_id, ACCOUNT_WIDE).failures == 31
+        register_failure(db.session, account, "client 0", start + timedelta(minutes=121))
+        assert _pause_row(account_id, ACCOUNT_WIDE).failures == 1
+        db.session.rollback()
+
+
+def _pause_length(pause: SignInPause, start) -> timedelta | None:
+    """How long after ``start`` the pause ends (SQLite gives the time back without its zone)."""
+    if pause.paused_until is None:
+        return None
+    until = pause.paused_until
+    return (until if until.tzinfo else until.replace(tzinfo=UTC)) - start
+
+
+def _pause_row(account_id: int, client: str) -> SignInPause:
+    return db.session.scalar(
+        select(SignInPause)
+        .where(SignInPause.user_id == account_id, SignInPause.client_key == client)
+        .execution_options(populate_existing=True)
+    )
+
+
 def test_pause_grows_but_is_capped_and_old_failures_are_forgotten(app):
     from clinic_finder.auth import register_failure
 
@@ -356,8 +485,9 @@ def test_pause_grows_but_is_capped_and_old_failures_are_forgotten(app):
         account = db.session.get(StaffUser, account_id)
         pauses = []
         for _ in range(12):
-            pause = register_failure(db.session, account, "client", start)
-            pauses.append((pause.paused_until - start) if pause.paused_until else None)
+            pauses.append(
+                _pause_length(register_failure(db.session, account, "client", start), start)
+            )
         assert pauses[:4] == [None] * 4
         assert pauses[4] == timedelta(minutes=1) and pauses[5] == timedelta(minutes=2)
         assert max(pauses[4:]) == timedelta(minutes=15)
