@@ -517,6 +517,24 @@ def _differs(model: Any, fields: dict[str, Any]) -> bool:
     return any(getattr(model, name) != value for name, value in fields.items())
 
 
+def _hpr_number_of(raw: dict[str, str]) -> str | None:
+    """A row's HPR number as stored, or None when it is missing or malformed."""
+    try:
+        return clean_hpr_number(cell_value(raw, "hpr_number"))
+    except ValueError:
+        return None
+
+
+def _lines_of_hpr_numbers(raw_rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
+    """The lines each HPR number of a file is on, so a number given twice is seen at once."""
+    lines: dict[str, list[int]] = {}
+    for line, raw in raw_rows:
+        number = _hpr_number_of(raw)
+        if number is not None:
+            lines.setdefault(number, []).append(line)
+    return lines
+
+
 def plan_import(
     session: Session,
     text: str,
@@ -533,7 +551,7 @@ def plan_import(
     report = ImportReport(unknown_columns=unknown)
     postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
     clinics = _find_existing_clinics(session)
-    first_line_of_hpr: dict[str, int] = {}
+    lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
     clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
     located: dict[tuple[str, str], Location] = {}
     this_row: dict[str, tuple[str, ...]] = {}
@@ -566,8 +584,25 @@ def plan_import(
         result = RowResult(line=line, raw=raw)
         report.rows.append(result)
         this_row["name"] = (" ".join(cell_value(raw, "clinic_name").split()),)
-        clinic, clinician, errors = validate_row(raw, postcodes, locate_row)
-        if clinic is None or clinician is None:
+        number = _hpr_number_of(raw)
+        shared = number if number is not None and len(lines_of_hpr[number]) > 1 else None
+        # A row refused for its HPR number is still checked, to report all that is wrong
+        # with it, but not geocoded: it will not be imported.
+        clinic, clinician, errors = validate_row(
+            raw, postcodes, locate_at_postcode if shared else locate_row
+        )
+        if shared is not None:
+            # We cannot know which of the rows is right: none is imported, and each names
+            # every line, so the staff member fixes the file.
+            errors.append(
+                _(
+                    "HPR number %(hpr)s is on lines %(lines)s: a clinician has one row, so "
+                    "none of these rows is imported",
+                    hpr=shared,
+                    lines=", ".join(str(other) for other in lines_of_hpr[shared]),
+                )
+            )
+        if clinic is None or clinician is None or errors:
             result.errors = errors
             continue
         existing_clinic = clinics.get(clinic.key)
@@ -577,15 +612,6 @@ def plan_import(
         ) == (clinic.latitude, clinic.longitude):
             # The same point again (e.g. an exported file coming back) keeps its precision.
             clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
-        if clinician.hpr_number in first_line_of_hpr:
-            result.errors = [
-                _(
-                    "HPR number %(hpr)s is also on line %(line)s",
-                    hpr=clinician.hpr_number,
-                    line=first_line_of_hpr[clinician.hpr_number],
-                )
-            ]
-            continue
         seen = clinic_in_file.get(clinic.key)
         if seen is not None and seen[1] != clinic:
             result.errors = [
@@ -596,7 +622,6 @@ def plan_import(
                 )
             ]
             continue
-        first_line_of_hpr[clinician.hpr_number] = line
         clinic_in_file.setdefault(clinic.key, (line, clinic))
         result.clinic, result.clinician = clinic, clinician
 

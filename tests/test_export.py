@@ -273,6 +273,7 @@ def test_rejected_rows_csv_neutralises_and_names_line_and_reason(session):
         **GOOD_ROW,
         "clinic_name": '=HYPERLINK("http://evil.example","x")',
         "clinician_name": "@SUM(1+1)",
+        "hpr_number": "1000009",
         "postcode": "0000",
     }
     report = plan_import(session, csv_text(GOOD_ROW, bad))

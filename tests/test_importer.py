@@ -149,6 +149,44 @@ def test_clinicians_of_one_clinic_share_it(session):
     assert count(session, Clinician) == 2
 
 
+def _directory(session) -> dict[str, list[dict]]:
+    """Every stored column of every clinic and clinician, to compare before and after."""
+    return {
+        model.__name__: [
+            {column.key: getattr(row, column.key) for column in model.__table__.columns}
+            for row in session.scalars(select(model).order_by(model.id))
+        ]
+        for model in (Clinic, Clinician)
+    }
+
+
+def test_smaller_file_leaves_what_it_does_not_name_untouched(session):
+    colleague = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
+    elsewhere = {
+        **GOOD_ROW,
+        "clinic_name": "Nordlys Helse",
+        "address": "Storgata 1",
+        "postcode": "9008",
+        "city": "Tromsø",
+        "clinician_name": "Åse Berg",
+        "hpr_number": "9876545",
+        "latitude": "69.6490",
+        "longitude": "18.9560",
+    }
+    import_text(session, csv_text(GOOD_ROW, colleague, elsewhere))
+    session.expire_all()
+    before = _directory(session)
+
+    # The next list has one row only: the other clinic and the colleague are not in it.
+    report = import_text(session, csv_text(GOOD_ROW))
+    session.expire_all()
+
+    assert report.counts == {"new": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    assert _directory(session) == before
+    assert count(session, Clinic) == 2 and count(session, Clinician) == 3
+    assert all(row["active"] for rows in before.values() for row in rows)
+
+
 def test_changed_row_is_updated_not_duplicated(session):
     import_text(session, csv_text(GOOD_ROW))
     report = import_text(session, csv_text({**GOOD_ROW, "clinician_name": "Kari Nordmann Berg"}))
@@ -182,12 +220,45 @@ def test_bad_row_is_rejected_with_reason(session, changes, reason):
     assert any(reason in error for error in row.errors), row.errors
 
 
-def test_duplicate_hpr_names_first_line(session):
+def test_duplicate_hpr_rejects_every_row_with_it_naming_all_lines(session):
     other_clinic = {**GOOD_ROW, "clinic_name": "Annen klinikk", "address": "Torget 1"}
-    report = plan_import(session, csv_text(GOOD_ROW, other_clinic))
-    assert report.rows[0].status is RowStatus.NEW
-    assert report.rows[1].status is RowStatus.REJECTED
-    assert "also on line 2" in report.rows[1].errors[0]
+    someone_else = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
+    spaced = {**other_clinic, "hpr_number": "987 654 3"}  # the same number, spelt apart
+    report = import_text(session, csv_text(GOOD_ROW, someone_else, other_clinic, spaced))
+    assert [row.status for row in report.rows] == [
+        RowStatus.REJECTED,
+        RowStatus.NEW,
+        RowStatus.REJECTED,
+        RowStatus.REJECTED,
+    ]
+    for row in (report.rows[0], report.rows[2], report.rows[3]):
+        assert row.errors == [
+            "HPR number 9876543 is on lines 2, 4, 5: a clinician has one row, so none of "
+            "these rows is imported"
+        ]
+    assert list(session.scalars(select(Clinician.hpr_number))) == ["9876544"]
+
+
+def test_duplicate_hpr_is_reported_besides_a_row_s_other_errors(session):
+    bad_postcode = {**GOOD_ROW, "clinic_name": "Annen klinikk", "postcode": "0000"}
+    report = plan_import(session, csv_text(GOOD_ROW, bad_postcode))
+    assert report.counts["rejected"] == 2
+    assert "is on lines 2, 3" in report.rows[0].errors[0]
+    assert "not in the Norwegian postcode register" in report.rows[1].errors[0]
+    assert "is on lines 2, 3" in report.rows[1].errors[-1]
+
+
+def test_duplicate_hpr_rows_are_not_geocoded(session):
+    asked = []
+
+    def locate(address, postal, city):
+        asked.append(address)
+        return postal.latitude, postal.longitude, LocationSource.POSTCODE
+
+    row = {**GOOD_ROW, "latitude": "", "longitude": ""}
+    report = plan_import(session, csv_text(row, {**row, "address": "Torget 1"}), locate)
+    assert report.counts["rejected"] == 2
+    assert asked == []
 
 
 def test_rejected_rows_do_not_stop_valid_rows(session):

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import io
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -525,21 +526,29 @@ def import_files(draw, register: dict[str, PostalCode]):
     return ImportFile(data, text, rows, lines, unknown_columns)
 
 
+def written_hpr_number(row: FileRow) -> str | None:
+    """The HPR number a row's cell gives, if it gives one (a corruption may have spoilt it)."""
+    compact = row.cells["hpr_number"].replace(" ", "")
+    return compact if compact.isascii() and compact.isdigit() and len(compact) <= 9 else None
+
+
 def expected_statuses(case: ImportFile, register: dict[str, PostalCode]) -> list[RowStatus]:
-    """Classify the rows of a file for an empty directory, by the README's rules."""
+    """Classify the rows of a file for an empty directory, by the README's rules.
+
+    An HPR number on several rows rejects all of them, whatever else is wrong with them.
+    """
     statuses = []
-    hpr_numbers: set[str] = set()
+    rows_of_hpr = Counter(written_hpr_number(row) for row in case.rows)
     clinics: dict[tuple[str, ...], tuple] = {}
     for row in case.rows:
         identity = row.clinic.identity(register)
         if (
             row.corruption is not None
-            or row.hpr_number in hpr_numbers
+            or rows_of_hpr[row.hpr_number] > 1
             or clinics.setdefault(row.clinic.key, identity) != identity
         ):
             statuses.append(RowStatus.REJECTED)
         else:
-            hpr_numbers.add(row.hpr_number)
             statuses.append(RowStatus.NEW)
     return statuses
 

@@ -16,7 +16,8 @@ from .conftest import config_for_tests, csrf_token_from, make_staff, post_form, 
 from .nominatim_server import running_nominatim
 
 # A file in Norwegian Excel shape: semicolons, Windows-1252, Norwegian headers, decimal
-# commas, Ja/Nei, CRLF, a quoted field with a newline, and three bad rows.
+# commas, Ja/Nei, CRLF, a quoted field with a newline, and four bad rows (two of them share
+# an HPR number, so neither is imported).
 NORWEGIAN_EXCEL = (
     "Klinikknavn;Orgnr;Adresse;Postnr;Poststed;Telefon;E-post;Nettside;Behandler;Yrke;"
     "HPR-nummer;Driftsavtale;Tar imot nye;Språk;Behandlinger;Breddegrad;Lengdegrad;Notat\r\n"
@@ -58,11 +59,11 @@ def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, 
     response = upload(staff_client, NORWEGIAN_EXCEL)
     assert response.status_code == 302
     preview = staff_client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "6 rows" in preview and "3 new" in preview and "3 rejected" in preview
+    assert "6 rows" in preview and "2 new" in preview and "4 rejected" in preview
     assert "Notat" in preview  # the unknown column is reported
     assert "not one of the publicly licensed professions" in preview
     assert "9999" in preview and "not in the Norwegian postcode register" in preview
-    assert "also on line 2" in preview
+    assert preview.count("HPR number 9876543 is on lines 2, 8") == 2  # on both rows
     assert counts(app) == (0, 0), "the preview must not write"
 
     batch_id = latest_batch_id(app)
@@ -70,12 +71,12 @@ def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, 
         staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply"
     )
     assert applied.status_code == 302
-    assert counts(app) == (2, 3)
+    assert counts(app) == (2, 2)
     with app.app_context():
         entry = db.session.scalars(
             select(AuditEntry).where(AuditEntry.action == "import.apply")
         ).one()
-        assert sorted(entry.changes["new"]) == ["9876543", "9876544", "9876545"]
+        assert sorted(entry.changes["new"]) == ["9876544", "9876545"]
         assert entry.actor_label == "staff@clinic-finder.example"
 
 
@@ -85,7 +86,7 @@ def test_importing_the_same_file_again_reports_all_unchanged(app, staff_client):
     post_form(staff_client, first.headers["Location"], f"/staff/import/{batch_id}/apply")
     again = upload(staff_client, NORWEGIAN_EXCEL)
     preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
-    assert "0 new" in preview and "0 updated" in preview and "3 unchanged" in preview
+    assert "0 new" in preview and "0 updated" in preview and "2 unchanged" in preview
     assert "Nothing to import" in preview
 
 
@@ -95,9 +96,15 @@ def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client)
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert [row["line"] for row in rows] == ["6", "7", "8"]
-    assert rows[0]["clinician_name"] == "Per Hansen"
-    assert "publicly licensed" in rows[0]["reason"]
+    assert [row["line"] for row in rows] == ["2", "6", "7", "8"]
+    assert rows[1]["clinician_name"] == "Per Hansen"
+    assert "publicly licensed" in rows[1]["reason"]
+    # Both rows with the same HPR number come back, each saying where the other is.
+    assert [rows[0]["clinician_name"], rows[3]["clinician_name"]] == [
+        "Kari Nordmann",
+        "Kopi Person",
+    ]
+    assert "is on lines 2, 8" in rows[0]["reason"] and "is on lines 2, 8" in rows[3]["reason"]
 
 
 def test_a_file_cannot_be_applied_twice(app, staff_client):
@@ -126,7 +133,7 @@ def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client,
         before = sorted(
             (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
         )
-    changed = NORWEGIAN_EXCEL.decode("cp1252").replace("Kari Nordmann", "Kari Nordmann Berg")
+    changed = NORWEGIAN_EXCEL.decode("cp1252").replace("Åse Berg", "Åse Berg Lund")
     changed += (
         "Siste Klinikk;;Gata 9;0150;Oslo;;;;Refused Writer;Fysioterapeut;9876599;nei;ja;;;;;\r\n"
         "Etter;;Gata 10;0150;Oslo;;;;Ny Etter;Fysioterapeut;9876600;nei;ja;;;;;\r\n"
@@ -194,7 +201,7 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
     assert exported.get_data(as_text=True).startswith("\ufeffclinic_name,")
     again = upload(staff_client, exported.data, "clinics.csv")
     preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
-    assert "3 rows" in preview and "3 unchanged" in preview
+    assert "2 rows" in preview and "2 unchanged" in preview
 
 
 @pytest.fixture
