@@ -5,10 +5,12 @@ Rows of a clinic list without coordinates are placed by :class:`AddressLocator`:
 finds nothing or cannot be reached, the postcode's centre, marked ``postcode`` precision.
 The geocoder never blocks an import: after the first failure a locator stops asking it.
 
-Requests go through :class:`ThrottledGeocoder`, which spaces every request of the process at
-least ``GEOCODER_MIN_INTERVAL`` apart (Nominatim's usage policy allows one a second), retries
-with a back-off, and turns every failure into :class:`GeocoderUnavailable` instead of the
-silent ``None`` that geopy's ``RateLimiter`` would give.
+Requests go through :class:`ThrottledGeocoder`, which starts requests at least
+``GEOCODER_MIN_INTERVAL`` apart (Nominatim's usage policy allows one a second) for the whole
+site: each takes its turn from a moving window in the rate-limit storage
+(``RATELIMIT_STORAGE_URI``: ``memory://`` is one process, ``redis://`` every worker and host).
+It retries with a back-off, and turns every failure into :class:`GeocoderUnavailable` instead
+of the silent ``None`` that geopy's ``RateLimiter`` would give.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from geopy.adapters import RequestsAdapter, URLLibAdapter
 from geopy.distance import great_circle
 from geopy.geocoders import Nominatim
 from geopy.geocoders.base import Geocoder
+from limits import RateLimitItemPerSecond
+from limits.errors import ConfigurationError as StorageConfigurationError
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -61,21 +68,105 @@ MAX_QUERY_LENGTH = 500
 Point = tuple[float, float]
 
 
+# How often a request waiting for its turn asks again.
+TURN_POLL_SECONDS = 0.05
+
+
 class GeocoderUnavailable(RuntimeError):
     """The geocoder gave no usable answer (down, too slow, refusing us, or talking nonsense)."""
 
 
-class _Throttle:
-    """When the process may send its next geocoder request; shared by every geocoder."""
+class GeocoderBusy(GeocoderUnavailable):
+    """Others (other workers, other hosts) had the geocoder's turns for longer than we wait."""
+
+
+class _Process:
+    """What stays per process: one request at a time here, and the back-off after failures."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.last_request_end = -math.inf
         # Set after a failure or a 429, so every caller backs off, not just the one that failed.
         self.penalty_until = -math.inf
 
 
-_throttle = _Throttle()
+_process = _Process()
+_memory_storages: dict[str, Storage] = {}
+_memory_storages_lock = threading.Lock()
+
+
+def _memory_storage(uri: str = "memory://") -> Storage:
+    # One per process, as Flask-Limiter's memory:// would be: every app and geocoder of the
+    # process shares its turns (several per process would each go at the full rate).
+    with _memory_storages_lock:
+        if uri not in _memory_storages:
+            _memory_storages[uri] = storage_from_string(uri)
+        return _memory_storages[uri]
+
+
+class _Every(RateLimitItemPerSecond):
+    """One hit per ``seconds``, which may be a fraction of a second (limits' items cannot)."""
+
+    __slots__ = ["seconds"]
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(1, 1, namespace="GEOCODER")
+        self.seconds = seconds
+
+    def get_expiry(self) -> float:  # type: ignore[override]
+        # Whole seconds as an int: Redis's EXPIRE refuses "1.0".
+        return int(self.seconds) if float(self.seconds).is_integer() else self.seconds
+
+
+class GeocoderTurns:
+    """Geocoder requests at most one per ``interval`` for all who share the storage.
+
+    The storage is the one the rate limits use (``RATELIMIT_STORAGE_URI``, with
+    ``RATELIMIT_KEY_PREFIX`` in the key): ``memory://`` spaces the requests of this process,
+    ``redis://`` those of every worker and host using that Redis and prefix. A request's
+    turn is a hit on a moving window of one per interval, key ``geocoder``. Redis keeps its
+    window in whole seconds, so there an interval is rounded up (never faster than asked).
+    If the storage fails, turns are counted in this process until it answers again.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        storage_uri: str = "memory://",
+        key_prefix: str = "clinic_finder",
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.interval = interval
+        if storage_uri.startswith("memory://"):
+            self.storage = _memory_storage(storage_uri)
+        else:
+            self.storage = storage_from_string(
+                storage_uri, wrap_exceptions=True, **dict(storage_options or {})
+            )
+        exact = isinstance(self.storage, MemoryStorage)
+        self.window = _Every(interval if exact else float(math.ceil(interval)))
+        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.fallback = MovingWindowRateLimiter(_memory_storage())
+        self.fallback_window = _Every(interval)
+        self.key = (key_prefix, "geocoder")
+
+    def take(self, deadline: float) -> bool:
+        """Wait for the next turn (polling); False if ``deadline`` (monotonic) comes first."""
+        if self.interval <= 0:
+            return True
+        while not self._hit():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(TURN_POLL_SECONDS, remaining))
+        return True
+
+    def _hit(self) -> bool:
+        try:
+            return self.limiter.hit(self.window, *self.key)
+        except StorageError as error:
+            # Redis away: stay polite within this process rather than stop geocoding.
+            logger.warning("geocoder turns counted in this process only: %r", error)
+            return self.fallback.hit(self.fallback_window, *self.key)
 
 
 class ThrottledGeocoder:
@@ -89,22 +180,26 @@ class ThrottledGeocoder:
         min_interval: float = 1.0,
         retries: int = 2,
         country_codes: str = "no",
+        turns: GeocoderTurns | None = None,
     ) -> None:
         self.geocoder = geocoder
         self.provider = provider
         self.min_interval = min_interval
         self.retries = retries
         self.country_codes = country_codes
+        self.turns = turns or GeocoderTurns(min_interval)
 
-    def lookup(self, query: str) -> Point | None:
+    def lookup(self, query: str, deadline: float | None = None) -> Point | None:
         """Return the coordinates of an address, or None when the service found nothing.
 
-        Raises :class:`GeocoderUnavailable` when no answer came after the retries.
+        Waits for its turn at most the request timeout, and not past ``deadline``
+        (``time.monotonic()``). Raises :class:`GeocoderBusy` when no turn came in time, and
+        :class:`GeocoderUnavailable` when no answer came after the retries.
         """
         attempts = self.retries + 1
         for attempt in range(attempts):
             try:
-                return self._request(query)
+                return self._request(query, deadline)
             except (
                 geopy_exc.GeopyError,
                 ValueError,
@@ -127,23 +222,32 @@ class ThrottledGeocoder:
                     raise GeocoderUnavailable(f"{self.provider}: {error}") from error
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request(self, query: str) -> Point | None:
-        # The lock is held for the whole request so that requests never overlap and the
-        # interval counts from the end of the previous one: the server sees the same spacing.
-        with _throttle.lock:
-            wait = max(_throttle.last_request_end + self.min_interval, _throttle.penalty_until)
-            wait -= time.monotonic()
-            if wait > MAX_RETRY_DELAY:
+    def _wait_until(self, deadline: float | None) -> float:
+        # A turn is worth waiting for as long as the request itself may take, no longer.
+        wait_until = time.monotonic() + float(self.geocoder.timeout or DEFAULTS["GEOCODER_TIMEOUT"])
+        return wait_until if deadline is None else min(wait_until, deadline)
+
+    def _request(self, query: str, deadline: float | None) -> Point | None:
+        # Held for the whole request, so this process's requests never overlap.
+        locked = _process.lock.acquire(
+            timeout=max(self._wait_until(deadline) - time.monotonic(), 0)
+        )
+        if not locked:
+            raise GeocoderBusy(f"{self.provider}: this process's other requests took the time")
+        try:
+            penalty = _process.penalty_until - time.monotonic()
+            if penalty > MAX_RETRY_DELAY:
                 # Still inside a long Retry-After: neither wait for it nor ask anyway.
-                raise GeocoderUnavailable(f"{self.provider} asked us to wait {wait:.0f} s")
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                location = self.geocoder.geocode(
-                    query, exactly_one=True, country_codes=self.country_codes
-                )
-            finally:
-                _throttle.last_request_end = time.monotonic()
+                raise GeocoderUnavailable(f"{self.provider} asked us to wait {penalty:.0f} s")
+            if penalty > 0:
+                time.sleep(penalty)
+            if not self.turns.take(self._wait_until(deadline)):
+                raise GeocoderBusy(f"{self.provider}: no turn free in time (others geocoding)")
+            location = self.geocoder.geocode(
+                query, exactly_one=True, country_codes=self.country_codes
+            )
+        finally:
+            _process.lock.release()
         if location is None:
             return None
         latitude, longitude = float(location.latitude), float(location.longitude)
@@ -152,8 +256,8 @@ class ThrottledGeocoder:
         return latitude, longitude
 
     def _penalise(self, delay: float) -> None:
-        with _throttle.lock:
-            _throttle.penalty_until = max(_throttle.penalty_until, time.monotonic() + delay)
+        with _process.lock:
+            _process.penalty_until = max(_process.penalty_until, time.monotonic() + delay)
 
 
 def _retry_after(error: Exception) -> float:
@@ -227,8 +331,22 @@ def build_geocoder(config: Mapping[str, Any]) -> ThrottledGeocoder | None:
         )
     except geopy_exc.ConfigurationError as error:
         raise ConfigError(f"The geocoder cannot be set up: {error}") from error
+    try:
+        turns = GeocoderTurns(
+            min_interval,
+            storage_uri=config.get("RATELIMIT_STORAGE_URI") or "memory://",
+            key_prefix=config.get("RATELIMIT_KEY_PREFIX") or "clinic_finder",
+            storage_options=config.get("RATELIMIT_STORAGE_OPTIONS"),
+        )
+    except StorageConfigurationError as error:
+        raise ConfigError(f"RATELIMIT_STORAGE_URI cannot be used: {error}") from error
     return ThrottledGeocoder(
-        nominatim, provider=kind, min_interval=min_interval, retries=retries, country_codes="no"
+        nominatim,
+        provider=kind,
+        min_interval=min_interval,
+        retries=retries,
+        country_codes="no",
+        turns=turns,
     )
 
 
@@ -304,7 +422,15 @@ class AddressLocator:
             self.out_of_time = True
             return None
         try:
-            point = self.geocoder.lookup(query)
+            point = self.geocoder.lookup(query, deadline=self.deadline)
+        except GeocoderBusy as error:
+            # Out of our own time while others geocoded: the rest can be re-geocoded later.
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.out_of_time = True
+            else:
+                self.unavailable = True
+            logger.warning("geocoding stopped for this run: %s", error)
+            return None
         except GeocoderUnavailable as error:
             self.unavailable = True
             logger.warning(

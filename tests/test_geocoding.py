@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +16,7 @@ from clinic_finder.config import ConfigError
 from clinic_finder.geocoding import (
     DEFAULT_USER_AGENT,
     AddressLocator,
+    GeocoderBusy,
     GeocoderUnavailable,
     ThrottledGeocoder,
     build_geocoder,
@@ -140,7 +145,7 @@ def test_lookup_spaces_requests_by_min_interval(nominatim):
     first = build_geocoder(nominatim.config(GEOCODER_MIN_INTERVAL=interval))
     second = build_geocoder(nominatim.config(GEOCODER_MIN_INTERVAL=interval))
     for number in range(3):
-        # Two instances: the limit is for the whole process, not per geocoder.
+        # Two instances: the turns are shared by the whole process, not per geocoder.
         first.lookup(f"Gate {number}, 0154 Oslo, Norway")
         second.lookup(f"Vei {number}, 0154 Oslo, Norway")
     times = [request.at for request in nominatim.requests]
@@ -148,6 +153,84 @@ def test_lookup_spaces_requests_by_min_interval(nominatim):
     assert (
         min(later - earlier for earlier, later in zip(times, times[1:], strict=False)) >= interval
     )
+
+
+def test_lookups_from_threads_of_one_process_take_turns(nominatim):
+    interval = 0.3
+    prefix = f"turns-{secrets.token_hex(4)}"
+    geocoders = [
+        # Time enough to wait for two others' turns (a turn is waited for up to the timeout).
+        build_geocoder(
+            nominatim.config(
+                GEOCODER_MIN_INTERVAL=interval, GEOCODER_TIMEOUT=5, RATELIMIT_KEY_PREFIX=prefix
+            )
+        )
+        for _ in range(3)
+    ]
+    start = threading.Barrier(len(geocoders))
+
+    def look_up(number: int) -> None:
+        start.wait(timeout=5)
+        for lookup in range(2):
+            geocoders[number].lookup(f"Gate {number}-{lookup}, 0154 Oslo, Norway")
+
+    threads = [threading.Thread(target=look_up, args=(n,)) for n in range(len(geocoders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    times = sorted(request.at for request in nominatim.requests)
+    assert len(times) == 6
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    # A turn is taken just before the request leaves: allow the milliseconds in between.
+    assert min(gaps) >= interval - 0.02, gaps
+
+
+def test_lookup_gives_up_waiting_for_a_turn_after_its_timeout(nominatim):
+    config = nominatim.config(
+        GEOCODER_MIN_INTERVAL=5, RATELIMIT_KEY_PREFIX=f"busy-{secrets.token_hex(4)}"
+    )
+    first, second = build_geocoder(config), build_geocoder(config)
+    first.lookup("Karl Johans gate 22, 0154 Oslo, Norway")
+    started = time.monotonic()
+    with pytest.raises(GeocoderBusy):
+        second.lookup("Strandgata 4, 5003 Bergen, Norway")
+    waited = time.monotonic() - started
+    assert 0.4 <= waited < 2, waited  # its 0.5 s timeout, not the 5 s interval
+    assert len(nominatim.requests) == 1
+
+
+def test_locator_stops_at_its_budget_while_others_have_the_turns(session, nominatim, oslo):
+    config = nominatim.config(
+        GEOCODER_MIN_INTERVAL=5, RATELIMIT_KEY_PREFIX=f"budget-{secrets.token_hex(4)}"
+    )
+    build_geocoder(config).lookup("Strandgata 4, 5003 Bergen, Norway")  # another worker
+    locate = AddressLocator(session, build_geocoder(config), time_budget=0.2)
+    started = time.monotonic()
+    location = locate("Karl Johans gate 22", oslo, "Oslo")
+    assert time.monotonic() - started < 1
+    assert location == (oslo.latitude, oslo.longitude, LocationSource.POSTCODE)
+    assert locate.out_of_time and not locate.unavailable
+    assert len(nominatim.requests) == 1
+
+
+def test_lookups_go_on_in_this_process_when_the_shared_storage_is_down(nominatim):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+    interval = 0.2
+    geocoder = build_geocoder(
+        nominatim.config(
+            GEOCODER_MIN_INTERVAL=interval,
+            RATELIMIT_STORAGE_URI=nobody,
+            RATELIMIT_KEY_PREFIX=f"down-{secrets.token_hex(4)}",
+        )
+    )
+    for number in range(3):
+        assert geocoder.lookup(f"Karl Johans gate 22, 0154 Oslo, Norway #{number}") is not None
+    times = [request.at for request in nominatim.requests]
+    assert len(times) == 3
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= interval - 0.02
 
 
 # AddressLocator: cache, fallback, circuit breaker
@@ -327,6 +410,7 @@ def test_build_geocoder_reads_strings_from_the_environment():
         {"GEOCODER_TIMEOUT": "soon"},
         {"GEOCODER_RETRIES": "-1"},
         {"GEOCODER_MIN_INTERVAL": "0.1"},  # the public server allows one a second
+        {"RATELIMIT_STORAGE_URI": "nosuch://storage"},
     ],
 )
 def test_build_geocoder_refuses_bad_settings(config):

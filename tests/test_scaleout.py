@@ -3,6 +3,8 @@
 Two gunicorn servers (think: two hosts behind a load balancer) serve the same database.
 A patient's address may send only a few contact requests an hour, whichever server the
 load balancer picks; with the default in-process storage each server would count alone.
+Likewise two worker processes sharing a Redis take turns at the geocoder: one request a
+second in all, where each alone would go at its own rate.
 """
 
 from __future__ import annotations
@@ -10,11 +12,21 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import pytest
 
-from .test_faults import contact_request_body, post_json, running_gunicorn
+from .conftest import PROJECT_ROOT
+from .nominatim_server import NominatimServer, running_nominatim
+from .test_faults import (
+    child_environment,
+    contact_request_body,
+    post_json,
+    running_gunicorn,
+    stop_process,
+)
 
 # Database 15 of the local Redis, apart from anything else on it; keys get a fresh prefix.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -87,3 +99,82 @@ def test_without_redis_each_server_counts_alone(app, database_url, tmp_path):
     with first as server_a, second as server_b:
         statuses = _send_alternately([server_a, server_b], 2 * LIMIT)
     assert statuses == [201] * (2 * LIMIT)
+
+
+# --- the geocoder's one request a second, for the whole site --------------------------------
+
+# Redis keeps a moving window in whole seconds, so the shared interval is a second here.
+SHARED_INTERVAL = 1.0
+LOOKUPS_PER_PROCESS = 2
+# A worker process: build the app from the environment, say so, wait for "go", geocode.
+GEOCODING_WORKER = """
+import sys
+from wsgi import app
+from clinic_finder.geocoding import current_geocoder
+with app.app_context():
+    geocoder = current_geocoder()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for number in range(int(sys.argv[2])):
+        geocoder.lookup(f"Gate {sys.argv[1]}-{number}, 0154 Oslo, Norway")
+print("done", flush=True)
+"""
+
+
+def _geocode_in_two_processes(
+    database_url: str, nominatim: NominatimServer, **environment: str
+) -> list[float]:
+    """Two worker processes geocode at the same moment; return the gaps the server saw."""
+    settings = nominatim.config(GEOCODER_MIN_INTERVAL=SHARED_INTERVAL, GEOCODER_TIMEOUT=5)
+    child_env = child_environment(
+        database_url, **{name: str(value) for name, value in settings.items()}, **environment
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", GEOCODING_WORKER, str(number), str(LOOKUPS_PER_PROCESS)],
+            cwd=PROJECT_ROOT,
+            env=child_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(2)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout.readline().strip() == "ready"
+        for worker in workers:  # as close to the same moment as two writes get
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            assert worker.stdout.readline().strip() == "done"
+            assert worker.wait(timeout=30) == 0
+    finally:
+        for worker in workers:
+            stop_process(worker)
+            worker.stdin.close()
+            worker.stdout.close()
+    times = sorted(request.at for request in nominatim.requests)
+    assert len(times) == 2 * LOOKUPS_PER_PROCESS
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+@pytest.mark.slow
+def test_two_processes_sharing_redis_geocode_at_most_once_per_interval(database_url, redis_url):
+    with running_nominatim() as nominatim:
+        gaps = _geocode_in_two_processes(
+            database_url,
+            nominatim,
+            RATELIMIT_STORAGE_URI=redis_url,
+            RATELIMIT_KEY_PREFIX=f"test-{secrets.token_hex(6)}",
+        )
+    # A turn is taken just before the request leaves: allow the milliseconds in between.
+    assert min(gaps) >= SHARED_INTERVAL - 0.05, gaps
+
+
+@pytest.mark.slow
+def test_without_redis_each_process_geocodes_at_its_own_rate(database_url):
+    # The contrast that shows the test above measures Redis: memory:// is per process.
+    with running_nominatim() as nominatim:
+        gaps = _geocode_in_two_processes(database_url, nominatim, RATELIMIT_STORAGE_URI="memory://")
+    assert min(gaps) < SHARED_INTERVAL / 2, gaps
