@@ -47,12 +47,19 @@ class Complaint:
         lines = self.help.get(profession)
         return (lines.get(language) or lines.get("en")) if lines else None
 
+    def suits_service(self, service: str) -> bool:
+        """Whether a service, as a clinician wrote it, suits this complaint."""
+        return service.strip().lower() in self.services
+
+    def suits_services(self, services: Iterable[str]) -> bool:
+        return any(self.suits_service(service) for service in services)
+
     def matching_services(self, clinic: Clinic) -> list[str]:
         """The services the clinic's active clinicians offer that suit this complaint."""
         found = []
         for clinician in clinic.active_clinicians:
             for service in clinician.services or []:
-                if service.strip().lower() in self.services and service not in found:
+                if self.suits_service(service) and service not in found:
                     found.append(service)
         return found
 
@@ -188,9 +195,16 @@ def rank_for_complaint(hits: Iterable, complaint: Complaint, ring_km: float = CO
 
     def key(hit) -> tuple:
         clinic, km = _clinic_and_km(hit)
-        return (ring(km, ring_km), not complaint.suits(clinic), km, clinic.id)
+        return complaint_order_key(km, complaint.suits(clinic), clinic.id, ring_km)
 
     return sorted(hits, key=key)
+
+
+def complaint_order_key(
+    distance_km: float, suits: bool, clinic_id: int, ring_km: float = COMPLAINT_RING_KM
+) -> tuple:
+    """The ring rule's sort key: ring, then clinics that suit, then nearest, then id."""
+    return (ring(distance_km, ring_km), not suits, distance_km, clinic_id)
 
 
 def _clinic_and_km(hit) -> tuple[Clinic, float]:

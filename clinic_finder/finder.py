@@ -1,10 +1,11 @@
 """The finder's search as patients use it: professions, filters and a complaint.
 
-A plain search (one profession or all, no filter, no complaint) goes straight to
-``search.find_clinics_near``, the indexed nearest-first search. Anything more reads every
-listed clinic within the radius, nearest first, keeps those that pass the filters, and —
-for a complaint — orders them by the ring rule in ``complaints.py``; the page is then cut
-from that exact list, so page 2 never repeats or skips a clinic from page 1.
+Professions and filters become a ``search.Listing``: conditions in the index query, so
+the database passes over the clinics that don't qualify and the search costs about the
+same with filters as without. A complaint changes only the order, by the ring rule in
+``complaints.py``: the clinics of every ring up to the one that ends the page are read
+(their ids, distances and clinicians' services, not whole clinics), ordered, and the page
+cut from that exact order, so page 2 never repeats or skips a clinic from page 1.
 
 When no clinic within the radius passes, the circle widens until it holds a page of
 clinics that do, as the plain search does, and the result says so.
@@ -12,29 +13,35 @@ clinics that do, as the plain search does, and the result says so.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from .complaints import Complaint, rank_for_complaint
-from .hours import is_open_at
-from .models import Clinic, Profession
+from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
+from .hours import OSLO
+from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, Clinic, Clinician, PostalCode, Profession
 from .search import (
     MAX_FALLBACK_RADIUS_KM,
+    TOTAL_COUNT_CAP,
     ClinicHit,
+    Listing,
+    OpenAt,
     SearchResult,
-    find_clinics_near,
+    count_by_profession,
+    count_listed,
+    listed_anywhere,
     nearest_listed,
+    rank_clinics_near,
 )
 
-# Enough for "every listed clinic within the radius" in any real directory.
+# Enough for "every listed clinic within these rings" in any real directory.
 ALL_WITHIN = 1_000_000
-# Candidates are loaded with their clinicians and hours this many at a time.
-LOAD_CHUNK = 500
+# Clinicians' services are read for this many clinics a statement.
+SERVICES_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -49,138 +56,178 @@ class FinderQuery:
     open_now: bool = False
     language: str | None = None
 
-    @property
-    def single_profession(self) -> Profession | None:
-        """The one profession asked for; None for all three, or none chosen."""
-        if len(self.professions) == 1:
-            return next(iter(self.professions))
-        return None
-
-    @property
-    def is_plain(self) -> bool:
-        """Whether the indexed search answers this alone."""
-        return (
-            len(self.professions) in (0, 1, len(Profession))
-            and self.complaint is None
-            and not (self.helfo_only or self.new_patients_only or self.open_now or self.language)
+    def listing(self, now: datetime) -> Listing:
+        """The professions and filters as conditions of the index query, at ``now``."""
+        local = now.astimezone(OSLO)
+        return Listing(
+            professions=frozenset()
+            if len(self.professions) == len(Profession)
+            else self.professions,
+            helfo_only=self.helfo_only,
+            new_patients_since=now - ACCEPTS_NEW_PATIENTS_VALID_FOR
+            if self.new_patients_only
+            else None,
+            language=self.language,
+            open_at=OpenAt(local.date(), local.time().replace(tzinfo=None))
+            if self.open_now
+            else None,
         )
 
 
 @dataclass(frozen=True)
 class FinderResult:
-    """A page of the search, and how many clinics of each profession it found."""
+    """A page of the search, and how many clinics of each profession lie within the radius.
+
+    The counts apply every choice but the professions, so each says what ticking that
+    profession finds; a count of ``TOTAL_COUNT_CAP`` or more is capped (shown as "200+").
+    """
 
     search: SearchResult
     profession_counts: dict[Profession, int] = field(default_factory=dict)
-    counts_capped: bool = False
+    counts_capped: frozenset[Profession] = frozenset()
 
 
-def _filters(query: FinderQuery, now: datetime) -> list[Callable[[Clinic], bool]]:
-    tests: list[Callable[[Clinic], bool]] = []
-    if query.professions and len(query.professions) < len(Profession):
-        tests.append(lambda clinic: bool(set(clinic.professions) & query.professions))
-    if query.helfo_only:
-        tests.append(lambda clinic: clinic.helfo_agreement)
-    if query.new_patients_only:
-        tests.append(lambda clinic: clinic.accepts_new_patients_as_of(now) is True)
-    if query.open_now:
-        tests.append(lambda clinic: is_open_at(clinic, now) is True)
-    if query.language:
-        language = query.language
-        tests.append(lambda clinic: any(language in c.languages for c in clinic.active_clinicians))
-    return tests
-
-
-def _load(session: Session, ids: Sequence[int]) -> dict[int, Clinic]:
-    clinics: dict[int, Clinic] = {}
-    for start in range(0, len(ids), LOAD_CHUNK):
-        chunk = ids[start : start + LOAD_CHUNK]
-        statement = (
-            select(Clinic)
-            .where(Clinic.id.in_(chunk))
-            .options(selectinload(Clinic.clinicians), selectinload(Clinic.opening_hours))
+def _services_by_clinic(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The services the active clinicians of these clinics offer, by clinic id."""
+    services: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(ids), SERVICES_CHUNK):
+        rows = session.execute(
+            select(Clinician.clinic_id, Clinician.services).where(
+                Clinician.clinic_id.in_(ids[start : start + SERVICES_CHUNK]),
+                Clinician.active.is_(True),
+            )
         )
-        clinics.update((clinic.id, clinic) for clinic in session.scalars(statement))
-    return clinics
+        for clinic_id, offered in rows:
+            services[clinic_id].extend(offered or [])
+    return services
 
 
-def _passing(
+def _complaint_order(
+    session: Session, ranked: Sequence[tuple[float, int]], complaint: Complaint
+) -> list[tuple[float, int]]:
+    """Order (km, id) pairs by the ring rule: in each ring, clinics that suit come first."""
+    services = _services_by_clinic(session, [clinic_id for _, clinic_id in ranked])
+
+    def key(hit: tuple[float, int]) -> tuple:
+        km, clinic_id = hit
+        return complaint_order_key(km, complaint.suits_services(services[clinic_id]), clinic_id)
+
+    return sorted(ranked, key=key)
+
+
+def _ranked_for_complaint(
     session: Session,
     point: tuple[float, float],
+    listing: Listing,
+    complaint: Complaint,
+    wanted: int,
     max_km: float,
-    tests: list[Callable[[Clinic], bool]],
-    profession: Profession | None,
-) -> list[ClinicHit]:
-    """Every listed clinic within `max_km` that passes every test, nearest first."""
-    ranked, _ = nearest_listed(session, point, ALL_WITHIN, max_km, profession)
-    clinics = _load(session, [clinic_id for _, clinic_id in ranked])
-    hits = [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked if clinic_id in clinics]
-    return [hit for hit in hits if all(test(hit.clinic) for test in tests)]
+    first_reach_km: float,
+) -> tuple[list[tuple[float, int]], bool]:
+    """The first `wanted` clinics within `max_km` in complaint order, and whether that is all.
+
+    A clinic that suits may come before nearer ones of its own ring, so the ring the
+    `wanted`-th nearest clinic lies in is read whole before the order is decided.
+    """
+    nearest, complete = nearest_listed(
+        session, point, wanted, max_km, listing, first_reach_km=first_reach_km
+    )
+    if nearest and not complete:
+        reach = min(max_km, (ring(nearest[-1][0]) + 1) * COMPLAINT_RING_KM)
+        nearest, _ = nearest_listed(
+            session, point, ALL_WITHIN, reach, listing, first_reach_km=reach
+        )
+    return _complaint_order(session, nearest, complaint)[:wanted], complete
 
 
-def _count_professions(hits: Sequence[ClinicHit]) -> dict[Profession, int]:
-    counts: Counter[Profession] = Counter()
-    for hit in hits:
-        counts.update(hit.clinic.professions)
-    return {profession: counts[profession] for profession in Profession}
+def _load_hits(session: Session, ranked: Iterable[tuple[float, int]]) -> list[ClinicHit]:
+    ranked = list(ranked)
+    statement = (
+        select(Clinic)
+        .where(Clinic.id.in_([clinic_id for _, clinic_id in ranked]))
+        .options(selectinload(Clinic.clinicians), selectinload(Clinic.opening_hours))
+    )
+    clinics = {clinic.id: clinic for clinic in session.scalars(statement)}
+    return [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked if clinic_id in clinics]
+
+
+def _count_professions(
+    session: Session, point: tuple[float, float], radius_km: float, listing: Listing
+) -> tuple[dict[Profession, int], frozenset[Profession]]:
+    counts = count_by_profession(session, point, radius_km, listing)
+    capped = frozenset(p for p, count in counts.items() if count > TOTAL_COUNT_CAP)
+    return {p: min(count, TOTAL_COUNT_CAP) for p, count in counts.items()}, capped
 
 
 def find(
     session: Session,
-    origin,
+    origin: PostalCode,
     query: FinderQuery,
     *,
     limit: int,
     offset: int,
     now: datetime,
+    with_counts: bool = False,
 ) -> FinderResult:
-    """Run a patient's search and return one page (see the module docstring)."""
-    if query.is_plain:
-        result = find_clinics_near(
-            session,
-            origin,
-            radius_km=query.radius_km,
-            profession=query.single_profession,
-            limit=limit,
-            offset=offset,
-        )
-        return FinderResult(result)
+    """Run a patient's search and return one page (see the module docstring).
 
+    ``with_counts`` adds the count per profession that the finder page shows beside each.
+    """
     point = (origin.latitude, origin.longitude)
-    tests = _filters(query, now)
-    # Profession is one bit of the index; more than one is tested with the rest.
-    profession = query.single_profession
-    hits = _passing(session, point, query.radius_km, tests, profession)
-    # Counts per profession ignore the profession choice, so they say what a change finds.
-    other_tests = _filters(
-        FinderQuery(
-            query.radius_km,
-            helfo_only=query.helfo_only,
-            new_patients_only=query.new_patients_only,
-            open_now=query.open_now,
-            language=query.language,
-        ),
-        now,
+    listing = query.listing(now)
+    counts, capped = (
+        _count_professions(session, point, query.radius_km, listing)
+        if with_counts
+        else ({}, frozenset())
     )
-    if hits:
-        if query.complaint is not None:
-            hits = rank_for_complaint(hits, query.complaint)
-        everyone = (
-            hits
-            if not query.professions
-            else _passing(session, point, query.radius_km, other_tests, None)
+    complaint = query.complaint
+    if complaint is None:
+        page = rank_clinics_near(session, point, query.radius_km, listing, limit, offset)
+        search = SearchResult(
+            origin,
+            query.radius_km,
+            page.within_radius,
+            page.total,
+            _load_hits(session, page.ranked),
+            total_capped=page.total_capped,
         )
-        return FinderResult(
-            SearchResult(origin, query.radius_km, True, len(hits), hits[offset : offset + limit]),
-            _count_professions(everyone),
-        )
+        return FinderResult(search, counts, capped)
 
-    # Nothing within the radius passes: widen until a page of clinics does.
-    reach = max(2 * query.radius_km, 1.0)
-    while True:
-        hits = _passing(session, point, reach, tests, profession)
-        if len(hits) >= limit or reach >= MAX_FALLBACK_RADIUS_KM:
-            break
-        reach = min(MAX_FALLBACK_RADIUS_KM, reach * 2)
-    hits = hits[:limit]
-    return FinderResult(SearchResult(origin, query.radius_km, False, len(hits), hits))
+    session.flush()
+    wanted = offset + limit
+    ranked, complete = _ranked_for_complaint(
+        session, point, listing, complaint, wanted, query.radius_km, first_reach_km=1.0
+    )
+    if ranked:
+        if complete:
+            total, total_capped = len(ranked), False
+        else:
+            cap = max(TOTAL_COUNT_CAP, wanted)
+            counted = count_listed(session, point, query.radius_km, listing, cap)
+            total, total_capped = max(min(counted, cap), wanted), counted > cap
+        search = SearchResult(
+            origin,
+            query.radius_km,
+            True,
+            total,
+            _load_hits(session, ranked[offset:wanted]),
+            total_capped=total_capped,
+        )
+        return FinderResult(search, counts, capped)
+
+    # Nothing within the radius passes: the nearest that do, in complaint order too.
+    if not listed_anywhere(session, point, listing):
+        return FinderResult(SearchResult(origin, query.radius_km, False, 0, []), counts, capped)
+    ranked, _ = _ranked_for_complaint(
+        session,
+        point,
+        listing,
+        complaint,
+        limit,
+        MAX_FALLBACK_RADIUS_KM,
+        first_reach_km=max(2 * query.radius_km, 1.0),
+    )
+    hits = _load_hits(session, ranked)
+    return FinderResult(
+        SearchResult(origin, query.radius_km, False, len(hits), hits), counts, capped
+    )

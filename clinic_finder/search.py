@@ -17,11 +17,23 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
 from functools import cache
 
 from geopy.distance import EARTH_RADIUS
-from sqlalchemy import ColumnElement, bindparam, event, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    cast,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, joinedload
 
@@ -30,7 +42,9 @@ from .models import (
     LATITUDE_BANDS_PER_DEGREE,
     PROFESSION_BITS,
     Clinic,
+    Clinician,
     ListedClinic,
+    OpeningHours,
     PostalCode,
     Profession,
 )
@@ -120,6 +134,134 @@ class BoundingBox:
         )
 
 
+@dataclass(frozen=True)
+class OpenAt:
+    """A moment in Norwegian wall-clock terms, as opening hours are written."""
+
+    day: date
+    clock: time
+
+    @property
+    def weekday(self) -> int:
+        return self.day.weekday()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which listed clinics a search wants, besides where they are.
+
+    Every choice is a condition in the index query, so the database skips the clinics
+    that don't pass instead of Python loading them: a rare language over 100 km costs a
+    few index probes, not the whole directory in memory. Each condition means exactly
+    what its Python counterpart on a loaded clinic means (``Clinic.professions``,
+    ``accepts_new_patients_as_of``, ``hours.is_open_at``, a clinician's languages);
+    tests/test_finder.py checks that they agree.
+    """
+
+    professions: frozenset[Profession] = frozenset()  # empty: any of the three
+    helfo_only: bool = False
+    # Takes new patients, as confirmed at or after this moment (older answers are unknown).
+    new_patients_since: datetime | None = None
+    language: str | None = None  # spoken by an active clinician
+    open_at: OpenAt | None = None  # open then by the clinic's hours, and not closed for a while
+
+    @classmethod
+    def of(cls, profession: Profession | None) -> Listing:
+        """Any listed clinic, or those with a clinician of one profession."""
+        return cls(frozenset([profession]) if profession else frozenset())
+
+    def with_professions(self, professions: frozenset[Profession]) -> Listing:
+        return replace(self, professions=professions)
+
+    @property
+    def profession_bits(self) -> int:
+        if not self.professions:
+            return _ANY_PROFESSION
+        return sum(PROFESSION_BITS[profession] for profession in self.professions)
+
+    @property
+    def shape(self) -> tuple[bool, bool, bool, bool]:
+        """Which conditions the query needs: one cached statement per shape."""
+        return (
+            self.helfo_only,
+            self.new_patients_since is not None,
+            self.language is not None,
+            self.open_at is not None,
+        )
+
+    def parameters(self) -> dict:
+        """The values the conditions of this shape are bound to."""
+        values: dict = {"profession_bits": self.profession_bits}
+        if self.new_patients_since is not None:
+            values["new_patients_since"] = self.new_patients_since
+        if self.language is not None:
+            # Languages are a JSON list of codes: '"pl"' with its quotes is one whole element.
+            values["language_pattern"] = '%"' + _escape_like(self.language) + '"%'
+        if self.open_at is not None:
+            values.update(
+                open_day=self.open_at.day,
+                open_weekday=self.open_at.weekday,
+                open_clock=self.open_at.clock,
+            )
+        return values
+
+
+ANY_LISTING = Listing()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _listing_conditions(shape: tuple[bool, bool, bool, bool]) -> list[ColumnElement[bool]]:
+    """SQL for a Listing's choices, correlated with the listed clinic being read."""
+    helfo_only, new_patients, language, open_at = shape
+    conditions: list[ColumnElement[bool]] = []
+    clinic_tests: list[ColumnElement[bool]] = []
+    if helfo_only:
+        clinic_tests.append(Clinic.helfo_agreement.is_(True))
+    if new_patients:
+        clinic_tests += [
+            Clinic.accepts_new_patients.is_(True),
+            Clinic.accepts_new_patients_confirmed_at
+            >= bindparam("new_patients_since", type_=Clinic.accepts_new_patients_confirmed_at.type),
+        ]
+    if open_at:
+        # Temporarily closed until a day means closed before that day, open on it.
+        clinic_tests.append(
+            or_(
+                Clinic.closed_until.is_(None),
+                Clinic.closed_until <= bindparam("open_day", type_=Clinic.closed_until.type),
+            )
+        )
+        clock = bindparam("open_clock", type_=OpeningHours.opens.type)
+        conditions.append(
+            select(literal(1))
+            .where(
+                OpeningHours.clinic_id == ListedClinic.clinic_id,
+                OpeningHours.weekday == bindparam("open_weekday"),
+                OpeningHours.opens <= clock,
+                OpeningHours.closes > clock,
+            )
+            .exists()
+        )
+    if clinic_tests:
+        conditions.append(
+            select(literal(1)).where(Clinic.id == ListedClinic.clinic_id, *clinic_tests).exists()
+        )
+    if language:
+        conditions.append(
+            select(literal(1))
+            .where(
+                Clinician.clinic_id == ListedClinic.clinic_id,
+                Clinician.active.is_(True),
+                cast(Clinician.languages, String).like(bindparam("language_pattern"), escape="\\"),
+            )
+            .exists()
+        )
+    return conditions
+
+
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance in kilometres between two (latitude, longitude) points.
 
@@ -179,30 +321,68 @@ def _haversine_sql() -> ColumnElement[float]:
 
 
 @cache
-def _nearest_in_box_statement(slots: int):
+def _nearest_in_box_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape):
     """The nearest `wanted` listed clinics within a distance, read from a box around it."""
     haversine = _haversine_sql()
     columns = (ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude)
     return (
         select(*columns)
-        .where(_band_condition(slots), *_IN_BOX, haversine <= bindparam("most_haversine"))
+        .where(
+            _band_condition(slots),
+            *_IN_BOX,
+            haversine <= bindparam("most_haversine"),
+            *_listing_conditions(shape),
+        )
         .order_by(haversine, ListedClinic.clinic_id)
         .limit(bindparam("wanted"))
     )
 
 
 @cache
-def _count_within_statement(slots: int):
+def _count_within_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape):
     inside = (
         select(literal(1))
-        .where(_band_condition(slots), *_IN_BOX, _haversine_sql() <= bindparam("most_haversine"))
+        .where(
+            _band_condition(slots),
+            *_IN_BOX,
+            _haversine_sql() <= bindparam("most_haversine"),
+            *_listing_conditions(shape),
+        )
         .limit(bindparam("cap"))
         .subquery()
     )
     return select(func.count()).select_from(inside)
 
 
-def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[int, dict]:
+@cache
+def _count_by_profession_statement(slots: int, shape: tuple[bool, ...]):
+    """How many of the first `cap` listed clinics within a distance list each profession."""
+    inside = (
+        select(ListedClinic.professions)
+        .where(
+            _band_condition(slots),
+            *_IN_BOX,
+            _haversine_sql() <= bindparam("most_haversine"),
+            *_listing_conditions(shape),
+        )
+        .limit(bindparam("cap"))
+        .subquery()
+    )
+    return select(
+        func.count(),
+        *(
+            func.coalesce(func.sum(case((inside.c.professions.op("&")(bit) != 0, 1), else_=0)), 0)
+            for bit in PROFESSION_BITS.values()
+        ),
+    ).select_from(inside)
+
+
+def _as_listing(listing: Listing | Profession | None) -> Listing:
+    """A Listing from what callers pass: a Listing, one profession, or None for any."""
+    return listing if isinstance(listing, Listing) else Listing.of(listing)
+
+
+def _box_parameters(box: BoundingBox, listing: Listing) -> tuple[int, dict]:
     """How many band probes a box takes (0: one range), and its query's parameters."""
     # One band more on each side: a point on a band's edge may be rounded into either.
     first = latitude_band(box.min_latitude) - 1
@@ -212,7 +392,7 @@ def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[in
         "max_longitude": box.max_longitude,
         "min_latitude": box.min_latitude,
         "max_latitude": box.max_latitude,
-        "profession_bits": _ANY_PROFESSION if profession is None else PROFESSION_BITS[profession],
+        **listing.parameters(),
     }
     count = last - first + 1
     if count > MAX_BAND_PROBES:
@@ -226,12 +406,10 @@ def _box_parameters(box: BoundingBox, profession: Profession | None) -> tuple[in
 
 
 def _within_parameters(
-    point: tuple[float, float], reach_km: float, profession: Profession | None
+    point: tuple[float, float], reach_km: float, listing: Listing
 ) -> tuple[int, dict]:
     """The band probes and parameters that select the listed clinics within a distance."""
-    slots, parameters = _box_parameters(
-        BoundingBox.around(point[0], point[1], reach_km), profession
-    )
+    slots, parameters = _box_parameters(BoundingBox.around(point[0], point[1], reach_km), listing)
     latitude_rad = math.radians(point[0])
     parameters.update(
         origin_latitude_rad=latitude_rad,
@@ -256,22 +434,25 @@ def nearest_listed(
     point: tuple[float, float],
     wanted: int,
     max_km: float,
-    profession: Profession | None,
+    listing: Listing | Profession | None = None,
     first_reach_km: float = FIRST_REACH_KM,
 ) -> tuple[list[tuple[float, int]], bool]:
     """Return the `wanted` nearest listed clinics within `max_km` as (km, id), nearest first.
 
-    The second value says whether these are all the listed clinics within `max_km`.
+    ``listing`` says which listed clinics count (a Listing, one profession, or None for
+    any). The second value says whether these are all of them within `max_km`.
     """
+    listing = _as_listing(listing)
+    statement = _nearest_in_box_statement
     reach = min(first_reach_km, max_km)
     while True:
         # The box around `reach` holds every clinic within it: once `wanted` of them are
         # within `reach`, no clinic elsewhere can be nearer. The database picks them (in a
         # city the box holds hundreds); the distances and their order come from
         # distance_km, the id breaking ties so that pages are stable.
-        slots, parameters = _within_parameters(point, reach, profession)
+        slots, parameters = _within_parameters(point, reach, listing)
         parameters["wanted"] = wanted
-        rows = session.connection().execute(_nearest_in_box_statement(slots), parameters).all()
+        rows = session.connection().execute(statement(slots, listing.shape), parameters).all()
         if len(rows) >= wanted or reach >= max_km:
             found = sorted(
                 (distance_km(point, (latitude, longitude)), clinic_id)
@@ -283,28 +464,74 @@ def nearest_listed(
         reach = min(max_km, _next_reach(reach, len(rows), wanted))
 
 
-def _count_within(
+def count_listed(
     session: Session,
     point: tuple[float, float],
     radius_km: float,
-    profession: Profession | None,
-    cap: int,
+    listing: Listing | Profession | None,
+    cap: int = TOTAL_COUNT_CAP,
 ) -> int:
     """Count the listed clinics within the radius, stopping at `cap` + 1."""
-    slots, parameters = _within_parameters(point, radius_km, profession)
+    listing = _as_listing(listing)
+    slots, parameters = _within_parameters(point, radius_km, listing)
     parameters["cap"] = cap + 1
-    return session.connection().scalar(_count_within_statement(slots), parameters) or 0
+    statement = _count_within_statement(slots, listing.shape)
+    return session.connection().scalar(statement, parameters) or 0
+
+
+def listed_anywhere(session: Session, point: tuple[float, float], listing: Listing) -> bool:
+    """Whether any listed clinic passes the listing's choices, however far away."""
+    if not any(listing.shape):
+        return True  # every listed clinic lists a profession; widening finds one if any
+    # One probe that stops at the first clinic that passes: when none does (a language
+    # nobody here speaks), widening would read the whole index a few times to find that.
+    return count_listed(session, point, MAX_FALLBACK_RADIUS_KM, listing, cap=0) > 0
+
+
+def count_by_profession(
+    session: Session,
+    point: tuple[float, float],
+    radius_km: float,
+    listing: Listing,
+    cap: int = TOTAL_COUNT_CAP,
+) -> dict[Profession, int]:
+    """Count the listed clinics within the radius that list each profession, up to `cap` + 1.
+
+    ``listing``'s own professions are ignored: each count says what choosing that one
+    profession (with the rest of the listing) would find. One statement reads the first
+    clinics within the radius; only a profession it cannot settle is counted on its own.
+    """
+    listing = listing.with_professions(frozenset())
+    rows_cap = len(Profession) * (cap + 1)
+    slots, parameters = _within_parameters(point, radius_km, listing)
+    parameters["cap"] = rows_cap
+    statement = _count_by_profession_statement(slots, listing.shape)
+    total, *per_profession = session.connection().execute(statement, parameters).one()
+    counts = dict(zip(PROFESSION_BITS, per_profession, strict=True))
+    if total < rows_cap:
+        return counts  # every clinic within the radius was read: exact
+    for profession, count in counts.items():
+        # The clinics read held cap + 1 of this profession: it is "more than cap" anyway.
+        if count <= cap:
+            counts[profession] = count_listed(
+                session, point, radius_km, listing.with_professions(frozenset([profession])), cap
+            )
+    return counts
 
 
 def rank_clinics_near(
     session: Session,
     point: tuple[float, float],
     radius_km: float = DEFAULT_RADIUS_KM,
-    profession: Profession | None = None,
+    profession: Listing | Profession | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> RankedPage:
-    """Return the ids and distances of one page of find_clinics_near(), and the total."""
+    """Return the ids and distances of one page of find_clinics_near(), and the total.
+
+    ``profession`` may be a whole Listing: the professions and filters a patient chose.
+    """
+    profession = _as_listing(profession)
     wanted = offset + limit
     # The index queries go straight to the connection (the ORM's execute costs as much as
     # SQLite's work here), so flush first, as the ORM's own queries would.
@@ -315,13 +542,15 @@ def rank_clinics_near(
             total, capped = len(nearest), False
         else:
             cap = max(TOTAL_COUNT_CAP, wanted)
-            counted = _count_within(session, point, radius_km, profession, cap)
+            counted = count_listed(session, point, radius_km, profession, cap)
             # Never fewer than the page shows, whatever rounding did at the very edge.
             total, capped = max(min(counted, cap), wanted), counted > cap
         return RankedPage(True, total, capped, nearest[offset:wanted])
 
     # Nothing within the radius: widen until the nearest `limit` are found. The circle
     # holds `limit` clinics when it stops, so no clinic outside it can be nearer.
+    if not listed_anywhere(session, point, profession):
+        return RankedPage(False, 0, False, [])
     nearest, _ = nearest_listed(
         session,
         point,
@@ -349,13 +578,14 @@ def find_clinics_near(
     session: Session,
     origin: PostalCode,
     radius_km: float = DEFAULT_RADIUS_KM,
-    profession: Profession | None = None,
+    profession: Listing | Profession | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchResult:
     """Return active clinics within ``radius_km`` of a postcode, nearest first, one page.
 
-    When none is within the radius, return the ``limit`` nearest clinics anyway (with
+    ``profession`` narrows them to one profession, or to a Listing's choices. When none
+    is within the radius, return the ``limit`` nearest clinics anyway (with
     ``within_radius`` False), so that a patient far from any clinic still gets an answer.
     """
     page = rank_clinics_near(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import re
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
 
-from clinic_finder.models import OpeningHours, PostalCode, Profession, now_utc
+from clinic_finder.complaints import rank_for_complaint
+from clinic_finder.finder import FinderQuery, find
+from clinic_finder.hours import OSLO, is_open_at
+from clinic_finder.models import Clinic, OpeningHours, PostalCode, Profession, now_utc
+from clinic_finder.public.forms import complaint_catalogue
+from clinic_finder.search import ClinicHit, distance_km
 
 from .factories import make_clinic
 
@@ -73,7 +80,8 @@ def test_a_complaint_deep_link_in_norwegian(app, client, session):
         "/find?postcode=0150&complaint=sciatica", headers={"Accept-Language": "nb-NO,nb;q=0.9"}
     ).get_data(as_text=True)
     assert '<html lang="nb">' in page
-    assert "Isjias" in page
+    assert "Behandlere som kan hjelpe med: Isjias" in page
+    assert "Tilbud for isjias: treningsterapi" in page
     assert "Du trenger ikke henvisning fra lege" in page
     # What each profession does for it, in plain words.
     assert "kan henvise til bildediagnostikk eller spesialist" in page
@@ -133,7 +141,9 @@ def test_open_now_uses_the_opening_hours(client, session):
     _clinic_north(session, "Ingen åpningstider", 0.6)
     session.commit()
     page = client.get("/find?postcode=0150").get_data(as_text=True)
-    assert "Open now" in page
+    # Only the clinic with hours says whether it is open; the other says nothing.
+    assert page.count('<p class="open-now is-open">Open now</p>') == 1
+    assert "is-closed" not in page
     filtered = client.get("/find?postcode=0150&open_now=y").get_data(as_text=True)
     assert _names(filtered) == ["Alltid åpen"]
 
@@ -169,3 +179,189 @@ def test_a_complaint_alone_prefills_the_search_form(client):
     page = client.get("/find?complaint=neck-pain").get_data(as_text=True)
     assert re.search(r'<option selected value="neck-pain">', page)
     assert "error-summary" not in page
+
+
+# The filters are conditions in the index query; the pages show them through the Python
+# definitions on a loaded clinic. These tests hold the two to the same answer.
+
+# A Wednesday, 10:30 in Oslo.
+MOMENT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+LANGUAGES = ("nb", "en", "pl", "ti")
+
+
+def _random_directory(session, rng: random.Random, count: int = 80) -> None:
+    """Clinics around 0150 with every filter's edge cases: 90-day-old answers, hours that
+    open or close at this very minute, closures ending today, clinicians who left."""
+    origin = session.get(PostalCode, "0150")
+    today = MOMENT.astimezone(OSLO).date()
+    for number in range(count):
+        clinic = make_clinic(
+            session,
+            name=f"Klinikk {number}",
+            latitude=origin.latitude + rng.uniform(-0.15, 0.15),
+            longitude=origin.longitude + rng.uniform(-0.3, 0.3),
+            professions=tuple(rng.sample(list(Profession), rng.randint(1, 3))),
+            helfo_agreement=rng.random() < 0.5,
+            accepts_new_patients=rng.choice((True, False, None)),
+            closed_until=rng.choice((None, None, today, today + timedelta(days=1))),
+        )
+        if clinic.accepts_new_patients is not None:
+            age = rng.choice((timedelta(days=1), timedelta(days=90), timedelta(days=90, seconds=1)))
+            clinic.accepts_new_patients_confirmed_at = MOMENT - age
+        for clinician in clinic.clinicians:
+            clinician.languages = rng.sample(LANGUAGES, rng.randint(0, 2))
+            clinician.services = rng.sample(["exercise therapy", "massage", "Manuell terapi"], 1)
+            clinician.active = rng.random() < 0.85
+        for weekday in rng.sample(range(7), rng.randint(0, 3)):
+            opens, closes = rng.choice(
+                ((time(8), time(16)), (time(10, 30), time(12)), (time(8), time(10, 30)))
+            )
+            clinic.opening_hours.append(OpeningHours(weekday=weekday, opens=opens, closes=closes))
+    session.commit()
+
+
+def _passes(clinic, query: FinderQuery) -> bool:
+    """What the filters mean, on a loaded clinic."""
+    if query.professions and not set(clinic.professions) & query.professions:
+        return False
+    if query.helfo_only and not clinic.helfo_agreement:
+        return False
+    if query.new_patients_only and clinic.accepts_new_patients_as_of(MOMENT) is not True:
+        return False
+    if query.open_now and is_open_at(clinic, MOMENT) is not True:
+        return False
+    return not query.language or any(
+        query.language in clinician.languages for clinician in clinic.active_clinicians
+    )
+
+
+FILTER_CHOICES = [
+    FinderQuery(10, helfo_only=True),
+    FinderQuery(10, new_patients_only=True),
+    FinderQuery(10, open_now=True),
+    FinderQuery(10, language="ti"),
+    FinderQuery(10, professions=frozenset([Profession.CHIROPRACTOR, Profession.MANUAL_THERAPIST])),
+    FinderQuery(
+        25,
+        professions=frozenset([Profession.PHYSIOTHERAPIST]),
+        helfo_only=True,
+        language="en",
+        open_now=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("query", FILTER_CHOICES)
+def test_filters_in_the_database_mean_what_the_page_shows(session, query):
+    _random_directory(session, random.Random(7))
+    origin = session.get(PostalCode, "0150")
+    found = find(session, origin, query, limit=500, offset=0, now=MOMENT, with_counts=True)
+
+    listed = [
+        hit
+        for hit in (
+            ClinicHit(
+                clinic,
+                distance_km(
+                    (origin.latitude, origin.longitude), (clinic.latitude, clinic.longitude)
+                ),
+            )
+            for clinic in session.scalars(select(Clinic))
+            if clinic.active_clinicians
+        )
+        if hit.distance_km <= query.radius_km and _passes(hit.clinic, query)
+    ]
+    expected = sorted(listed, key=lambda hit: (hit.distance_km, hit.clinic.id))
+    assert expected, "the random directory should give every filter something to find"
+    assert found.search.within_radius
+    assert [hit.clinic.id for hit in found.search.hits] == [hit.clinic.id for hit in expected]
+    # Each count applies the other choices with that one profession.
+    everyone = FinderQuery(**{**query.__dict__, "professions": frozenset()})
+    for profession in Profession:
+        alone = FinderQuery(**{**everyone.__dict__, "professions": frozenset([profession])})
+        assert found.profession_counts[profession] == sum(
+            1
+            for clinic in session.scalars(select(Clinic))
+            if clinic.active_clinicians
+            and distance_km(
+                (origin.latitude, origin.longitude), (clinic.latitude, clinic.longitude)
+            )
+            <= query.radius_km
+            and _passes(clinic, alone)
+        )
+
+
+def test_complaint_pages_follow_the_ring_rule_over_the_whole_list(app, session):
+    _random_directory(session, random.Random(11), count=120)
+    origin = session.get(PostalCode, "0150")
+    with app.test_request_context():
+        sciatica = complaint_catalogue()["sciatica"]
+    query = FinderQuery(25, complaint=sciatica, helfo_only=True)
+    point = (origin.latitude, origin.longitude)
+    everything = [
+        (clinic, distance_km(point, (clinic.latitude, clinic.longitude)))
+        for clinic in session.scalars(select(Clinic))
+        if clinic.active_clinicians
+        and distance_km(point, (clinic.latitude, clinic.longitude)) <= 25
+        and _passes(clinic, query)
+    ]
+    expected = [clinic.id for clinic, _ in rank_for_complaint(everything, sciatica)]
+    pages = []
+    for offset in range(0, len(expected) + 7, 7):
+        found = find(session, origin, query, limit=7, offset=offset, now=MOMENT)
+        assert found.search.total == len(expected)
+        pages += [hit.clinic.id for hit in found.search.hits]
+    assert pages == expected
+
+
+def test_a_complaint_search_with_nothing_near_ranks_the_nearest_by_the_rule(app, session):
+    far = 40.5  # both in the 40–42 km ring
+    _clinic_north(session, "Nærmest, massasje", far, services=["massage"], helfo_agreement=True)
+    _clinic_north(
+        session,
+        "Litt lenger, trening",
+        far + 1.0,
+        services=["exercise therapy"],
+        helfo_agreement=True,
+    )
+    _clinic_north(session, "Uten avtale", 1, services=["exercise therapy"])
+    session.commit()
+    with app.test_request_context():
+        sciatica = complaint_catalogue()["sciatica"]
+    origin = session.get(PostalCode, "0150")
+    found = find(
+        session,
+        origin,
+        FinderQuery(5, complaint=sciatica, helfo_only=True),
+        limit=20,
+        offset=0,
+        now=MOMENT,
+    )
+    assert not found.search.within_radius
+    assert [hit.clinic.name for hit in found.search.hits] == [
+        "Litt lenger, trening",
+        "Nærmest, massasje",
+    ]
+
+
+def test_a_filter_nobody_anywhere_passes_says_so(client, session):
+    _clinic_north(session, "Snakker norsk", 0.5, languages=("nb",))
+    session.commit()
+    page = client.get("/find?postcode=0150&language=ti").get_data(as_text=True)
+    assert "No clinics found" in page
+    assert _names(page) == []
+
+
+def test_the_plain_finder_page_counts_each_profession(client, session):
+    _clinic_north(
+        session,
+        "Kiro og fysio",
+        0.5,
+        professions=(Profession.CHIROPRACTOR, Profession.PHYSIOTHERAPIST),
+    )
+    _clinic_north(session, "Fysio", 0.6, professions=(Profession.PHYSIOTHERAPIST,))
+    _clinic_north(session, "Langt unna", 80, professions=(Profession.MANUAL_THERAPIST,))
+    session.commit()
+    page = client.get("/find?postcode=0150").get_data(as_text=True)
+    counts = re.findall(r'value="(\w+)">\s*<label[^>]*>[^<]*<span class="count">\((\d+\+?)\)', page)
+    assert dict(counts) == {"chiropractor": "1", "physiotherapist": "2", "manual_therapist": "0"}

@@ -62,6 +62,7 @@ def find():
         limit=page_size,
         offset=(form.page_number - 1) * page_size,
         now=moment,
+        with_counts=True,
     )
     result = found.search
     results_map = build_results_map(
