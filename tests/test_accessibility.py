@@ -135,3 +135,41 @@ def test_results_list_works_without_javascript(sqlite_only, directory, live_serv
         assert names == ["Gamlebyen Fysioterapi", "Kvadraturen Kiropraktikk"]
     finally:
         context.close()
+
+
+def _contrast(rgb_a: tuple[int, ...], rgb_b: tuple[int, ...]) -> float:
+    """WCAG's contrast ratio between two sRGB colours."""
+
+    def luminance(rgb):
+        channels = [c / 255 for c in rgb[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(rgb_a), luminance(rgb_b)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_keyboard_focus_is_visible_against_the_page(sqlite_only, directory, live_server, browser):
+    page = browser.new_page()
+    try:
+        page.goto(f"{live_server}/find?postcode=0150&lang=nb")
+        seen = set()
+        # The skip link, the language switch, the form's fields and buttons, the results.
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            outline = page.evaluate(
+                """() => {
+                    const style = getComputedStyle(document.activeElement);
+                    return [document.activeElement.tagName, style.outlineStyle,
+                            parseFloat(style.outlineWidth), style.outlineColor];
+                }"""
+            )
+            tag, style, width, colour = outline
+            seen.add(tag)
+            assert style != "none" and width >= 2, f"{tag} shows no focus outline"
+            rgb = tuple(int(part) for part in colour[colour.index("(") + 1 : -1].split(",")[:3])
+            # WCAG 1.4.11: the focus indicator needs 3:1 against the white page.
+            assert _contrast(rgb, (255, 255, 255)) >= 3, f"{tag} focus is {colour}"
+        assert {"A", "INPUT"} <= seen
+    finally:
+        page.close()

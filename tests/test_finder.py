@@ -365,3 +365,21 @@ def test_the_plain_finder_page_counts_each_profession(client, session):
     page = client.get("/find?postcode=0150").get_data(as_text=True)
     counts = re.findall(r'value="(\w+)">\s*<label[^>]*>[^<]*<span class="count">\((\d+\+?)\)', page)
     assert dict(counts) == {"chiropractor": "1", "physiotherapist": "2", "manual_therapist": "0"}
+
+
+def test_search_errors_are_in_norwegian_on_norwegian_pages(client):
+    page = client.get("/find?postcode=0150&radius=7&lang=nb").get_data(as_text=True)
+    assert "Velg en av: 5, 10, 25, 50, 100." in page
+    # The API always answers in English, whatever the browser says.
+    body = client.get(
+        "/api/v1/clinics?postcode=0150&radius=7", headers={"Accept-Language": "nb"}
+    ).get_json()
+    assert body["errors"]["radius"] == ["Choose one of: 5, 10, 25, 50, 100."]
+
+
+def test_an_unknown_complaint_in_a_link_still_searches(client, session):
+    _clinic_north(session, "Ryggsenteret", 0.5)
+    session.commit()
+    response = client.get("/find?postcode=0150&complaint=korsrygg")
+    assert response.status_code == 200
+    assert _names(response.get_data(as_text=True)) == ["Ryggsenteret"]

@@ -58,9 +58,9 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-def _choose_one_of(values) -> str:
-    # API callers read these messages too, so they name the allowed values.
-    return "Choose one of: " + ", ".join(str(value) for value in values) + "."
+def _choose_one_of(values):
+    # API callers read these messages too (in English), so they name the allowed values.
+    return _l("Choose one of: %(values)s.", values=", ".join(str(value) for value in values))
 
 
 PROFESSION_MESSAGE = _choose_one_of(p.value for p in Profession)
@@ -105,7 +105,7 @@ class SearchForm(FlaskForm):
         default=1,
         validators=[
             Optional(),
-            NumberRange(min=1, max=10_000, message="Page must be from 1 to 10000."),
+            NumberRange(min=1, max=10_000, message=_l("Page must be from 1 to 10000.")),
         ],
     )
 
@@ -183,8 +183,9 @@ class FinderForm(SearchForm):
         ]
 
     def validate_complaint(self, field: SelectField) -> None:
+        """Forget a complaint the catalogue does not know: an article's old link still works."""
         if field.data and field.data not in complaint_catalogue():
-            raise ValidationError(_choose_one_of(complaint_catalogue()))
+            field.data = ""
 
     def validate_language(self, field: SelectField) -> None:
         if field.data and field.data not in LANGUAGE_CODES:
@@ -226,3 +227,8 @@ class ApiSearchForm(FinderForm):
         default=20,
         validators=[Optional(), NumberRange(min=1, max=100, message="limit must be 1 to 100.")],
     )
+
+    def validate_complaint(self, field: SelectField) -> None:
+        """A program asking for a complaint we don't know is told so (and which we know)."""
+        if field.data and field.data not in complaint_catalogue():
+            raise ValidationError(str(_choose_one_of(complaint_catalogue())))
