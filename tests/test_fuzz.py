@@ -39,10 +39,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
+from werkzeug.security import check_password_hash
 from werkzeug.test import encode_multipart
 
 from clinic_finder.export import FORMULA_PREFIXES
 from clinic_finder.extensions import db
+from clinic_finder.hours import parse_day
 from clinic_finder.importer import decode_upload, plan_import
 from clinic_finder.models import (
     AuditEntry,
@@ -51,14 +53,17 @@ from clinic_finder.models import (
     ContactRequest,
     ImportBatch,
     LocationSource,
+    OpeningHours,
     OutboxMessage,
     Profession,
+    RequestEvent,
+    RequestStatus,
     StaffUser,
     today,
 )
 from clinic_finder.validation import clean_email, clean_hpr_number, clean_phone, split_list
 
-from .conftest import csrf_token_from
+from .conftest import STAFF_PASSWORD, csrf_token_from, make_staff
 from .factories import make_clinic
 from .test_importer import GOOD_ROW, csv_text
 
@@ -677,6 +682,292 @@ def test_new_staff_user_form_stores_all_or_nothing_of_hostile_values(app, admin_
         assert_no_raw_markup(admin_client.get("/staff/users"))
 
     sweep_then_fuzz(STAFF_USER_FORM, "staff-user", check)
+
+
+def _contact_request_from_the_form(app, client) -> int:
+    """Send one contact request through the public form; return its id."""
+    app.config["CONTACT_RATE_LIMIT"] = "100000 per hour"
+    token = csrf_token_from(client, "/contact")
+    assert client.post("/contact", data={**CONTACT_FORM, "csrf_token": token}).status_code == 302
+    with app.app_context():
+        return newest(ContactRequest).id
+
+
+def _request_state(request_id: int) -> tuple:
+    """A request's status and history, and the audit log's length (inside an app context)."""
+    contact_request = db.session.get(ContactRequest, request_id)
+    db.session.refresh(contact_request)
+    events = db.session.scalars(
+        select(RequestEvent).where(RequestEvent.request_id == request_id).order_by(RequestEvent.id)
+    )
+    return (
+        contact_request.status,
+        [(event.kind, event.to_status, event.text) for event in events],
+        count_rows(AuditEntry)["AuditEntry"],
+    )
+
+
+NOTE_FORM = {"text": "Ringte, ingen svar. Prøver igjen i morgen."}
+
+
+@pytest.mark.slow
+def test_request_note_stores_all_or_nothing_of_hostile_values(app, client, staff_client):
+    request_id = _contact_request_from_the_form(app, client)
+    page = f"/staff/requests/{request_id}"
+    token = csrf_token_from(staff_client, page)
+    outcomes: Counter[str] = Counter()
+
+    def check(data):
+        with app.app_context():
+            status, events, audits = _request_state(request_id)
+        response = staff_client.post(f"{page}/notes", data={**data, "csrf_token": token})
+        # 400: text we cannot store (a NUL byte) is refused at the door, with a message.
+        assert response.status_code in (302, 400)
+        assert_no_raw_markup(response)
+        note = data["text"].strip()
+        with app.app_context():
+            after = _request_state(request_id)
+            if response.status_code == 400 or not note or len(note) > 5000:
+                assert after == (status, events, audits)
+                outcomes["refused"] += 1
+                return
+            # Stored whole and exactly as sent (trimmed), audited once; the status stays.
+            assert after == (status, [*events, ("note", None, note)], audits + 1)
+            assert_no_nul(note)
+        outcomes["stored"] += 1
+        shown = staff_client.get(page)
+        assert shown.status_code == 200
+        assert_no_raw_markup(shown)
+
+    sweep_then_fuzz(NOTE_FORM, "request-note", check)
+    assert outcomes["stored"] > 20 and outcomes["refused"] > 5, outcomes
+
+
+STATUS_FORM = {"status": "in_progress", "note": "Sendt videre til fysioterapeut."}
+
+
+@pytest.mark.slow
+def test_request_status_change_stores_all_or_nothing_of_hostile_values(app, client, staff_client):
+    request_id = _contact_request_from_the_form(app, client)
+    page = f"/staff/requests/{request_id}"
+    token = csrf_token_from(staff_client, page)
+    statuses = {status.value for status in RequestStatus}
+    outcomes: Counter[str] = Counter()
+
+    def check(data):
+        with app.app_context():
+            status, events, audits = _request_state(request_id)
+        response = staff_client.post(f"{page}/status", data={**data, "csrf_token": token})
+        assert response.status_code in (302, 400)
+        assert_no_raw_markup(response)
+        note = data["note"].strip()
+        with app.app_context():
+            after = _request_state(request_id)
+            if (
+                response.status_code == 400
+                or data["status"] not in statuses
+                or len(note) > 5000
+                or (data["status"] == status.value and not note)
+            ):
+                assert after == (status, events, audits)
+                outcomes["unchanged"] += 1
+                return
+            kind = "status" if data["status"] != status.value else "note"
+            assert after == (
+                RequestStatus(data["status"]),
+                [*events, (kind, data["status"], note)],
+                audits + 1,
+            )
+            assert_no_nul(note)
+        outcomes[kind] += 1
+        shown = staff_client.get(page)
+        assert shown.status_code == 200
+        assert_no_raw_markup(shown)
+
+    sweep_then_fuzz(STATUS_FORM, "request-status", check, free_text=("note",))
+    # The sweep tried hostile statuses; now each real one, from wherever the request is.
+    for value in sorted(statuses):
+        check({"status": value, "note": MARKUP[0]})
+    assert min(outcomes["status"], outcomes["note"], outcomes["unchanged"]) > 0, outcomes
+
+
+PRIVACY_FORM = {"email": "kari@example.org", "phone": "+47 912 34 567"}
+
+
+@pytest.mark.slow
+def test_privacy_lookup_survives_hostile_values_and_writes_nothing(app, client, admin_client):
+    request_id = _contact_request_from_the_form(app, client)
+    with app.app_context():
+        reference = db.session.get(ContactRequest, request_id).reference
+    token = csrf_token_from(admin_client, "/staff/privacy")
+    outcomes: Counter[int] = Counter()
+
+    def check(data):
+        with app.app_context():
+            before = count_rows(*STORED_MODELS, RequestEvent)
+        response = admin_client.post("/staff/privacy", data={**data, "csrf_token": token})
+        assert response.status_code in (200, 400)
+        assert_no_raw_markup(response)
+        outcomes[response.status_code] += 1
+        with app.app_context():
+            # Looking someone up reads; only exporting and deleting write (and audit).
+            assert count_rows(*STORED_MODELS, RequestEvent) == before
+        if data == PRIVACY_FORM:
+            assert reference in response.get_data(as_text=True)
+
+    check(PRIVACY_FORM)
+    sweep_then_fuzz(PRIVACY_FORM, "privacy", check)
+    assert outcomes[200] > 20 and outcomes[400] > 0, outcomes
+
+
+@pytest.mark.slow
+def test_password_change_stores_all_or_nothing_of_hostile_values(app, staff_client):
+    with app.app_context():
+        account_id = db.session.scalar(select(StaffUser.id))
+    current = {"password": STAFF_PASSWORD}
+    outcomes: Counter[str] = Counter()
+
+    def account() -> tuple[str, int, int]:
+        user = db.session.get(StaffUser, account_id)
+        db.session.refresh(user)
+        return user.password_hash, user.session_version, count_rows(AuditEntry)["AuditEntry"]
+
+    def check(data):
+        # The repeat field is the form's own double-check; give the new password twice.
+        form = {**data, "repeat_password": data["new_password"]}
+        if form["current_password"] == "the current password":
+            form["current_password"] = current["password"]
+        with app.app_context():
+            before = account()
+        # Each success starts a fresh session, and with it a fresh CSRF token.
+        form["csrf_token"] = csrf_token_from(staff_client, "/staff/password")
+        response = staff_client.post("/staff/password", data=form)
+        assert response.status_code in (200, 302, 400)
+        assert_no_raw_markup(response)
+        with app.app_context():
+            password_hash, version, audits = after = account()
+            if response.status_code in (200, 400):
+                assert after == before
+                assert check_password_hash(password_hash, current["password"])
+                outcomes["refused"] += 1
+                return
+            # All of it: the new hash, the other sessions ended, one audit entry.
+            assert check_password_hash(password_hash, form["new_password"])
+            assert (version, audits) == (before[1] + 1, before[2] + 1)
+        current["password"] = form["new_password"]
+        outcomes["changed"] += 1
+        assert staff_client.get("/staff/").status_code == 200  # this session goes on
+
+    valid = {"current_password": "the current password", "new_password": "a rare new phrase"}
+    check(valid)
+    # Each attempt costs an scrypt hash or two: the payloads in the new password only.
+    sweep_then_fuzz(valid, "password", check, free_text=("new_password",), max_examples=20)
+    assert outcomes["changed"] > 3 and outcomes["refused"] > 20, outcomes
+
+
+HOURS_FORM = {
+    **{f"day_{day}": "08:00–16:00" for day in range(4)},
+    "day_4": "08.00–11.30, 12.30–15",
+    "day_5": "",
+    "day_6": "",
+}
+
+
+@pytest.mark.slow
+def test_opening_hours_store_all_or_nothing_of_hostile_values(app, staff_client, session):
+    clinic_id = make_clinic(session, name="Fuzz Fysio").id
+    session.commit()
+    url = f"/staff/clinics/{clinic_id}/hours"
+    token = csrf_token_from(staff_client, url)
+    outcomes: Counter[str] = Counter()
+
+    def stored_hours() -> list[tuple]:
+        return sorted(
+            db.session.execute(
+                select(OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes).where(
+                    OpeningHours.clinic_id == clinic_id
+                )
+            ).all()
+        )
+
+    def check(data):
+        with app.app_context():
+            before = (stored_hours(), count_rows(AuditEntry))
+        response = staff_client.post(url, data={**data, "csrf_token": token})
+        # 400: text we cannot store (a NUL byte) is refused at the door, with a message.
+        assert response.status_code in (200, 302, 400)
+        assert_no_raw_markup(response)
+        with app.app_context():
+            hours, audits = after = (stored_hours(), count_rows(AuditEntry))
+            if response.status_code in (200, 400):
+                assert after == before
+                outcomes["refused"] += 1
+                return
+            # Every day as written, all seven at once; audited once if anything changed.
+            expected = sorted(
+                (day, opens, closes)
+                for day in range(7)
+                for opens, closes in parse_day(data[f"day_{day}"])
+            )
+            assert hours == expected
+            changed = hours != before[0]
+            assert audits["AuditEntry"] == before[1]["AuditEntry"] + changed
+            outcomes["changed" if changed else "same"] += 1
+        for shown in (url, f"/staff/clinics/{clinic_id}"):
+            page = staff_client.get(shown)
+            assert page.status_code == 200
+            assert_no_raw_markup(page)
+
+    check(HOURS_FORM)
+    sweep_then_fuzz(HOURS_FORM, "hours", check)
+    assert min(outcomes["changed"], outcomes["same"], outcomes["refused"]) > 0, outcomes
+
+
+@pytest.mark.slow
+def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_client):
+    # There is no form to edit an account: its actions post only a CSRF token. Hostile
+    # tokens are refused, and fields smuggled alongside a good one change nothing.
+    account_id = make_staff(app, "colleague@clinic-finder.example")
+    good_token = csrf_token_from(admin_client, "/staff/users")
+    outcomes: Counter[str] = Counter()
+
+    def account() -> tuple:
+        user = db.session.get(StaffUser, account_id)
+        db.session.refresh(user)
+        return user.email, user.is_admin, user.active, user.password_hash, user.totp_secret
+
+    def check(data):
+        action = ("deactivate", "reactivate", "reset-second-factor")[len(data["email"]) % 3]
+        with app.app_context():
+            email, is_admin, active, password_hash, secret = account()
+            audits = count_rows(AuditEntry)["AuditEntry"]
+        response = admin_client.post(f"/staff/users/{account_id}/{action}", data=data)
+        assert response.status_code in (302, 400)
+        assert_no_raw_markup(response)
+        with app.app_context():
+            after = account()
+            assert after[:2] == (email, is_admin) and after[3] == password_hash
+            if data["csrf_token"] != good_token or response.status_code == 400:
+                assert after == (email, is_admin, active, password_hash, secret)
+                assert count_rows(AuditEntry)["AuditEntry"] == audits
+                outcomes["refused"] += 1
+                return
+            outcomes[action] += 1
+            if action == "reset-second-factor":
+                assert after[2:] == (active, password_hash, None)
+            else:
+                assert after[2] is (action == "reactivate")
+        assert_no_raw_markup(admin_client.get("/staff/users"))
+
+    smuggled = {
+        "csrf_token": good_token,
+        "email": "attacker@evil.example",
+        "is_admin": "y",
+        "active": "y",
+        "password": "a long and rare passphrase",
+    }
+    sweep_then_fuzz(smuggled, "staff-account", check, max_examples=20)
+    assert len(outcomes) == 4, outcomes  # each action went through, and refusals
 
 
 def _sweep_file() -> bytes:
