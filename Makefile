@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: axe translations messages run serve test test-fast install install-test db browser lint format bench clean security lock
+.PHONY: axe translations messages run serve test test-fast install install-test db browser lint format bench bench-search wrk clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -108,10 +108,30 @@ format: install-test
 	$(BIN)/ruff format clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 	$(BIN)/ruff check --fix clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 
-## Benchmarks: search at 100,000 clinics (prefilter against a full scan); import of 10,000 rows
-bench: install
-	$(BIN)/python bench/search_bench.py
+## wrk, the load generator of the server benchmark, from Debian's packages when apt-get can
+wrk:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	      || echo "Could not install wrk; the server benchmark will say so."; \
+	  else echo "wrk missing and apt-get not usable: install wrk for the server benchmark."; fi; \
+	fi
+
+$(VENV)/.bench-installed: $(BIN)/activate
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[bench]'
+	touch $@
+
+## Benchmarks (bench/README.md): the server under wrk at 100,000 clinics, on SQLite and, when
+## the local PostgreSQL answers, on PostgreSQL too (database $(BENCH_POSTGRES_URL), wiped);
+## then importing 10,000 rows. Run it on an idle machine: it takes about 6 minutes.
+BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_server
+bench: install wrk $(VENV)/.bench-installed
+	$(BIN)/python bench/server_bench.py $$($(BIN)/python bench/benchdb.py --reachable $(BENCH_POSTGRES_URL) && echo --postgres-url $(BENCH_POSTGRES_URL))
 	$(BIN)/python bench/import_bench.py
+
+## The search alone, one query at a time, against a full scan with geodesic distances
+bench-search: install
+	$(BIN)/python bench/search_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info node_modules

@@ -29,6 +29,27 @@ STREETS = ("Storgata", "Kirkeveien", "Strandvegen", "Parkveien", "Skolegata", "F
 FIRST_NAMES = ("Anne", "Kari", "Ingrid", "Nora", "Per", "Ole", "Lars", "Jonas", "Sigrid", "Erik")
 SURNAMES = ("Hansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl", "Lie", "Moe", "Vik", "Aas")
 
+# What synthetic clinicians speak and offer, with how often (a share of clinicians), so
+# that language filters and complaints have realistic work: English is common, Tigrinya
+# rare; every clinician speaks Norwegian.
+LANGUAGE_SHARES = (
+    ("en", 0.6),
+    ("sv", 0.1),
+    ("de", 0.05),
+    ("pl", 0.03),
+    ("ar", 0.02),
+    ("ti", 0.002),
+)
+SERVICES = (
+    "exercise therapy",
+    "manual therapy",
+    "dry needling",
+    "shockwave therapy",
+    "massage",
+    "spinal manipulation",
+    "rehabilitation",
+)
+
 # Wiping these would destroy the test suite's or the server's own data.
 PROTECTED_DATABASES = {"test", "postgres", "template0", "template1"}
 
@@ -67,3 +88,26 @@ def create_bench_app(database_url: str) -> Flask:
         load_postcodes(db.session, POSTCODE_FILE)
         db.session.commit()
     return app
+
+
+def reachable(url: str) -> bool:
+    """Whether a PostgreSQL server answers at this URL's host (its database may not exist)."""
+    server = create_engine(
+        make_url(url).set(database="postgres"), connect_args={"connect_timeout": 3}
+    )
+    try:
+        with server.connect():
+            return True
+    except Exception:  # noqa: BLE001 - any failure to connect means "not available"
+        return False
+    finally:
+        server.dispose()
+
+
+if __name__ == "__main__":
+    # `python bench/benchdb.py --reachable URL`: exit 0 when PostgreSQL answers (make bench).
+    if len(sys.argv) == 3 and sys.argv[1] == "--reachable":
+        from clinic_finder.config import normalise_database_url
+
+        sys.exit(0 if reachable(normalise_database_url(sys.argv[2])) else 1)
+    sys.exit("usage: python bench/benchdb.py --reachable POSTGRES_URL")

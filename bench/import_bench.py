@@ -227,8 +227,9 @@ def check(run: ImportRun, expected: RowStatus, rows: int) -> list[str]:
 
 
 def import_line(label: str, run: ImportRun, *, target: bool = False) -> str:
+    verdict = ("PASS " if run.seconds < TARGET_SECONDS else "MISS ") if target else ""
     return (
-        f"{label}: {run.seconds:.1f} s"
+        f"{verdict}{label}: {run.seconds:.1f} s"
         + (f"  (target < {TARGET_SECONDS:.0f} s)" if target else "")
         + f"  [plan {run.plan_seconds:.1f} s, write + commit {run.write_seconds:.1f} s]"
     )

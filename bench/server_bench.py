@@ -300,6 +300,9 @@ def load_test(
         "api_25km": "/api/v1/clinics?postcode={}&radius=25",
         "api_100km": "/api/v1/clinics?postcode={}&radius=100",
         "find_25km": "/find?postcode={}&radius=25",
+        # The article's deep link: ranked by the complaint, filtered, counted per profession.
+        "find_sciatica": "/find?postcode={}&radius=25&complaint=sciatica&helfo=true",
+        "find_language": "/find?postcode={}&radius=25&language=pl",
     }
     files = {}
     for name, pattern in endpoints.items():
