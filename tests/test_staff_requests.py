@@ -94,6 +94,31 @@ def test_inbox_filters_by_status_and_profession(app, staff_client):
     assert "0 requests" in staff_client.get("/staff/requests?status=closed").get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=bogus",
+        "profession=bogus",
+        "status=bogus&profession=chiropractor",
+        "status=closed&profession=bogus",
+        "status=CLOSED&profession=" + "x" * 500,
+    ],
+)
+def test_inbox_refuses_a_bad_filter_value_with_an_error_and_shows_the_list(
+    app, staff_client, query
+):
+    make_request(app, profession=Profession.CHIROPRACTOR)
+    response = staff_client.get(f"/staff/requests?{query}")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Not one of these choices; the list uses the default instead." in page
+    assert 'aria-invalid="true"' in page
+    # The refused filter is left at its default; a valid one next to it still applies.
+    expected = 0 if "status=closed" in query else 1
+    assert f"{expected} request" in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_viewing_a_request_is_audited_and_not_cached(app, staff_client):
     request_id = make_request(app)
     response = staff_client.get(f"/staff/requests/{request_id}")

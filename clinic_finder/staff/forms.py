@@ -217,11 +217,27 @@ class ClinicianForm(FlaskForm):
         }
 
 
-class ClinicSearchForm(FlaskForm):
-    """Search and filters for the staff clinic list (GET, so no CSRF)."""
+# A filter value can only be off the list when someone edited the URL.
+NOT_A_FILTER_CHOICE = _l("Not one of these choices; the list uses the default instead.")
+
+
+class FilterForm(FlaskForm):
+    """Filters for a staff list (GET, so no CSRF); a value not offered falls back to the default."""
 
     class Meta:
         csrf = False
+
+    def validate(self, extra_validators=None) -> bool:
+        """Check the filters; put each refused one back to its default, keeping its error."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.errors:
+                field.data = field.default
+        return valid
+
+
+class ClinicSearchForm(FilterForm):
+    """Search and filters for the staff clinic list."""
 
     q = StringField(_l("Search name, postcode or city"), filters=[_strip])
     profession = SelectField(
@@ -229,6 +245,7 @@ class ClinicSearchForm(FlaskForm):
         choices=[SelectChoice("", _l("Any"))]
         + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
     status = SelectField(
         _l("Status"),
@@ -238,12 +255,14 @@ class ClinicSearchForm(FlaskForm):
             SelectChoice("all", _l("All")),
         ],
         default="active",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
     precision = SelectField(
         _l("Location precision"),
         choices=[SelectChoice("", _l("Any"))]
         + [SelectChoice(s.value, PRECISION_NAMES[s]) for s in LocationSource],
         default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
 
 
@@ -276,23 +295,22 @@ class ConfirmForm(FlaskForm):
     """An empty form: a POST button with its CSRF token."""
 
 
-class RequestFilterForm(FlaskForm):
-    """Filters for the staff inbox (GET, so no CSRF)."""
-
-    class Meta:
-        csrf = False
+class RequestFilterForm(FilterForm):
+    """Filters for the staff inbox."""
 
     status = SelectField(
         _l("Status"),
         choices=[SelectChoice("open", _l("New and in progress")), SelectChoice("", _l("All"))]
         + [SelectChoice(s.value, STATUS_NAMES[s]) for s in RequestStatus],
         default="open",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
     profession = SelectField(
         _l("Profession wanted"),
         choices=[SelectChoice("", _l("Any")), SelectChoice("none", _l("Not sure"))]
         + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
         default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
 
 

@@ -56,7 +56,7 @@ def forbid_caching(response: Response) -> Response:
 def requests_inbox():
     """List contact requests: new ones first, oldest new at the top; overdue marked."""
     form = RequestFilterForm(request.args)
-    form.validate()
+    valid = form.validate()  # a bad value is put back to its default, and says so
     query = select(ContactRequest)
     if form.status.data == "open":
         query = query.where(
@@ -73,7 +73,10 @@ def requests_inbox():
     page = db.paginate(
         query, page=page_number(), per_page=REQUESTS_PER_PAGE, max_per_page=REQUESTS_PER_PAGE
     )
-    return render_template("staff/requests.html", form=form, page=page, now=now_utc())
+    return (
+        render_template("staff/requests.html", form=form, page=page, now=now_utc()),
+        200 if valid else 400,
+    )
 
 
 @bp.get("/requests/<int:request_id>")

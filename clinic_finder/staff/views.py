@@ -294,7 +294,7 @@ def home():
 def clinics():
     """List clinics with search and filters."""
     form = ClinicSearchForm(request.args)
-    form.validate()
+    valid = form.validate()  # a bad value is put back to its default, and says so
     filters = ClinicFilters(
         text=form.q.data or "",
         profession=Profession(form.profession.data) if form.profession.data else None,
@@ -307,8 +307,15 @@ def clinics():
         per_page=CLINICS_PER_PAGE,
         max_per_page=CLINICS_PER_PAGE,
     )
-    filter_args = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("staff/clinics.html", form=form, page=page, filter_args=filter_args)
+    # The next page's link keeps the filters, but not a value just refused.
+    refused = {field.name for field in form if field.errors}
+    filter_args = {
+        key: value for key, value in request.args.items() if key != "page" and key not in refused
+    }
+    return (
+        render_template("staff/clinics.html", form=form, page=page, filter_args=filter_args),
+        200 if valid else 400,
+    )
 
 
 @bp.route("/clinics/new", methods=["GET", "POST"])
