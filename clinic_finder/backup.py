@@ -5,10 +5,16 @@ app goes on working (WAL lets it write meanwhile), into a temporary file beside 
 that is renamed into place only when complete. PostgreSQL is dumped by ``pg_dump`` in its
 custom format, from the same snapshot the summary's counts are read in; restoring it is
 ``pg_restore``'s job, which this module names but never runs over a live database.
+
+A backup holds all the health data, so every backup and restore is written to the audit
+log (actor "command line", with the operating-system account that ran it): a backup's
+entry goes into the live database once the file is complete (a backup that cannot be
+recorded is removed), a restore's into the restored one.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import shlex
 import shutil
@@ -24,9 +30,11 @@ import click
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
+from .audit import record
 from .extensions import db
 
 # What a backup's summary counts: (table, what the operator reads).
@@ -341,6 +349,96 @@ def backup_postgresql(url: URL, target: Path, force: bool) -> DatabaseSummary:
     return summary
 
 
+# --- the audit log --------------------------------------------------------------------------
+
+
+def _operator() -> str:
+    """The operating-system account running the command, as the audit log names it."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown"
+
+
+def record_in_audit_log(action: str, summary: str, changes: dict) -> bool:
+    """Write and commit an audit entry; False when the schema is too old to have an audit log.
+
+    Such a schema (before revision 45133fbbe6e2) holds no contact requests either.
+    """
+    if not inspect(db.engine).has_table("audit_entry"):
+        return False
+    try:
+        record(
+            db.session,
+            "command line",
+            action,
+            "database",
+            None,
+            {**changes, "run_by": _operator()},
+            summary=summary,
+        )
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+    return True
+
+
+def _audit_backup(path: Path, summary: DatabaseSummary) -> bool:
+    """Record a finished backup; remove it when that fails, so no backup goes unrecorded."""
+    try:
+        return record_in_audit_log(
+            "db.backup",
+            f"backup written to {path.resolve()}: {summary.describe()}",
+            {
+                "path": str(path.resolve()),
+                "bytes": path.stat().st_size,
+                "counts": summary.counts,
+                "revision": summary.revision,
+            },
+        )
+    except SQLAlchemyError as error:
+        path.unlink(missing_ok=True)
+        raise BackupError(
+            f"The backup could not be recorded in the audit log ({type(error).__name__}), so "
+            f"{path} was removed; try again when the database takes writes."
+        ) from error
+
+
+def _audit_restore(
+    backup: Path, target: Path, replaced: DatabaseSummary | None, restored: DatabaseSummary
+) -> bool:
+    """Record a restore in the restored database."""
+    try:
+        return record_in_audit_log(
+            "db.restore",
+            f"restored from {backup.resolve()}: {restored.describe()}",
+            {
+                "from": str(backup.resolve()),
+                "database": str(target),
+                "replaced": replaced.counts if replaced is not None else None,
+                "counts": restored.counts,
+                "revision": restored.revision,
+            },
+        )
+    except SQLAlchemyError as error:
+        raise BackupError(
+            f"Restored {target} from {backup}, but the restore could not be recorded in the "
+            f"audit log ({type(error).__name__}); record it by hand."
+        ) from error
+
+
+def _summary_if_readable(path: Path) -> DatabaseSummary | None:
+    """The database's summary, or None when it is missing or damaged (a restore may fix it)."""
+    try:
+        return summarise_sqlite(path) if path.exists() else None
+    except BackupError:
+        return None
+
+
+NOT_AUDITED = "This schema has no audit log (nor contact requests); the {what} is not recorded."
+
+
 # --- the commands ---------------------------------------------------------------------------
 
 
@@ -358,12 +456,15 @@ def db_backup_command(path: Path, force: bool) -> None:
             summary = backup_postgresql(url, path, force)
         else:
             raise BackupError(f"Cannot back up a {url.get_backend_name()} database.")
+        size = path.stat().st_size
+        audited = _audit_backup(path, summary)
     except BackupError as error:
         raise click.ClickException(str(error)) from error
     click.echo(
-        f"Wrote {path} ({path.stat().st_size:,} bytes): {summary.describe()} "
-        f"({_revision_note(summary.revision)})."
+        f"Wrote {path} ({size:,} bytes): {summary.describe()} ({_revision_note(summary.revision)})."
     )
+    if not audited:
+        click.echo(NOT_AUDITED.format(what="backup"))
 
 
 @click.command("db-restore")
@@ -381,17 +482,21 @@ def db_restore_command(backup: Path, yes: bool) -> None:
             )
         target = configured_sqlite_path()
         summary, older = check_sqlite_backup(backup)
+        replaced = _summary_if_readable(target)
         if not yes:
-            current = summarise_sqlite(target).describe() if target.exists() else "no database"
+            current = replaced.describe() if replaced is not None else "no database"
             raise BackupError(
                 f"This would replace {target} (now: {current}) with {backup} "
                 f"({summary.describe()}). Stop the app servers and the outbox sender, then "
                 "run again with --yes."
             )
         restored = restore_sqlite(backup, target)
+        audited = _audit_restore(backup, target, replaced, restored)
     except BackupError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"Restored {target} from {backup}: {restored.describe()}.")
+    if not audited:
+        click.echo(NOT_AUDITED.format(what="restore"))
     if older:
         heads, _known = _known_revisions()
         click.echo(

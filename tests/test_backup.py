@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import sqlite3
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from clinic_finder.backup import (
 from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.extensions import db
 from clinic_finder.models import (
+    AuditEntry,
     Clinic,
     Clinician,
     ContactRequest,
@@ -127,6 +131,11 @@ def request_references(app: Flask) -> list[str]:
         return sorted(db.session.scalars(select(ContactRequest.reference)))
 
 
+def audit_entries(app: Flask) -> list[AuditEntry]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
 def names_in_sqlite_file(path: Path) -> list[str]:
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -170,6 +179,24 @@ def test_restore_brings_back_the_clinics_and_contact_requests_of_the_backup(live
         assert request.message == "Vondt i ryggen" and request.clinic.name == "Majorstua Fysio"
 
 
+def test_restore_is_audited_in_the_restored_database(live_app, tmp_path):
+    add_directory(live_app)
+    backup = tmp_path / "nightly.sqlite3"
+    flask_cli(live_app, "db-backup", str(backup))
+    wreck_directory(live_app)
+    assert flask_cli(live_app, "db-restore", str(backup)).exit_code == 1  # no --yes: no entry
+
+    assert flask_cli(live_app, "db-restore", str(backup), "--yes").exit_code == 0
+
+    # The backup was taken before its own entry was written, so the restore's is the only one.
+    (entry,) = audit_entries(live_app)
+    assert (entry.action, entry.actor_id, entry.actor_label) == ("db.restore", None, "command line")
+    assert entry.changes["from"] == str(backup.resolve())
+    assert entry.changes["replaced"] == {"clinic": 2, "clinician": 2, "contact_request": 0}
+    assert entry.changes["counts"] == {"clinic": 2, "clinician": 2, "contact_request": 1}
+    assert entry.changes["run_by"] == getpass.getuser()
+
+
 def test_restored_database_takes_new_writes(live_app, tmp_path):
     add_directory(live_app)
     backup = tmp_path / "nightly.sqlite3"
@@ -196,6 +223,43 @@ def test_backup_reports_its_size_counts_and_schema_revision(live_app, tmp_path):
     assert f"schema revision {HEAD_REVISION} (current)" in result.output
 
 
+def test_backup_is_audited_with_its_file_counts_and_operator(live_app, tmp_path):
+    add_directory(live_app)
+    backup = tmp_path / "nightly.sqlite3"
+
+    assert flask_cli(live_app, "db-backup", str(backup)).exit_code == 0
+
+    (entry,) = audit_entries(live_app)
+    assert (entry.action, entry.actor_id, entry.actor_label) == ("db.backup", None, "command line")
+    assert entry.changes == {
+        "path": str(backup.resolve()),
+        "bytes": backup.stat().st_size,
+        "counts": {"clinic": 2, "clinician": 2, "contact_request": 1},
+        "revision": HEAD_REVISION,
+        "run_by": getpass.getuser(),
+    }
+    assert str(backup.resolve()) in entry.summary and "Vondt i ryggen" not in entry.summary
+
+
+def test_backup_that_cannot_be_audited_is_removed(live_app, live_path, tmp_path):
+    add_directory(live_app)
+    connection = sqlite3.connect(live_path)
+    connection.execute(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entry "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    connection.commit()
+    connection.close()
+    backup = tmp_path / "nightly.sqlite3"
+
+    result = flask_cli(live_app, "db-backup", str(backup))
+
+    assert result.exit_code == 1
+    assert "could not be recorded in the audit log" in result.output
+    assert not backup.exists()
+    assert [path.name for path in tmp_path.iterdir() if "nightly" in path.name] == []
+
+
 def test_backup_is_one_self_contained_file_readable_only_by_its_owner(live_app, tmp_path):
     add_directory(live_app)
     backup = tmp_path / "nightly.sqlite3"
@@ -214,21 +278,32 @@ def test_backup_during_an_open_write_transaction_holds_only_committed_data(
     live_app, live_path, tmp_path
 ):
     add_directory(live_app)
-    writer = sqlite3.connect(live_path, isolation_level=None)
+    writer = sqlite3.connect(live_path, isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("UPDATE clinic SET name = 'Not committed yet'")
     writer.execute("DELETE FROM outbox_message")
     backup = tmp_path / "during-write.sqlite3"
+
+    def commit_once_the_backup_is_written() -> None:
+        # The writer was never blocked by the backup: it commits once the file is complete,
+        # while the command waits to write its audit entry (which needs the write lock).
+        deadline = time.monotonic() + 30
+        while not backup.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.execute("COMMIT")
+
+    committer = threading.Thread(target=commit_once_the_backup_is_written)
+    committer.start()
     try:
         result = flask_cli(live_app, "db-backup", str(backup))
-        # The writer was never blocked: it commits after the backup as if nothing happened.
-        writer.execute("COMMIT")
     finally:
+        committer.join(timeout=60)
         writer.close()
 
     assert result.exit_code == 0, result.output
     assert names_in_sqlite_file(backup) == ["Majorstua Fysio", "Tromsø Kiropraktikk"]
     assert clinic_names(live_app) == ["Not committed yet", "Not committed yet"]
+    assert [entry.action for entry in audit_entries(live_app)] == ["db.backup"]
 
 
 def test_backup_refuses_to_overwrite_an_existing_file(live_app, tmp_path):
@@ -355,11 +430,14 @@ def test_restore_of_an_older_schema_tells_the_operator_to_upgrade(live_app, tmp_
     # That schema had no contact requests: the summary leaves them out, not "0".
     assert "0 clinics, 0 clinicians; schema revision f593f03ba8e2" in made.output
     assert f"this code expects {HEAD_REVISION}" in made.output
+    # Nor an audit log to write to, which the operator is told.
+    assert "the backup is not recorded" in made.output
 
     result = flask_cli(live_app, "db-restore", "--yes", str(backup))
 
     assert result.exit_code == 0, result.output
     assert "run `flask db upgrade` now" in result.output
+    assert "the restore is not recorded" in result.output
     upgraded = flask_cli(live_app, "db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
     with live_app.app_context():
@@ -438,6 +516,10 @@ def test_postgresql_backup_restores_with_pg_restore(postgresql_app, tmp_path):
     assert "2 clinics, 2 clinicians, 1 contact requests" in result.output
     assert f"schema revision {HEAD_REVISION} (current)" in result.output
     assert backup.read_bytes().startswith(b"PGDMP")  # pg_dump's custom format
+    (entry,) = audit_entries(postgresql_app)
+    assert (entry.action, entry.actor_label) == ("db.backup", "command line")
+    assert entry.changes["path"] == str(backup.resolve())
+    assert entry.changes["counts"] == {"clinic": 2, "clinician": 2, "contact_request": 1}
     wreck_directory(postgresql_app)
 
     run_pg_restore(postgresql_app, backup)
