@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -37,7 +38,8 @@ from .models import (
     now_utc,
 )
 
-# Bump when the privacy notice on the form changes; each request stores the one it showed.
+# Bump when the privacy notice's wording changes. What a request stores is notice_version():
+# this plus the retention period, the one setting the notice's text shows.
 NOTICE_VERSION = "2026-11-25"
 MAX_MESSAGE_LENGTH = 2000
 ANSWER_PROMISE = _l("within 24–48 hours (weekdays)")
@@ -84,6 +86,11 @@ class ContactDetails:
     contact_time: str = ""
     clinic_id: int | None = None
     share_message_with_clinic: bool = False
+
+
+def notice_version(retention_days: int) -> str:
+    """Name the privacy notice shown with this retention period, e.g. ``2026-11-25/180d``."""
+    return f"{NOTICE_VERSION}/{retention_days}d"
 
 
 def contains_fodselsnummer(text: str) -> bool:
@@ -149,14 +156,20 @@ def create_contact_request(
     *,
     staff_inbox: str,
     base_url: str,
+    retention_days: int | None = None,
     source: str = "form",
     patient_language: str | None = None,
     staff_language: str | None = None,
 ) -> tuple[ContactRequest, list[OutboxMessage]]:
     """Store a request with its consent record and queue its notifications; caller commits.
 
-    The emails are written in the given languages (by default, the current request's).
+    ``retention_days`` is the period the privacy notice promised (by default the app's
+    REQUEST_RETENTION_DAYS), so the stored notice version names the text the patient
+    agreed to. The emails are written in the given
+    languages (by default, the current request's).
     """
+    if retention_days is None:
+        retention_days = current_app.config["REQUEST_RETENTION_DAYS"]
     request = ContactRequest(
         reference=new_reference(session),
         source=source,
@@ -171,7 +184,7 @@ def create_contact_request(
         clinic_id=details.clinic_id,
         share_message_with_clinic=details.share_message_with_clinic,
         consent_given_at=now_utc(),
-        consent_notice_version=NOTICE_VERSION,
+        consent_notice_version=notice_version(retention_days),
         status=RequestStatus.NEW,
     )
     session.add(request)
@@ -212,7 +225,10 @@ def change_status(
     status: RequestStatus,
     note: str = "",
 ) -> RequestEvent | None:
-    """Move a request on (recording who and when); any move out of "new" counts as an answer."""
+    """Move a request on (recording who and when); any move out of "new" counts as an answer.
+
+    Audited like every staff action on a request, by reference and status, never the note.
+    """
     if status is request.status and not note:
         return None
     event = RequestEvent(
@@ -223,6 +239,18 @@ def change_status(
         to_status=status.value,
         text=note,
     )
+    if status is request.status:
+        _record_note(session, actor, request)
+    else:
+        record(
+            session,
+            actor,
+            "request.status",
+            "contact_request",
+            request.id,
+            {"status": [request.status.value, status.value]},
+            summary=request.reference,
+        )
     now = now_utc()
     if status is not RequestStatus.NEW and request.first_response_at is None:
         request.first_response_at = now
@@ -235,10 +263,16 @@ def change_status(
 def add_note(
     session: Session, actor: StaffUser, request: ContactRequest, text: str
 ) -> RequestEvent:
-    """Add a staff note to a request's history."""
+    """Add a staff note to a request's history (audited without its text)."""
     event = RequestEvent(request=request, actor=actor, kind="note", text=text)
     session.add(event)
+    _record_note(session, actor, request)
     return event
+
+
+def _record_note(session: Session, actor: StaffUser, request: ContactRequest) -> None:
+    # A note may quote the patient: the audit log says that one was written, not what.
+    record(session, actor, "request.note", "contact_request", request.id, {}, request.reference)
 
 
 def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
@@ -378,6 +412,20 @@ def refer(
     # A note in the request's history, which staff read in their own language.
     note = _("Referred to %(clinic)s", clinic=clinic.name)
     change_status(session, actor, request, RequestStatus.REFERRED, note=note)
+    record(
+        session,
+        actor,
+        "request.referral",
+        "contact_request",
+        request.id,
+        {
+            "clinic_id": clinic.id,
+            "clinic": clinic.name,
+            "description_shared": referral.shared_message,
+            "patient_told": len(messages) > 1,
+        },
+        summary=f"{request.reference} referred to {clinic.name}",
+    )
     session.flush()
     return referral, messages
 
@@ -431,7 +479,41 @@ def requests_of_person(
     )
 
 
-def request_as_json(request: ContactRequest) -> dict[str, Any]:
+def _email_status(message: OutboxMessage) -> str:
+    if message.sent_at is not None:
+        return "sent"
+    return "failing" if message.attempts else "waiting"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def emails_about(session: Session, request: ContactRequest) -> list[dict[str, Any]]:
+    """Every email queued for or about a request: to whom, what, when, and whether it went."""
+    messages = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.request_id == request.id)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    )
+    return [
+        {
+            "kind": message.kind,
+            "to": message.to_address,
+            "subject": message.subject,
+            # A referral's body may quote the patient's description.
+            "body": message.body,
+            "queued_at": _iso(message.created_at),
+            "status": _email_status(message),
+            "sent_at": _iso(message.sent_at),
+            "attempts": message.attempts,
+            "last_error": message.last_error,
+        }
+        for message in messages
+    ]
+
+
+def request_as_json(session: Session, request: ContactRequest) -> dict[str, Any]:
     """Everything held about one request, for a subject access request (GDPR art. 15)."""
     return {
         "reference": request.reference,
@@ -466,6 +548,7 @@ def request_as_json(request: ContactRequest) -> dict[str, Any]:
             }
             for referral in request.referrals
         ],
+        "emails": emails_about(session, request),
     }
 
 
@@ -486,7 +569,7 @@ def export_person(
     return {
         "exported_at": now_utc().isoformat(),
         "searched_for": {"email": email or None, "phone": phone or None},
-        "contact_requests": [request_as_json(request) for request in found],
+        "contact_requests": [request_as_json(session, request) for request in found],
     }
 
 

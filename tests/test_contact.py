@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+
 import pytest
 from sqlalchemy import func, select
 
 from clinic_finder.contact_requests import NOTICE_VERSION, contains_fodselsnummer
 from clinic_finder.extensions import db
-from clinic_finder.models import ContactRequest, OutboxMessage, Profession, RequestStatus
+from clinic_finder.models import Clinician, ContactRequest, OutboxMessage, Profession, RequestStatus
 
 from .conftest import csrf_token_from
 from .factories import make_clinic
@@ -39,6 +42,38 @@ def stored(app) -> list[ContactRequest]:
         return list(db.session.scalars(select(ContactRequest)))
 
 
+class _HiddenInputs(HTMLParser):
+    """The hidden inputs of the contact form, as a browser would send them back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._in_contact_form = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self._in_contact_form = attributes.get("action") == "/contact"
+        elif tag == "input" and self._in_contact_form and attributes.get("type") == "hidden":
+            self.values[attributes["name"]] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "form":
+            self._in_contact_form = False
+
+
+def hidden_inputs(page: str) -> dict[str, str]:
+    parser = _HiddenInputs()
+    parser.feed(page)
+    assert "csrf_token" in parser.values, "no contact form on the page"
+    return parser.values
+
+
+def send_back(client, page: str):
+    """Fill in the form on ``page`` and send it with its own hidden inputs, as a browser does."""
+    return client.post("/contact", data={**FORM, **hidden_inputs(page)})
+
+
 def test_form_has_unticked_consent_and_the_privacy_notice(client):
     page = client.get("/contact?postcode=0150&profession=chiropractor").get_data(as_text=True)
     assert 'name="consent"' in page and "checked" not in page.split('name="consent"')[1][:40]
@@ -62,7 +97,7 @@ def test_request_is_stored_with_consent_record_and_confirmed_with_reference(app,
     (request,) = stored(app)
     assert request.status is RequestStatus.NEW
     assert request.profession is Profession.CHIROPRACTOR
-    assert request.consent_notice_version == NOTICE_VERSION
+    assert request.consent_notice_version == f"{NOTICE_VERSION}/180d"
     assert request.consent_given_at is not None
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert request.reference in page and "24–48 hours" in page
@@ -127,13 +162,104 @@ def test_too_many_requests_from_one_address_are_refused_clearly(app, client):
     assert len(stored(app)) == 5
 
 
-def test_form_about_a_clinic_remembers_it(app, client, session):
+def test_form_about_a_clinic_sends_it_with_the_form_and_stores_it(app, client, session):
     clinic = make_clinic(session, name="Ryggklinikken")
     session.commit()
     page = client.get(f"/contact?clinic={clinic.id}&postcode=0150").get_data(as_text=True)
     assert "You are asking about <strong>Ryggklinikken</strong>" in page
-    send(client, clinic_id=str(clinic.id))
+    assert hidden_inputs(page)["clinic_id"] == str(clinic.id)
+
+    response = send_back(client, page)
+
+    assert response.status_code == 302
+    (request,) = stored(app)
+    assert request.clinic_id == clinic.id
+
+
+def test_form_shown_again_keeps_the_clinic(app, client, session):
+    clinic = make_clinic(session, name="Ryggklinikken")
+    session.commit()
+    page = client.get(f"/contact?clinic={clinic.id}").get_data(as_text=True)
+    again = client.post("/contact", data={**FORM, **hidden_inputs(page), "postcode": "9999"})
+    assert again.status_code == 400
+    page = again.get_data(as_text=True)
+    assert "You are asking about <strong>Ryggklinikken</strong>" in page
+
+    assert send_back(client, page).status_code == 302
     assert stored(app)[0].clinic_id == clinic.id
+
+
+def _clinic_id(session, kind: str) -> str:
+    """A clinic id the form must not accept, of the given kind."""
+    if kind == "deactivated":
+        return str(make_clinic(session, name="Lukket", active=False).id)
+    if kind == "without clinicians":
+        return str(make_clinic(session, name="Tom", professions=()).id)
+    if kind == "whose clinicians left":
+        clinic = make_clinic(session, name="Forlatt")
+        for clinician in session.scalars(select(Clinician).where(Clinician.clinic_id == clinic.id)):
+            clinician.active = False
+        return str(clinic.id)
+    if kind == "unknown":
+        return str(make_clinic(session).id + 1000)
+    return kind
+
+
+BAD_CLINIC_IDS = [
+    "deactivated",
+    "without clinicians",
+    "whose clinicians left",
+    "unknown",
+    "abc",
+    "12.5",
+    "0",
+    "-3",
+    "²",
+    str(2**31),
+    "9" * 40,
+]
+
+
+@pytest.mark.parametrize("kind", BAD_CLINIC_IDS)
+def test_form_drops_a_clinic_it_cannot_accept_and_says_so(app, client, session, kind):
+    clinic_id = _clinic_id(session, kind)
+    session.commit()
+    page = client.get("/contact").get_data(as_text=True)
+
+    response = client.post("/contact", data={**FORM, **hidden_inputs(page), "clinic_id": clinic_id})
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "We cannot find the clinic you asked about any more" in page
+    assert stored(app) == []
+    # The form shown again no longer carries it, so sending it again goes through.
+    assert hidden_inputs(page)["clinic_id"] == ""
+    assert send_back(client, page).status_code == 302
+    assert stored(app)[0].clinic_id is None
+
+
+@pytest.mark.parametrize("kind", BAD_CLINIC_IDS)
+def test_link_about_a_clinic_patients_cannot_find_shows_the_plain_form(client, session, kind):
+    clinic_id = _clinic_id(session, kind)
+    session.commit()
+    response = client.get(f"/contact?clinic={clinic_id}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "You are asking about" not in page
+    assert hidden_inputs(page)["clinic_id"] == ""
+
+
+def test_notice_version_names_the_retention_period_shown(app):
+    versions = []
+    for days in (180, 30):
+        app.config["REQUEST_RETENTION_DAYS"] = days
+        client = app.test_client()
+        page = client.get("/contact").get_data(as_text=True)
+        assert f"{days} days after we receive it" in page
+        shown = re.search(r"Notice version ([^<]+?)\.</p>", page).group(1)
+        assert send_back(client, page).status_code == 302
+        versions.append((shown, stored(app)[-1].consent_notice_version))
+    assert versions == [(f"{NOTICE_VERSION}/180d",) * 2, (f"{NOTICE_VERSION}/30d",) * 2]
 
 
 def test_results_page_links_to_the_contact_form(client, session):
@@ -146,6 +272,14 @@ def test_results_page_links_to_the_contact_form(client, session):
 
 def test_contact_pages_are_not_cached(client):
     assert client.get("/contact").headers["Cache-Control"] == "no-store"
+
+
+def test_confirmation_page_is_not_cached(client):
+    sent = send(client)
+    assert sent.headers["Location"] == "/contact/sent"
+    confirmation = client.get("/contact/sent")
+    assert confirmation.status_code == 200
+    assert confirmation.headers["Cache-Control"] == "no-store"
 
 
 def test_stored_request_never_appears_in_logs(app, client, caplog):

@@ -35,6 +35,7 @@ def make_request(
     age_hours=0,
     profession=Profession.PHYSIOTHERAPIST,
     postcode="0150",
+    clinic_id=None,
 ) -> int:
     with app.app_context():
         request, _ = create_contact_request(
@@ -49,6 +50,7 @@ def make_request(
                 duration="weeks",
                 contact_time="evening",
                 share_message_with_clinic=share,
+                clinic_id=clinic_id,
             ),
             staff_inbox="staff-inbox@clinic-finder.example",
             base_url="https://finnklinikk.example",
@@ -119,6 +121,15 @@ def test_inbox_refuses_a_bad_filter_value_with_an_error_and_shows_the_list(
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_request_page_shows_the_clinic_it_is_about(app, staff_client, session):
+    clinic = make_clinic(session, name="Ryggklinikken", postcode="5003")
+    session.commit()
+    request_id = make_request(app, clinic_id=clinic.id)
+    page = staff_client.get(f"/staff/requests/{request_id}").get_data(as_text=True)
+    about = page.split("About clinic</dt>")[1].split("</dd>")[0]
+    assert f'href="/staff/clinics/{clinic.id}">Ryggklinikken</a>, 5003 Bergen' in about
+
+
 def test_viewing_a_request_is_audited_and_not_cached(app, staff_client):
     request_id = make_request(app)
     response = staff_client.get(f"/staff/requests/{request_id}")
@@ -144,6 +155,44 @@ def test_status_change_answers_the_request_and_is_in_history(app, staff_client):
     with app.app_context():
         request = db.session.get(ContactRequest, request_id)
         assert request.status is RequestStatus.IN_PROGRESS and request.first_response_at
+
+
+def test_status_changes_notes_and_referrals_are_audited_without_their_text(
+    app, staff_client, session
+):
+    clinic = make_clinic(session, name="Ryggsenteret", email="post@ryggsenteret.example")
+    session.commit()
+    request_id = make_request(app, share=True)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/status", status="in_progress", note="Ringte, isjias")
+    post_form(staff_client, url, f"{url}/notes", text="Sendt SMS om isjias")
+    post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    with app.app_context():
+        reference = db.session.get(ContactRequest, request_id).reference
+        entries = db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.like("request.%"), AuditEntry.action != "request.view")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert [(entry.action, entry.object_id) for entry in entries] == [
+            ("request.status", request_id),
+            ("request.note", request_id),
+            ("request.status", request_id),
+            ("request.referral", request_id),
+        ]
+        assert all(entry.actor.email == "staff@clinic-finder.example" for entry in entries)
+        assert entries[0].changes == {"status": ["new", "in_progress"]}
+        assert entries[2].changes == {"status": ["in_progress", "referred"]}
+        assert entries[3].changes == {
+            "clinic_id": clinic.id,
+            "clinic": "Ryggsenteret",
+            "description_shared": True,
+            "patient_told": True,
+        }
+        assert all(reference in entry.summary for entry in entries)
+        for entry in entries:
+            text = entry.summary + json.dumps(entry.changes)
+            assert "isjias" not in text.lower() and SECRET_COMPLAINT not in text
 
 
 def test_note_is_added(app, staff_client):
@@ -253,3 +302,61 @@ def test_admin_exports_and_deletes_one_persons_data(app, admin_client):
         assert db.session.get(ContactRequest, other) is not None
         actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {"person.export", "person.delete"} <= actions
+
+
+def test_export_holds_every_email_about_the_persons_requests(app, admin_client, session):
+    clinic = make_clinic(session, name="Ryggsenteret", email="post@ryggsenteret.example")
+    session.commit()
+    request_id = make_request(app, email="pia@example.org", share=True)
+    make_request(app, email="other@example.org")  # not theirs: must not be exported
+    url = f"/staff/requests/{request_id}"
+    post_form(admin_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    with app.app_context():
+        staff_notice = db.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.request_id == request_id, OutboxMessage.kind == "request.staff"
+            )
+        ).one()
+        staff_notice.sent_at = now_utc()
+        db.session.commit()
+        reference = db.session.get(ContactRequest, request_id).reference
+
+    exported = post_form(
+        admin_client, "/staff/privacy", "/staff/privacy/export", email="pia@example.org"
+    )
+
+    (held,) = exported.get_json(force=True)["contact_requests"]
+    emails = {email["kind"]: email for email in held["emails"]}
+    assert sorted(emails) == [
+        "referral.clinic",
+        "referral.patient",
+        "request.confirmation",
+        "request.staff",
+    ]
+    assert emails["request.staff"]["to"] == "staff-inbox@clinic-finder.example"
+    assert emails["request.staff"]["status"] == "sent" and emails["request.staff"]["sent_at"]
+    assert emails["request.confirmation"]["to"] == "pia@example.org"
+    assert reference in emails["request.confirmation"]["subject"]
+    referral = emails["referral.clinic"]
+    assert referral["to"] == "post@ryggsenteret.example"
+    assert SECRET_COMPLAINT in referral["body"]  # the patient allowed it to be shared
+    assert (referral["status"], referral["sent_at"], referral["attempts"]) == ("waiting", None, 0)
+    assert referral["queued_at"]
+
+
+def test_delete_removes_every_email_about_the_persons_requests(app, admin_client, session):
+    clinic = make_clinic(session, email="post@klinikk.example")
+    session.commit()
+    request_id = make_request(app, email="pia@example.org", share=True)
+    other = make_request(app, email="other@example.org")
+    url = f"/staff/requests/{request_id}"
+    post_form(admin_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    assert len(outbox(app, "referral.clinic")) == 1
+
+    post_form(admin_client, "/staff/privacy", "/staff/privacy/delete", email="pia@example.org")
+
+    with app.app_context():
+        left = db.session.scalars(select(OutboxMessage)).all()
+    assert {message.request_id for message in left} == {other}
+    assert all("pia@example.org" not in (m.to_address + m.body) for m in left)
+    assert all(SECRET_COMPLAINT not in m.body for m in left)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -22,7 +24,9 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+from wtforms.widgets import HiddenInput
 
+from ..clinic_pages import get_listed_clinic
 from ..contact_requests import (
     CONTACT_TIMES,
     DURATIONS,
@@ -36,6 +40,13 @@ from ..models import Clinic, PostalCode, Profession
 from ..staff.forms import cleaned_by
 from ..validation import clean_email, clean_phone
 
+UNKNOWN_CLINIC_MESSAGE = _l(
+    "We cannot find the clinic you asked about any more. Send the form again, and we will "
+    "help you find another."
+)
+# A clinic id from a URL: ASCII digits only (str.isdigit() also takes "²"), in int32.
+_CLINIC_ID = re.compile(r"[0-9]{1,9}")
+
 FODSELSNUMMER_MESSAGE = _l(
     "Please remove your national identity number (fødselsnummer). We do not need it, and "
     "we must not store it."
@@ -44,6 +55,20 @@ FODSELSNUMMER_MESSAGE = _l(
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+class ClinicIdField(IntegerField):
+    """The clinic a request is about, carried in a hidden input from the page that linked here."""
+
+    widget = HiddenInput()
+
+    def post_validate(self, form, validation_stopped) -> None:
+        """Drop a value found wrong, so the form shown again (saying so) sends without it."""
+        # The patient can neither see nor correct a hidden input.
+        if self.errors:
+            self.data = None
+            self.raw_data = []
+            form.clinic = None
 
 
 class ContactForm(FlaskForm):
@@ -99,11 +124,12 @@ class ContactForm(FlaskForm):
         choices=[SelectChoice(k, v) for k, v in CONTACT_TIMES.items()],
         default="any",
     )
-    clinic_id = IntegerField(
+    clinic_id = ClinicIdField(
         _l("Clinic"),
+        invalid_value_message=UNKNOWN_CLINIC_MESSAGE,
         validators=[
             Optional(),
-            NumberRange(min=1, max=2**31 - 1, message=_l("Not a clinic of ours.")),
+            NumberRange(min=1, max=2**31 - 1, message=UNKNOWN_CLINIC_MESSAGE),
         ],
     )
     share_message_with_clinic = BooleanField(
@@ -130,13 +156,19 @@ class ContactForm(FlaskForm):
                 _l("We do not know that postcode. A postcode is four digits, e.g. 0150.")
             )
 
+    def prefill_clinic(self, clinic_id: str) -> None:
+        """Carry the clinic a link asked about, if patients can find it; else ignore it."""
+        if _CLINIC_ID.fullmatch(clinic_id):
+            self.clinic = get_listed_clinic(db.session, int(clinic_id))
+            self.clinic_id.data = self.clinic.id if self.clinic else None
+
     def validate_clinic_id(self, field) -> None:
-        """A clinic the request is about must be one we list."""
+        """A clinic the request is about must be one patients can find."""
         if field.data is None or field.errors:  # out of range: never ask the database
             return
-        self.clinic = db.session.get(Clinic, field.data)
-        if self.clinic is None or not self.clinic.active:
-            raise ValidationError(_l("We cannot find that clinic any more; leave it out."))
+        self.clinic = get_listed_clinic(db.session, field.data)
+        if self.clinic is None:
+            raise ValidationError(UNKNOWN_CLINIC_MESSAGE)
 
     def validate_message(self, field) -> None:
         """Refuse a national identity number, and say why."""

@@ -13,11 +13,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION, create_contact_request
+from ..contact_requests import ANSWER_PROMISE, create_contact_request, notice_version
 from ..extensions import db, limiter
 from ..i18n import current_language, visitor_language
 from ..mail import send_after_commit
-from ..models import Clinic
 from ..public.forms import complaint_catalogue
 from .forms import ContactForm
 
@@ -36,6 +35,7 @@ def submit_contact_request(form: ContactForm, source: str):
         form.details(),
         staff_inbox=current_app.config["STAFF_INBOX_EMAIL"],
         base_url=current_app.config["PUBLIC_BASE_URL"],
+        retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
         source=source,
         # The patient's confirmation goes out in the language they wrote in (even via the
         # API, whose answers are English: the article site's visitor sends Accept-Language).
@@ -62,16 +62,11 @@ def contact():
     if request.method == "GET":
         form.postcode.data = request.args.get("postcode", "")[:4]
         form.profession.data = request.args.get("profession", "")
-        clinic_id = request.args.get("clinic", "")
-        if clinic_id.isdigit() and len(clinic_id) <= 9:
-            form.clinic_id.data = int(clinic_id)
+        form.prefill_clinic(request.args.get("clinic", ""))
         complaint = complaint_catalogue().get(request.args.get("complaint", ""))
         if complaint is not None:
             # A start the patient can edit: what the article was about, in their language.
             form.message.data = complaint.name(current_language()) + ": "
-    clinic_id = form.clinic_id.data
-    # Only a number in the database's range is looked up (a longer one is "no clinic").
-    clinic = db.session.get(Clinic, clinic_id) if clinic_id and 0 < clinic_id < 2**31 else None
     if form.validate_on_submit():
         if form.is_bot:
             form.form_errors.append(
@@ -90,9 +85,10 @@ def contact():
             render_template(
                 "contact/form.html",
                 form=form,
-                clinic=clinic if clinic is not None and clinic.active else None,
+                # Set by the form: a clinic patients can find, or None once found wrong.
+                clinic=form.clinic,
                 retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
-                notice_version=NOTICE_VERSION,
+                notice_version=notice_version(current_app.config["REQUEST_RETENTION_DAYS"]),
             ),
             status,
         )
