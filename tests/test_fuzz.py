@@ -947,11 +947,14 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
         with app.app_context():
             after = account()
             assert after[:2] == (email, is_admin) and after[3] == password_hash
-            if data["csrf_token"] != good_token or response.status_code == 400:
+            if response.status_code == 400:
                 assert after == (email, is_admin, active, password_hash, secret)
                 assert count_rows(AuditEntry)["AuditEntry"] == audits
                 outcomes["refused"] += 1
                 return
+            # Accepted only with this session's token in it (itsdangerous reads a token
+            # with characters outside base64 around it as the token itself).
+            assert good_token in data["csrf_token"]
             outcomes[action] += 1
             if action == "reset-second-factor":
                 assert after[2:] == (active, password_hash, None)
