@@ -173,3 +173,23 @@ def test_keyboard_focus_is_visible_against_the_page(sqlite_only, directory, live
         assert {"A", "INPUT"} <= seen
     finally:
         page.close()
+
+
+def test_a_printed_list_leaves_out_the_controls(sqlite_only, directory, live_server, browser):
+    page = browser.new_page()
+    try:
+        page.goto(f"{live_server}/find?postcode=0150&lang=en")
+        page.emulate_media(media="print")
+        assert not page.locator("form.search-form").is_visible()
+        assert not page.locator(".results-map").is_visible()
+        assert page.locator("li.clinic h3").all_inner_texts() == [
+            "Gamlebyen Fysioterapi",
+            "Kvadraturen Kiropraktikk",
+        ]
+        # On paper a link's address is all there is of it.
+        website = page.locator("li.clinic a[href^='https://gamlebyen']")
+        assert "gamlebyen.example" in website.evaluate(
+            "link => getComputedStyle(link, '::after').content"
+        )
+    finally:
+        page.close()
