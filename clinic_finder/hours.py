@@ -12,6 +12,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_day_names
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -36,7 +37,7 @@ def _clock(hours: str, minutes: str | None) -> time:
     if hour == 24 and minute == 0:
         return time(23, 59)
     if hour > 23 or minute > 59:
-        raise HoursError(f"{hours}:{minutes or '00'} is not a time of day.")
+        raise HoursError(_("%(clock)s is not a time of day.", clock=f"{hours}:{minutes or '00'}"))
     return time(hour, minute)
 
 
@@ -50,19 +51,24 @@ def parse_day(text: str) -> list[Stretch]:
         match = _STRETCH.match(part)
         if not match:
             raise HoursError(
-                f"Could not read {part!r}: write opening and closing times like 08:00–16:00."
+                _(
+                    "Could not read “%(text)s”: write opening and closing times like 08:00–16:00.",
+                    text=part,
+                )
             )
         opens = _clock(match.group(1), match.group(2))
         closes = _clock(match.group(3), match.group(4))
         if opens >= closes:
-            raise HoursError(f"In {part!r} the clinic closes before it opens.")
+            raise HoursError(_("In “%(text)s” the clinic closes before it opens.", text=part))
         stretches.append((opens, closes))
     if len(stretches) > MAX_STRETCHES_PER_DAY:
-        raise HoursError(f"At most {MAX_STRETCHES_PER_DAY} stretches a day.")
+        raise HoursError(_("At most %(count)d stretches a day.", count=MAX_STRETCHES_PER_DAY))
     stretches.sort()
-    for (_, first_closes), (second_opens, _) in zip(stretches, stretches[1:], strict=False):
+    for (_opens, first_closes), (second_opens, _closes) in zip(
+        stretches, stretches[1:], strict=False
+    ):
         if second_opens < first_closes:
-            raise HoursError("Two stretches of the same day overlap.")
+            raise HoursError(_("Two stretches of the same day overlap."))
     return stretches
 
 

@@ -32,7 +32,7 @@ def test_staff_write_hours_as_clinics_print_them(text, stretches):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("08-", "Could not read '08-'"),
+        ("08-", "Could not read “08-”"),
         ("mandag", "Could not read"),
         ("16-08", "closes before it opens"),
         ("25-26", "is not a time of day"),
@@ -162,3 +162,9 @@ def test_a_clinic_without_hours_shows_no_table(client, session):
     session.commit()
     page = client.get(f"/clinics/{clinic.id}", follow_redirects=True).get_data(as_text=True)
     assert "opening-hours" not in page
+
+
+def test_a_bad_day_is_explained_in_norwegian_to_norwegian_staff(app):
+    with app.test_request_context("/?lang=nb"):
+        with pytest.raises(HoursError, match="stenger klinikken før den åpner"):
+            parse_day("16-08")
