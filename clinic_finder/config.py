@@ -109,6 +109,9 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "RATELIMIT_HEADERS_ENABLED": True,
         # Hosts that share one Redis share limits only when they use the same prefix.
         "RATELIMIT_KEY_PREFIX": environ.get("RATELIMIT_KEY_PREFIX", "clinic_finder"),
+        # A Redis that stops answering must not hold requests: redis-py waits forever by
+        # default. Passed to the storage (memory:// ignores them); the geocoder's turns too.
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
         # If Redis goes away, keep limiting in this process instead of failing requests.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -178,3 +179,26 @@ def test_without_redis_each_process_geocodes_at_its_own_rate(database_url):
     with running_nominatim() as nominatim:
         gaps = _geocode_in_two_processes(database_url, nominatim, RATELIMIT_STORAGE_URI="memory://")
     assert min(gaps) < SHARED_INTERVAL / 2, gaps
+
+
+@pytest.mark.slow
+def test_a_redis_that_stops_answering_does_not_hold_requests(database_url, tmp_path):
+    # A server that takes connections and never answers: a Redis hung or cut off
+    # mid-stream. Limits fall back to the process; the patient's request still goes in.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        storage = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        with running_gunicorn(database_url, tmp_path, RATELIMIT_STORAGE_URI=storage) as server:
+            started = time.monotonic()
+            status, answer = post_json(
+                server.base_url + "/api/v1/contact-requests", contact_request_body(1), timeout=30
+            )
+            waited = time.monotonic() - started
+        assert status == 201, answer
+        assert answer["reference"].startswith("KF-")
+        # One second's socket timeout for the limit, one for the fallback's first probe.
+        assert waited < 5, f"the request waited {waited:.1f} s on a silent Redis"
+    finally:
+        silent.close()
