@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +20,10 @@ import pyotp
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy import create_engine, delete, func, select, text, update
 from werkzeug.serving import make_server
 
-from clinic_finder import create_app
+from clinic_finder import create_app, mail
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
 from clinic_finder.models import (
@@ -277,3 +278,29 @@ def refusing_database(app):
         for statement in cleanup:
             db.session.execute(text(statement))
         db.session.commit()
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def sends_after_responses_tried(app: Flask, requests: int) -> bool:
+    """Whether each request's send-after-the-response was tried, and none is still going."""
+    with app.app_context():
+        # A claim holds a message CLAIM_LEASE (10 min) ahead; a failed try only 1 min.
+        claimed = db.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.next_attempt_at > now_utc() + 2 * mail.RETRY_FIRST_DELAY)
+        )
+        tried = db.session.scalar(
+            select(func.count(func.distinct(OutboxMessage.request_id))).where(
+                OutboxMessage.attempts > 0
+            )
+        )
+    return claimed == 0 and tried == requests

@@ -32,7 +32,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, make_url, select, text
 
-from clinic_finder import create_app, mail
+from clinic_finder import create_app
 from clinic_finder.extensions import db
 from clinic_finder.models import (
     AuditEntry,
@@ -42,10 +42,15 @@ from clinic_finder.models import (
     ImportBatch,
     LocationSource,
     OutboxMessage,
-    now_utc,
 )
 
-from .conftest import PROJECT_ROOT, config_for_tests, deliver_due
+from .conftest import (
+    PROJECT_ROOT,
+    config_for_tests,
+    deliver_due,
+    sends_after_responses_tried,
+    wait_for,
+)
 from .nominatim_server import running_nominatim
 from .smtp_server import free_port
 from .test_importer import GOOD_ROW, csv_text
@@ -58,15 +63,6 @@ INTERNALS = ("Traceback", "sqlalchemy", "SELECT", "psycopg", "sqlite3", "Operati
 
 
 # --- helpers: waiting, child processes, HTTP ---------------------------------------------
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.005)
 
 
 def with_query(database_url: str, **query: str) -> str:
@@ -555,23 +551,6 @@ def test_cli_import_after_a_failed_one_applies_completely(app, runner, tmp_path,
 # --- SMTP down during a burst of contact requests ------------------------------------------
 
 
-def _sent_right_away_tried(app: Flask, requests: int) -> bool:
-    """Whether each request's send-after-the-response has been tried, and none is still going."""
-    with app.app_context():
-        # A claim holds a message CLAIM_LEASE (10 min) ahead; a first failure only 1 min.
-        claimed = db.session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.next_attempt_at > now_utc() + 2 * mail.RETRY_FIRST_DELAY)
-        )
-        tried = db.session.scalar(
-            select(func.count(func.distinct(OutboxMessage.request_id))).where(
-                OutboxMessage.attempts > 0
-            )
-        )
-    return claimed == 0 and tried == requests
-
-
 def _submit_contact_forms(base_url: str, first: int, count: int) -> list[str]:
     """Fill in the contact form like a browser (cookies, CSRF token); return the references."""
     opener = urllib.request.build_opener(
@@ -625,7 +604,7 @@ def test_contact_form_burst_during_smtp_outage_is_delivered_exactly_once(
     assert smtp.messages == []
     # The server tries each request's emails once after answering; let those tries end, or
     # one could push its message back after _deliver_due has made everything due.
-    wait_for(lambda: _sent_right_away_tried(app, 30), 30, "the tries right after each answer")
+    wait_for(lambda: sends_after_responses_tried(app, 30), 30, "the tries right after each answer")
 
     smtp.start()
     deliver_due(app, runner)

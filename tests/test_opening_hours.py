@@ -165,6 +165,8 @@ def test_a_clinic_without_hours_shows_no_table(client, session):
 
 
 def test_a_bad_day_is_explained_in_norwegian_to_norwegian_staff(app):
-    with app.test_request_context("/?lang=nb"):
-        with pytest.raises(HoursError, match="stenger klinikken før den åpner"):
-            parse_day("16-08")
+    with (
+        app.test_request_context("/?lang=nb"),
+        pytest.raises(HoursError, match="stenger klinikken før den åpner"),
+    ):
+        parse_day("16-08")

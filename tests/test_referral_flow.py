@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import urllib.request
 from collections import Counter
 
 from sqlalchemy import func, select
 
-from clinic_finder import mail
 from clinic_finder.extensions import db
-from clinic_finder.models import ContactRequest, OutboxMessage, RequestStatus, now_utc
+from clinic_finder.models import ContactRequest, OutboxMessage, RequestStatus
 
-from .conftest import csrf_token_from, deliver_due, post_form
+from .conftest import (
+    csrf_token_from,
+    deliver_due,
+    post_form,
+    sends_after_responses_tried,
+    wait_for,
+)
 from .factories import make_clinic
 
 
@@ -92,32 +96,6 @@ def _post_json(url: str, body: dict) -> int:
         return response.status
 
 
-def _sends_after_the_responses_have_ended(app, requests: int) -> bool:
-    """Whether each request's send-after-the-response was tried, and none is still going."""
-    with app.app_context():
-        # A claim holds a message CLAIM_LEASE (10 min) ahead; a failed try only 1 min.
-        claimed = db.session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.next_attempt_at > now_utc() + 2 * mail.RETRY_FIRST_DELAY)
-        )
-        tried = db.session.scalar(
-            select(func.count(func.distinct(OutboxMessage.request_id))).where(
-                OutboxMessage.attempts > 0
-            )
-        )
-    return claimed == 0 and tried == requests
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
 def test_fifty_concurrent_requests_survive_smtp_outage_and_are_delivered_once(
     app, live_server, runner, smtp
 ):
@@ -172,9 +150,7 @@ def test_fifty_concurrent_requests_survive_smtp_outage_and_are_delivered_once(
     assert smtp.messages == []
     # The server tries each request's emails once after answering; let those tries end, or
     # one could push its message back after deliver_due has made everything due.
-    _wait_for(
-        lambda: _sends_after_the_responses_have_ended(app, 50), 60, "the tries after each answer"
-    )
+    wait_for(lambda: sends_after_responses_tried(app, 50), 60, "the tries after each answer")
 
     smtp.start()
     assert "Sent 90, failed 0, 0 still waiting." in deliver_due(app, runner)
