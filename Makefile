@@ -81,11 +81,16 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 
 axe: node_modules/axe-core/axe.min.js
 
+## Tests run on one pytest-xdist worker per CPU, each with databases of its own (SQLite
+## files; on PostgreSQL TEST_DATABASE_URL's name plus the worker id, e.g. test_gw0).
+## PYTEST_WORKERS= runs them in one process.
+PYTEST_WORKERS ?= -n auto
+
 ## Run every test (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
 test: install-test browser axe
 	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py
 	$(MAKE) --no-print-directory security
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 ## Security checks: bandit on the package (medium and high findings), then pip-audit on the
 ## exact versions in $(LOCK). Only the audit goes online (PyPI's JSON API). A vulnerable
@@ -98,7 +103,7 @@ security: install-test
 
 ## Everyday: the tests without the browser and the slow ones, stop at the first failure
 test-fast: install-test
-	$(BIN)/pytest -x -q -m "not browser and not slow"
+	$(BIN)/pytest $(PYTEST_WORKERS) -x -q -m "not browser and not slow"
 
 lint: install-test
 	$(BIN)/ruff check clinic_finder tests scripts bench wsgi.py gunicorn.conf.py

@@ -20,7 +20,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import create_engine, delete, func, make_url, select, text, update
 from werkzeug.serving import make_server
 
 from clinic_finder import create_app, mail
@@ -49,6 +49,29 @@ POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def worker_database_url(url: str) -> str:
+    """The PostgreSQL database this test process uses: under pytest-xdist, one per worker.
+
+    ``make test`` runs the suite on several workers at once; each gets TEST_DATABASE_URL's
+    database name with its worker id (``test_gw0``, ``test_gw1``), created if missing, so
+    no worker ever sees another's rows.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    server = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def config_for_tests(database_url: str, **overrides) -> dict:
@@ -80,7 +103,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
-        url = normalise_database_url(POSTGRES_URL)
+        url = worker_database_url(normalise_database_url(POSTGRES_URL))
         reset_postgres_schema(url)
     app = create_app(config_for_tests(url))
     with app.app_context():

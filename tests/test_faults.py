@@ -268,7 +268,8 @@ def write_transaction_watch(database_url: str) -> Iterator[Callable[[], bool]]:
                     connection.scalar(
                         text(
                             "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE application_name = :name AND backend_xid IS NOT NULL"
+                            "WHERE application_name = :name AND backend_xid IS NOT NULL "
+                            "AND datname = current_database()"
                         ),
                         {"name": CHILD_APPLICATION_NAME},
                     )
@@ -486,7 +487,8 @@ def restartable_client(app, database_url) -> Iterator[tuple]:
             cut = db.session.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    "WHERE application_name = :name AND pid <> pg_backend_pid() "
+                    "AND datname = current_database()"
                 ),
                 {"name": name},
             ).all()
