@@ -8,13 +8,17 @@ except in CI, where they must run.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
-from clinic_finder.models import PostalCode, Profession
+from clinic_finder.extensions import db
+from clinic_finder.models import OutboxMessage, PostalCode, Profession
 
+from .conftest import STAFF_PASSWORD, current_code, make_staff, wait_for
 from .factories import make_clinic
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -219,3 +223,68 @@ def test_patient_sends_a_contact_request_from_the_results_page(
     reference = page.locator(".reference").inner_text()
     assert reference.startswith("KF-")
     assert "korsryggen" not in page.url and "Pia" not in page.url
+
+
+def _all_mail_out(app, runner) -> None:
+    """Wait until every queued email is sent, right after the answer or by the sender.
+
+    `flask outbox send` takes only messages that are due and not claimed, so it never
+    doubles a send the server is making; it covers werkzeug's test server skipping the
+    after-the-answer send when the browser drops a redirect's connection early.
+    """
+
+    def all_sent() -> bool:
+        with app.app_context():
+            return all(message.sent_at for message in db.session.scalars(select(OutboxMessage)))
+
+    assert runner.invoke(args=["outbox", "send"]).exit_code == 0
+    wait_for(all_sent, 20, "every queued email to be sent")
+
+
+def test_the_whole_referral_path_in_the_browser(
+    sqlite_only, app, session, live_server, browser, runner, smtp
+):
+    """A patient asks from the results page; staff get the notice by email, find the
+    request in their inbox, refer it; the clinic gets the referral by email."""
+    make_clinic(session, name="Ryggsenteret", email="post@ryggsenteret.example")
+    session.commit()
+    make_staff(app)
+
+    patient = browser.new_context().new_page()
+    _watch(patient)
+    patient.goto(f"{live_server}/find?postcode=0150&profession=physiotherapist&lang=en")
+    patient.get_by_role("link", name="Ask us for help finding a clinician").click()
+    patient.get_by_label("Your name").fill("Pia Pasient")
+    patient.get_by_label("Email").fill("pia@example.org")
+    patient.get_by_label("What is bothering you?").fill("Vondt i nakken i tre uker")
+    patient.get_by_label("I agree that you store").check()
+    patient.get_by_role("button", name="Send my request").click()
+    reference = patient.locator(".reference").inner_text()
+    assert reference.startswith("KF-")
+
+    _all_mail_out(app, runner)
+    notice = next(m for m in smtp.messages if m["To"] == "inbox@clinic-finder.example")
+    assert reference in notice["Subject"] and "nakken" not in notice.get_content()
+    link = re.search(r"https?://\S+(/staff/requests/\d+)", notice.get_content()).group(1)
+
+    staff = browser.new_context().new_page()
+    staff.goto(f"{live_server}{link}?lang=en")  # the link in the email: sign in first
+    staff.get_by_label("Email").fill("staff@clinic-finder.example")
+    staff.get_by_label("Password").fill(STAFF_PASSWORD)
+    staff.get_by_role("button", name="Sign in").click()
+    staff.get_by_label("Code").fill(current_code(app, "staff@clinic-finder.example"))
+    staff.get_by_role("button", name="Sign in").click()
+    assert urlsplit(staff.url).path == link
+    assert "Vondt i nakken i tre uker" in staff.locator("main").inner_text()
+    staff.goto(f"{live_server}/staff/requests")
+    assert reference in staff.locator("main").inner_text()
+    staff.goto(f"{live_server}{link}")
+    row = staff.locator("tr", has_text="Ryggsenteret")
+    row.get_by_role("button", name="Refer here").click()
+    assert "Referred" in staff.locator("main").inner_text()
+
+    _all_mail_out(app, runner)
+    [referral] = [m for m in smtp.messages if m["To"] == "post@ryggsenteret.example"]
+    assert reference in referral["Subject"] and "Pia Pasient" in referral.get_content()
+    told = [m for m in smtp.messages if m["To"] == "pia@example.org"]
+    assert len(told) == 2 and "Ryggsenteret" in told[1].get_content()
