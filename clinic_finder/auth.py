@@ -33,11 +33,22 @@ from .audit import record
 from .extensions import db, login_manager
 from .models import RecoveryCode, SignInPause, StaffUser, now_utc
 
+# werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
+# PASSWORD_HASH_METHOD in the app's config (never read from the environment; production
+# refuses any other).
 PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a KDF name, not a password; set on purpose
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
-# Checked against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_HASH_METHOD)
+
+
+def _hash_method() -> str:
+    return current_app.config.get("PASSWORD_HASH_METHOD", PASSWORD_HASH_METHOD)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    """Checked against when the email is unknown, so both failures take the same time."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 class AccountError(ValueError):
@@ -78,7 +89,7 @@ def check_password_policy(password: str, email: str = "") -> None:
 def hash_password(password: str, email: str = "") -> str:
     """Hash a new password after checking the policy."""
     check_password_policy(password, email)
-    return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+    return generate_password_hash(password, method=_hash_method())
 
 
 # --- pausing an account after repeated failures ------------------------------------------
@@ -381,7 +392,7 @@ def authenticate(
     """
     user = find_staff_by_email(db_session, email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(_hash_method()), password)
         return None, None
     now = now_utc()
     password_ok = check_password_hash(user.password_hash, password)

@@ -170,6 +170,8 @@ def check_production_config(config: Mapping[str, Any]) -> None:
         )
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("APP_ENV=production needs DATABASE_URL (PostgreSQL).")
+    if config.get("PASSWORD_HASH_METHOD", "scrypt") != "scrypt":
+        raise ConfigError("APP_ENV=production hashes passwords with the default scrypt cost.")
     if not config.get("RATELIMIT_ENABLED", True):
         raise ConfigError("APP_ENV=production refuses RATELIMIT_ENABLED=false.")
     if not config.get("TRUSTED_HOSTS"):

@@ -84,6 +84,9 @@ def config_for_tests(database_url: str, **overrides) -> dict:
         "GEOCODER": "none",
         # The tests read the pages in English; test_i18n.py checks the Norwegian default.
         "DEFAULT_LOCALE": "en",
+        # A 32 times cheaper scrypt: hundreds of sign-ins would otherwise take minutes.
+        # test_auth.py checks the real cost.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         **overrides,
     }
 

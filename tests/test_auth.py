@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from clinic_finder import create_app
-from clinic_finder.auth import ACCOUNT_WIDE
+from clinic_finder.auth import ACCOUNT_WIDE, create_staff_account
 from clinic_finder.extensions import db
 from clinic_finder.models import AuditEntry, SignInPause, StaffUser, now_utc
 
@@ -214,6 +214,17 @@ def test_password_is_stored_as_scrypt_hash(app):
         stored = db.session.get(StaffUser, account_id).password_hash
     assert stored.startswith("scrypt:")
     assert STAFF_PASSWORD not in stored
+
+
+def test_a_real_site_hashes_at_full_scrypt_cost(database_url):
+    # The tests' own config asks for a cheaper cost; a site configured from the
+    # environment never can.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x" * 40})
+    with app.app_context():
+        account = create_staff_account(db.session, "real@clinic-finder.example", STAFF_PASSWORD)
+        # werkzeug writes the cost into the hash: N = 2**15, r = 8, p = 1.
+        assert account.password_hash.startswith("scrypt:32768:8:1$")
+        db.session.rollback()
 
 
 def test_cli_creates_admin_with_prompted_password(app, runner):

@@ -158,3 +158,8 @@ def test_production_sets_secure_session_cookie(production):
 
 def test_development_cookie_is_not_secure_only():
     assert config_from_environment({})["SESSION_COOKIE_SECURE"] is False
+
+
+def test_production_refuses_a_cheaper_password_hash(production):
+    with pytest.raises(ConfigError, match="scrypt"):
+        create_app({"PASSWORD_HASH_METHOD": "scrypt:1024:8:1"})
