@@ -225,6 +225,7 @@ def test_a_real_site_hashes_at_full_scrypt_cost(database_url):
         # werkzeug writes the cost into the hash: N = 2**15, r = 8, p = 1.
         assert account.password_hash.startswith("scrypt:32768:8:1$")
         db.session.rollback()
+        db.engine.dispose()
 
 
 def test_cli_creates_admin_with_prompted_password(app, runner):

@@ -128,6 +128,23 @@ def test_article_site_not_allowed_gets_no_finder(
     assert any("frame-ancestors" in text and "'none'" in text for text in console), console
 
 
+def test_a_site_left_off_the_list_gets_no_finder_while_others_may(
+    sqlite_only, app, clinics_near_0150, live_server, article_site, page
+):
+    # The list names other article sites, not this one.
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    _open_article(page, app, live_server, article_site, allowed=False)
+    app.config["EMBED_ALLOWED_ORIGINS"] = ["https://artikler.example.no"]
+    page.reload(wait_until="load")
+    page.wait_for_timeout(500)
+
+    assert page.frame_locator("iframe").locator("li.clinic").count() == 0
+    assert any(
+        "frame-ancestors" in text and "https://artikler.example.no" in text for text in console
+    ), console
+
+
 def test_clinic_page_structured_data_is_inert_and_breaks_no_policy(
     sqlite_only, session, live_server, page
 ):
