@@ -14,13 +14,11 @@ from xml.etree import ElementTree
 import folium
 from babel import Locale
 from flask_babel import lazy_gettext
-from folium.utilities import JsCode
-from markupsafe import Markup
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from .formatting import http_url
-from .maps import MapParts, escape_for_map
+from .maps import BIND_POPUP, MapParts, base_map, clinic_feature, escape_for_map, map_parts
 from .models import Clinic, Clinician, Profession
 
 SCHEMA_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -31,13 +29,6 @@ _TRANSLITERATION = str.maketrans(
 )
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 SLUG_MAX_LENGTH = 80
-_BIND_POPUP = JsCode(
-    "function(feature, layer) {"
-    " layer.bindPopup(feature.properties.popup_html);"
-    " layer.options.title = feature.properties.title;"
-    " layer.options.alt = feature.properties.title;"
-    " }"
-)
 
 
 def slugify(name: str) -> str:
@@ -170,8 +161,7 @@ def openstreetmap_url(clinic: Clinic) -> str:
 def build_clinic_map(clinic: Clinic, *, tiles_url: str, tiles_attribution: str) -> MapParts:
     """Build a small map with one marker on the clinic (Leaflet from our static files)."""
     location = (clinic.latitude, clinic.longitude)
-    clinic_map = folium.Map(location=location, zoom_start=15, tiles=None, control_scale=True)
-    folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=18).add_to(clinic_map)
+    clinic_map = base_map(location, 15, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
     # A GeoJSON feature bound as the results map does it (maps.py): folium's own Popup
     # needs jQuery and writes inline styles, which the page's CSP refuses.
     popup_html = "<br>".join(
@@ -179,24 +169,12 @@ def build_clinic_map(clinic: Clinic, *, tiles_url: str, tiles_attribution: str) 
         for line in (clinic.name, clinic.address, f"{clinic.postcode} {clinic.city}")
         if line.strip()
     )
-    feature = {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [clinic.longitude, clinic.latitude]},
-        # The title is set as a DOM property (text, never HTML); JSON keeps it inert.
-        "properties": {"title": clinic.name, "popup_html": popup_html},
-    }
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": [feature]},
+        {"type": "FeatureCollection", "features": [clinic_feature(clinic, popup_html)]},
         name="clinic",
-        on_each_feature=_BIND_POPUP,
+        on_each_feature=BIND_POPUP,
     ).add_to(clinic_map)
-    root = clinic_map.get_root()
-    root.render()
-    # folium's output is markup by design; the clinic's words in it went through
-    # escape_for_map, and folium writes its options with JSON encoding.
-    html = Markup(root.html.render())  # noqa: S704  # nosec B704  # folium's markup, data escaped
-    script = Markup(root.script.render())  # noqa: S704  # nosec B704  # as above
-    return MapParts(html=html, script=script)
+    return map_parts(clinic_map)
 
 
 def sitemap_xml(urls: Iterable[str]) -> bytes:

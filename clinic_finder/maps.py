@@ -2,13 +2,23 @@
 
 Leaflet itself comes from our static files (see ``vendor.py``); folium's own header,
 which links to CDNs and styles the whole page, is not used.
+
+Everything from the data reaches the page through two pitfalls of folium's. It places
+popup and tooltip text inside JavaScript template strings, where HTML-escaping alone
+still lets ``${…}`` and backticks run. And branca renders each element's script, then
+compiles that output *again* as a Jinja template: a clinic named ``{{ 7*7 }}`` would show
+as 49, and Jinja syntax in a name could run code on the server. So no brace from the data
+ever reaches folium: HTML gets ``&#123;``/``&#125;``, and plain text (a marker's title)
+travels percent-encoded and is decoded in the browser.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import folium
+import xyzservices
 from flask_babel import gettext as _
 from folium.plugins import MarkerCluster
 from folium.utilities import JsCode
@@ -19,12 +29,19 @@ from .search import SearchResult
 
 
 def escape_for_map(text: object) -> str:
-    """Escape text for a map popup or tooltip.
+    """Escape text for a map popup or tooltip (HTML): markup, ``${…}``, backticks, braces."""
+    return (
+        str(escape(str(text)))
+        .replace("$", "&#36;")
+        .replace("`", "&#96;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+    )
 
-    folium places popup and tooltip text inside JavaScript template strings, where
-    HTML-escaping alone still lets ``${…}`` and backticks run; escape those too.
-    """
-    return str(escape(str(text))).replace("$", "&#36;").replace("`", "&#96;")
+
+def text_for_map(text: object) -> str:
+    """Plain text for a feature property that the browser decodes (decodeURIComponent)."""
+    return quote(str(text), safe=" ")
 
 
 @dataclass(frozen=True)
@@ -36,13 +53,56 @@ class MapParts:
 
 
 # Bind each clinic's popup from its pre-escaped feature property; no HTML is built in JS.
-_BIND_POPUP = JsCode(
+# The title is text, set as a DOM property, so it can never be markup.
+BIND_POPUP = JsCode(
     "function(feature, layer) {"
+    " var title = decodeURIComponent(feature.properties.title);"
     " layer.bindPopup(feature.properties.popup_html);"
-    " layer.options.title = feature.properties.title;"
-    " layer.options.alt = feature.properties.title;"
+    " layer.options.title = title;"
+    " layer.options.alt = title;"
     " }"
 )
+
+
+def base_map(
+    location: tuple[float, float], zoom: int, *, tiles_url: str, tiles_attribution: str
+) -> folium.Map:
+    """A folium map with our tile layer and nothing else."""
+    new_map = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True)
+    # A TileProvider, not the URL: given a string, folium first searches xyzservices'
+    # whole catalogue for a provider of that name, which costs milliseconds a page.
+    provider = xyzservices.TileProvider(
+        name="tiles",
+        url=tiles_url,
+        # Operator-set HTML, shown as given; only braces are kept from Jinja (see above).
+        attribution=tiles_attribution.replace("{", "&#123;").replace("}", "&#125;"),
+    )
+    folium.TileLayer(tiles=provider, attr=provider.attribution, max_zoom=18).add_to(new_map)
+    return new_map
+
+
+def clinic_feature(clinic, popup_html: str) -> dict:
+    """A clinic as a GeoJSON point whose popup and title BIND_POPUP attaches."""
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [clinic.longitude, clinic.latitude]},
+        "properties": {
+            "clinic_id": clinic.id,
+            "title": text_for_map(clinic.name),
+            "popup_html": popup_html,
+        },
+    }
+
+
+def map_parts(finished_map: folium.Map) -> MapParts:
+    """Render a map into the element and the script a page embeds."""
+    root = finished_map.get_root()
+    root.render()
+    # folium's output is markup by design; every value from the data in it went through
+    # escape_for_map or text_for_map, and folium writes options with JSON encoding.
+    html = Markup(root.html.render())  # noqa: S704  # nosec B704  # folium's markup, data escaped
+    script = Markup(root.script.render())  # noqa: S704  # nosec B704  # as above
+    return MapParts(html=html, script=script)
 
 
 def _popup_html(hit) -> str:
@@ -61,8 +121,7 @@ def _popup_html(hit) -> str:
 def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution: str) -> MapParts:
     """Build a map of the searched postcode and one marker per clinic, zoomed to fit."""
     origin = (result.origin.latitude, result.origin.longitude)
-    results_map = folium.Map(location=origin, zoom_start=11, tiles=None, control_scale=True)
-    folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=18).add_to(results_map)
+    results_map = base_map(origin, 11, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
     # The searched place is a circle, not a pin, so every pin on the map is a clinic.
     folium.CircleMarker(
         origin,
@@ -74,23 +133,7 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
     ).add_to(results_map)
 
     # One GeoJSON layer for all clinics: far faster to render than a folium object each.
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {
-                "type": "Point",
-                "coordinates": [hit.clinic.longitude, hit.clinic.latitude],
-            },
-            "properties": {
-                "clinic_id": hit.clinic.id,
-                # Leaflet sets the marker's title as a DOM property (text, never HTML),
-                # so it takes the plain name; the JSON encoding keeps it inert in the script.
-                "title": hit.clinic.name,
-                "popup_html": _popup_html(hit),
-            },
-        }
-        for hit in result.hits
-    ]
+    features = [clinic_feature(hit.clinic, _popup_html(hit)) for hit in result.hits]
     if features:
         # Clinics in one building, or many in a city centre, merge into a numbered cluster
         # that opens when clicked or zoomed into (leaflet.markercluster, from our files).
@@ -101,7 +144,7 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
             name="clinics",
-            on_each_feature=_BIND_POPUP,
+            on_each_feature=BIND_POPUP,
         ).add_to(clusters)
 
     points = [origin] + [(hit.clinic.latitude, hit.clinic.longitude) for hit in result.hits]
@@ -110,11 +153,4 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
     west = min(lon for _, lon in points)
     east = max(lon for _, lon in points)
     results_map.fit_bounds([[south, west], [north, east]], padding=(30, 30), max_zoom=15)
-
-    root = results_map.get_root()
-    root.render()
-    # folium's output is markup by design; every value from the data in it went through
-    # escape_for_map or Jinja's HTML-safe tojson above.
-    html = Markup(root.html.render())  # noqa: S704  # nosec B704  # folium's markup, data escaped
-    script = Markup(root.script.render())  # noqa: S704  # nosec B704  # as above
-    return MapParts(html=html, script=script)
+    return map_parts(results_map)

@@ -136,6 +136,26 @@ def test_clinic_name_is_escaped_in_page_and_popup(client, session):
     assert "\\u0026lt;script\\u0026gt;alert(1)" in page
 
 
+TEMPLATE_NAMES = ["Klinikk {{ 7*7 }}", "Klinikk {% raw %}", "Klinikk {# x", "Klinikk }}{{"]
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_template_syntax_in_a_clinic_name_is_only_text(client, session, name):
+    # The map's script goes through Jinja twice inside folium (maps.py): a brace from the
+    # data must never reach it, or "{{ 7*7 }}" shows as 49 and worse runs on the server.
+    clinic = make_clinic(session, name=name, address="Gata {{ 6*7 }}")
+    session.commit()
+    for url in ("/find?postcode=0150", f"/clinics/{clinic.id}", "/embed?postcode=0150"):
+        response = client.get(url, follow_redirects=True)
+        assert response.status_code == 200, url
+        page = response.get_data(as_text=True)
+        assert "Klinikk 49" not in page and "Gata 42" not in page, url
+        # The list shows the address as written.
+        assert "Gata {{ 6*7 }}" in page, url
+    # In the map's popup the braces are HTML entities (then JSON-encoded: & is \u0026).
+    assert "Gata \\u0026#123;\\u0026#123; 6*7 \\u0026#125;\\u0026#125;" in page
+
+
 def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
