@@ -14,26 +14,26 @@ clinics that do, as the plain search does, and the result says so.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
 from .hours import OSLO
-from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, Clinic, Clinician, PostalCode, Profession
+from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, Clinician, PostalCode, Profession
 from .search import (
     MAX_FALLBACK_RADIUS_KM,
     TOTAL_COUNT_CAP,
-    ClinicHit,
     Listing,
     OpenAt,
     SearchResult,
     count_by_profession,
     count_listed,
     listed_anywhere,
+    load_hits,
     nearest_listed,
     rank_clinics_near,
 )
@@ -140,17 +140,6 @@ def _ranked_for_complaint(
     return _complaint_order(session, nearest, complaint)[:wanted], complete
 
 
-def _load_hits(session: Session, ranked: Iterable[tuple[float, int]]) -> list[ClinicHit]:
-    ranked = list(ranked)
-    statement = (
-        select(Clinic)
-        .where(Clinic.id.in_([clinic_id for _, clinic_id in ranked]))
-        .options(selectinload(Clinic.clinicians), selectinload(Clinic.opening_hours))
-    )
-    clinics = {clinic.id: clinic for clinic in session.scalars(statement)}
-    return [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked if clinic_id in clinics]
-
-
 def _count_professions(
     session: Session, point: tuple[float, float], radius_km: float, listing: Listing
 ) -> tuple[dict[Profession, int], frozenset[Profession]]:
@@ -168,10 +157,12 @@ def find(
     offset: int,
     now: datetime,
     with_counts: bool = False,
+    with_hours: bool = False,
 ) -> FinderResult:
     """Run a patient's search and return one page (see the module docstring).
 
-    ``with_counts`` adds the count per profession that the finder page shows beside each.
+    ``with_counts`` adds the count per profession that the finder page shows beside each;
+    ``with_hours`` loads the clinics' opening hours, for "open now" on the page.
     """
     point = (origin.latitude, origin.longitude)
     listing = query.listing(now)
@@ -188,7 +179,7 @@ def find(
             query.radius_km,
             page.within_radius,
             page.total,
-            _load_hits(session, page.ranked),
+            load_hits(session, page.ranked, with_hours=with_hours),
             total_capped=page.total_capped,
         )
         return FinderResult(search, counts, capped)
@@ -210,7 +201,7 @@ def find(
             query.radius_km,
             True,
             total,
-            _load_hits(session, ranked[offset:wanted]),
+            load_hits(session, ranked[offset:wanted], with_hours=with_hours),
             total_capped=total_capped,
         )
         return FinderResult(search, counts, capped)
@@ -227,7 +218,7 @@ def find(
         MAX_FALLBACK_RADIUS_KM,
         first_reach_km=max(2 * query.radius_km, 1.0),
     )
-    hits = _load_hits(session, ranked)
+    hits = load_hits(session, ranked, with_hours=with_hours)
     return FinderResult(
         SearchResult(origin, query.radius_km, False, len(hits), hits), counts, capped
     )

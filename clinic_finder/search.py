@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from .models import (
     LATITUDE_BAND_OFFSET,
@@ -563,15 +563,19 @@ def rank_clinics_near(
     return RankedPage(False, len(nearest), False, nearest)
 
 
-def _load_hits(session: Session, ranked: Sequence[tuple[float, int]]) -> list[ClinicHit]:
+def load_hits(
+    session: Session, ranked: Sequence[tuple[float, int]], *, with_hours: bool = False
+) -> list[ClinicHit]:
+    """The clinics of (km, id) pairs with their clinicians (and opening hours), in order."""
     ids = [clinic_id for _, clinic_id in ranked]
-    clinics = {
-        clinic.id: clinic
-        for clinic in session.scalars(
-            select(Clinic).where(Clinic.id.in_(ids)).options(joinedload(Clinic.clinicians))
-        ).unique()
-    }
-    return [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked]
+    # One query with the clinicians joined: a page's worth, where a second query would
+    # cost as much again.
+    options = [joinedload(Clinic.clinicians)]
+    if with_hours:
+        options.append(selectinload(Clinic.opening_hours))
+    statement = select(Clinic).where(Clinic.id.in_(ids)).options(*options)
+    clinics = {clinic.id: clinic for clinic in session.scalars(statement).unique()}
+    return [ClinicHit(clinics[clinic_id], km) for km, clinic_id in ranked if clinic_id in clinics]
 
 
 def find_clinics_near(
@@ -596,7 +600,7 @@ def find_clinics_near(
         radius_km,
         page.within_radius,
         page.total,
-        _load_hits(session, page.ranked),
+        load_hits(session, page.ranked),
         total_capped=page.total_capped,
     )
 

@@ -63,6 +63,7 @@ def find():
         offset=(form.page_number - 1) * page_size,
         now=moment,
         with_counts=True,
+        with_hours=True,
     )
     result = found.search
     results_map = build_results_map(
