@@ -81,6 +81,25 @@ class StderrHandler(logging.StreamHandler):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
+class DropQueryStrings(logging.Filter):
+    """Take the query string out of each request line werkzeug's development server logs.
+
+    ``make run`` serves with it, and a line such as ``GET /find?postcode=0150&complaint=…``
+    says where a patient lives and what hurts. (gunicorn's access log is ours: serving.py.)
+    """
+
+    _QUERY = re.compile(r"\?[^\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._QUERY.sub("", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = self._QUERY.sub("", record.msg)
+        return True
+
+
 def configure(app: Flask) -> None:
     """Send the app's logs (``clinic_finder`` and its modules) to stderr in the set format."""
     handler = StderrHandler()
@@ -98,6 +117,9 @@ def configure(app: Flask) -> None:
     logger.addHandler(handler)
     logger.setLevel(app.config["LOG_LEVEL"])
     app.logger.removeHandler(default_handler)
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, DropQueryStrings) for f in werkzeug_logger.filters):
+        werkzeug_logger.addFilter(DropQueryStrings())
 
     @app.after_request
     def tag_response_with_request_id(response):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import urllib.request
 
 import pytest
 
@@ -84,3 +86,16 @@ def test_text_logs_in_development_carry_the_request_id(database_url, capfd):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_the_development_server_logs_no_query_strings(app, live_server, caplog):
+    # werkzeug's server (make run) logs every request line; the query says where a
+    # patient lives and what hurts.
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    with urllib.request.urlopen(  # noqa: S310 - loopback
+        f"{live_server}/find?postcode=0150&complaint=sciatica", timeout=10
+    ) as response:
+        response.read()
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("GET /find HTTP/1.1" in line for line in lines), lines
+    assert not any("postcode" in line or "sciatica" in line for line in lines), lines
