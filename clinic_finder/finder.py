@@ -25,14 +25,12 @@ from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
 from .hours import OSLO
 from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, Clinician, PostalCode, Profession
 from .search import (
-    MAX_FALLBACK_RADIUS_KM,
     TOTAL_COUNT_CAP,
     Listing,
     OpenAt,
+    Reorder,
     SearchResult,
     count_by_profession,
-    count_listed,
-    listed_anywhere,
     load_hits,
     nearest_listed,
     rank_clinics_near,
@@ -60,9 +58,7 @@ class FinderQuery:
         """The professions and filters as conditions of the index query, at ``now``."""
         local = now.astimezone(OSLO)
         return Listing(
-            professions=frozenset()
-            if len(self.professions) == len(Profession)
-            else self.professions,
+            professions=self.professions,
             helfo_only=self.helfo_only,
             new_patients_since=now - ACCEPTS_NEW_PATIENTS_VALID_FOR
             if self.new_patients_only
@@ -115,29 +111,29 @@ def _complaint_order(
     return sorted(ranked, key=key)
 
 
-def _ranked_for_complaint(
-    session: Session,
-    point: tuple[float, float],
-    listing: Listing,
-    complaint: Complaint,
-    wanted: int,
-    max_km: float,
-    first_reach_km: float,
-) -> tuple[list[tuple[float, int]], bool]:
-    """The first `wanted` clinics within `max_km` in complaint order, and whether that is all.
+def _by_complaint(complaint: Complaint) -> Reorder:
+    """The ring rule as a search's reorder step.
 
-    A clinic that suits may come before nearer ones of its own ring, so the ring the
-    `wanted`-th nearest clinic lies in is read whole before the order is decided.
+    A clinic that suits may come before nearer ones of its own ring, so the ring the last
+    clinic found lies in is read whole before the order is decided.
     """
-    nearest, complete = nearest_listed(
-        session, point, wanted, max_km, listing, first_reach_km=first_reach_km
-    )
-    if nearest and not complete:
-        reach = min(max_km, (ring(nearest[-1][0]) + 1) * COMPLAINT_RING_KM)
-        nearest, _ = nearest_listed(
-            session, point, ALL_WITHIN, reach, listing, first_reach_km=reach
-        )
-    return _complaint_order(session, nearest, complaint)[:wanted], complete
+
+    def reorder(
+        session: Session,
+        point: tuple[float, float],
+        listing: Listing,
+        nearest: list[tuple[float, int]],
+        complete: bool,
+        reach_km: float,
+    ) -> list[tuple[float, int]]:
+        if nearest and not complete:
+            reach = min(reach_km, (ring(nearest[-1][0]) + 1) * COMPLAINT_RING_KM)
+            nearest, _ = nearest_listed(
+                session, point, ALL_WITHIN, reach, listing, first_reach_km=reach
+            )
+        return _complaint_order(session, nearest, complaint)
+
+    return reorder
 
 
 def _count_professions(
@@ -171,54 +167,21 @@ def find(
         if with_counts
         else ({}, frozenset())
     )
-    complaint = query.complaint
-    if complaint is None:
-        page = rank_clinics_near(session, point, query.radius_km, listing, limit, offset)
-        search = SearchResult(
-            origin,
-            query.radius_km,
-            page.within_radius,
-            page.total,
-            load_hits(session, page.ranked, with_hours=with_hours),
-            total_capped=page.total_capped,
-        )
-        return FinderResult(search, counts, capped)
-
-    session.flush()
-    wanted = offset + limit
-    ranked, complete = _ranked_for_complaint(
-        session, point, listing, complaint, wanted, query.radius_km, first_reach_km=1.0
-    )
-    if ranked:
-        if complete:
-            total, total_capped = len(ranked), False
-        else:
-            cap = max(TOTAL_COUNT_CAP, wanted)
-            counted = count_listed(session, point, query.radius_km, listing, cap)
-            total, total_capped = max(min(counted, cap), wanted), counted > cap
-        search = SearchResult(
-            origin,
-            query.radius_km,
-            True,
-            total,
-            load_hits(session, ranked[offset:wanted], with_hours=with_hours),
-            total_capped=total_capped,
-        )
-        return FinderResult(search, counts, capped)
-
-    # Nothing within the radius passes: the nearest that do, in complaint order too.
-    if not listed_anywhere(session, point, listing):
-        return FinderResult(SearchResult(origin, query.radius_km, False, 0, []), counts, capped)
-    ranked, _ = _ranked_for_complaint(
+    page = rank_clinics_near(
         session,
         point,
+        query.radius_km,
         listing,
-        complaint,
         limit,
-        MAX_FALLBACK_RADIUS_KM,
-        first_reach_km=max(2 * query.radius_km, 1.0),
+        offset,
+        reorder=_by_complaint(query.complaint) if query.complaint is not None else None,
     )
-    hits = load_hits(session, ranked, with_hours=with_hours)
-    return FinderResult(
-        SearchResult(origin, query.radius_km, False, len(hits), hits), counts, capped
+    search = SearchResult(
+        origin,
+        query.radius_km,
+        page.within_radius,
+        page.total,
+        load_hits(session, page.ranked, with_hours=with_hours),
+        total_capped=page.total_capped,
     )
+    return FinderResult(search, counts, capped)

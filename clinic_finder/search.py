@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from functools import cache
@@ -519,6 +519,15 @@ def count_by_profession(
     return counts
 
 
+# Reorders the nearest (km, id) pairs a search found within a reach (the complaint rule in
+# finder.py): called with (session, point, listing, nearest, complete, reach_km), it may
+# read further, up to the reach, and returns the new order, at least as long as before.
+Reorder = Callable[
+    [Session, tuple[float, float], Listing, list[tuple[float, int]], bool, float],
+    list[tuple[float, int]],
+]
+
+
 def rank_clinics_near(
     session: Session,
     point: tuple[float, float],
@@ -526,10 +535,12 @@ def rank_clinics_near(
     profession: Listing | Profession | None = None,
     limit: int = 20,
     offset: int = 0,
+    reorder: Reorder | None = None,
 ) -> RankedPage:
     """Return the ids and distances of one page of find_clinics_near(), and the total.
 
     ``profession`` may be a whole Listing: the professions and filters a patient chose.
+    ``reorder``, given, orders the nearest clinics before the page is cut from them.
     """
     profession = _as_listing(profession)
     wanted = offset + limit
@@ -545,13 +556,15 @@ def rank_clinics_near(
             counted = count_listed(session, point, radius_km, profession, cap)
             # Never fewer than the page shows, whatever rounding did at the very edge.
             total, capped = max(min(counted, cap), wanted), counted > cap
+        if reorder is not None:
+            nearest = reorder(session, point, profession, nearest, complete, radius_km)
         return RankedPage(True, total, capped, nearest[offset:wanted])
 
     # Nothing within the radius: widen until the nearest `limit` are found. The circle
     # holds `limit` clinics when it stops, so no clinic outside it can be nearer.
     if not listed_anywhere(session, point, profession):
         return RankedPage(False, 0, False, [])
-    nearest, _ = nearest_listed(
+    nearest, complete = nearest_listed(
         session,
         point,
         limit,
@@ -559,6 +572,8 @@ def rank_clinics_near(
         profession,
         first_reach_km=max(2 * radius_km, FIRST_REACH_KM),
     )
+    if reorder is not None:
+        nearest = reorder(session, point, profession, nearest, complete, MAX_FALLBACK_RADIUS_KM)
     nearest = nearest[:limit]
     return RankedPage(False, len(nearest), False, nearest)
 
