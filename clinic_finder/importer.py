@@ -552,6 +552,10 @@ def plan_import(
     postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
     clinics = _find_existing_clinics(session)
     lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
+    # Each line whose HPR number is on other lines of the file too, with that number.
+    shared_hpr = {
+        line: number for number, lines in lines_of_hpr.items() if len(lines) > 1 for line in lines
+    }
     clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
     located: dict[tuple[str, str], Location] = {}
     this_row: dict[str, tuple[str, ...]] = {}
@@ -584,8 +588,7 @@ def plan_import(
         result = RowResult(line=line, raw=raw)
         report.rows.append(result)
         this_row["name"] = (" ".join(cell_value(raw, "clinic_name").split()),)
-        number = _hpr_number_of(raw)
-        shared = number if number is not None and len(lines_of_hpr[number]) > 1 else None
+        shared = shared_hpr.get(line)
         # A row refused for its HPR number is still checked, to report all that is wrong
         # with it, but not geocoded: it will not be imported.
         clinic, clinician, errors = validate_row(
