@@ -491,16 +491,27 @@ def test_api_contact_requests_store_all_or_nothing_of_hostile_json(app, client):
     fuzzing()(given(changes)(check))()
 
 
-SEARCH = {"postcode": "0150", "profession": "", "radius": "25", "page": "1"}
+SEARCH = {
+    "postcode": "0150",
+    "profession": "",
+    "radius": "25",
+    "page": "1",
+    "complaint": "sciatica",
+    "helfo": "true",
+    "new_patients": "",
+    "open_now": "",
+    "language": "en",
+}
 
 
 @pytest.mark.slow
-def test_find_page_survives_hostile_parameters(client, session):
-    make_clinic(session, name="<script>alert(1)</script>", postcode="0150")
+@pytest.mark.parametrize("page", ["/find", "/embed"])
+def test_finder_pages_survive_hostile_parameters(client, session, page):
+    make_clinic(session, name="<script>alert(1)</script>", postcode="0150", helfo_agreement=True)
     session.commit()
 
     def check(params):
-        response = client.get("/find", query_string=params)
+        response = client.get(page, query_string=params)
         assert response.status_code in (200, 400)
         assert_no_raw_markup(response)
 
