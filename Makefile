@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
+# The app reads PORT too: in development, links in emails and pages point at this port.
+export PORT
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: axe translations messages run serve test test-fast install install-test db browser lint format bench bench-search wrk clean security lock
@@ -60,8 +62,9 @@ db: install
 run: db
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-## Production-style server: gunicorn with gunicorn.conf.py (GUNICORN_* variables; see
-## docs/deploy.md). Run `flask db upgrade` once per deploy before, not on every host.
+## Production server: gunicorn with gunicorn.conf.py (GUNICORN_* variables; see
+## docs/deploy.md). Refuses to start unless APP_ENV=production and production's settings
+## are set. Run `flask db upgrade` once per deploy before, not on every host.
 serve: install
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 

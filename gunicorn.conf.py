@@ -5,6 +5,15 @@ Every value can be set from the environment; docs/deploy.md explains when to cha
 
 import multiprocessing
 import os
+import sys
+
+# gunicorn is the production server. Started without APP_ENV=production the app would run
+# with development's settings (console mail, lax cookies): refuse, and say what to set.
+if os.environ.get("APP_ENV", "").strip().lower() != "production":
+    sys.exit(
+        "make serve (gunicorn) runs the production server: set APP_ENV=production and the "
+        "settings production needs (docs/deploy.md). For development use make run."
+    )
 
 # Behind a load balancer or reverse proxy on the same host: listen on loopback only,
 # unless told otherwise (e.g. GUNICORN_BIND=0.0.0.0:8000 in a container).

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
+import zlib
+from collections import Counter
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-DEFAULT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused in production below
+# The only two environments. Anything else (a typo such as "prod") is refused at start: a
+# mistyped production must never quietly run with development's settings.
+APP_ENVIRONMENTS = ("development", "production")
+# Without SECRET_KEY, development signs sessions with a key made at process start: no fixed
+# development string exists that could sign a forged staff cookie. Sessions end at restart.
+PROCESS_SECRET_KEY = secrets.token_hex(32)
+# A production key must be long and varied: "x" * 64 is 64 characters of nothing.
+MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_BITS = 128
 
 DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILES_ATTRIBUTION = (
@@ -44,6 +56,43 @@ def _env_list(environ: Mapping[str, str], name: str) -> list[str] | None:
     return items or None
 
 
+def app_environment(environ: Mapping[str, str]) -> str:
+    """Return APP_ENV (development when unset); refuse any value but the two we know."""
+    value = (environ.get("APP_ENV") or "").strip().lower() or "development"
+    if value not in APP_ENVIRONMENTS:
+        raise ConfigError(
+            f"APP_ENV={environ.get('APP_ENV')!r} is not known: set APP_ENV=production on a "
+            "production site, or leave it unset (development)."
+        )
+    return value
+
+
+def _port(environ: Mapping[str, str]) -> int:
+    value = (environ.get("PORT") or "5000").strip()
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise ConfigError(f"PORT={value!r} must be a port number from 1 to 65535.")
+    return int(value)
+
+
+# zlib's header, checksum and code tables around even a one-byte text.
+_ZLIB_OVERHEAD_BYTES = 11
+
+
+def secret_key_bits(secret: str) -> float:
+    """Estimate a key's randomness, generously: the lower of two upper bounds.
+
+    One is its length times the entropy of its characters' mix (a repeated character
+    scores 0); the other what zlib leaves of it (a repeated word compresses to little).
+    A hex or base64 key from ``secrets`` scores far above what production asks.
+    """
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    per_character = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    compressed = len(zlib.compress(secret.encode("utf-8"), 9)) - _ZLIB_OVERHEAD_BYTES
+    return min(per_character * len(secret), 8.0 * max(compressed, 0))
+
+
 def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config from environment variables.
 
@@ -51,10 +100,11 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
     that in because only it knows where the instance folder is.
     """
     environ = os.environ if environ is None else environ
-    production = environ.get("APP_ENV", "development").strip().lower() == "production"
+    app_env = app_environment(environ)
+    production = app_env == "production"
     config: dict[str, Any] = {
-        "APP_ENV": "production" if production else "development",
-        "SECRET_KEY": environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "APP_ENV": app_env,
+        "SECRET_KEY": environ.get("SECRET_KEY") or (None if production else PROCESS_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": (
             normalise_database_url(environ["DATABASE_URL"]) if environ.get("DATABASE_URL") else None
         ),
@@ -140,8 +190,9 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "STAFF_INBOX_EMAIL": environ.get("STAFF_INBOX_EMAIL", "staff@clinic-finder.example"),
         # The site's public address, for links in emails (no request is there to tell it).
         # Production has no default: a wrong one would go out in every email and sitemap.
+        # Development follows PORT, as `make run PORT=8080` serves there.
         "PUBLIC_BASE_URL": environ.get(
-            "PUBLIC_BASE_URL", None if production else "http://127.0.0.1:5000"
+            "PUBLIC_BASE_URL", None if production else f"http://127.0.0.1:{_port(environ)}"
         ),
         # Contact requests: how long they are kept, and how often one address may send.
         "REQUEST_RETENTION_DAYS": int(environ.get("REQUEST_RETENTION_DAYS", "180")),
@@ -163,10 +214,11 @@ def check_production_config(config: Mapping[str, Any]) -> None:
     if config.get("APP_ENV") != "production":
         return
     secret = config.get("SECRET_KEY") or ""
-    if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+    if len(secret) < MIN_SECRET_KEY_LENGTH or secret_key_bits(secret) < MIN_SECRET_KEY_BITS:
         raise ConfigError(
-            "APP_ENV=production needs SECRET_KEY set to a random value of at least 32 "
-            'characters, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
+            "APP_ENV=production needs SECRET_KEY set to a random value of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters (this one is missing, short or too "
+            'repetitive), e.g. python -c "import secrets; print(secrets.token_hex(32))"'
         )
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("APP_ENV=production needs DATABASE_URL (PostgreSQL).")

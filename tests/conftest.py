@@ -48,6 +48,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
+# A production-grade key for tests of production settings (random, fixed for the tests).
+PRODUCTION_SECRET_KEY = "3f9c1a7e5b2d8046f1e9a3c7b5d2084e6a1c9f3b7d5e2a8046c1f9e3a7b5d208"
+
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 

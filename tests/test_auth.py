@@ -16,6 +16,7 @@ from clinic_finder.extensions import db
 from clinic_finder.models import AuditEntry, SignInPause, StaffUser, now_utc
 
 from .conftest import (
+    PRODUCTION_SECRET_KEY,
     STAFF_PASSWORD,
     config_for_tests,
     csrf_token_from,
@@ -126,7 +127,7 @@ def test_session_cookie_is_secure_in_production(database_url, monkeypatch):
     from clinic_finder import create_app
 
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "s" * 64)
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")

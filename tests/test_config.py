@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 
 from clinic_finder import create_app
 from clinic_finder.config import (
-    DEFAULT_SECRET_KEY,
     ConfigError,
     config_from_environment,
     normalise_database_url,
 )
+
+from .conftest import PRODUCTION_SECRET_KEY, config_for_tests, make_staff
 
 
 def test_factory_defaults_to_sqlite_in_instance_folder(monkeypatch, tmp_path):
@@ -58,7 +62,7 @@ def test_normalise_database_url_uses_psycopg(given, expected):
 PRODUCTION = {
     "APP_ENV": "production",
     "DATABASE_URL": "sqlite:////tmp/prod.sqlite3",
-    "SECRET_KEY": "x" * 64,
+    "SECRET_KEY": PRODUCTION_SECRET_KEY,
     "TRUSTED_HOSTS": "finnklinikk.example",
     "RATELIMIT_STORAGE_URI": "memory://",  # on purpose: the tests run one process
     "PUBLIC_BASE_URL": "https://finnklinikk.example",
@@ -80,13 +84,92 @@ def production(monkeypatch):
     return change
 
 
-def test_production_refuses_default_secret_key(production):
-    production("SECRET_KEY", None)
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,
+        "",
+        "dev-only-not-secret",  # the fixed development key of old
+        "short-but-random-9f3k2",
+        "x" * 64,  # long, and nothing
+        "ab" * 32,
+        "password" * 8,
+    ],
+)
+def test_production_refuses_a_missing_short_or_repetitive_secret_key(production, key):
+    production("SECRET_KEY", key)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         create_app()
-    production("SECRET_KEY", DEFAULT_SECRET_KEY)
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
+
+
+def test_production_takes_a_random_secret_key(production):
+    assert create_app().config["SECRET_KEY"] == PRODUCTION_SECRET_KEY
+
+
+@pytest.mark.parametrize("value", ["prod", "staging", "production2", "test"])
+def test_an_unknown_app_env_is_refused_everywhere(monkeypatch, value):
+    monkeypatch.setenv("APP_ENV", value)
+    with pytest.raises(ConfigError, match="APP_ENV"):
         create_app()
+
+
+@pytest.mark.parametrize("value", ["", "development", "Production"])
+def test_app_env_takes_its_two_values_and_unset(production, value):
+    production("APP_ENV", value)
+    expected = "production" if value.lower() == "production" else "development"
+    assert create_app().config["APP_ENV"] == expected
+
+
+def test_development_without_secret_key_signs_with_a_key_of_this_process(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    key = config_from_environment({})["SECRET_KEY"]
+    assert key == config_from_environment({})["SECRET_KEY"]  # one key per process
+    assert len(key) >= 32 and key != "dev-only-not-secret"
+
+
+def _forged_staff_cookie(app, key: str, user_id: int) -> str:
+    """A session cookie as a signed-in staff member's, signed with ``key``."""
+    forger = create_app(config_for_tests(app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY=key))
+    serializer = SecureCookieSessionInterface().get_signing_serializer(forger)
+    now = time.time()
+    return serializer.dumps(
+        {
+            "_user_id": f"{user_id}:1",
+            "_fresh": True,
+            "_permanent": True,
+            "signed_in_at": now,
+            "last_seen_at": now,
+        }
+    )
+
+
+@pytest.mark.parametrize("key", ["dev-only-not-secret", "test-secret-key", ""])
+def test_a_session_forged_with_a_fixed_string_is_refused_in_development(app, monkeypatch, key):
+    """The review forged an admin session with the public development key."""
+    admin_id = make_staff(app, "admin@clinic-finder.example", admin=True)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("APP_ENV", raising=False)
+    # As `make run` starts it: no SECRET_KEY in the environment.
+    served = create_app(
+        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "GEOCODER": "none"}
+    )
+    client = served.test_client()
+    client.set_cookie("session", _forged_staff_cookie(app, key or "x", admin_id))
+    for path in ("/staff/requests", "/staff/privacy", "/staff/users", "/staff/audit"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/staff/sign-in"), path
+
+
+def test_development_public_base_url_follows_port():
+    assert config_from_environment({"PORT": "8080"})["PUBLIC_BASE_URL"] == ("http://127.0.0.1:8080")
+    assert config_from_environment({})["PUBLIC_BASE_URL"] == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "80a", "٨٠٨٠"])
+def test_a_port_that_is_no_port_is_refused(port):
+    with pytest.raises(ConfigError, match="PORT"):
+        config_from_environment({"PORT": port})
 
 
 def test_production_refuses_to_start_without_trusted_hosts(production):

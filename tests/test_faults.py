@@ -45,6 +45,7 @@ from clinic_finder.models import (
 )
 
 from .conftest import (
+    PRODUCTION_SECRET_KEY,
     PROJECT_ROOT,
     config_for_tests,
     deliver_due,
@@ -56,6 +57,15 @@ from .smtp_server import free_port
 from .test_importer import GOOD_ROW, csv_text
 
 SECRET_KEY = "fault-injection-secret-key-0123456789"
+# What gunicorn.conf.py (`make serve`) needs to start: production, on plain loopback HTTP.
+PRODUCTION_ENVIRONMENT = {
+    "APP_ENV": "production",
+    "SECRET_KEY": PRODUCTION_SECRET_KEY,
+    "TRUSTED_HOSTS": "127.0.0.1,localhost",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "PUBLIC_BASE_URL": "https://finnklinikk.example",
+    "SESSION_COOKIE_SECURE": "false",
+}
 # PostgreSQL connections of the child processes carry this name, so tests can watch them.
 CHILD_APPLICATION_NAME = "clinic_finder_faults"
 # Words that would mean internals leaked into an error page.
@@ -199,6 +209,7 @@ def running_gunicorn(
     if config_file:
         arguments = ["-c", "gunicorn.conf.py"]
         environment = {
+            **PRODUCTION_ENVIRONMENT,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_GRACEFUL_TIMEOUT": "3",

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from .conftest import PROJECT_ROOT
-from .test_faults import child_environment, post_json, running_gunicorn
+from .test_faults import PRODUCTION_ENVIRONMENT, child_environment, post_json, running_gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +66,9 @@ def test_access_log_is_json_without_query_strings(database_url, tmp_path, app):
     assert "127.0.0.1 -" not in log
 
 
-def test_production_with_the_default_secret_key_does_not_start(database_url, tmp_path):
-    environment = child_environment(
-        database_url, APP_ENV="production", TRUSTED_HOSTS="localhost", GUNICORN_BIND="127.0.0.1:0"
-    )
-    environment.pop("SECRET_KEY")
-    result = subprocess.run(
+def _gunicorn_conf_result(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """Start gunicorn as `make serve` does; it is expected to refuse at once."""
+    return subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
         cwd=PROJECT_ROOT,
         env=environment,
@@ -79,5 +76,27 @@ def test_production_with_the_default_secret_key_does_not_start(database_url, tmp
         text=True,
         timeout=60,
     )
+
+
+def test_production_with_the_default_secret_key_does_not_start(database_url, tmp_path):
+    environment = child_environment(
+        database_url, **PRODUCTION_ENVIRONMENT, GUNICORN_BIND="127.0.0.1:0"
+    )
+    environment.pop("SECRET_KEY")
+    result = _gunicorn_conf_result(environment)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("app_env", [None, "", "prod", "development"])
+def test_make_serve_refuses_to_start_unless_app_env_is_production(database_url, app_env):
+    """The review forged a staff session on `make serve` started without APP_ENV."""
+    environment = child_environment(
+        database_url, **PRODUCTION_ENVIRONMENT, GUNICORN_BIND="127.0.0.1:0"
+    )
+    environment.pop("APP_ENV")
+    if app_env is not None:
+        environment["APP_ENV"] = app_env
+    result = _gunicorn_conf_result(environment)
+    assert result.returncode != 0
+    assert "APP_ENV=production" in result.stderr
