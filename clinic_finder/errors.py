@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
+from .i18n import mark_error_page
 
 # Werkzeug names and explains errors in English; pages say it in the visitor's language.
 # The titles are Werkzeug's own names, so English pages read as before; JSON answers keep
@@ -47,6 +49,31 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/staff/api/"))
 
 
+# The last resort when even the error page cannot be drawn: fixed text, no template, no
+# request data, so it cannot fail too. The security headers still come (after_request).
+FALLBACK_PAGE = (
+    '<!doctype html><html lang="nb"><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Finn klinikk</title><h1>Noe gikk galt / Something went wrong</h1>"
+    "<p>Prøv igjen om litt. / Please try again in a little while.</p>"
+    '<p><a href="/find">Finn klinikk / Find a clinic</a></p></html>'
+)
+
+
+def render_error_page(template: str, status: int, **context) -> tuple[str, int]:
+    """Render an error page whose links never come from the request; a fixed page if it fails."""
+    mark_error_page()
+    try:
+        return render_template(template, **context), status
+    except Exception:  # the error page must never become a second, bare error
+        current_app.logger.exception("the error page %s could not be rendered", template)
+        return FALLBACK_PAGE, status
+
+
+def _anonymous_in_staff_area() -> bool:
+    return request.path.startswith("/staff") and not current_user.is_authenticated
+
+
 def _page_description(error: HTTPException) -> str | None:
     """What to tell a person about the error, in their language, when we know better."""
     if isinstance(error, CSRFError):
@@ -67,6 +94,10 @@ def register(app: Flask) -> None:
             # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
             # no page can build links, so answer in plain text.
             return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
+        if status == 404 and _anonymous_in_staff_area():
+            # Unknown staff paths answer as real ones do (sign in first), so an anonymous
+            # visitor cannot list the staff area's routes by their answers.
+            return current_app.login_manager.unauthorized()
         if status == 429:
             # Flask-Limiter's description is the limit itself; say what it means instead.
             description = _(
@@ -79,13 +110,13 @@ def register(app: Flask) -> None:
             description = _page_description(error)
         if _wants_json():
             return jsonify({"error": error.name, "message": description}), status
-        page = render_template(
+        return render_error_page(
             "errors/error.html",
+            status,
             error=error,
             title=ERROR_TITLES.get(status),
             description=description,
         )
-        return page, status
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
@@ -100,7 +131,8 @@ def register(app: Flask) -> None:
         if _wants_json():
             body = {"error": "Service Unavailable", "message": "Please try again in a minute."}
             return jsonify(body), 503, headers
-        return render_template("errors/unavailable.html"), 503, headers
+        page, status = render_error_page("errors/unavailable.html", 503)
+        return page, status, headers
 
     @app.errorhandler(Exception)
     def handle_unexpected_error(error: Exception):
@@ -112,4 +144,4 @@ def register(app: Flask) -> None:
         wrapped = InternalServerError()
         if _wants_json():
             return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
-        return render_template("errors/error.html", error=wrapped, title=ERROR_TITLES[500]), 500
+        return render_error_page("errors/error.html", 500, error=wrapped, title=ERROR_TITLES[500])

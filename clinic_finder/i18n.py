@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
@@ -108,13 +109,32 @@ def current_language() -> str:
     return str(get_locale() or current_app.config["DEFAULT_LOCALE"])
 
 
+ERROR_PAGE_KEY = "clinic_finder.error_page"
+
+
+def mark_error_page() -> None:
+    """Note that this response is an error page: its links must not come from the request."""
+    request.environ[ERROR_PAGE_KEY] = True
+
+
 def language_switch_url(language: str) -> str:
-    """This page again, in another language (the query kept, ``lang`` replaced)."""
-    if request.endpoint is None or request.method != "GET":
-        return f"{request.path}?lang={language}"
-    arguments = request.args.to_dict(flat=False)
-    arguments["lang"] = [language]
-    return url_for(request.endpoint, **(request.view_args or {}), **arguments)
+    """This page again, in another language (the query kept, ``lang`` replaced).
+
+    The address is built from the route that answered, never from the query's names:
+    ``url_for`` reads ``endpoint``, ``_anchor``, ``_scheme`` and the view's own argument
+    names as instructions, so a query carrying one used to break every page. An error page
+    (or a request no route answered) links to the finder instead.
+    """
+    if (
+        request.environ.get(ERROR_PAGE_KEY)
+        or request.url_rule is None
+        or request.endpoint is None
+        or request.method != "GET"
+    ):
+        return url_for("public.find", lang=language)
+    path = url_for(request.endpoint, **(request.view_args or {}))
+    query = [(name, value) for name, value in request.args.items(multi=True) if name != "lang"]
+    return path + "?" + urlencode([*query, ("lang", language)])
 
 
 def format_number(value: float, decimals: int = 1) -> str:

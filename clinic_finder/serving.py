@@ -9,13 +9,38 @@ load balancer keeps addresses for abuse handling, if it must).
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from gunicorn.glogging import Logger
 
 
+_QUERY_STRING = re.compile(r"\?[^\s\"']+")
+
+
+def _without_query_strings(args: tuple) -> tuple:
+    return tuple(_QUERY_STRING.sub("", arg) if isinstance(arg, str) else arg for arg in args)
+
+
 class AccessLogger(Logger):
-    """gunicorn's logger, with access lines as JSON: method, path, status, size, time, id."""
+    """gunicorn's logger: access lines as JSON (method, path, status, size, time, id), and
+    its own error lines without query strings.
+
+    gunicorn writes "Error handling request /find?postcode=…" when a request fails outside
+    the app's error handling; the query would put a patient's search in the error log.
+    """
+
+    def error(self, msg, *args, **kwargs):
+        super().error(*_without_query_strings((msg, *args)), **kwargs)
+
+    def exception(self, msg, *args, **kwargs):
+        super().exception(*_without_query_strings((msg, *args)), **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        super().warning(*_without_query_strings((msg, *args)), **kwargs)
+
+    def critical(self, msg, *args, **kwargs):
+        super().critical(*_without_query_strings((msg, *args)), **kwargs)
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:

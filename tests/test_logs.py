@@ -99,3 +99,25 @@ def test_the_development_server_logs_no_query_strings(app, live_server, caplog):
     lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert any("GET /find HTTP/1.1" in line for line in lines), lines
     assert not any("postcode" in line or "sciatica" in line for line in lines), lines
+
+
+def test_gunicorn_error_lines_carry_no_query_strings(capfd):
+    """gunicorn logs "Error handling request /find?…" when a request fails past the app."""
+    from gunicorn.config import Config
+
+    from clinic_finder.serving import AccessLogger
+
+    logger = AccessLogger(Config())
+    try:
+        raise RuntimeError("a failure outside the app")
+    except RuntimeError:
+        logger.exception("Error handling request %s", "/find?postcode=0150&complaint=sciatica")
+    logger.error("Error handling request %s %s", "GET", "/contact?clinic=12")
+    logger.warning("Is the worker alive?")
+    errors = capfd.readouterr().err
+    assert "Error handling request /find" in errors
+    assert "Error handling request GET /contact" in errors
+    assert "Is the worker alive?" in errors
+    assert "0150" not in errors
+    assert "sciatica" not in errors
+    assert "clinic=12" not in errors

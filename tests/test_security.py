@@ -13,10 +13,10 @@ import email.policy
 import io
 import re
 from email.utils import getaddresses
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy import select, text
 
 from clinic_finder import PROJECT_ROOT, create_app
@@ -27,7 +27,14 @@ from clinic_finder.mail import build_message, queue_email
 from clinic_finder.models import ImportBatch, OutboxMessage, Profession
 from clinic_finder.staff.views import OPEN_ENDPOINTS
 
-from .conftest import config_for_tests, csrf_token_from, make_staff, post_form, sign_in
+from .conftest import (
+    PRODUCTION_SECRET_KEY,
+    config_for_tests,
+    csrf_token_from,
+    make_staff,
+    post_form,
+    sign_in,
+)
 from .factories import make_clinic
 
 # --- the routes ------------------------------------------------------------------------
@@ -174,6 +181,26 @@ def test_staff_api_answers_anonymous_caller_401(app, client, rule):
     assert response.get_json()["error"] == "Unauthorized"
 
 
+@pytest.mark.parametrize(
+    "path", ["/staff/no-such-page", "/staff/clinics/1/no-such-action", "/staff/.env"]
+)
+def test_unknown_staff_page_answers_anonymous_visitor_as_a_real_one(client, path):
+    """An anonymous visitor cannot tell the staff area's real routes from made-up ones."""
+    real = client.get("/staff/clinics")
+    unknown = client.get(path)
+    assert unknown.status_code == real.status_code == 302
+    assert urlsplit(unknown.headers["Location"]).path == "/staff/sign-in"
+
+
+def test_unknown_staff_api_path_answers_anonymous_caller_401(client):
+    response = client.get("/staff/api/no-such-thing")
+    assert response.status_code == 401
+
+
+def test_unknown_staff_page_is_not_found_for_staff(staff_client):
+    assert staff_client.get("/staff/no-such-page").status_code == 404
+
+
 @pytest.mark.parametrize("rule", STAFF_POST)
 def test_staff_action_refuses_anonymous_visitor_even_with_csrf_token(app, client, rule):
     token = csrf_token_from(client, "/staff/sign-in")
@@ -288,7 +315,7 @@ def test_session_cookie_is_httponly_and_samesite_lax(app, client):
 def test_session_cookie_is_also_secure_in_production(app, database_url, monkeypatch):
     # `app` is not used, but its teardown empties the database this app writes to.
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "p" * 64)
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
@@ -742,6 +769,64 @@ def test_every_response_carries_the_security_headers(app, request, rule):
 def test_error_responses_carry_the_security_headers(failing_app, path):
     _assert_security_headers(failing_app.test_client().get(path))
 
+# Names url_for reads as instructions, and the routes' own argument names.
+URL_FOR_KEYWORDS = ("endpoint", "_anchor", "_method", "_scheme", "_external")
+ROUTE_ARGUMENTS = ("clinic_id", "clinician_id", "slug", "batch_id", "request_id", "user_id", "code")
+
+
+@pytest.mark.parametrize("rule", ALL_GET)
+def test_url_for_keywords_in_the_query_break_no_page(app, request, rule):
+    """?endpoint=x gave a bare 500 on every page (the language switch passed the query on)."""
+    query = urlencode([(name, "5") for name in (*URL_FOR_KEYWORDS, *ROUTE_ARGUMENTS)])
+    signed_in = rule.startswith("/staff") and rule != "/staff/sign-in"
+    client = request.getfixturevalue("admin_client" if signed_in else "client")
+    url = url_for_rule(app, rule)
+    response = client.get(url + ("&" if "?" in url else "?") + query)
+    assert response.status_code < 500
+    _assert_security_headers(response)
+
+
+@pytest.mark.parametrize("name", [*URL_FOR_KEYWORDS, *ROUTE_ARGUMENTS])
+def test_language_switch_keeps_the_search_and_only_the_search(client, name):
+    response = client.get(f"/find?postcode=0150&{name}=javascript:alert(1)")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    switch = re.search(r'<a lang="nb" hreflang="nb" href="([^"]+)"', page).group(1)
+    assert urlsplit(switch.replace("&amp;", "&")).path == "/find"
+    assert parse_qs(urlsplit(switch.replace("&amp;", "&")).query) == {
+        "postcode": ["0150"],
+        name: ["javascript:alert(1)"],
+        "lang": ["nb"],
+    }
+
+
+def test_error_page_links_come_from_no_request_data(client):
+    page = client.get("//evil.example/no-such-page").get_data(as_text=True)
+    assert "evil.example" not in page
+
+
+@pytest.fixture
+def app_whose_pages_cannot_render(failing_app):
+    """failing_app, where drawing any page fails (even the error page) while asked to."""
+
+    @failing_app.context_processor
+    def break_every_page():
+        if request.args.get("break-pages"):
+            raise RuntimeError(INTERNALS)
+        return {}
+
+    return failing_app
+
+
+@pytest.mark.parametrize("path", ["/test-only/crash", "/find", "/no-such-page"])
+def test_an_error_page_that_cannot_render_still_answers_safely(app_whose_pages_cannot_render, path):
+    response = app_whose_pages_cannot_render.test_client().get(path + "?break-pages=1")
+    assert response.status_code in (404, 500)
+    _assert_security_headers(response)
+    assert response.headers["X-Request-ID"]
+    _assert_reveals_nothing(response)
+    assert "Finn klinikk" in response.get_data(as_text=True)
+
 
 def test_map_script_runs_only_by_this_responses_nonce(client, session):
     make_clinic(session, postcode="0150")
@@ -778,7 +863,7 @@ def test_tiles_are_allowed_only_from_the_configured_tile_server(database_url):
 def test_hsts_is_sent_in_production_only(app, client, database_url, monkeypatch):
     assert "Strict-Transport-Security" not in client.get("/find").headers
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "p" * 64)
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)
     monkeypatch.setenv("TRUSTED_HOSTS", "localhost")
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
