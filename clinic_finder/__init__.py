@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, request
 from sqlalchemy import event
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -104,6 +104,9 @@ def _tune_sqlite_connection(dbapi_connection, _connection_record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 15000")
     cursor.execute("PRAGMA journal_mode = WAL")
+    # Deleted rows are overwritten with zeros, so a GDPR delete leaves no words on disk
+    # (erasure.py checkpoints the write-ahead log afterwards).
+    cursor.execute("PRAGMA secure_delete = ON")
     cursor.close()
 
 
@@ -178,6 +181,7 @@ def register_input_guard(app: Flask) -> None:
     """Refuse text no field may hold, before any view or database sees it."""
     from flask_babel import gettext
 
+    from .errors import render_error_page
     from .textguard import unstorable_field
 
     @app.before_request
@@ -192,4 +196,4 @@ def register_input_guard(app: Flask) -> None:
         )
         if request.path.startswith(("/api/", "/staff/api/")):
             return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400
-        return render_template("errors/error.html", error=BadRequest(), description=message), 400
+        return render_error_page("errors/error.html", 400, error=BadRequest(), description=message)

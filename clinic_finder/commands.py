@@ -16,6 +16,7 @@ from .audit import record
 from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
 from .contact_requests import purge_expired
 from .export import export_rows, rows_to_csv
+from .erasure import erase_deleted_rows
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
 from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
@@ -201,11 +202,18 @@ def list_staff_command() -> None:
 
 @requests_cli.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
-def purge_requests_command(dry_run: bool) -> None:
+@click.option(
+    "--vacuum-full",
+    is_flag=True,
+    help="PostgreSQL: rewrite the request tables (VACUUM FULL; locks them meanwhile).",
+)
+def purge_requests_command(dry_run: bool, vacuum_full: bool) -> None:
     """Delete contact requests older than REQUEST_RETENTION_DAYS, with all about them."""
     days = current_app.config["REQUEST_RETENTION_DAYS"]
     count = purge_expired(db.session, days, dry_run=dry_run)
     db.session.commit()
+    if not dry_run:
+        erase_deleted_rows(db.engine, full=vacuum_full)
     verb = "would be deleted" if dry_run else "deleted"
     click.echo(f"{count} request(s) received more than {days} days ago {verb}.")
 

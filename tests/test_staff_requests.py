@@ -360,3 +360,107 @@ def test_delete_removes_every_email_about_the_persons_requests(app, admin_client
     assert {message.request_id for message in left} == {other}
     assert all("pia@example.org" not in (m.to_address + m.body) for m in left)
     assert all(SECRET_COMPLAINT not in m.body for m in left)
+
+
+def _request_with_words(app, marker: str, *, age_hours: int = 0) -> int:
+    """A request whose message, name and staff note all carry a unique marker."""
+    from clinic_finder.contact_requests import add_note
+    from clinic_finder.models import StaffUser
+
+    with app.app_context():
+        request, _ = create_contact_request(
+            db.session,
+            ContactDetails(
+                name=f"Navn{marker}",
+                email=f"{marker.lower()}@example.org",
+                phone=None,
+                postcode="0150",
+                profession=None,
+                message=f"Smerter {marker} i korsryggen",
+            ),
+            staff_inbox="staff-inbox@clinic-finder.example",
+            base_url="https://finnklinikk.example",
+        )
+        request.created_at = now_utc() - timedelta(hours=age_hours)
+        staff = db.session.scalars(select(StaffUser)).first()
+        if staff is not None:
+            add_note(db.session, staff, request, f"Ringte om {marker}")
+        db.session.commit()
+        return request.id
+
+
+def _database_files_hold(app, marker: str) -> list[str]:
+    """Which of the SQLite database's files still hold the marker's bytes."""
+    from pathlib import Path
+
+    main = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    files = [main, main.with_name(main.name + "-wal")]
+    return [path.name for path in files if path.exists() and marker.encode() in path.read_bytes()]
+
+
+@pytest.fixture
+def sqlite_only(app):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("the files of a SQLite database; PostgreSQL is vacuumed (test below)")
+
+
+def test_gdpr_delete_leaves_no_words_in_the_database_files(app, admin_client, sqlite_only):
+    import uuid
+
+    marker = "ZQX" + uuid.uuid4().hex.upper()
+    _request_with_words(app, marker)
+    assert _database_files_hold(app, marker)  # the test can see words on disk at all
+    post_form(
+        admin_client,
+        "/staff/privacy",
+        "/staff/privacy/delete",
+        email=f"{marker.lower()}@example.org",
+    )
+    assert _database_files_hold(app, marker) == []
+
+
+def test_purge_leaves_no_words_in_the_database_files(app, runner, sqlite_only):
+    import uuid
+
+    marker = "ZQX" + uuid.uuid4().hex.upper()
+    _request_with_words(app, marker, age_hours=181 * 24)
+    assert _database_files_hold(app, marker)
+    result = runner.invoke(args=["requests", "purge"])
+    assert result.exit_code == 0, result.output
+    assert _database_files_hold(app, marker) == []
+
+
+def _postgresql_only(app):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("VACUUM is PostgreSQL's")
+
+
+def _table_fact(app, sql: str):
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        value = db.session.execute(text(sql)).scalar()
+        db.session.rollback()
+        return value
+
+
+VACUUMS = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'contact_request'"
+
+
+def test_purge_vacuums_the_request_tables_on_postgresql(app, runner):
+    _postgresql_only(app)
+    _request_with_words(app, "ZQXVACUUM", age_hours=181 * 24)
+    before = _table_fact(app, VACUUMS)
+    result = runner.invoke(args=["requests", "purge"])
+    assert result.exit_code == 0, result.output
+    assert _table_fact(app, VACUUMS) == before + 1
+
+
+def test_purge_with_vacuum_full_rewrites_the_request_tables(app, runner):
+    _postgresql_only(app)
+    _request_with_words(app, "ZQXVACUUMFULL", age_hours=181 * 24)
+    file_before = _table_fact(app, "SELECT pg_relation_filenode('contact_request')")
+    result = runner.invoke(args=["requests", "purge", "--vacuum-full"])
+    assert result.exit_code == 0, result.output
+    assert _table_fact(app, "SELECT pg_relation_filenode('contact_request')") != file_before

@@ -26,6 +26,7 @@ from ..contact_requests import (
     refer,
     requests_of_person,
 )
+from ..erasure import erase_deleted_rows
 from ..extensions import db
 from ..i18n import status_name
 from ..mail import send_after_commit
@@ -214,6 +215,7 @@ def privacy_delete():
     if form.validate_on_submit():
         count = delete_person(db.session, current_user, form.email.data, form.phone.data)
         db.session.commit()
+        erase_deleted_rows(db.engine)
         flash(
             ngettext(
                 "Deleted %(num)d request and everything about it.",
