@@ -1,11 +1,10 @@
 """Write the directory, and an import's rejected rows, as CSV in the import format.
 
 The export round-trips: importing an exported file into the same directory classifies
-every row as unchanged. Every cell is also safe to open in a spreadsheet: a cell that
-would start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return — which Excel,
-LibreOffice and Google Sheets may run as a formula (CSV injection) — gets a leading
-``'``. Legitimate values are written in a form that never needs that prefix, so the
-prefix (which the importer would keep) only ever lands on hostile or odd text.
+every row as unchanged. Every cell is also safe to open in a spreadsheet, whichever of
+``;``, ``,`` or tab it splits cells on (spreadsheet_cells.py): each part that could run as
+a formula gets a leading ``'``, which the importer takes off again. Legitimate values are
+written in a form that never needs it, so the ``'`` only ever lands on hostile or odd text.
 """
 
 from __future__ import annotations
@@ -18,19 +17,12 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from .importer import CANONICAL_COLUMNS, FORMULA_PREFIXES, RowResult
+from .importer import CANONICAL_COLUMNS, RowResult
 from .models import Clinic, Clinician, LocationSource
+from .spreadsheet_cells import neutralise_cell
 from .validation import clean_phone
 
 REJECTED_ROWS_COLUMNS = (*CANONICAL_COLUMNS, "line", "reason")
-
-
-def neutralise_cell(value: object) -> str:
-    """Return the value as cell text, prefixed with ``'`` if a spreadsheet could run it."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def phone_for_export(phone: str | None) -> str:
@@ -58,9 +50,9 @@ def coordinate_for_export(value: float) -> str:
     """Write a coordinate exactly (``repr`` reads back to the same float).
 
     Only Jan Mayen lies west of Greenwich, so only there is a coordinate negative. Such a
-    value gets a leading space instead of the ``'``: the cell is a number we formatted
-    ourselves, so there is no formula in it to neutralise, and the importer strips the
-    space and reads the same float (a ``'`` would make the row unreadable).
+    value gets a leading space instead of the ``'``: a spreadsheet reads `` -8.6543`` as
+    the number, the neutraliser leaves exactly this form alone (spreadsheet_cells.py), and
+    the importer strips the space and reads the same float.
     """
     text = repr(float(value))
     return " " + text if text.startswith("-") else text

@@ -34,6 +34,7 @@ from .models import (
     StaffUser,
     now_utc,
 )
+from .spreadsheet_cells import restore_cell
 from .validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
@@ -67,8 +68,6 @@ CANONICAL_COLUMNS = (
 REQUIRED_COLUMNS = ("clinic_name", "postcode", "clinician_name", "profession", "hpr_number")
 
 # Header names staff actually use, folded to lower case; the canonical names map to themselves.
-# Cells starting with these are formulas to a spreadsheet (see export.neutralise_cell).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Longest values the directory stores (see models.py).
 MAX_LENGTHS = {
     "clinic_name": 200,
@@ -338,11 +337,9 @@ def parse_list(value: str) -> tuple[str, ...]:
 
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
-    cell = raw.get(column, "").strip()
-    # Our export writes "'=…" so spreadsheets don't run it; take such a value back as is.
-    if cell[:1] == "'" and cell[1:2] in FORMULA_PREFIXES:
-        cell = cell[1:]
-    return cell
+    # Our export writes "'=…" (in any part of a cell) so spreadsheets don't run it; take
+    # such a value back as it was.
+    return restore_cell(raw.get(column, "").strip())
 
 
 def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:

@@ -7,6 +7,8 @@ real postcode register is loaded once; each test then starts from an empty direc
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import threading
@@ -307,6 +309,35 @@ def refusing_database(app):
         for statement in cleanup:
             db.session.execute(text(statement))
         db.session.commit()
+
+
+# What a spreadsheet may run as a formula when a cell starts with it (OWASP's list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
+def formula_cells(text: str) -> list[tuple[str, str]]:
+    """(delimiter, cell) for every cell of a CSV text a spreadsheet may run as a formula.
+
+    Spreadsheets split a .csv on ``,``, ``;`` or a tab, by locale, with or without honouring
+    quotes, and drop spaces and quotes before a cell's content; a plain number such as
+    ``-8.65`` is a number, not a formula.
+    """
+    found = []
+    for delimiter in (",", ";", "\t"):
+        cells = [
+            cell
+            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            for cell in row
+        ]
+        cells += [cell for line in text.splitlines() for cell in line.split(delimiter)]
+        for cell in cells:
+            content = cell.lstrip(' "')
+            if content.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(
+                content.rstrip(' "')
+            ):
+                found.append((delimiter, cell))
+    return found
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

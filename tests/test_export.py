@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from clinic_finder.export import (
-    FORMULA_PREFIXES,
     REJECTED_ROWS_COLUMNS,
     export_directory_csv,
     export_rows,
@@ -26,7 +25,9 @@ from clinic_finder.importer import (
     plan_import,
 )
 from clinic_finder.models import Clinic, LocationSource, PostalCode, Profession
+from clinic_finder.spreadsheet_cells import restore_cell
 
+from .conftest import FORMULA_PREFIXES, formula_cells
 from .factories import make_clinic
 from .test_importer import DEMO_FILE, GOOD_ROW, csv_text, import_text
 
@@ -44,10 +45,19 @@ def read_csv(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
+# Values that are one cell to us and several to a spreadsheet splitting on ; , or tab.
+SPLIT_PAYLOADS = [
+    "massasje;=cmd|' /C calc'!A0",
+    "Klinikk;=1+1;",
+    "engelsk,@SUM(A1)",
+    'tøying; "=1+1"',
+    "a\t-2+3",
+    "b\r=1+1",
+]
+
+
 def assert_no_formula_cells(text: str) -> None:
-    for line in read_csv(text):
-        for cell in line:
-            assert not cell.startswith(FORMULA_PREFIXES), cell
+    assert formula_cells(text) == []
 
 
 def assert_round_trips(session, text: str, rows: int) -> None:
@@ -184,7 +194,7 @@ def test_export_round_trips_negative_longitude_on_jan_mayen(session):
     text = export_directory_csv(session)
     assert_no_formula_cells(text)
     (exported,) = csv.DictReader(io.StringIO(text, newline=""))
-    assert exported["longitude"] == " -8.6543"
+    assert exported["longitude"] == " -8.6543"  # a number, not a formula
     assert_round_trips(session, text, 1)
 
 
@@ -265,7 +275,50 @@ def test_export_neutralises_formula_cells(session, put, payload):
     text = export_directory_csv(session)
 
     assert_no_formula_cells(text)
-    assert any(cell.startswith("'" + payload) for cell in read_csv(text)[1])
+    assert any(restore_cell(cell).startswith(payload) for cell in read_csv(text)[1])
+
+
+@pytest.mark.parametrize(
+    "put", [_set_clinic_name, _set_address, _set_city, _set_clinician_name, _set_services]
+)
+@pytest.mark.parametrize("payload", SPLIT_PAYLOADS)
+def test_export_neutralises_every_part_a_spreadsheet_may_split_off(session, put, payload):
+    """Norwegian Excel splits a .csv on ;, so 'massasje;=cmd' was a formula cell there."""
+    clinic = make_clinic(session)
+    put(clinic, payload)
+    session.commit()
+
+    text = export_directory_csv(session)
+
+    assert_no_formula_cells(text)
+    assert any(payload in restore_cell(cell) for cell in read_csv(text)[1])
+
+
+@pytest.mark.parametrize("payload", SPLIT_PAYLOADS[:4])
+def test_export_with_split_payloads_reimports_unchanged(session, payload):
+    clinic = make_clinic(session)
+    clinic.name = "Ryggklinikken " + payload
+    clinic.clinicians[0].services = [" ".join(payload.replace(";", " ").split()), "dry needling"]
+    session.commit()
+    assert_round_trips(session, export_directory_csv(session), 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("massasje;=cmd", "massasje;'=cmd"),
+        ("a,@b", "a,'@b"),
+        ('x; "=1"', 'x; "\'=1"'),
+        ("-8.6543", "'-8.6543"),
+        (" -8.6543", " -8.6543"),
+        ("59.9;-10.5", "59.9;'-10.5"),
+        ("a\t=1", "a\t'=1"),
+        ("\t=1", "'\t'=1"),
+    ],
+)
+def test_neutralise_cell_guards_each_part_and_restore_cell_undoes_it(value, cell):
+    assert neutralise_cell(value) == cell
+    assert restore_cell(cell) == value
 
 
 def test_rejected_rows_csv_neutralises_and_names_line_and_reason(session):
@@ -300,7 +353,7 @@ def test_rejected_rows_csv_neutralises_every_cell(payload):
     )
     text = rejected_rows_csv([row])
     assert_no_formula_cells(text)
-    assert read_csv(text)[1][-1] == "'" + payload
+    assert restore_cell(read_csv(text)[1][-1]) == payload
 
 
 def test_clinics_export_writes_a_file_that_reimports_unchanged(runner, tmp_path):

@@ -28,9 +28,11 @@ from clinic_finder.models import ImportBatch, OutboxMessage, Profession
 from clinic_finder.staff.views import OPEN_ENDPOINTS
 
 from .conftest import (
+    FORMULA_PREFIXES,
     PRODUCTION_SECRET_KEY,
     config_for_tests,
     csrf_token_from,
+    formula_cells,
     make_staff,
     post_form,
     sign_in,
@@ -85,7 +87,6 @@ ALL_GET = _rules("GET", "/")
 
 # A JSON-safe, CSV-safe and HTML-safe hostile name: formula, markup and quotes in one.
 HOSTILE_NAME = '=HYPERLINK("http://evil.example","<b>click</b>")'
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EMAIL_INJECTION = "Pia Pasient\r\nBcc: x@evil.example"
 
 _ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<options>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -585,11 +586,11 @@ def test_csv_download_neutralises_formula_cells(app, staff_client, rule, prefix)
     _make_object(app, "clinic_id", payload)  # in the directory, for the export
     response = staff_client.get(url_for_rule(app, rule, name=payload))  # and in an import
     assert response.status_code == 200
-    rows = csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))
-    cells = [cell for row in rows for cell in row]
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     # The importer trims a leading tab or CR, so look for the payload without them.
     assert any(payload.strip() in cell for cell in cells), "the payload is not in the file"
-    assert [cell for cell in cells if cell.startswith(FORMULA_PREFIXES)] == []
+    assert formula_cells(text) == []
 
 
 # --- email headers --------------------------------------------------------------------------
@@ -768,6 +769,7 @@ def test_every_response_carries_the_security_headers(app, request, rule):
 )
 def test_error_responses_carry_the_security_headers(failing_app, path):
     _assert_security_headers(failing_app.test_client().get(path))
+
 
 # Names url_for reads as instructions, and the routes' own argument names.
 URL_FOR_KEYWORDS = ("endpoint", "_anchor", "_method", "_scheme", "_external")
