@@ -35,6 +35,7 @@ from .models import (
     now_utc,
 )
 from .spreadsheet_cells import restore_cell
+from .textguard import without_bidi_controls
 from .validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
@@ -338,8 +339,9 @@ def parse_list(value: str) -> tuple[str, ...]:
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
     # Our export writes "'=…" (in any part of a cell) so spreadsheets don't run it; take
-    # such a value back as it was.
-    return restore_cell(raw.get(column, "").strip())
+    # such a value back as it was. Bidi controls are never stored (models.py), so they are
+    # not read either: a file that has them compares equal to what it stored.
+    return without_bidi_controls(restore_cell(raw.get(column, "").strip()))
 
 
 def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:

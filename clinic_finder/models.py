@@ -25,10 +25,11 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.sql.expression import true
 
 from .extensions import db
+from .textguard import without_bidi_controls
 
 NORWAY = ZoneInfo("Europe/Oslo")
 
@@ -192,6 +193,11 @@ class Clinic(db.Model):
         """Whether the clinic is temporarily closed on that day."""
         return self.closed_until is not None and day < self.closed_until
 
+    @validates("name", "address", "city")
+    def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
+        # However a name arrives (form, import, API, command line), it is stored without them.
+        return without_bidi_controls(value)
+
     def __repr__(self) -> str:
         return f"<Clinic {self.id} {self.name!r}>"
 
@@ -243,6 +249,10 @@ class Clinician(db.Model):
     )
 
     clinic: Mapped[Clinic] = relationship(back_populates="clinicians")
+
+    @validates("name")
+    def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
+        return without_bidi_controls(value)
 
     def __repr__(self) -> str:
         return f"<Clinician {self.hpr_number} {self.name!r}>"
@@ -473,6 +483,10 @@ class ContactRequest(db.Model):
     referrals: Mapped[list[Referral]] = relationship(
         back_populates="request", order_by="Referral.at", cascade="all, delete-orphan"
     )
+
+    @validates("name")
+    def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
+        return without_bidi_controls(value)
 
     def is_overdue(self, now: datetime) -> bool:
         """Whether the request has waited more than 48 hours without an answer."""

@@ -61,3 +61,19 @@ def unstorable_field(request: Request) -> str | None:
             return "body"
         return _first_bad_json(body, "")
     return None
+
+
+# Characters that reorder the text around them when shown: embeddings and overrides
+# (U+202A–U+202E), isolates (U+2066–U+2069) and the invisible direction marks. In a name a
+# right-to-left override makes "Klinikk\u202eevil" read as something else on every page,
+# email and CSV. Real right-to-left names need none of them: browsers order Arabic and
+# Hebrew letters by themselves.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_NO_BIDI_CONTROLS = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
+
+
+def without_bidi_controls(text: str | None) -> str | None:
+    """Return the text without bidirectional control characters (None stays None)."""
+    return text.translate(_NO_BIDI_CONTROLS) if isinstance(text, str) else text

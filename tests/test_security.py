@@ -879,3 +879,70 @@ def test_hsts_is_sent_in_production_only(app, client, database_url, monkeypatch)
     finally:
         with production.app_context():
             db.engine.dispose()
+
+
+# --- bidirectional controls never reach a stored name -------------------------------------
+
+RLO_NAME = "Fysio\u202eakinilk\u202c Sentrum"  # shown as "Fysio klinikka Sentrum" when rendered
+
+
+def test_import_stores_names_without_bidi_controls(session):
+    from clinic_finder.importer import apply_import, plan_import
+    from clinic_finder.models import Clinic, Clinician
+
+    from .test_importer import GOOD_ROW, csv_text
+
+    row = {
+        **GOOD_ROW,
+        "clinic_name": RLO_NAME,
+        "clinician_name": "Ola \u2067Nordmann\u2069\u200f",
+        "address": "Storgata\u202d 1",
+        "city": "Oslo\u061c",
+    }
+    text = csv_text(row)
+    apply_import(session, plan_import(session, text))
+    session.commit()
+    clinic = session.scalars(select(Clinic)).one()
+    clinician = session.scalars(select(Clinician)).one()
+    assert (clinic.name, clinic.address, clinic.city) == (
+        "Fysioakinilk Sentrum",
+        "Storgata 1",
+        "Oslo",
+    )
+    assert clinician.name == "Ola Nordmann"
+    # The same file again changes nothing: it reads as what it stored.
+    assert plan_import(session, text).counts["unchanged"] == 1
+
+
+def test_contact_request_name_is_stored_without_bidi_controls(app, client):
+    from clinic_finder.models import ContactRequest
+
+    response = post_form(
+        client,
+        "/contact",
+        name="Kari \u202eNordmann",
+        email="kari@example.org",
+        postcode="0150",
+        message="Vondt i ryggen",
+        consent="y",
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(ContactRequest)).one().name == "Kari Nordmann"
+
+
+def test_staff_clinic_form_stores_names_without_bidi_controls(app, staff_client):
+    from clinic_finder.models import Clinic
+
+    response = post_form(
+        staff_client,
+        "/staff/clinics/new",
+        name=RLO_NAME,
+        address="Storgata 1",
+        postcode="0150",
+        city="Oslo\u2066",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        clinic = db.session.scalars(select(Clinic)).one()
+        assert (clinic.name, clinic.city) == ("Fysioakinilk Sentrum", "Oslo")
