@@ -18,10 +18,13 @@ if os.environ.get("APP_ENV", "").strip().lower() != "production":
 # Behind a load balancer or reverse proxy on the same host: listen on loopback only,
 # unless told otherwise (e.g. GUNICORN_BIND=0.0.0.0:8000 in a container).
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# The usual 2 × CPUs + 1 sync workers: requests are short and mostly wait on the database.
+# The usual 2 × CPUs + 1 workers: requests are short and mostly wait on the database.
 workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
-# Threads per worker; more than 1 lets a worker answer while another thread waits on mail.
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threaded workers: a client that sends its request slowly holds one thread, not a whole
+# worker (with sync workers, four such clients held both workers of a 2-worker site). This
+# only softens slow clients: a buffering reverse proxy in front is required (docs/deploy.md).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A request still running after this is killed (and its transaction rolled back); the
 # slowest legitimate one, a staff import with geocoding, is capped well below it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -100,3 +100,27 @@ def test_make_serve_refuses_to_start_unless_app_env_is_production(database_url, 
     result = _gunicorn_conf_result(environment)
     assert result.returncode != 0
     assert "APP_ENV=production" in result.stderr
+
+
+def test_slow_clients_do_not_starve_the_workers(database_url, tmp_path, app):
+    """Four half-sent requests held both sync workers; /healthz then timed out after 12 s."""
+    import socket
+    import time
+
+    with running_gunicorn(database_url, tmp_path, workers=2, config_file=True) as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        slow = []
+        try:
+            for _ in range(4):
+                connection = socket.create_connection((host, int(port)), timeout=5)
+                # The request line and one header, then nothing: a slowloris client.
+                connection.sendall(b"GET /find?postcode=0150 HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(connection)
+            time.sleep(0.5)
+            started = time.monotonic()
+            status, _ = _get(server.base_url + "/healthz")
+            assert status == 200
+            assert time.monotonic() - started < 2
+        finally:
+            for connection in slow:
+                connection.close()
