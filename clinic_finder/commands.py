@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from .audit import record
 from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
 from .contact_requests import purge_expired
-from .export import export_rows, rows_to_csv
 from .erasure import erase_deleted_rows
+from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
 from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import

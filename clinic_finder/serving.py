@@ -14,7 +14,6 @@ import time
 
 from gunicorn.glogging import Logger
 
-
 _QUERY_STRING = re.compile(r"\?[^\s\"']+")
 
 
