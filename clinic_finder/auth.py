@@ -371,12 +371,63 @@ def set_account_active(
     record(db_session, actor, action, "staff_user", account.id, changes, account.email)
 
 
+class CurrentPasswordWrongError(AccountError):
+    """The current password given to change it was wrong (and counted, and audited)."""
+
+    def __init__(self, message: str, signed_out: bool) -> None:
+        super().__init__(message)
+        # True when this failure paused sign-ins, which also ended the account's sessions.
+        self.signed_out = signed_out
+
+
+class SignInPausedError(AccountError):
+    """Sign-ins to the account are paused for this client: no password is checked now."""
+
+
 def change_password(
-    db_session: Session, user: StaffUser, current_password: str, new_password: str
+    db_session: Session,
+    user: StaffUser,
+    current_password: str,
+    new_password: str,
+    client: str,
 ) -> None:
-    """Replace the password (the current one must be right); ends the other sessions."""
+    """Replace the password (the current one must be right); ends the other sessions.
+
+    Guarded like the sign-in, since a stolen session could otherwise test passwords here
+    without limit: refused unchecked while sign-ins to the account pause for this client,
+    and each wrong current password counts towards that pause and is audited (never what
+    was typed). The failure that starts a pause also ends every session of the account.
+    """
+    now = now_utc()
+    if is_paused(db_session, user, client, now):
+        raise SignInPausedError(_("Too many failed attempts: please try again in a few minutes."))
     if not check_password_hash(user.password_hash, current_password):
-        raise AccountError(_("The current password is not right."))
+        pause = register_failure(db_session, user, client, now)
+        record(
+            db_session,
+            user,
+            "auth.change_password_failed",
+            "staff_user",
+            user.id,
+            {"failures_in_a_row": pause.failures},
+            user.email,
+        )
+        signed_out = is_paused(db_session, user, client, now)
+        if signed_out:
+            end_all_sessions(user)
+            record(
+                db_session,
+                user,
+                "auth.signed_out_after_failures",
+                "staff_user",
+                user.id,
+                summary=user.email,
+            )
+        raise CurrentPasswordWrongError(
+            _("The current password is not right."), signed_out=signed_out
+        )
+    # The right password ends a run of wrong ones, as a complete sign-in does.
+    clear_failures(db_session, user, client)
     user.password_hash = hash_password(new_password, user.email)
     end_all_sessions(user)
     record(db_session, user, "staff.change_password", "staff_user", user.id, {}, user.email)

@@ -577,3 +577,102 @@ def test_password_change_is_refused_with_reason(staff_client, current, new, repe
     )
     assert response.status_code == 200
     assert message in response.get_data(as_text=True)
+
+
+# --- changing the password is guarded like signing in (hardening round two, item 8) ------
+
+
+def _change_password(client, current, new="a brand new long passphrase", repeat=None):
+    return post_form(
+        client,
+        "/staff/password",
+        current_password=current,
+        new_password=new,
+        repeat_password=new if repeat is None else repeat,
+    )
+
+
+def _staff_id(app, email="staff@clinic-finder.example") -> int:
+    with app.app_context():
+        return db.session.scalar(select(StaffUser.id).where(StaffUser.email == email))
+
+
+def test_password_change_attempts_are_rate_limited(staff_client):
+    # The form's own refusal (the repeat differs) checks no password: only the limit counts.
+    statuses = [
+        _change_password(staff_client, STAFF_PASSWORD, repeat="something else").status_code
+        for _ in range(6)
+    ]
+    assert statuses == [200] * 5 + [429]
+
+
+def test_wrong_current_password_counts_towards_the_sign_in_pause(app, staff_client):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    account_id = _staff_id(app)
+    _change_password(staff_client, "not my password at all")
+    (pause,) = _pauses(app, account_id)
+    assert pause.failures == 1
+    assert _account_pause(app, account_id).failures == 1
+
+
+def test_password_change_is_refused_while_sign_ins_pause(app, staff_client):
+    account_id = _staff_id(app)
+    with app.app_context():
+        db.session.add(
+            SignInPause(
+                user_id=account_id,
+                client_key=ACCOUNT_WIDE,
+                failures=20,
+                last_failure_at=now_utc(),
+                paused_until=now_utc() + timedelta(minutes=5),
+            )
+        )
+        db.session.commit()
+        old_hash = db.session.get(StaffUser, account_id).password_hash
+    response = _change_password(staff_client, STAFF_PASSWORD)
+    assert response.status_code == 200
+    assert "try again in a few minutes" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(StaffUser, account_id).password_hash == old_hash
+
+
+def test_wrong_current_password_is_audited_without_what_was_typed(app, staff_client):
+    _change_password(staff_client, "my secret guess 4711")
+    with app.app_context():
+        (entry,) = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.change_password_failed")
+        )
+        assert entry.object_id == _staff_id(app)
+        assert "4711" not in entry.summary + repr(entry.changes)
+
+
+def test_five_wrong_current_passwords_in_a_row_end_the_session(app, staff_client):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    other_device = app.test_client()
+    assert sign_in(other_device).status_code == 302
+    for attempt in range(4):
+        assert _change_password(staff_client, f"wrong guess {attempt}").status_code == 200
+    assert staff_client.get("/staff/").status_code == 200
+    fifth = _change_password(staff_client, "wrong guess 4")
+    assert fifth.status_code == 302
+    assert urlsplit(fifth.headers["Location"]).path == "/staff/sign-in"
+    assert "signed out" in " ".join(_flashes(staff_client.get("/staff/sign-in")))
+    assert staff_client.get("/staff/").status_code == 302
+    assert other_device.get("/staff/").status_code == 302  # a stolen copy of it ends too
+    # And this client's sign-ins pause, as after five wrong passwords at sign-in.
+    assert sign_in(app.test_client()).status_code == 200
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEntry.action)))
+    assert actions.count("auth.change_password_failed") == 5
+    assert "auth.signed_out_after_failures" in actions
+
+
+def test_a_right_current_password_starts_the_count_again(app, staff_client):
+    app.config["SIGN_IN_RATE_LIMIT"] = "100 per minute"
+    for attempt in range(4):
+        _change_password(staff_client, f"wrong guess {attempt}")
+    # Right, but the new password is refused: the run of wrong ones is over all the same.
+    assert _change_password(staff_client, STAFF_PASSWORD, new="password2024").status_code == 200
+    for attempt in range(4):
+        _change_password(staff_client, f"wrong again {attempt}")
+    assert staff_client.get("/staff/").status_code == 200

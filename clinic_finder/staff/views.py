@@ -256,24 +256,43 @@ def sign_out():
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
 def change_password():
     """Change your own password; your other sessions end, this one goes on."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
             auth.change_password(
-                db.session, current_user, form.current_password.data, form.new_password.data
+                db.session,
+                user,
+                form.current_password.data,
+                form.new_password.data,
+                auth.client_key(request.remote_addr),
             )
+        except auth.CurrentPasswordWrongError as error:
+            db.session.commit()  # the failure counts, and is audited, though nothing changed
+            if error.signed_out:
+                auth.end_this_session()
+                flash(str(SIGNED_OUT_AFTER_FAILURES), "error")
+                return redirect(url_for("staff.sign_in"))
+            form.form_errors.append(str(error))
         except auth.AccountError as error:
+            db.session.commit()  # a right current password still ends a run of wrong ones
             form.form_errors.append(str(error))
         else:
-            user = current_user._get_current_object()
             db.session.commit()
             auth.start_staff_session(user)  # a fresh session under the new session version
             db.session.commit()
             flash(_("Your password is changed; any other sessions have ended."), "success")
             return redirect(url_for("staff.home"))
     return render_template("staff/change_password.html", form=form)
+
+
+SIGNED_OUT_AFTER_FAILURES = _l(
+    "The current password was wrong too many times in a row, so you are signed out "
+    "everywhere. Sign in again when the pause is over, in a few minutes."
+)
 
 
 @bp.get("/")
