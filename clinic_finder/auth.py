@@ -254,9 +254,20 @@ def verify_totp(user: StaffUser, code: str, now: float | None = None) -> bool:
     return False
 
 
+# Crockford's base32 in lower case: no i, l, o or u, so nothing is mistaken for 1, 0 or v,
+# and what people type for them (o for 0, i or l for 1) is read as meant. Ten characters
+# from 32 are 50 random bits. Codes issued before this alphabet were 10 hex digits (40 bits);
+# hex is part of it, so they keep working until the person enrols again.
+RECOVERY_CODE_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+RECOVERY_CODE_LENGTH = 10
+_RECOVERY_LOOK_ALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
+
+
 def _recovery_hash(code: str) -> str:
-    # Recovery codes carry 50 random bits each, so a fast hash is enough (unlike passwords).
-    return hashlib.sha256("".join(code.split()).replace("-", "").lower().encode()).hexdigest()
+    # 50 random bits and a pause after five wrong codes make guessing online hopeless, so a
+    # fast hash is enough here (unlike passwords, which people choose).
+    typed = "".join(code.split()).replace("-", "").lower().translate(_RECOVERY_LOOK_ALIKES)
+    return hashlib.sha256(typed.encode()).hexdigest()
 
 
 def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
@@ -264,7 +275,7 @@ def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
     user.recovery_codes.clear()
     codes = []
     for _number in range(RECOVERY_CODE_COUNT):
-        raw = secrets.token_hex(5)
+        raw = "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
         codes.append(f"{raw[:5]}-{raw[5:]}")
         user.recovery_codes.append(RecoveryCode(code_hash=_recovery_hash(raw)))
     db_session.flush()

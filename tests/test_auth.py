@@ -305,7 +305,7 @@ def test_first_sign_in_enrols_authenticator_with_local_qr_code(app, client):
         "/staff/sign-in/enrol",
         data={"code": current_code(app, "staff@clinic-finder.example"), "csrf_token": token},
     )
-    codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", done.get_data(as_text=True))
+    codes = re.findall(r"<code>([0-9a-z]{5}-[0-9a-z]{5})</code>", done.get_data(as_text=True))
     assert len(codes) == 10
     assert client.get("/staff/").status_code == 200
 
@@ -318,7 +318,7 @@ def test_recovery_code_signs_in_once(app, client):
         "/staff/sign-in/enrol",
         data={"code": current_code(app, "staff@clinic-finder.example"), "csrf_token": token},
     )
-    recovery = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", done.get_data(as_text=True))[0]
+    recovery = re.findall(r"<code>([0-9a-z]{5}-[0-9a-z]{5})</code>", done.get_data(as_text=True))[0]
     for attempt, expected in ((1, 302), (2, 200)):
         device = app.test_client()
         _password_step(device)
@@ -676,3 +676,54 @@ def test_a_right_current_password_starts_the_count_again(app, staff_client):
     for attempt in range(4):
         _change_password(staff_client, f"wrong again {attempt}")
     assert staff_client.get("/staff/").status_code == 200
+
+
+# --- recovery codes (item 16) ----------------------------------------------------------
+
+
+def test_recovery_codes_carry_at_least_50_random_bits(app):
+    from clinic_finder import auth
+
+    account_id = make_staff(app)
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        codes = [code for _ in range(10) for code in auth.issue_recovery_codes(db.session, account)]
+        db.session.rollback()
+    alphabet = auth.RECOVERY_CODE_ALPHABET
+    assert len(set(alphabet)) == len(alphabet) == 32
+    assert not set("ilou") & set(alphabet)  # no look-alikes of 1, 0 or v
+    assert len(alphabet) ** auth.RECOVERY_CODE_LENGTH >= 2**50
+    pattern = re.compile(f"[{alphabet}]{{5}}-[{alphabet}]{{5}}")
+    assert all(pattern.fullmatch(code) for code in codes), codes[:3]
+    assert len(set(codes)) == 100
+    # Drawn from the whole alphabet (hex digits would show at most 16 different ones).
+    assert len(set("".join(codes).replace("-", ""))) == 32
+
+
+def test_recovery_code_is_read_forgivingly(app):
+    from clinic_finder import auth
+
+    account_id = make_staff(app)
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        code = auth.issue_recovery_codes(db.session, account)[0]
+        typed = " ".join(code.upper().replace("-", "")).replace("0", "O").replace("1", "l")
+        assert auth.use_recovery_code(account, typed)
+        assert not auth.use_recovery_code(account, code)
+        db.session.rollback()
+
+
+def test_recovery_codes_issued_before_still_work(app):
+    # Codes were 10 hex digits (40 bits) before; they are not taken away from anyone.
+    import hashlib
+
+    from clinic_finder import auth
+    from clinic_finder.models import RecoveryCode
+
+    account_id = make_staff(app)
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        old_hash = hashlib.sha256(b"3fa9c01be2").hexdigest()
+        account.recovery_codes.append(RecoveryCode(code_hash=old_hash))
+        assert auth.use_recovery_code(account, "3fa9c-01be2")
+        db.session.rollback()
