@@ -23,7 +23,7 @@ from flask import Flask, current_app, flash, jsonify, redirect, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -152,27 +152,30 @@ def _count_failure(
     """Add a failure to the (account, client) row in one statement, then set its pause."""
     dialect = db_session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    # Workers failing the same account at once must neither collide creating the row nor
-    # overwrite each other's count: insert-if-missing, then increment in the database.
-    db_session.execute(
-        insert(SignInPause)
-        .values(user_id=user.id, client_key=client, failures=0)
-        .on_conflict_do_nothing(index_elements=["user_id", "client_key"])
-    )
     this_pair = (SignInPause.user_id == user.id) & (SignInPause.client_key == client)
-    failures = db_session.scalar(
-        update(SignInPause)
-        .where(this_pair)
-        .values(
-            failures=case(
-                (SignInPause.last_failure_at < now - memory, 1),
-                else_=SignInPause.failures + 1,
-            ),
-            last_failure_at=now,
+    # Workers failing the same account at once must neither collide creating the row nor
+    # overwrite each other's count: insert-if-missing, then increment in the database. A
+    # purge of spent rows may delete the row in between: then it is inserted again.
+    failures = None
+    while failures is None:
+        db_session.execute(
+            insert(SignInPause)
+            .values(user_id=user.id, client_key=client, failures=0)
+            .on_conflict_do_nothing(index_elements=["user_id", "client_key"])
         )
-        .returning(SignInPause.failures)
-        .execution_options(synchronize_session=False)
-    )
+        failures = db_session.scalar(
+            update(SignInPause)
+            .where(this_pair)
+            .values(
+                failures=case(
+                    (SignInPause.last_failure_at < now - memory, 1),
+                    else_=SignInPause.failures + 1,
+                ),
+                last_failure_at=now,
+            )
+            .returning(SignInPause.failures)
+            .execution_options(synchronize_session=False)
+        )
     over = failures - threshold
     if over >= 0:
         # Capped before doubling: timedelta(minutes=2**over) overflows past ~2**40.
@@ -202,15 +205,47 @@ def register_failure(
     _count_failure(
         db_session, user, ACCOUNT_WIDE, now, ACCOUNT_FAILURES_BEFORE_PAUSE, ACCOUNT_FAILURE_MEMORY
     )
-    return _count_failure(db_session, user, client, now, FAILURES_BEFORE_PAUSE, FAILURE_MEMORY)
+    pause = _count_failure(db_session, user, client, now, FAILURES_BEFORE_PAUSE, FAILURE_MEMORY)
+    purge_spent_pauses(db_session, now, user)
+    return pause
 
 
 def clear_failures(db_session: Session, user: StaffUser, client: str) -> None:
     """Forget this client's and the account's failed attempts after a complete sign-in."""
-    for key in (client, ACCOUNT_WIDE):
-        pause = _pause_for(db_session, user, key)
-        if pause is not None:
-            db_session.delete(pause)
+    # One statement, not a load and delete: a purge may have removed a row meanwhile.
+    db_session.execute(
+        delete(SignInPause).where(
+            SignInPause.user_id == user.id,
+            SignInPause.client_key.in_([client, ACCOUNT_WIDE]),
+        )
+    )
+    purge_spent_pauses(db_session, now_utc(), user)
+
+
+def purge_spent_pauses(db_session: Session, now: datetime, user: StaffUser | None = None) -> int:
+    """Delete pause rows whose pause is over and whose failures are forgotten; count them.
+
+    Such a row decides nothing any more (the next failure would count from 1 again), so it
+    can go at any time: the account's own at each failure and sign-in, everyone's from
+    `flask staff purge-expired`. Otherwise every address that ever mistyped stays a row.
+    """
+    forgotten = or_(
+        SignInPause.last_failure_at.is_(None),
+        (SignInPause.client_key == ACCOUNT_WIDE)
+        & (SignInPause.last_failure_at < now - ACCOUNT_FAILURE_MEMORY),
+        (SignInPause.client_key != ACCOUNT_WIDE)
+        & (SignInPause.last_failure_at < now - FAILURE_MEMORY),
+    )
+    pause_over = or_(SignInPause.paused_until.is_(None), SignInPause.paused_until <= now)
+    spent = select(SignInPause.id).where(forgotten, pause_over)
+    if user is not None:
+        spent = spent.where(SignInPause.user_id == user.id)
+    # Rows another worker is counting a failure on are left for next time (PostgreSQL):
+    # waiting for them could deadlock with that worker's next row.
+    statement = delete(SignInPause).where(
+        SignInPause.id.in_(spent.with_for_update(skip_locked=True))
+    )
+    return db_session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
 
 # --- the second factor: TOTP and recovery codes ------------------------------------------

@@ -13,7 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .audit import record
-from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
+from .auth import (
+    AccountError,
+    create_staff_account,
+    find_staff_by_email,
+    purge_spent_pauses,
+    set_account_active,
+)
 from .contact_requests import purge_expired
 from .export import export_rows, rows_to_csv
 from .extensions import db
@@ -197,6 +203,14 @@ def list_staff_command() -> None:
         role = "admin" if account.is_admin else "staff"
         status = "active" if account.active else "deactivated"
         click.echo(f"{account.email}\t{role}\t{status}")
+
+
+@staff_cli.command("purge-expired")
+def purge_expired_staff_command() -> None:
+    """Delete sign-in pauses that have run out and whose failures are forgotten."""
+    pauses = purge_spent_pauses(db.session, now_utc())
+    db.session.commit()
+    click.echo(f"{pauses} sign-in pause(s) deleted.")
 
 
 @requests_cli.command("purge")

@@ -727,3 +727,75 @@ def test_recovery_codes_issued_before_still_work(app):
         account.recovery_codes.append(RecoveryCode(code_hash=old_hash))
         assert auth.use_recovery_code(account, "3fa9c-01be2")
         db.session.rollback()
+
+
+# --- sign-in pause rows are forgotten once spent (item 16) -------------------------------
+
+
+def _all_pause_keys(app, account_id) -> set[str]:
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                select(SignInPause.client_key).where(SignInPause.user_id == account_id)
+            )
+        )
+
+
+def test_purge_command_deletes_only_spent_pauses(app, runner):
+    account_id = make_staff(app)
+    other_id = make_staff(app, "other@clinic-finder.example")
+    now = now_utc()
+    with app.app_context():
+        for user_id, key, failures, last, until in [
+            # paused and forgotten long ago
+            (account_id, "old", 6, now - timedelta(hours=3), now - timedelta(hours=2, minutes=58)),
+            # the count is forgotten after 15 minutes
+            (account_id, "twenty minutes", 1, now - timedelta(minutes=20), None),
+            # still remembered, and paused
+            (account_id, "recent", 5, now - timedelta(minutes=1), now + timedelta(minutes=1)),
+            # an account's count from every client is remembered for an hour
+            (account_id, ACCOUNT_WIDE, 12, now - timedelta(minutes=30), None),
+            (other_id, ACCOUNT_WIDE, 20, now - timedelta(minutes=61), now - timedelta(minutes=60)),
+        ]:
+            db.session.add(
+                SignInPause(
+                    user_id=user_id,
+                    client_key=key,
+                    failures=failures,
+                    last_failure_at=last,
+                    paused_until=until,
+                )
+            )
+        db.session.commit()
+    result = runner.invoke(args=["staff", "purge-expired"])
+    assert result.exit_code == 0, result.output
+    assert "3 sign-in pause(s) deleted" in result.output
+    assert _all_pause_keys(app, account_id) == {"recent", ACCOUNT_WIDE}
+    assert _all_pause_keys(app, other_id) == set()
+
+
+def test_a_failure_forgets_the_accounts_spent_pauses(app):
+    from clinic_finder.auth import register_failure
+
+    account_id = make_staff(app)
+    now = now_utc()
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        for number in range(3):
+            register_failure(db.session, account, f"old {number}", now - timedelta(hours=2))
+        db.session.commit()
+        register_failure(db.session, account, "new", now)
+        db.session.commit()
+    assert _all_pause_keys(app, account_id) == {"new", ACCOUNT_WIDE}
+
+
+def test_a_sign_in_forgets_the_accounts_spent_pauses(app):
+    from clinic_finder.auth import register_failure
+
+    account_id = make_staff(app)
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        register_failure(db.session, account, "old", now_utc() - timedelta(hours=2))
+        db.session.commit()
+    assert sign_in(app.test_client()).status_code == 302
+    assert _all_pause_keys(app, account_id) == set()
