@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -31,7 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import RecoveryCode, SignInPause, StaffUser, now_utc
+from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, now_utc
 
 # werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
 # PASSWORD_HASH_METHOD in the app's config (never read from the environment; production
@@ -328,7 +329,7 @@ def use_recovery_code(user: StaffUser, code: str) -> bool:
 
 
 def reset_second_factor(db_session: Session, user: StaffUser, actor: StaffUser | str) -> None:
-    """Forget a lost authenticator: the next sign-in enrols a new one. Ends all sessions."""
+    """Forget a lost authenticator and end all sessions; enrolling again needs a set-up link."""
     user.totp_secret = None
     user.totp_confirmed_at = None
     user.totp_last_counter = None
@@ -343,8 +344,14 @@ PENDING_SIGN_IN_SECONDS = 300
 
 
 def remember_password_step(user: StaffUser, next_url: str | None) -> None:
-    """Note in a fresh session that the password was right; the second factor comes next."""
+    """Note in a fresh session that the password was right; the second factor comes next.
+
+    A set-up link opened before (see :func:`remember_link`) stays for the enrolment.
+    """
+    link = session.get(LINK_SESSION_KEY)
     session.clear()
+    if link is not None:
+        session[LINK_SESSION_KEY] = link
     session["pending_sign_in"] = {
         "user_id": user.id,
         "version": user.session_version,
@@ -412,6 +419,8 @@ def set_account_active(
         return
     account.active = active
     end_all_sessions(account)
+    if not active:
+        revoke_links(db_session, account)
     action = "staff.reactivate" if active else "staff.deactivate"
     changes = {"active": [not active, active]}
     record(db_session, actor, action, "staff_user", account.id, changes, account.email)
@@ -477,6 +486,177 @@ def change_password(
     user.password_hash = hash_password(new_password, user.email)
     end_all_sessions(user)
     record(db_session, user, "staff.change_password", "staff_user", user.id, {}, user.email)
+
+
+# --- one-time links from an admin: setting up the second factor, a new password ----------
+
+# Where an opened link waits in the session (as its hash) for the page that uses it.
+LINK_SESSION_KEY = "one_time_link"
+
+
+class LinkError(AccountError):
+    """The one-time link is unknown, used or expired (which, nobody is told)."""
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A one-time link just made: its token, to show once, and when it stops working."""
+
+    token: str
+    purpose: LinkPurpose
+    expires_at: datetime
+
+
+def _token_hash(token: str) -> str:
+    # 256 random bits: a fast hash keeps a copy of the database from opening links, and
+    # nothing slower is needed against guessing.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_link(
+    db_session: Session,
+    user: StaffUser,
+    purpose: LinkPurpose,
+    actor: StaffUser | str,
+    valid_for: timedelta,
+) -> IssuedLink:
+    """Make a one-time link for the account, audited; only its hash is stored.
+
+    An earlier link of the same purpose stops working: only the newest one given out
+    counts. The account's used and expired links are deleted on the way.
+    """
+    now = now_utc()
+    db_session.execute(
+        delete(OneTimeLink).where(
+            OneTimeLink.user_id == user.id,
+            or_(
+                OneTimeLink.purpose == purpose,
+                OneTimeLink.used_at.is_not(None),
+                OneTimeLink.expires_at <= now,
+            ),
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    link = OneTimeLink(
+        user_id=user.id, purpose=purpose, token_hash=_token_hash(token), expires_at=now + valid_for
+    )
+    db_session.add(link)
+    db_session.flush()
+    changes = {"purpose": purpose.value, "expires_at": link.expires_at.isoformat()}
+    record(db_session, actor, "staff.issue_link", "staff_user", user.id, changes, user.email)
+    return IssuedLink(token=token, purpose=purpose, expires_at=link.expires_at)
+
+
+def issue_enrolment_link(
+    db_session: Session, user: StaffUser, actor: StaffUser | str, valid_for: timedelta
+) -> IssuedLink:
+    """Issue a set-up link for the authenticator app, forgetting any the account had."""
+    if user.has_second_factor:
+        reset_second_factor(db_session, user, actor)
+    else:
+        # A secret shown on an enrolment page that was never finished may have been seen.
+        user.totp_secret = None
+        user.totp_last_counter = None
+    return issue_link(db_session, user, LinkPurpose.ENROL, actor, valid_for)
+
+
+def link_url(token: str) -> str:
+    """The link to give the staff member: on PUBLIC_BASE_URL, never the host asked for."""
+    path = current_app.url_map.bind("localhost").build("staff.open_link", {"token": token})
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def _usable_link(db_session: Session, token_hash: str, now: datetime) -> OneTimeLink | None:
+    link = db_session.scalar(select(OneTimeLink).where(OneTimeLink.token_hash == token_hash))
+    if link is None or link.used_at is not None or now >= _aware(link.expires_at):
+        return None
+    return link if link.user.active else None
+
+
+def remember_link(db_session: Session, token: str) -> OneTimeLink | None:
+    """Start a fresh session holding this link (by its hash), if the link can still be used.
+
+    The link's page then works from a URL without the token, so the token never goes on
+    in a Referer header, into the browser's history of that page, or into a log.
+    """
+    link = _usable_link(db_session, _token_hash(token), now_utc())
+    if link is not None:
+        session.clear()
+        session[LINK_SESSION_KEY] = link.token_hash
+    return link
+
+
+def session_link(
+    db_session: Session, purpose: LinkPurpose, user: StaffUser | None = None
+) -> OneTimeLink | None:
+    """The usable link of this purpose (and account) opened in this session, if any."""
+    token_hash = session.get(LINK_SESSION_KEY)
+    if not isinstance(token_hash, str):
+        return None
+    link = _usable_link(db_session, token_hash, now_utc())
+    if (
+        link is None
+        or link.purpose is not purpose
+        or (user is not None and link.user_id != user.id)
+    ):
+        return None
+    return link
+
+
+def use_link(db_session: Session, link: OneTimeLink) -> None:
+    """Mark the link used, once: of two requests racing with it, only one gets through."""
+    now = now_utc()
+    used = db_session.execute(
+        update(OneTimeLink)
+        .where(
+            OneTimeLink.id == link.id,
+            OneTimeLink.used_at.is_(None),
+            OneTimeLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        raise LinkError(_("This link does not work any more."))
+    user = link.user
+    changes = {"purpose": link.purpose.value}
+    record(db_session, user, "staff.use_link", "staff_user", user.id, changes, user.email)
+
+
+def confirm_enrolment(db_session: Session, user: StaffUser, link: OneTimeLink) -> list[str]:
+    """Count the confirmed authenticator, using up the set-up link; return recovery codes."""
+    use_link(db_session, link)
+    user.totp_confirmed_at = now_utc()
+    codes = issue_recovery_codes(db_session, user)
+    record(db_session, user, "staff.enrol_second_factor", "staff_user", user.id, summary=user.email)
+    return codes
+
+
+def reset_password_with_link(db_session: Session, link: OneTimeLink, new_password: str) -> None:
+    """Set the password the link was issued for, and end every session of the account.
+
+    The second factor stays: the next sign-in needs the new password and the app's code.
+    """
+    user = link.user
+    password_hash = hash_password(new_password, user.email)  # a refused one keeps the link
+    use_link(db_session, link)
+    user.password_hash = password_hash
+    end_all_sessions(user)
+    record(db_session, user, "staff.reset_password", "staff_user", user.id, {}, user.email)
+
+
+def revoke_links(db_session: Session, user: StaffUser) -> None:
+    """Make every unused link of the account stop working (it was deactivated)."""
+    db_session.execute(
+        delete(OneTimeLink).where(OneTimeLink.user_id == user.id, OneTimeLink.used_at.is_(None))
+    )
+
+
+def purge_spent_links(db_session: Session, now: datetime) -> int:
+    """Delete used and expired links (the audit log keeps their story); count them."""
+    spent = or_(OneTimeLink.used_at.is_not(None), OneTimeLink.expires_at <= now)
+    statement = delete(OneTimeLink).where(spent).execution_options(synchronize_session=False)
+    return db_session.execute(statement).rowcount
 
 
 def authenticate(

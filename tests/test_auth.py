@@ -22,6 +22,8 @@ from .conftest import (
     current_code,
     make_staff,
     post_form,
+    set_up_link,
+    shown_link,
     sign_in,
 )
 
@@ -193,9 +195,13 @@ def test_admin_creates_staff_account_that_can_sign_in(app, admin_client):
         email="New.Person@clinic-finder.example",
         password="a long enough password",
     )
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "Created new.person@clinic-finder.example" in response.get_data(as_text=True)
+    link = shown_link(response)
     new_client = app.test_client()
-    first = sign_in(new_client, "new.person@clinic-finder.example", "a long enough password")
+    first = sign_in(
+        new_client, "new.person@clinic-finder.example", "a long enough password", link=link
+    )
     assert "Save your recovery codes" in first.get_data(as_text=True)
     assert new_client.get("/staff/").status_code == 200
 
@@ -293,6 +299,7 @@ def test_a_code_works_only_once(app, client):
 
 def test_first_sign_in_enrols_authenticator_with_local_qr_code(app, client):
     make_staff(app, enrolled=False)
+    client.get(set_up_link(app))
     assert _password_step(client).headers["Location"] == "/staff/sign-in/enrol"
     page = client.get("/staff/sign-in/enrol")
     text = page.get_data(as_text=True)
@@ -312,6 +319,7 @@ def test_first_sign_in_enrols_authenticator_with_local_qr_code(app, client):
 
 def test_recovery_code_signs_in_once(app, client):
     make_staff(app, enrolled=False)
+    client.get(set_up_link(app))
     _password_step(client)
     token = csrf_token_from(client, "/staff/sign-in/enrol")
     done = client.post(
@@ -513,9 +521,15 @@ def test_admin_resets_lost_authenticator(app, staff_client, admin_client):
         staff_id = db.session.scalar(
             select(StaffUser.id).where(StaffUser.email == "staff@clinic-finder.example")
         )
-    post_form(admin_client, "/staff/users", f"/staff/users/{staff_id}/reset-second-factor")
+    response = post_form(
+        admin_client, "/staff/users", f"/staff/users/{staff_id}/reset-second-factor"
+    )
     assert staff_client.get("/staff/").status_code == 302  # their sessions ended
-    assert _password_step(app.test_client()).headers["Location"] == "/staff/sign-in/enrol"
+    # The password alone no longer enrols; with the link the admin was shown, it does.
+    assert _password_step(app.test_client()).status_code == 200
+    with_link = app.test_client()
+    with_link.get(shown_link(response))
+    assert _password_step(with_link).headers["Location"] == "/staff/sign-in/enrol"
 
 
 def test_sign_ins_are_audited(app, client):
@@ -769,7 +783,7 @@ def test_purge_command_deletes_only_spent_pauses(app, runner):
         db.session.commit()
     result = runner.invoke(args=["staff", "purge-expired"])
     assert result.exit_code == 0, result.output
-    assert "3 sign-in pause(s) deleted" in result.output
+    assert "3 sign-in pause(s) and 0 used or expired link(s) deleted" in result.output
     assert _all_pause_keys(app, account_id) == {"recent", ACCOUNT_WIDE}
     assert _all_pause_keys(app, other_id) == set()
 
@@ -799,3 +813,317 @@ def test_a_sign_in_forgets_the_accounts_spent_pauses(app):
         db.session.commit()
     assert sign_in(app.test_client()).status_code == 302
     assert _all_pause_keys(app, account_id) == set()
+
+
+# --- one-time links from an admin: enrolment and a new password (item 16) ---------------
+
+
+def _enrols(client, email="staff@clinic-finder.example", **kwargs) -> bool:
+    """Sign in and enrol with a set-up link; whether that ended signed in."""
+    done = sign_in(client, email, **kwargs)
+    return "Save your recovery codes" in done.get_data(as_text=True) and (
+        client.get("/staff/").status_code == 200
+    )
+
+
+def _main_text(response) -> str:
+    """The page's main content as text, without what changes per response."""
+    main = response.get_data(as_text=True).split('<main id="main"', 1)[1].split("</main>")[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", main).split())
+
+
+def test_password_alone_does_not_reach_enrolment(app, client):
+    # Before, the first to sign in with the password set up the authenticator: anyone who
+    # learnt a new account's first password before its owner signed in kept the account.
+    make_staff(app, enrolled=False)
+    response = _password_step(client)
+    assert response.status_code == 200
+    assert "Ask an admin for a set-up link" in " ".join(_flashes(response))
+    assert client.get("/staff/sign-in/enrol").headers["Location"] == "/staff/sign-in"
+    with app.app_context():
+        assert db.session.scalar(select(StaffUser.totp_secret)) is None
+        summaries = list(
+            db.session.scalars(
+                select(AuditEntry.summary).where(AuditEntry.action == "auth.sign_in_failed")
+            )
+        )
+    assert summaries == ["no set-up link"]
+
+
+def test_link_moves_its_token_into_the_session_and_out_of_the_address(app, client):
+    make_staff(app, enrolled=False)
+    link = set_up_link(app)
+    response = client.get(link)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff/sign-in"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    token = link.rsplit("/", 1)[1]
+    page = client.get("/staff/sign-in")
+    assert "Sign in with your password" in page.get_data(as_text=True)
+    assert token not in page.get_data(as_text=True)
+    with client.session_transaction() as session:
+        assert token not in repr(dict(session))  # only its hash
+
+
+def test_link_is_stored_only_as_a_hash_and_carries_256_random_bits(app):
+    import hashlib
+
+    from clinic_finder.models import OneTimeLink
+
+    make_staff(app, enrolled=False)
+    token = set_up_link(app).rsplit("/", 1)[1]
+    assert len(token) == 43  # 32 random bytes, URL-safe base64
+    with app.app_context():
+        (stored,) = db.session.scalars(select(OneTimeLink))
+        assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in repr({column: getattr(stored, column) for column in ("token_hash",)})
+
+
+def test_set_up_link_works_once(app):
+    make_staff(app, enrolled=False)
+    link = set_up_link(app)
+    assert _enrols(app.test_client(), link=link)
+    again = app.test_client().get(link)
+    assert again.status_code == 404
+    assert "This link does not work" in again.get_data(as_text=True)
+
+
+def test_set_up_link_expires_after_the_configured_hours(app, admin_client):
+    from clinic_finder.models import OneTimeLink
+
+    app.config["STAFF_LINK_VALID_HOURS"] = 2
+    response = post_form(
+        admin_client,
+        "/staff/users/new",
+        email="new@clinic-finder.example",
+        password="a long enough password",
+    )
+    link = shown_link(response)
+    with app.app_context():
+        stored = db.session.scalar(select(OneTimeLink))
+        lifetime = stored.expires_at - stored.created_at
+        assert timedelta(hours=2) - timedelta(seconds=5) < lifetime <= timedelta(hours=2)
+        stored.expires_at = now_utc() - timedelta(seconds=1)
+        db.session.commit()
+    assert app.test_client().get(link).status_code == 404
+
+
+def test_unknown_used_and_expired_links_get_one_and_the_same_page(app):
+    from clinic_finder.models import OneTimeLink
+
+    make_staff(app, enrolled=False)
+    used = set_up_link(app)
+    sign_in(app.test_client(), link=used)
+    make_staff(app, "late@clinic-finder.example", enrolled=False)
+    expired = set_up_link(app, "late@clinic-finder.example")
+    with app.app_context():
+        for stored in db.session.scalars(select(OneTimeLink).where(OneTimeLink.used_at.is_(None))):
+            stored.expires_at = now_utc() - timedelta(minutes=1)
+        db.session.commit()
+    unknown = "/staff/link/" + "A" * 43
+    answers = [app.test_client().get(path) for path in (unknown, used, expired)]
+    assert {answer.status_code for answer in answers} == {404}
+    assert len({_main_text(answer) for answer in answers}) == 1
+    assert "Ask an admin for a new link" in _main_text(answers[0])
+    assert all(answer.headers["Referrer-Policy"] == "no-referrer" for answer in answers)
+
+
+def test_a_set_up_link_is_for_its_own_account_only(app, client):
+    make_staff(app, enrolled=False)
+    make_staff(app, "other@clinic-finder.example", enrolled=False)
+    client.get(set_up_link(app, "other@clinic-finder.example"))
+    response = _password_step(client)  # staff@…, with other@…'s link
+    assert response.status_code == 200
+    assert "Ask an admin for a set-up link" in " ".join(_flashes(response))
+
+
+def test_a_new_set_up_link_replaces_the_one_before(app):
+    make_staff(app, enrolled=False)
+    first = set_up_link(app)
+    second = set_up_link(app)
+    assert app.test_client().get(first).status_code == 404
+    assert _enrols(app.test_client(), link=second)
+
+
+def test_deactivating_an_account_revokes_its_links(app, admin_client):
+    account_id = make_staff(app, enrolled=False)
+    link = set_up_link(app)
+    post_form(admin_client, "/staff/users", f"/staff/users/{account_id}/deactivate")
+    post_form(admin_client, "/staff/users", f"/staff/users/{account_id}/reactivate")
+    assert app.test_client().get(link).status_code == 404
+
+
+def test_enrolment_with_a_link_is_audited(app):
+    make_staff(app, enrolled=False)
+    sign_in(app.test_client(), link=set_up_link(app))
+    with app.app_context():
+        entries = {entry.action: entry for entry in db.session.scalars(select(AuditEntry))}
+    assert entries["staff.issue_link"].changes["purpose"] == "enrol"
+    assert entries["staff.use_link"].changes == {"purpose": "enrol"}
+    assert "staff.enrol_second_factor" in entries
+
+
+def _password_link(app, admin_client, account_id: int):
+    response = post_form(admin_client, "/staff/users", f"/staff/users/{account_id}/reset-password")
+    assert response.status_code == 200
+    assert "Password link for" in response.get_data(as_text=True)
+    return shown_link(response)
+
+
+def _set_new_password(client, password: str, repeat: str | None = None):
+    return post_form(
+        client,
+        "/staff/reset-password",
+        new_password=password,
+        repeat_password=password if repeat is None else repeat,
+    )
+
+
+def test_forgotten_password_is_reset_with_a_link_from_an_admin(app, staff_client, admin_client):
+    account_id = _staff_id(app)
+    with app.app_context():
+        old_hash = db.session.get(StaffUser, account_id).password_hash
+    link = _password_link(app, admin_client, account_id)
+    assert staff_client.get("/staff/").status_code == 200  # issuing ends nothing yet
+    person = app.test_client()
+    opened = person.get(link)
+    assert opened.status_code == 303 and opened.headers["Location"] == "/staff/reset-password"
+    assert opened.headers["Referrer-Policy"] == "no-referrer"
+    form = person.get("/staff/reset-password")
+    assert "staff@clinic-finder.example" in form.get_data(as_text=True)
+    done = _set_new_password(person, "my own new passphrase")
+    assert done.status_code == 302 and done.headers["Location"] == "/staff/sign-in"
+    assert staff_client.get("/staff/").status_code == 302  # every session ended
+    # The new password works, and the second factor is still asked for; the old one is gone.
+    assert _password_step(app.test_client(), password=STAFF_PASSWORD).status_code == 200
+    step = _password_step(app.test_client(), password="my own new passphrase")
+    assert step.headers["Location"] == "/staff/sign-in/code"
+    assert person.get(link).status_code == 404  # once only
+    with app.app_context():
+        account = db.session.get(StaffUser, account_id)
+        assert account.password_hash != old_hash and account.has_second_factor
+        actions = list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions[actions.index("staff.issue_link") :] == [
+        "staff.issue_link",
+        "staff.use_link",
+        "staff.reset_password",
+        "auth.sign_in_failed",  # the old password, refused
+    ]
+
+
+def test_admin_never_sees_or_sets_the_password(app, admin_client):
+    account_id = make_staff(app, "colleague@clinic-finder.example")
+    with app.app_context():
+        old_hash = db.session.get(StaffUser, account_id).password_hash
+    # A password sent along with the action is ignored; the page shows a link, no password.
+    response = post_form(
+        admin_client,
+        "/staff/users",
+        f"/staff/users/{account_id}/reset-password",
+        password="chosen by the admin",
+        new_password="chosen by the admin",
+    )
+    page = response.get_data(as_text=True)
+    assert shown_link(response).startswith("/staff/link/")
+    assert 'type="password"' not in page and "scrypt" not in page
+    with app.app_context():
+        assert db.session.get(StaffUser, account_id).password_hash == old_hash
+
+
+def test_password_link_refuses_a_weak_password_and_still_works(app, admin_client):
+    account_id = make_staff(app, "colleague@clinic-finder.example")
+    link = _password_link(app, admin_client, account_id)
+    person = app.test_client()
+    person.get(link)
+    weak = _set_new_password(person, "password2024")
+    assert weak.status_code == 200 and "too common" in weak.get_data(as_text=True)
+    differ = _set_new_password(person, "my own new passphrase", "something else entirely")
+    assert "differ" in differ.get_data(as_text=True)
+    assert _set_new_password(person, "my own new passphrase").status_code == 302
+
+
+def test_password_page_without_a_link_is_the_not_working_page(client):
+    response = client.get("/staff/reset-password")
+    assert response.status_code == 404
+    assert "This link does not work" in response.get_data(as_text=True)
+
+
+def test_a_password_link_does_not_enrol(app, admin_client):
+    account_id = make_staff(app, "colleague@clinic-finder.example", enrolled=False)
+    link = _password_link(app, admin_client, account_id)
+    client = app.test_client()
+    client.get(link)
+    response = _password_step(client, "colleague@clinic-finder.example")
+    assert "Ask an admin for a set-up link" in " ".join(_flashes(response))
+
+
+def test_admin_issues_no_link_for_own_or_deactivated_accounts(app, admin_client):
+    own_id = _staff_id(app, "admin@clinic-finder.example")
+    gone_id = make_staff(app, "gone@clinic-finder.example")
+    post_form(admin_client, "/staff/users", f"/staff/users/{gone_id}/deactivate")
+    for account_id in (own_id, gone_id):
+        for action in ("reset-password", "reset-second-factor"):
+            response = post_form(
+                admin_client, "/staff/users", f"/staff/users/{account_id}/{action}"
+            )
+            assert response.status_code == 302
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEntry.action)))
+    assert "staff.issue_link" not in actions
+
+
+def test_cli_create_prints_a_set_up_link_on_the_public_address(app, runner):
+    app.config["PUBLIC_BASE_URL"] = "https://finnklinikk.example"
+    result = runner.invoke(
+        args=["staff", "create", "new@clinic-finder.example"],
+        input=f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    (url,) = re.findall(r"https://finnklinikk\.example/staff/link/\S+", result.output)
+    assert _enrols(app.test_client(), "new@clinic-finder.example", link=urlsplit(url).path)
+
+
+def test_cli_resets_second_factor_and_password_with_links(app, runner):
+    make_staff(app)
+    reset = runner.invoke(args=["staff", "reset-second-factor", "STAFF@clinic-finder.example"])
+    assert reset.exit_code == 0, reset.output
+    (enrol,) = re.findall(r"/staff/link/\S+", reset.output)
+    with app.app_context():
+        assert not db.session.scalar(select(StaffUser)).has_second_factor
+    password = runner.invoke(args=["staff", "reset-password", "staff@clinic-finder.example"])
+    assert password.exit_code == 0, password.output
+    (reset_link,) = re.findall(r"/staff/link/\S+", password.output)
+    person = app.test_client()
+    assert person.get(reset_link).headers["Location"] == "/staff/reset-password"
+    assert _set_new_password(person, "my own new passphrase").status_code == 302
+    assert _enrols(app.test_client(), password="my own new passphrase", link=enrol)
+    missing = runner.invoke(args=["staff", "reset-password", "nobody@clinic-finder.example"])
+    assert missing.exit_code == 1 and "No staff account" in missing.output
+
+
+def test_purge_command_deletes_used_and_expired_links(app, runner):
+    from clinic_finder.models import OneTimeLink
+
+    for email in (
+        "used@clinic-finder.example",
+        "late@clinic-finder.example",
+        "fresh@clinic-finder.example",
+    ):
+        make_staff(app, email, enrolled=False)
+    sign_in(
+        app.test_client(),
+        "used@clinic-finder.example",
+        link=set_up_link(app, "used@clinic-finder.example"),
+    )
+    set_up_link(app, "late@clinic-finder.example")
+    fresh = set_up_link(app, "fresh@clinic-finder.example")
+    with app.app_context():
+        late = db.session.scalar(
+            select(OneTimeLink).join(OneTimeLink.user).where(StaffUser.email.startswith("late"))
+        )
+        late.expires_at = now_utc() - timedelta(minutes=1)
+        db.session.commit()
+    result = runner.invoke(args=["staff", "purge-expired"])
+    assert "and 2 used or expired link(s) deleted" in result.output
+    assert app.test_client().get(fresh).status_code == 303

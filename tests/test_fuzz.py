@@ -53,6 +53,7 @@ from clinic_finder.models import (
     ContactRequest,
     ImportBatch,
     LocationSource,
+    OneTimeLink,
     OpeningHours,
     OutboxMessage,
     Profession,
@@ -64,7 +65,7 @@ from clinic_finder.models import (
 )
 from clinic_finder.validation import clean_email, clean_hpr_number, clean_phone, split_list
 
-from .conftest import STAFF_PASSWORD, csrf_token_from, make_staff, sign_in
+from .conftest import STAFF_PASSWORD, csrf_token_from, make_staff, shown_link, sign_in
 from .factories import make_clinic
 from .test_importer import GOOD_ROW, csv_text
 
@@ -674,20 +675,23 @@ def test_new_staff_user_form_stores_all_or_nothing_of_hostile_values(app, admin_
         if data["email"] == STAFF_USER_FORM["email"]:  # one account per address
             data = {**data, "email": f"new{next(fresh)}@clinic-finder.example"}
         with app.app_context():
-            before = count_rows(StaffUser, AuditEntry)
+            before = count_rows(StaffUser, AuditEntry, OneTimeLink)
         response = admin_client.post("/staff/users/new", data={**data, "csrf_token": token})
         # 400: text we cannot store (a NUL byte) is refused at the door, with a message.
-        assert response.status_code in (200, 302, 400)
+        assert response.status_code in (200, 400)
         assert_no_raw_markup(response)
         with app.app_context():
-            after = count_rows(StaffUser, AuditEntry)
-            if response.status_code in (200, 400):
+            after = count_rows(StaffUser, AuditEntry, OneTimeLink)
+            if after["StaffUser"] == before["StaffUser"]:
                 assert after == before
                 return
+            # The account, its set-up link (shown on the page), and both audited.
             assert after == {
                 "StaffUser": before["StaffUser"] + 1,
-                "AuditEntry": before["AuditEntry"] + 1,
+                "AuditEntry": before["AuditEntry"] + 2,
+                "OneTimeLink": before["OneTimeLink"] + 1,
             }
+            assert shown_link(response).startswith("/staff/link/")
             account = newest(StaffUser)
             assert account.email == clean_email(data["email"].strip()).lower()
             assert_no_nul(account.email)
@@ -974,12 +978,15 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
         return user.email, user.is_admin, user.active, user.password_hash, user.totp_secret
 
     def check(data):
-        action = ("deactivate", "reactivate", "reset-second-factor")[len(data["email"]) % 3]
+        action = ("deactivate", "reactivate", "reset-second-factor", "reset-password")[
+            len(data["email"]) % 4
+        ]
         with app.app_context():
             email, is_admin, active, password_hash, secret = account()
             audits = count_rows(AuditEntry)["AuditEntry"]
         response = admin_client.post(f"/staff/users/{account_id}/{action}", data=data)
-        assert response.status_code in (302, 400)
+        # 200: the page showing a one-time link (302 when the account is deactivated).
+        assert response.status_code in (200, 302, 400)
         assert_no_raw_markup(response)
         with app.app_context():
             after = account()
@@ -994,7 +1001,9 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
             assert good_token in data["csrf_token"]
             outcomes[action] += 1
             if action == "reset-second-factor":
-                assert after[2:] == (active, password_hash, None)
+                assert after[2:] == (active, password_hash, None if active else secret)
+            elif action == "reset-password":  # the admin never sets it
+                assert after[2:] == (active, password_hash, secret)
             else:
                 assert after[2] is (action == "reactivate")
         assert_no_raw_markup(admin_client.get("/staff/users"))
@@ -1007,7 +1016,7 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
         "password": "a long and rare passphrase",
     }
     sweep_then_fuzz(smuggled, "staff-account", check, max_examples=20)
-    assert len(outcomes) == 4, outcomes  # each action went through, and refusals
+    assert len(outcomes) == 5, outcomes  # each action went through, and refusals
 
 
 def _sweep_file() -> bytes:

@@ -27,7 +27,14 @@ from clinic_finder.mail import build_message, queue_email
 from clinic_finder.models import ImportBatch, OutboxMessage, Profession
 from clinic_finder.staff.views import OPEN_ENDPOINTS
 
-from .conftest import config_for_tests, csrf_token_from, make_staff, post_form, sign_in
+from .conftest import (
+    config_for_tests,
+    csrf_token_from,
+    make_staff,
+    post_form,
+    set_up_link,
+    sign_in,
+)
 from .factories import make_clinic
 
 # --- the routes ------------------------------------------------------------------------
@@ -93,8 +100,8 @@ def _rejected_rows_file(name: str) -> str:
     return buffer.getvalue()
 
 
-def _make_object(app: Flask, argument: str, name: str) -> int:
-    """Create one object of the kind a URL argument names; return its id."""
+def _make_object(app: Flask, argument: str, name: str) -> int | str:
+    """Create one object of the kind a URL argument names; return its id (or token)."""
     with app.app_context():
         session = db.session
         if argument in ("clinic_id", "clinician_id"):
@@ -122,6 +129,9 @@ def _make_object(app: Flask, argument: str, name: str) -> int:
             object_id = contact_request.id
         elif argument == "user_id":
             return make_staff(app, "colleague@clinic-finder.example")
+        elif argument == "token":  # a one-time link's: a real one, so its page runs
+            make_staff(app, "newcomer@clinic-finder.example", enrolled=False)
+            return set_up_link(app, "newcomer@clinic-finder.example").rsplit("/", 1)[1]
         else:
             raise LookupError(argument)
         session.commit()
@@ -698,9 +708,11 @@ def _csp(response) -> dict[str, list[str]]:
     return directives
 
 
-def _assert_security_headers(response, frame_ancestors=("'none'",)) -> None:
+def _assert_security_headers(
+    response, frame_ancestors=("'none'",), referrer_policy="strict-origin-when-cross-origin"
+) -> None:
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
-    assert response.headers.get("Referrer-Policy") == "strict-origin-when-cross-origin"
+    assert response.headers.get("Referrer-Policy") == referrer_policy
     csp = _csp(response)
     # Nobody may frame us, except article sites framing /embed (test_embed.py checks that
     # with EMBED_ALLOWED_ORIGINS set; these apps have none, so /embed refuses too).
@@ -733,7 +745,12 @@ def test_every_response_carries_the_security_headers(app, request, rule):
     response = _page_response(app, request, rule)
     response.close()  # a static file is streamed from disk
     assert response.status_code < 500
-    _assert_security_headers(response)
+    # A one-time link's token is in its address: no page after it may be told the address.
+    secret_address = rule == "/staff/link/<token>"
+    _assert_security_headers(
+        response,
+        referrer_policy="no-referrer" if secret_address else "strict-origin-when-cross-origin",
+    )
 
 
 @pytest.mark.parametrize(
