@@ -13,6 +13,8 @@ import time
 
 from gunicorn.glogging import Logger
 
+from .logs import hide_link_tokens
+
 
 class AccessLogger(Logger):
     """gunicorn's logger, with access lines as JSON: method, path, status, size, time, id."""
@@ -26,7 +28,7 @@ class AccessLogger(Logger):
             "level": "INFO",
             "logger": "gunicorn.access",
             "http_method": atoms["m"],
-            "http_path": atoms["U"],
+            "http_path": hide_link_tokens(atoms["U"]),  # a one-time link's token is a secret
             "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
             "bytes": atoms["B"],
             "duration_ms": atoms["M"],
