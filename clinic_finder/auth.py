@@ -576,8 +576,8 @@ def _usable_link(db_session: Session, token_hash: str, now: datetime) -> OneTime
 def remember_link(db_session: Session, token: str) -> OneTimeLink | None:
     """Start a fresh session holding this link (by its hash), if the link can still be used.
 
-    The link's page then works from a URL without the token, so the token never goes on
-    in a Referer header, into the browser's history of that page, or into a log.
+    The link's pages then work at addresses without the token, so it goes on in no Referer
+    header and stays in no page the browser keeps (logs hide it: see logs.py).
     """
     link = _usable_link(db_session, _token_hash(token), now_utc())
     if link is not None:

@@ -909,6 +909,15 @@ def test_set_up_link_expires_after_the_configured_hours(app, admin_client):
     assert app.test_client().get(link).status_code == 404
 
 
+def test_link_lifetime_is_set_by_its_environment_variable():
+    from clinic_finder.config import config_from_environment
+
+    assert config_from_environment({})["STAFF_LINK_VALID_HOURS"] == 24
+    assert (
+        config_from_environment({"STAFF_LINK_VALID_HOURS": "2.5"})["STAFF_LINK_VALID_HOURS"] == 2.5
+    )
+
+
 def test_unknown_used_and_expired_links_get_one_and_the_same_page(app):
     from clinic_finder.models import OneTimeLink
 
