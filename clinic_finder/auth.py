@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -23,7 +24,7 @@ from flask import Flask, current_app, flash, jsonify, redirect, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import RecoveryCode, SignInPause, StaffUser, now_utc
+from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, now_utc
 
 # werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
 # PASSWORD_HASH_METHOD in the app's config (never read from the environment; production
@@ -152,27 +153,30 @@ def _count_failure(
     """Add a failure to the (account, client) row in one statement, then set its pause."""
     dialect = db_session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    # Workers failing the same account at once must neither collide creating the row nor
-    # overwrite each other's count: insert-if-missing, then increment in the database.
-    db_session.execute(
-        insert(SignInPause)
-        .values(user_id=user.id, client_key=client, failures=0)
-        .on_conflict_do_nothing(index_elements=["user_id", "client_key"])
-    )
     this_pair = (SignInPause.user_id == user.id) & (SignInPause.client_key == client)
-    failures = db_session.scalar(
-        update(SignInPause)
-        .where(this_pair)
-        .values(
-            failures=case(
-                (SignInPause.last_failure_at < now - memory, 1),
-                else_=SignInPause.failures + 1,
-            ),
-            last_failure_at=now,
+    # Workers failing the same account at once must neither collide creating the row nor
+    # overwrite each other's count: insert-if-missing, then increment in the database. A
+    # purge of spent rows may delete the row in between: then it is inserted again.
+    failures = None
+    while failures is None:
+        db_session.execute(
+            insert(SignInPause)
+            .values(user_id=user.id, client_key=client, failures=0)
+            .on_conflict_do_nothing(index_elements=["user_id", "client_key"])
         )
-        .returning(SignInPause.failures)
-        .execution_options(synchronize_session=False)
-    )
+        failures = db_session.scalar(
+            update(SignInPause)
+            .where(this_pair)
+            .values(
+                failures=case(
+                    (SignInPause.last_failure_at < now - memory, 1),
+                    else_=SignInPause.failures + 1,
+                ),
+                last_failure_at=now,
+            )
+            .returning(SignInPause.failures)
+            .execution_options(synchronize_session=False)
+        )
     over = failures - threshold
     if over >= 0:
         # Capped before doubling: timedelta(minutes=2**over) overflows past ~2**40.
@@ -202,15 +206,47 @@ def register_failure(
     _count_failure(
         db_session, user, ACCOUNT_WIDE, now, ACCOUNT_FAILURES_BEFORE_PAUSE, ACCOUNT_FAILURE_MEMORY
     )
-    return _count_failure(db_session, user, client, now, FAILURES_BEFORE_PAUSE, FAILURE_MEMORY)
+    pause = _count_failure(db_session, user, client, now, FAILURES_BEFORE_PAUSE, FAILURE_MEMORY)
+    purge_spent_pauses(db_session, now, user)
+    return pause
 
 
 def clear_failures(db_session: Session, user: StaffUser, client: str) -> None:
     """Forget this client's and the account's failed attempts after a complete sign-in."""
-    for key in (client, ACCOUNT_WIDE):
-        pause = _pause_for(db_session, user, key)
-        if pause is not None:
-            db_session.delete(pause)
+    # One statement, not a load and delete: a purge may have removed a row meanwhile.
+    db_session.execute(
+        delete(SignInPause).where(
+            SignInPause.user_id == user.id,
+            SignInPause.client_key.in_([client, ACCOUNT_WIDE]),
+        )
+    )
+    purge_spent_pauses(db_session, now_utc(), user)
+
+
+def purge_spent_pauses(db_session: Session, now: datetime, user: StaffUser | None = None) -> int:
+    """Delete pause rows whose pause is over and whose failures are forgotten; count them.
+
+    Such a row decides nothing any more (the next failure would count from 1 again), so it
+    can go at any time: the account's own at each failure and sign-in, everyone's from
+    `flask staff purge-expired`. Otherwise every address that ever mistyped stays a row.
+    """
+    forgotten = or_(
+        SignInPause.last_failure_at.is_(None),
+        (SignInPause.client_key == ACCOUNT_WIDE)
+        & (SignInPause.last_failure_at < now - ACCOUNT_FAILURE_MEMORY),
+        (SignInPause.client_key != ACCOUNT_WIDE)
+        & (SignInPause.last_failure_at < now - FAILURE_MEMORY),
+    )
+    pause_over = or_(SignInPause.paused_until.is_(None), SignInPause.paused_until <= now)
+    spent = select(SignInPause.id).where(forgotten, pause_over)
+    if user is not None:
+        spent = spent.where(SignInPause.user_id == user.id)
+    # Rows another worker is counting a failure on are left for next time (PostgreSQL):
+    # waiting for them could deadlock with that worker's next row.
+    statement = delete(SignInPause).where(
+        SignInPause.id.in_(spent.with_for_update(skip_locked=True))
+    )
+    return db_session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
 
 # --- the second factor: TOTP and recovery codes ------------------------------------------
@@ -254,9 +290,20 @@ def verify_totp(user: StaffUser, code: str, now: float | None = None) -> bool:
     return False
 
 
+# Crockford's base32 in lower case: no i, l, o or u, so nothing is mistaken for 1, 0 or v,
+# and what people type for them (o for 0, i or l for 1) is read as meant. Ten characters
+# from 32 are 50 random bits. Codes issued before this alphabet were 10 hex digits (40 bits);
+# hex is part of it, so they keep working until the person enrols again.
+RECOVERY_CODE_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+RECOVERY_CODE_LENGTH = 10
+_RECOVERY_LOOK_ALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
+
+
 def _recovery_hash(code: str) -> str:
-    # Recovery codes carry 50 random bits each, so a fast hash is enough (unlike passwords).
-    return hashlib.sha256("".join(code.split()).replace("-", "").lower().encode()).hexdigest()
+    # 50 random bits and a pause after five wrong codes make guessing online hopeless, so a
+    # fast hash is enough here (unlike passwords, which people choose).
+    typed = "".join(code.split()).replace("-", "").lower().translate(_RECOVERY_LOOK_ALIKES)
+    return hashlib.sha256(typed.encode()).hexdigest()
 
 
 def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
@@ -264,7 +311,7 @@ def issue_recovery_codes(db_session: Session, user: StaffUser) -> list[str]:
     user.recovery_codes.clear()
     codes = []
     for _number in range(RECOVERY_CODE_COUNT):
-        raw = secrets.token_hex(5)
+        raw = "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
         codes.append(f"{raw[:5]}-{raw[5:]}")
         user.recovery_codes.append(RecoveryCode(code_hash=_recovery_hash(raw)))
     db_session.flush()
@@ -282,7 +329,7 @@ def use_recovery_code(user: StaffUser, code: str) -> bool:
 
 
 def reset_second_factor(db_session: Session, user: StaffUser, actor: StaffUser | str) -> None:
-    """Forget a lost authenticator: the next sign-in enrols a new one. Ends all sessions."""
+    """Forget a lost authenticator and end all sessions; enrolling again needs a set-up link."""
     user.totp_secret = None
     user.totp_confirmed_at = None
     user.totp_last_counter = None
@@ -297,8 +344,14 @@ PENDING_SIGN_IN_SECONDS = 300
 
 
 def remember_password_step(user: StaffUser, next_url: str | None) -> None:
-    """Note in a fresh session that the password was right; the second factor comes next."""
+    """Note in a fresh session that the password was right; the second factor comes next.
+
+    A set-up link opened before (see :func:`remember_link`) stays for the enrolment.
+    """
+    link = session.get(LINK_SESSION_KEY)
     session.clear()
+    if link is not None:
+        session[LINK_SESSION_KEY] = link
     session["pending_sign_in"] = {
         "user_id": user.id,
         "version": user.session_version,
@@ -366,20 +419,244 @@ def set_account_active(
         return
     account.active = active
     end_all_sessions(account)
+    if not active:
+        revoke_links(db_session, account)
     action = "staff.reactivate" if active else "staff.deactivate"
     changes = {"active": [not active, active]}
     record(db_session, actor, action, "staff_user", account.id, changes, account.email)
 
 
+class CurrentPasswordWrongError(AccountError):
+    """The current password given to change it was wrong (and counted, and audited)."""
+
+    def __init__(self, message: str, signed_out: bool) -> None:
+        super().__init__(message)
+        # True when this failure paused sign-ins, which also ended the account's sessions.
+        self.signed_out = signed_out
+
+
+class SignInPausedError(AccountError):
+    """Sign-ins to the account are paused for this client: no password is checked now."""
+
+
 def change_password(
-    db_session: Session, user: StaffUser, current_password: str, new_password: str
+    db_session: Session,
+    user: StaffUser,
+    current_password: str,
+    new_password: str,
+    client: str,
 ) -> None:
-    """Replace the password (the current one must be right); ends the other sessions."""
+    """Replace the password (the current one must be right); ends the other sessions.
+
+    Guarded like the sign-in, since a stolen session could otherwise test passwords here
+    without limit: refused unchecked while sign-ins to the account pause for this client,
+    and each wrong current password counts towards that pause and is audited (never what
+    was typed). The failure that starts a pause also ends every session of the account.
+    """
+    now = now_utc()
+    if is_paused(db_session, user, client, now):
+        raise SignInPausedError(_("Too many failed attempts: please try again in a few minutes."))
     if not check_password_hash(user.password_hash, current_password):
-        raise AccountError(_("The current password is not right."))
+        pause = register_failure(db_session, user, client, now)
+        record(
+            db_session,
+            user,
+            "auth.change_password_failed",
+            "staff_user",
+            user.id,
+            {"failures_in_a_row": pause.failures},
+            user.email,
+        )
+        signed_out = is_paused(db_session, user, client, now)
+        if signed_out:
+            end_all_sessions(user)
+            record(
+                db_session,
+                user,
+                "auth.signed_out_after_failures",
+                "staff_user",
+                user.id,
+                summary=user.email,
+            )
+        raise CurrentPasswordWrongError(
+            _("The current password is not right."), signed_out=signed_out
+        )
+    # The right password ends a run of wrong ones, as a complete sign-in does.
+    clear_failures(db_session, user, client)
     user.password_hash = hash_password(new_password, user.email)
     end_all_sessions(user)
     record(db_session, user, "staff.change_password", "staff_user", user.id, {}, user.email)
+
+
+# --- one-time links from an admin: setting up the second factor, a new password ----------
+
+# Where an opened link waits in the session (as its hash) for the page that uses it.
+LINK_SESSION_KEY = "one_time_link"
+
+
+class LinkError(AccountError):
+    """The one-time link is unknown, used or expired (which, nobody is told)."""
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A one-time link just made: its token, to show once, and when it stops working."""
+
+    token: str
+    purpose: LinkPurpose
+    expires_at: datetime
+
+
+def _token_hash(token: str) -> str:
+    # 256 random bits: a fast hash keeps a copy of the database from opening links, and
+    # nothing slower is needed against guessing.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_link(
+    db_session: Session,
+    user: StaffUser,
+    purpose: LinkPurpose,
+    actor: StaffUser | str,
+    valid_for: timedelta,
+) -> IssuedLink:
+    """Make a one-time link for the account, audited; only its hash is stored.
+
+    An earlier link of the same purpose stops working: only the newest one given out
+    counts. The account's used and expired links are deleted on the way.
+    """
+    now = now_utc()
+    db_session.execute(
+        delete(OneTimeLink).where(
+            OneTimeLink.user_id == user.id,
+            or_(
+                OneTimeLink.purpose == purpose,
+                OneTimeLink.used_at.is_not(None),
+                OneTimeLink.expires_at <= now,
+            ),
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    link = OneTimeLink(
+        user_id=user.id, purpose=purpose, token_hash=_token_hash(token), expires_at=now + valid_for
+    )
+    db_session.add(link)
+    db_session.flush()
+    changes = {"purpose": purpose.value, "expires_at": link.expires_at.isoformat()}
+    record(db_session, actor, "staff.issue_link", "staff_user", user.id, changes, user.email)
+    return IssuedLink(token=token, purpose=purpose, expires_at=link.expires_at)
+
+
+def issue_enrolment_link(
+    db_session: Session, user: StaffUser, actor: StaffUser | str, valid_for: timedelta
+) -> IssuedLink:
+    """Issue a set-up link for the authenticator app, forgetting any the account had."""
+    if user.has_second_factor:
+        reset_second_factor(db_session, user, actor)
+    else:
+        # A secret shown on an enrolment page that was never finished may have been seen.
+        user.totp_secret = None
+        user.totp_last_counter = None
+    return issue_link(db_session, user, LinkPurpose.ENROL, actor, valid_for)
+
+
+def link_url(token: str) -> str:
+    """The link to give the staff member: on PUBLIC_BASE_URL, never the host asked for."""
+    path = current_app.url_map.bind("localhost").build("staff.open_link", {"token": token})
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def _usable_link(db_session: Session, token_hash: str, now: datetime) -> OneTimeLink | None:
+    link = db_session.scalar(select(OneTimeLink).where(OneTimeLink.token_hash == token_hash))
+    if link is None or link.used_at is not None or now >= _aware(link.expires_at):
+        return None
+    return link if link.user.active else None
+
+
+def remember_link(db_session: Session, token: str) -> OneTimeLink | None:
+    """Start a fresh session holding this link (by its hash), if the link can still be used.
+
+    The link's pages then work at addresses without the token, so it goes on in no Referer
+    header and stays in no page the browser keeps (logs hide it: see logs.py).
+    """
+    link = _usable_link(db_session, _token_hash(token), now_utc())
+    if link is not None:
+        session.clear()
+        session[LINK_SESSION_KEY] = link.token_hash
+    return link
+
+
+def session_link(
+    db_session: Session, purpose: LinkPurpose, user: StaffUser | None = None
+) -> OneTimeLink | None:
+    """The usable link of this purpose (and account) opened in this session, if any."""
+    token_hash = session.get(LINK_SESSION_KEY)
+    if not isinstance(token_hash, str):
+        return None
+    link = _usable_link(db_session, token_hash, now_utc())
+    if (
+        link is None
+        or link.purpose is not purpose
+        or (user is not None and link.user_id != user.id)
+    ):
+        return None
+    return link
+
+
+def use_link(db_session: Session, link: OneTimeLink) -> None:
+    """Mark the link used, once: of two requests racing with it, only one gets through."""
+    now = now_utc()
+    used = db_session.execute(
+        update(OneTimeLink)
+        .where(
+            OneTimeLink.id == link.id,
+            OneTimeLink.used_at.is_(None),
+            OneTimeLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        raise LinkError(_("This link does not work any more."))
+    user = link.user
+    changes = {"purpose": link.purpose.value}
+    record(db_session, user, "staff.use_link", "staff_user", user.id, changes, user.email)
+
+
+def confirm_enrolment(db_session: Session, user: StaffUser, link: OneTimeLink) -> list[str]:
+    """Count the confirmed authenticator, using up the set-up link; return recovery codes."""
+    use_link(db_session, link)
+    user.totp_confirmed_at = now_utc()
+    codes = issue_recovery_codes(db_session, user)
+    record(db_session, user, "staff.enrol_second_factor", "staff_user", user.id, summary=user.email)
+    return codes
+
+
+def reset_password_with_link(db_session: Session, link: OneTimeLink, new_password: str) -> None:
+    """Set the password the link was issued for, and end every session of the account.
+
+    The second factor stays: the next sign-in needs the new password and the app's code.
+    """
+    user = link.user
+    password_hash = hash_password(new_password, user.email)  # a refused one keeps the link
+    use_link(db_session, link)
+    user.password_hash = password_hash
+    end_all_sessions(user)
+    record(db_session, user, "staff.reset_password", "staff_user", user.id, {}, user.email)
+
+
+def revoke_links(db_session: Session, user: StaffUser) -> None:
+    """Make every unused link of the account stop working (it was deactivated)."""
+    db_session.execute(
+        delete(OneTimeLink).where(OneTimeLink.user_id == user.id, OneTimeLink.used_at.is_(None))
+    )
+
+
+def purge_spent_links(db_session: Session, now: datetime) -> int:
+    """Delete used and expired links (the audit log keeps their story); count them."""
+    spent = or_(OneTimeLink.used_at.is_not(None), OneTimeLink.expires_at <= now)
+    statement = delete(OneTimeLink).where(spent).execution_options(synchronize_session=False)
+    return db_session.execute(statement).rowcount
 
 
 def authenticate(

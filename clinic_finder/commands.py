@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -13,7 +14,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .audit import record
-from .auth import AccountError, create_staff_account, find_staff_by_email, set_account_active
+from .auth import (
+    AccountError,
+    IssuedLink,
+    create_staff_account,
+    find_staff_by_email,
+    issue_enrolment_link,
+    issue_link,
+    link_url,
+    purge_spent_links,
+    purge_spent_pauses,
+    set_account_active,
+)
 from .contact_requests import purge_expired
 from .erasure import erase_deleted_rows
 from .export import export_rows, rows_to_csv
@@ -21,7 +33,7 @@ from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
 from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
 from .mail import SendReport, current_mailer, outbox_status, send_due
-from .models import Clinic, ImportBatch, PostalCode, StaffUser, now_utc
+from .models import Clinic, ImportBatch, LinkPurpose, PostalCode, StaffUser, now_utc
 from .postcodes import PostcodeFileError, load_postcodes
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
@@ -163,11 +175,34 @@ def export_clinics_command(path: Path | None) -> None:
     click.echo(f"Exported {len(rows)} clinicians to {where}.", err=True)
 
 
+def _link_lifetime() -> timedelta:
+    return timedelta(hours=current_app.config["STAFF_LINK_VALID_HOURS"])
+
+
+def _echo_link(what: str, issued: IssuedLink) -> None:
+    # Shown here once, to the operator; the database keeps only its hash.
+    until = issued.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"{what} (works once, until {until}; give it to them yourself):")
+    click.echo(link_url(issued.token))
+
+
+def _staff_account(email: str) -> StaffUser:
+    account = find_staff_by_email(db.session, email)
+    if account is None:
+        raise click.ClickException(f"No staff account {email}.")
+    if not account.active:
+        raise click.ClickException(f"{account.email} is deactivated.")
+    return account
+
+
 @staff_cli.command("create")
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Also manages staff accounts and reads the audit log.")
 def create_staff_command(email: str, admin: bool) -> None:
-    """Create a staff account; the password is prompted for (twice), never an argument."""
+    """Create a staff account; the password is prompted for (twice), never an argument.
+
+    Prints the one-time link with which they set up their authenticator app.
+    """
     # Prompted inside the command, not declared as an option: an option would also accept
     # --password on the command line, where shell history and `ps` would keep it.
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -175,8 +210,32 @@ def create_staff_command(email: str, admin: bool) -> None:
         account = create_staff_account(db.session, email, password, is_admin=admin)
     except AccountError as error:
         raise click.ClickException(str(error)) from error
+    issued = issue_enrolment_link(db.session, account, "command line", _link_lifetime())
     db.session.commit()
     click.echo(f"Created {'admin' if admin else 'staff'} account {account.email}.")
+    _echo_link("Set-up link for the authenticator app", issued)
+
+
+@staff_cli.command("reset-second-factor")
+@click.argument("email")
+def reset_second_factor_command(email: str) -> None:
+    """Forget a lost authenticator (ending their sessions) and print a new set-up link."""
+    account = _staff_account(email)
+    issued = issue_enrolment_link(db.session, account, "command line", _link_lifetime())
+    db.session.commit()
+    _echo_link(f"Set-up link for {account.email}", issued)
+
+
+@staff_cli.command("reset-password")
+@click.argument("email")
+def reset_password_command(email: str) -> None:
+    """Print a one-time link with which a staff member chooses a new password."""
+    account = _staff_account(email)
+    issued = issue_link(
+        db.session, account, LinkPurpose.RESET_PASSWORD, "command line", _link_lifetime()
+    )
+    db.session.commit()
+    _echo_link(f"Password link for {account.email}", issued)
 
 
 @staff_cli.command("deactivate")
@@ -198,6 +257,16 @@ def list_staff_command() -> None:
         role = "admin" if account.is_admin else "staff"
         status = "active" if account.active else "deactivated"
         click.echo(f"{account.email}\t{role}\t{status}")
+
+
+@staff_cli.command("purge-expired")
+def purge_expired_staff_command() -> None:
+    """Delete sign-in pauses that have run out, and one-time links used or expired."""
+    now = now_utc()
+    pauses = purge_spent_pauses(db.session, now)
+    links = purge_spent_links(db.session, now)
+    db.session.commit()
+    click.echo(f"{pauses} sign-in pause(s) and {links} used or expired link(s) deleted.")
 
 
 @requests_cli.command("purge")

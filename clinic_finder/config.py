@@ -194,6 +194,9 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "PUBLIC_BASE_URL": environ.get(
             "PUBLIC_BASE_URL", None if production else f"http://127.0.0.1:{_port(environ)}"
         ),
+        # How long a one-time link from an admin (to set up the authenticator app, or to
+        # choose a new password) works, in hours, if it is not used first.
+        "STAFF_LINK_VALID_HOURS": float(environ.get("STAFF_LINK_VALID_HOURS", "24")),
         # Contact requests: how long they are kept, and how often one address may send.
         "REQUEST_RETENTION_DAYS": int(environ.get("REQUEST_RETENTION_DAYS", "180")),
         "CONTACT_RATE_LIMIT": environ.get("CONTACT_RATE_LIMIT", "5 per hour;20 per day"),

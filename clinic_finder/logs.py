@@ -23,6 +23,17 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
+# A one-time link an admin gives a staff member carries its secret in the path (see
+# staff/views.py open_link); while unused it signs up or resets an account, so no log line
+# may hold it: not ours, not werkzeug's request lines, not gunicorn's access log.
+_LINK_TOKEN = re.compile(r"(/staff/link/)[^/?#\s\"]+")
+
+
+def hide_link_tokens(text: str) -> str:
+    """Blank out the token of any one-time link in a path or a request line."""
+    return _LINK_TOKEN.sub(r"\1[hidden]", text)
+
+
 def current_request_id() -> str | None:
     """The id of the request being handled, or None outside a request."""
     if not has_request_context():
@@ -41,7 +52,7 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id()
         record.http_method = request.method if has_request_context() else None
-        record.http_path = request.path if has_request_context() else None
+        record.http_path = hide_link_tokens(request.path) if has_request_context() else None
         return True
 
 
@@ -82,7 +93,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 class DropQueryStrings(logging.Filter):
-    """Take the query string out of each request line werkzeug's development server logs.
+    """Take query strings and link tokens out of the development server's request lines.
 
     ``make run`` serves with it, and a line such as ``GET /find?postcode=0150&complaint=…``
     says where a patient lives and what hurts. (gunicorn's access log is ours: serving.py.)
@@ -90,13 +101,16 @@ class DropQueryStrings(logging.Filter):
 
     _QUERY = re.compile(r"\?[^\s\"]*")
 
+    def _clean(self, text: str) -> str:
+        return self._QUERY.sub("", hide_link_tokens(text))
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                self._QUERY.sub("", arg) if isinstance(arg, str) else arg for arg in record.args
+                self._clean(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         elif isinstance(record.msg, str):
-            record.msg = self._QUERY.sub("", record.msg)
+            record.msg = self._clean(record.msg)
         return True
 
 

@@ -376,6 +376,35 @@ class RecoveryCode(db.Model):
     user: Mapped[StaffUser] = relationship(back_populates="recovery_codes")
 
 
+class LinkPurpose(enum.Enum):
+    """What a one-time link given by an admin lets a staff member do."""
+
+    # Set up the authenticator app: a new account, or one whose second factor was reset.
+    ENROL = "enrol"
+    # Choose a new password after forgetting it (the second factor stays as it is).
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose's name, not a password
+
+
+class OneTimeLink(db.Model):
+    """A link an admin gives a staff member to enrol or to set a new password; works once.
+
+    Only a hash of its random token is stored, so the database alone opens nothing; the
+    link itself is shown once, to the admin who issued it.
+    """
+
+    __tablename__ = "one_time_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    purpose: Mapped[LinkPurpose] = mapped_column(enum_type(LinkPurpose, "link_purpose"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[StaffUser] = relationship()
+
+
 class AuditEntry(db.Model):
     """Who changed what in the directory or the staff list, and when."""
 

@@ -14,11 +14,17 @@ import time
 
 from gunicorn.glogging import Logger
 
+from .logs import hide_link_tokens
+
 _QUERY_STRING = re.compile(r"\?[^\s\"']+")
 
 
 def _without_query_strings(args: tuple) -> tuple:
-    return tuple(_QUERY_STRING.sub("", arg) if isinstance(arg, str) else arg for arg in args)
+    """The values, without query strings or one-time link tokens in any text among them."""
+    return tuple(
+        hide_link_tokens(_QUERY_STRING.sub("", arg)) if isinstance(arg, str) else arg
+        for arg in args
+    )
 
 
 class AccessLogger(Logger):
@@ -50,7 +56,7 @@ class AccessLogger(Logger):
             "level": "INFO",
             "logger": "gunicorn.access",
             "http_method": atoms["m"],
-            "http_path": atoms["U"],
+            "http_path": hide_link_tokens(atoms["U"]),  # a one-time link's token is a secret
             "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
             "bytes": atoms["B"],
             "duration_ms": atoms["M"],

@@ -14,9 +14,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pyotp
 import pytest
@@ -35,6 +35,7 @@ from clinic_finder.models import (
     ContactRequest,
     GeocodeCacheEntry,
     ImportBatch,
+    OneTimeLink,
     OpeningHours,
     OutboxMessage,
     RecoveryCode,
@@ -143,6 +144,7 @@ def app(database_url: str) -> Iterator[Flask]:
             Clinic,
             RecoveryCode,
             SignInPause,
+            OneTimeLink,
             StaffUser,
         ):
             db.session.execute(delete(model))
@@ -184,7 +186,10 @@ STAFF_PASSWORD = "correct horse battery staple"
 def make_staff(
     app: Flask, email: str = "staff@clinic-finder.example", admin: bool = False, enrolled=True
 ):
-    """Create a staff account with STAFF_PASSWORD (and an authenticator); return its id."""
+    """Create a staff account with STAFF_PASSWORD (and an authenticator); return its id.
+
+    Without one (``enrolled=False``) the account needs :func:`set_up_link` to enrol.
+    """
     from clinic_finder.auth import create_staff_account
 
     with app.app_context():
@@ -194,6 +199,25 @@ def make_staff(
             account.totp_confirmed_at = now_utc()
         db.session.commit()
         return account.id
+
+
+def set_up_link(app: Flask, email: str = "staff@clinic-finder.example") -> str:
+    """Issue a set-up link for the account as an admin would; return its path."""
+    from clinic_finder.auth import issue_enrolment_link, link_url
+
+    with app.app_context():
+        account = db.session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+        issued = issue_enrolment_link(db.session, account, "test", timedelta(hours=24))
+        db.session.commit()
+        return urlsplit(link_url(issued.token)).path
+
+
+def shown_link(response) -> str:
+    """The path of the one-time link on the page an admin sees after issuing it."""
+    page = response.get_data(as_text=True)
+    match = re.search(r'<p class="one-time-link"><code>([^<]+)</code>', page)
+    assert match, f"no one-time link on the page: {page}"
+    return urlsplit(match.group(1)).path
 
 
 def csrf_token_from(client, url: str) -> str:
@@ -222,8 +246,14 @@ def sign_in(
     email: str = "staff@clinic-finder.example",
     password: str = STAFF_PASSWORD,
     next_url: str | None = None,
+    link: str | None = None,
 ):
-    """Sign in through the real forms, both steps; return the last response (not followed)."""
+    """Sign in through the real forms, both steps; return the last response (not followed).
+
+    An account without an authenticator enrols one: give the path of its set-up ``link``.
+    """
+    if link is not None:
+        client.get(link)
     token = csrf_token_from(client, "/staff/sign-in")
     url = "/staff/sign-in" + (f"?next={quote(next_url, safe='')}" if next_url else "")
     response = client.post(url, data={"email": email, "password": password, "csrf_token": token})

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -291,3 +292,57 @@ def test_the_whole_referral_path_in_the_browser(
     assert reference in referral["Subject"] and "Pia Pasient" in referral.get_content()
     told = [m for m in smtp.messages if m["To"] == "pia@example.org"]
     assert len(told) == 2 and "Ryggsenteret" in told[1].get_content()
+
+
+def _sign_in_in_browser(page, app, email: str, password: str = STAFF_PASSWORD) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_admin_gives_a_set_up_link_and_the_newcomer_enrols_with_it(
+    sqlite_only, app, live_server, browser
+):
+    """An admin creates an account and is shown its set-up link once; the newcomer opens
+    it, signs in with the password and enrols an authenticator; the link then is spent."""
+    make_staff(app, "admin@clinic-finder.example", admin=True)
+    admin = browser.new_context().new_page()
+    admin.goto(f"{live_server}/staff/users/new?lang=en")
+    _sign_in_in_browser(admin, app, "admin@clinic-finder.example")
+    admin.get_by_label("Code").fill(current_code(app, "admin@clinic-finder.example"))
+    admin.get_by_role("button", name="Sign in").click()
+    admin.get_by_label("Email").fill("new.colleague@clinic-finder.example")
+    admin.get_by_label("Password").fill("a long enough password")
+    admin.get_by_role("button", name="Create").click()
+    assert "Set-up link for new.colleague@clinic-finder.example" in admin.locator("h1").inner_text()
+    url = admin.locator(".one-time-link code").inner_text()
+    link = urlsplit(url).path  # on PUBLIC_BASE_URL; here the live server stands in for it
+    assert link.startswith("/staff/link/")
+
+    newcomer_context = browser.new_context()
+    newcomer = newcomer_context.new_page()
+    referrers: list[str | None] = []
+    newcomer.on("request", lambda request: referrers.append(request.headers.get("referer")))
+    newcomer.goto(f"{live_server}{link}")
+    assert urlsplit(newcomer.url).path == "/staff/sign-in"  # the token left the address bar
+    assert "then you set up your authenticator app" in newcomer.locator("main").inner_text()
+    _sign_in_in_browser(
+        newcomer, app, "new.colleague@clinic-finder.example", "a long enough password"
+    )
+    assert urlsplit(newcomer.url).path == "/staff/sign-in/enrol"
+    secret = newcomer.locator(".totp-secret").inner_text()
+    newcomer.get_by_role("textbox", name="Code from your authenticator app").fill(
+        pyotp.TOTP(secret).now()
+    )
+    newcomer.get_by_role("button", name="Confirm and sign in").click()
+    assert "Save your recovery codes" in newcomer.locator("h1").inner_text()
+    assert newcomer.locator(".recovery-codes code").count() == 10
+    newcomer.get_by_role("link", name="I have saved them").click()
+    assert urlsplit(newcomer.url).path == "/staff/"
+    assert not any(referrer and "/staff/link/" in referrer for referrer in referrers), referrers
+
+    # The link worked once: opened again, anywhere, it says so.
+    again = browser.new_context().new_page()
+    again.goto(f"{live_server}{link}?lang=en")
+    assert "This link does not work" in again.locator("h1").inner_text()
+    newcomer_context.close()

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import check_password_hash
 from werkzeug.test import encode_multipart
@@ -51,17 +51,26 @@ from clinic_finder.models import (
     ContactRequest,
     ImportBatch,
     LocationSource,
+    OneTimeLink,
     OpeningHours,
     OutboxMessage,
     Profession,
     RequestEvent,
     RequestStatus,
+    SignInPause,
     StaffUser,
     today,
 )
 from clinic_finder.validation import clean_email, clean_hpr_number, clean_phone, split_list
 
-from .conftest import STAFF_PASSWORD, csrf_token_from, formula_cells, make_staff
+from .conftest import (
+    STAFF_PASSWORD,
+    csrf_token_from,
+    formula_cells,
+    make_staff,
+    shown_link,
+    sign_in,
+)
 from .factories import make_clinic
 from .test_importer import GOOD_ROW, csv_text
 
@@ -671,20 +680,23 @@ def test_new_staff_user_form_stores_all_or_nothing_of_hostile_values(app, admin_
         if data["email"] == STAFF_USER_FORM["email"]:  # one account per address
             data = {**data, "email": f"new{next(fresh)}@clinic-finder.example"}
         with app.app_context():
-            before = count_rows(StaffUser, AuditEntry)
+            before = count_rows(StaffUser, AuditEntry, OneTimeLink)
         response = admin_client.post("/staff/users/new", data={**data, "csrf_token": token})
         # 400: text we cannot store (a NUL byte) is refused at the door, with a message.
-        assert response.status_code in (200, 302, 400)
+        assert response.status_code in (200, 400)
         assert_no_raw_markup(response)
         with app.app_context():
-            after = count_rows(StaffUser, AuditEntry)
-            if response.status_code in (200, 400):
+            after = count_rows(StaffUser, AuditEntry, OneTimeLink)
+            if after["StaffUser"] == before["StaffUser"]:
                 assert after == before
                 return
+            # The account, its set-up link (shown on the page), and both audited.
             assert after == {
                 "StaffUser": before["StaffUser"] + 1,
-                "AuditEntry": before["AuditEntry"] + 1,
+                "AuditEntry": before["AuditEntry"] + 2,
+                "OneTimeLink": before["OneTimeLink"] + 1,
             }
+            assert shown_link(response).startswith("/staff/link/")
             account = newest(StaffUser)
             assert account.email == clean_email(data["email"].strip()).lower()
             assert_no_nul(account.email)
@@ -831,10 +843,13 @@ def test_privacy_lookup_survives_hostile_values_and_writes_nothing(app, client, 
 
 @pytest.mark.slow
 def test_password_change_stores_all_or_nothing_of_hostile_values(app, staff_client):
+    # Wrong current passwords count as at sign-in; the limit per address is not the point.
+    app.config["SIGN_IN_RATE_LIMIT"] = "100000 per hour"
     with app.app_context():
         account_id = db.session.scalar(select(StaffUser.id))
     current = {"password": STAFF_PASSWORD}
     outcomes: Counter[str] = Counter()
+    refusal_actions = {"auth.change_password_failed", "auth.signed_out_after_failures"}
 
     def account() -> tuple[str, int, int]:
         user = db.session.get(StaffUser, account_id)
@@ -853,16 +868,38 @@ def test_password_change_stores_all_or_nothing_of_hostile_values(app, staff_clie
         response = staff_client.post("/staff/password", data=form)
         assert response.status_code in (200, 302, 400)
         assert_no_raw_markup(response)
+        # Five wrong current passwords in a row end the account's sessions.
+        signed_out = response.status_code == 302 and response.location == "/staff/sign-in"
+        refused = response.status_code in (200, 400) or signed_out
         with app.app_context():
-            password_hash, version, audits = after = account()
-            if response.status_code in (200, 400):
-                assert after == before
+            password_hash, version, audits = account()
+            if refused:
+                # Nothing changed but the record of a wrong current password (never what
+                # was typed), and the end of the sessions after the fifth.
+                assert password_hash == before[0]
                 assert check_password_hash(password_hash, current["password"])
-                outcomes["refused"] += 1
-                return
-            # All of it: the new hash, the other sessions ended, one audit entry.
-            assert check_password_hash(password_hash, form["new_password"])
-            assert (version, audits) == (before[1] + 1, before[2] + 1)
+                assert version == before[1] + signed_out
+                assert audits - before[2] in ((2,) if signed_out else (0, 1))
+                for entry in db.session.scalars(
+                    select(AuditEntry).order_by(AuditEntry.id.desc()).limit(audits - before[2])
+                ):
+                    assert entry.action in refusal_actions
+                    assert_no_nul(entry.summary, entry.changes)
+            else:
+                # All of it: the new hash, the other sessions ended, one audit entry.
+                assert check_password_hash(password_hash, form["new_password"])
+                assert (version, audits) == (before[1] + 1, before[2] + 1)
+            if signed_out:
+                # Minutes pass: the pause runs out, and the app shows codes not used yet.
+                db.session.execute(delete(SignInPause))
+                db.session.get(StaffUser, account_id).totp_last_counter = None
+                db.session.commit()
+        if signed_out:
+            # Outside the app context: Flask-WTF keeps a CSRF token in `g` for its lifetime.
+            assert sign_in(staff_client, password=current["password"]).status_code == 302
+        if refused:
+            outcomes["signed out" if signed_out else "refused"] += 1
+            return
         current["password"] = form["new_password"]
         outcomes["changed"] += 1
         assert staff_client.get("/staff/").status_code == 200  # this session goes on
@@ -946,12 +983,15 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
         return user.email, user.is_admin, user.active, user.password_hash, user.totp_secret
 
     def check(data):
-        action = ("deactivate", "reactivate", "reset-second-factor")[len(data["email"]) % 3]
+        action = ("deactivate", "reactivate", "reset-second-factor", "reset-password")[
+            len(data["email"]) % 4
+        ]
         with app.app_context():
             email, is_admin, active, password_hash, secret = account()
             audits = count_rows(AuditEntry)["AuditEntry"]
         response = admin_client.post(f"/staff/users/{account_id}/{action}", data=data)
-        assert response.status_code in (302, 400)
+        # 200: the page showing a one-time link (302 when the account is deactivated).
+        assert response.status_code in (200, 302, 400)
         assert_no_raw_markup(response)
         with app.app_context():
             after = account()
@@ -966,7 +1006,9 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
             assert good_token in data["csrf_token"]
             outcomes[action] += 1
             if action == "reset-second-factor":
-                assert after[2:] == (active, password_hash, None)
+                assert after[2:] == (active, password_hash, None if active else secret)
+            elif action == "reset-password":  # the admin never sets it
+                assert after[2:] == (active, password_hash, secret)
             else:
                 assert after[2] is (action == "reactivate")
         assert_no_raw_markup(admin_client.get("/staff/users"))
@@ -979,7 +1021,7 @@ def test_staff_account_actions_change_nothing_but_their_own_field(app, admin_cli
         "password": "a long and rare passphrase",
     }
     sweep_then_fuzz(smuggled, "staff-account", check, max_examples=20)
-    assert len(outcomes) == 4, outcomes  # each action went through, and refusals
+    assert len(outcomes) == 5, outcomes  # each action went through, and refusals
 
 
 def _sweep_file() -> bytes:

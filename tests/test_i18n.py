@@ -20,9 +20,16 @@ from sqlalchemy import select
 
 from clinic_finder import create_app
 from clinic_finder.extensions import db
-from clinic_finder.models import Clinic, OutboxMessage
+from clinic_finder.models import Clinic, OutboxMessage, StaffUser
 
-from .conftest import PROJECT_ROOT, STAFF_PASSWORD, config_for_tests, make_staff, sign_in
+from .conftest import (
+    PROJECT_ROOT,
+    STAFF_PASSWORD,
+    config_for_tests,
+    make_staff,
+    shown_link,
+    sign_in,
+)
 from .factories import make_clinic
 from .test_security import ALL_GET, url_for_rule
 
@@ -349,6 +356,38 @@ def test_pages_reached_by_redirect_are_norwegian(app, nb_client):
     assert_norwegian(second_step)
 
 
+def test_one_time_link_pages_are_norwegian(app, nb_app, nb_admin, nb_client):
+    """The admin's page with a link, the pages the links open, and the one for a dead link."""
+    make_staff(nb_app, "ny@clinic-finder.example", enrolled=False)
+    with nb_app.app_context():
+        account_id = db.session.scalar(
+            select(StaffUser.id).where(StaffUser.email == "ny@clinic-finder.example")
+        )
+    pages, links = [], []
+    for action in ("reset-password", "reset-second-factor"):
+        page = nb_admin.get("/staff/users").get_data(as_text=True)
+        issued = nb_admin.post(
+            f"/staff/users/{account_id}/{action}", data={"csrf_token": csrf_token(page)}
+        )
+        pages.append(page_of(issued))
+        links.append(shown_link(issued))
+    assert "Passordlenke for ny@clinic-finder.example" in pages[0]
+    assert "Oppsettlenke for ny@clinic-finder.example" in pages[1]
+    password_link, set_up = links
+    assert nb_client.get(password_link).status_code == 303
+    pages.append(page_of(nb_client.get("/staff/reset-password")))
+    assert "Velg et nytt passord" in pages[-1]
+    assert nb_client.get(set_up).status_code == 303
+    pages.append(page_of(nb_client.get("/staff/sign-in")))
+    assert "deretter setter du opp autentiseringsappen" in pages[-1]
+    dead = nb_client.get(set_up.replace("/link/", "/link/x"))
+    assert dead.status_code == 404
+    pages.append(dead.get_data(as_text=True))
+    assert "Denne lenken virker ikke" in pages[-1]
+    for page in pages:
+        assert_norwegian(page)
+
+
 @pytest.mark.parametrize("rule", PAGES)
 def test_every_page_is_norwegian(nb_app, nb_admin, rule):
     url = url_for_rule(nb_app, rule, name="Testklinikken")
@@ -361,7 +400,9 @@ def test_every_page_is_norwegian(nb_app, nb_admin, rule):
     response = nb_admin.get(url)
     if response.status_code in (301, 302, 303):
         pytest.skip(f"{rule} redirects (to {response.headers['Location']})")
-    assert response.status_code == 200, (rule, response.status_code)
+    # Without a one-time link in the session, the link's page says the link does not work.
+    expected = 404 if rule == "/staff/reset-password" else 200
+    assert response.status_code == expected, (rule, response.status_code)
     if response.mimetype != "text/html":
         pytest.skip(f"{rule} is {response.mimetype}, not a page")
     page = response.get_data(as_text=True)

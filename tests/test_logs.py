@@ -11,7 +11,7 @@ import pytest
 from clinic_finder import create_app
 from clinic_finder.extensions import db
 
-from .conftest import config_for_tests
+from .conftest import config_for_tests, make_staff, set_up_link
 
 
 @pytest.fixture
@@ -121,3 +121,26 @@ def test_gunicorn_error_lines_carry_no_query_strings(capfd):
     assert "0150" not in errors
     assert "sciatica" not in errors
     assert "clinic=12" not in errors
+
+
+def test_our_log_holds_no_one_time_links_token(app, json_logging_app, capfd):
+    # The token sets up an account or a new password while unused: it is a secret. (`app`
+    # comes first so that it cleans up, and json_logging_app's handler is the one in use.)
+    make_staff(json_logging_app, enrolled=False)
+    link = set_up_link(json_logging_app)
+    assert json_logging_app.test_client().get(link).status_code == 303
+    err = capfd.readouterr().err
+    (opened,) = [entry for entry in _json_lines(err) if "link opened" in entry["message"]]
+    assert opened["http_path"] == "/staff/link/[hidden]"
+    assert link.rsplit("/", 1)[1] not in err
+
+
+def test_the_development_server_logs_no_one_time_links_token(app, live_server, caplog):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    make_staff(app, enrolled=False)
+    link = set_up_link(app)
+    with urllib.request.urlopen(f"{live_server}{link}", timeout=10) as response:  # noqa: S310
+        response.read()
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("GET /staff/link/[hidden] HTTP/1.1" in line for line in lines), lines
+    assert not any(link.rsplit("/", 1)[1] in line for line in lines), lines

@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "referral",
     "outbox_message",
     "listed_clinic",
+    "one_time_link",
 }
 
 

@@ -35,6 +35,7 @@ from .conftest import (
     formula_cells,
     make_staff,
     post_form,
+    set_up_link,
     sign_in,
 )
 from .factories import make_clinic
@@ -101,8 +102,8 @@ def _rejected_rows_file(name: str) -> str:
     return buffer.getvalue()
 
 
-def _make_object(app: Flask, argument: str, name: str) -> int:
-    """Create one object of the kind a URL argument names; return its id."""
+def _make_object(app: Flask, argument: str, name: str) -> int | str:
+    """Create one object of the kind a URL argument names; return its id (or token)."""
     with app.app_context():
         session = db.session
         if argument in ("clinic_id", "clinician_id"):
@@ -130,6 +131,9 @@ def _make_object(app: Flask, argument: str, name: str) -> int:
             object_id = contact_request.id
         elif argument == "user_id":
             return make_staff(app, "colleague@clinic-finder.example")
+        elif argument == "token":  # a one-time link's: a real one, so its page runs
+            make_staff(app, "newcomer@clinic-finder.example", enrolled=False)
+            return set_up_link(app, "newcomer@clinic-finder.example").rsplit("/", 1)[1]
         else:
             raise LookupError(argument)
         session.commit()
@@ -728,7 +732,11 @@ def _csp(response) -> dict[str, list[str]]:
 
 def _assert_security_headers(response, frame_ancestors=("'none'",)) -> None:
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
-    assert response.headers.get("Referrer-Policy") == "strict-origin-when-cross-origin"
+    # A one-time link's token is in its address: no page after it may be told the address.
+    secret_address = response.request.path.startswith("/staff/link/")
+    assert response.headers.get("Referrer-Policy") == (
+        "no-referrer" if secret_address else "strict-origin-when-cross-origin"
+    )
     csp = _csp(response)
     # Nobody may frame us, except article sites framing /embed (test_embed.py checks that
     # with EMBED_ALLOWED_ORIGINS set; these apps have none, so /embed refuses too).

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import PROJECT_ROOT
+from .conftest import PROJECT_ROOT, make_staff, set_up_link
 from .test_faults import PRODUCTION_ENVIRONMENT, child_environment, post_json, running_gunicorn
 
 pytestmark = pytest.mark.slow
@@ -64,6 +64,18 @@ def test_access_log_is_json_without_query_strings(database_url, tmp_path, app):
     assert "chiropractor" not in log
     assert "Isjias" not in log
     assert "127.0.0.1 -" not in log
+
+
+def test_access_log_holds_no_one_time_links_token(database_url, tmp_path, app):
+    make_staff(app, enrolled=False)
+    link = set_up_link(app)
+    with running_gunicorn(database_url, tmp_path, workers=1, config_file=True) as server:
+        status, _ = _get(server.base_url + link)  # followed on to the sign-in page
+        assert status == 200
+        log = server.log()
+    paths = [line["http_path"] for line in _access_lines(log)]
+    assert "/staff/link/[hidden]" in paths
+    assert link.rsplit("/", 1)[1] not in log
 
 
 def _gunicorn_conf_result(environment: dict[str, str]) -> subprocess.CompletedProcess:

@@ -280,7 +280,10 @@ class StaffUserForm(FlaskForm):
             DataRequired(),
             Length(min=12, max=128, message=_l("Use at least 12 and at most 128 characters.")),
         ],
-        description=_l("At least 12 characters. Give it to them by a safe channel."),
+        description=_l(
+            "At least 12 characters. Tell it to them another way than the set-up link shown "
+            "next (for example by phone)."
+        ),
     )
     is_admin = BooleanField(_l("Admin (manages staff accounts and reads the audit log)"))
 
@@ -370,10 +373,9 @@ class SecondFactorForm(FlaskForm):
     )
 
 
-class ChangePasswordForm(FlaskForm):
-    """A staff member changes their own password."""
+class SetPasswordForm(FlaskForm):
+    """A new password, twice (with a one-time link from an admin)."""
 
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
         _l("New password"),
         validators=[DataRequired(), Length(max=128)],
@@ -385,3 +387,9 @@ class ChangePasswordForm(FlaskForm):
         """Both new passwords must match."""
         if field.data != self.new_password.data:
             raise ValidationError(_l("The two new passwords differ."))
+
+
+class ChangePasswordForm(SetPasswordForm):
+    """A staff member changes their own password."""
+
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])

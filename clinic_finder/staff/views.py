@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 
 from flask import (
@@ -57,6 +58,7 @@ from ..models import (
     Clinic,
     Clinician,
     ImportBatch,
+    LinkPurpose,
     LocationSource,
     Profession,
     now_utc,
@@ -70,14 +72,22 @@ from .forms import (
     ConfirmForm,
     ImportUploadForm,
     SecondFactorForm,
+    SetPasswordForm,
     SignInForm,
     StaffUserForm,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-# Reachable before sign-in is complete (the last two need the password step first).
-OPEN_ENDPOINTS = {"staff.sign_in", "staff.second_factor", "staff.enrol_second_factor"}
+# Reachable before sign-in is complete (the code and enrolment steps need the password
+# step first; the link pages need a one-time link from an admin).
+OPEN_ENDPOINTS = {
+    "staff.sign_in",
+    "staff.second_factor",
+    "staff.enrol_second_factor",
+    "staff.open_link",
+    "staff.reset_password",
+}
 CLINICS_PER_PAGE = 50
 AUDIT_PER_PAGE = 100
 
@@ -127,6 +137,24 @@ def sign_in():
     if form.validate_on_submit():
         client = auth.client_key(request.remote_addr)
         user, found = auth.authenticate(db.session, form.email.data, form.password.data, client)
+        if (
+            user is not None
+            and not user.has_second_factor
+            and auth.session_link(db.session, LinkPurpose.ENROL, user) is None
+        ):
+            # The password alone must not reach enrolment: whoever got there first would
+            # own the account. A set-up link from an admin must have been opened first.
+            record(
+                db.session,
+                "anonymous",
+                "auth.sign_in_failed",
+                "staff_user",
+                user.id,
+                summary="no set-up link",
+            )
+            db.session.commit()
+            flash(str(NEEDS_SET_UP_LINK), "error")
+            return render_template("staff/sign_in.html", form=form)
         if user is not None:
             auth.remember_password_step(user, request.args.get("next"))
             db.session.commit()
@@ -150,6 +178,10 @@ def sign_in():
 SIGN_IN_REFUSED = _l(
     "That did not match an active staff account. After several failed attempts an account "
     "pauses for a few minutes."
+)
+NEEDS_SET_UP_LINK = _l(
+    "Your account has no authenticator app set up yet. Ask an admin for a set-up link, "
+    "open it, and sign in again."
 )
 
 
@@ -198,26 +230,24 @@ def second_factor():
 @bp.route("/sign-in/enrol", methods=["GET", "POST"])
 @limiter.limit(_sign_in_limit, methods=["POST"])
 def enrol_second_factor():
-    """Set up the authenticator app at the first sign-in (or after an admin reset)."""
+    """Set up the authenticator app, with a set-up link from an admin and the password."""
     user = auth.pending_user(db.session)
     if user is None or user.has_second_factor:
         return redirect(url_for("staff.sign_in"))
+    link = auth.session_link(db.session, LinkPurpose.ENROL, user)
+    if link is None:
+        return link_not_working()
     if user.totp_secret is None:
         user.totp_secret = auth.new_totp_secret()
         db.session.commit()
     form = SecondFactorForm()
     if form.validate_on_submit():
         if auth.verify_totp(user, form.code.data):
-            user.totp_confirmed_at = auth.now_utc()
-            codes = auth.issue_recovery_codes(db.session, user)
-            record(
-                db.session,
-                user,
-                "staff.enrol_second_factor",
-                "staff_user",
-                user.id,
-                summary=user.email,
-            )
+            try:
+                codes = auth.confirm_enrolment(db.session, user, link)
+            except auth.LinkError:  # used meanwhile, in another tab or by someone else
+                db.session.rollback()
+                return link_not_working()
             response = _finish_sign_in(user)
             response = current_app.make_response(
                 render_template(
@@ -243,6 +273,66 @@ def enrol_second_factor():
     return response
 
 
+# --- one-time links from an admin -------------------------------------------------------
+
+
+def link_not_working():
+    """The one answer for a link that is unknown, used or expired: which, nobody learns."""
+    response = current_app.make_response((render_template("staff/link_invalid.html"), 404))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/link/<token>")
+def open_link(token: str):
+    """Take a one-time link into a fresh session, then go on at an address without it."""
+    link = auth.remember_link(db.session, token)
+    if link is None:
+        current_app.logger.info("a one-time link that does not work was opened")
+        response = link_not_working()
+    else:
+        current_app.logger.info("%s link opened for account %s", link.purpose.value, link.user_id)
+        if link.purpose is LinkPurpose.ENROL:
+            flash(_("Sign in with your password; then you set up your authenticator app."), "info")
+            response = redirect(url_for("staff.sign_in"), 303)
+        else:
+            response = redirect(url_for("staff.reset_password"), 303)
+    # The token is in this address: the next page must not be told it (nor any cache).
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def reset_password():
+    """Choose a new password with a one-time link from an admin; every session ends."""
+    link = auth.session_link(db.session, LinkPurpose.RESET_PASSWORD)
+    if link is None:
+        return link_not_working()
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            auth.reset_password_with_link(db.session, link, form.new_password.data)
+        except auth.LinkError:
+            db.session.rollback()
+            return link_not_working()
+        except auth.AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            auth.end_this_session()
+            flash(
+                _(
+                    "Your new password is set, and every session of your account has ended. "
+                    "Sign in with it and a code from your authenticator app."
+                ),
+                "success",
+            )
+            return redirect(url_for("staff.sign_in"))
+    return render_template("staff/reset_password.html", form=form, account=link.user)
+
+
 @bp.post("/sign-out")
 def sign_out():
     """Sign out here and end this account's sessions everywhere."""
@@ -256,24 +346,43 @@ def sign_out():
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
 def change_password():
     """Change your own password; your other sessions end, this one goes on."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
             auth.change_password(
-                db.session, current_user, form.current_password.data, form.new_password.data
+                db.session,
+                user,
+                form.current_password.data,
+                form.new_password.data,
+                auth.client_key(request.remote_addr),
             )
+        except auth.CurrentPasswordWrongError as error:
+            db.session.commit()  # the failure counts, and is audited, though nothing changed
+            if error.signed_out:
+                auth.end_this_session()
+                flash(str(SIGNED_OUT_AFTER_FAILURES), "error")
+                return redirect(url_for("staff.sign_in"))
+            form.form_errors.append(str(error))
         except auth.AccountError as error:
+            db.session.commit()  # a right current password still ends a run of wrong ones
             form.form_errors.append(str(error))
         else:
-            user = current_user._get_current_object()
             db.session.commit()
             auth.start_staff_session(user)  # a fresh session under the new session version
             db.session.commit()
             flash(_("Your password is changed; any other sessions have ended."), "success")
             return redirect(url_for("staff.home"))
     return render_template("staff/change_password.html", form=form)
+
+
+SIGNED_OUT_AFTER_FAILURES = _l(
+    "The current password was wrong too many times in a row, so you are signed out "
+    "everywhere. Sign in again when the pause is over, in a few minutes."
+)
 
 
 @bp.get("/")
@@ -643,10 +752,21 @@ def users():
     return render_template("staff/users.html", accounts=accounts, form=ConfirmForm())
 
 
+def _link_lifetime() -> timedelta:
+    return timedelta(hours=current_app.config["STAFF_LINK_VALID_HOURS"])
+
+
+def _show_link(account: StaffAccount, issued: auth.IssuedLink):
+    """Show a one-time link to the admin who issued it, this once (never logged, never sent)."""
+    return render_template(
+        "staff/link_issued.html", account=account, issued=issued, url=auth.link_url(issued.token)
+    )
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_required
 def new_user():
-    """Create a staff account."""
+    """Create a staff account, and show the set-up link for its authenticator app."""
     form = StaffUserForm()
     if form.validate_on_submit():
         try:
@@ -660,10 +780,25 @@ def new_user():
         except auth.AccountError as error:
             form.form_errors.append(str(error))
         else:
+            issued = auth.issue_enrolment_link(db.session, account, current_user, _link_lifetime())
             db.session.commit()
             flash(_("Created %(email)s.", email=account.email), "success")
-            return redirect(url_for("staff.users"))
+            return _show_link(account, issued)
     return render_template("staff/user_form.html", form=form)
+
+
+def _account_for_link(user_id: int) -> StaffAccount | None:
+    """The account an admin asked a link for, if a link for it makes sense."""
+    account = db.get_or_404(StaffAccount, user_id)
+    if not ConfirmForm().validate_on_submit():
+        return None
+    if account.id == current_user.id:
+        flash(_("Ask another admin to do this for your own account."), "error")
+        return None
+    if not account.active:
+        flash(_("%(email)s is deactivated; reactivate it first.", email=account.email), "error")
+        return None
+    return account
 
 
 @bp.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
@@ -688,19 +823,27 @@ def set_user_status(user_id: int, action: str):
 @bp.post("/users/<int:user_id>/reset-second-factor")
 @admin_required
 def reset_second_factor(user_id: int):
-    """Forget a staff member's lost authenticator; they enrol a new one at next sign-in."""
-    account = db.get_or_404(StaffAccount, user_id)
-    if ConfirmForm().validate_on_submit():
-        auth.reset_second_factor(db.session, account, current_user)
-        db.session.commit()
-        flash(
-            _(
-                "%(email)s will set up a new authenticator at their next sign-in.",
-                email=account.email,
-            ),
-            "success",
-        )
-    return redirect(url_for("staff.users"))
+    """Forget a staff member's authenticator (if any); show a set-up link to enrol anew."""
+    account = _account_for_link(user_id)
+    if account is None:
+        return redirect(url_for("staff.users"))
+    issued = auth.issue_enrolment_link(db.session, account, current_user, _link_lifetime())
+    db.session.commit()
+    return _show_link(account, issued)
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@admin_required
+def issue_password_link(user_id: int):
+    """Show a one-time link with which a staff member chooses a new password themselves."""
+    account = _account_for_link(user_id)
+    if account is None:
+        return redirect(url_for("staff.users"))
+    issued = auth.issue_link(
+        db.session, account, LinkPurpose.RESET_PASSWORD, current_user, _link_lifetime()
+    )
+    db.session.commit()
+    return _show_link(account, issued)
 
 
 # --- staff JSON ------------------------------------------------------------------------
