@@ -132,7 +132,9 @@ def test_slow_clients_do_not_starve_the_workers(database_url, tmp_path, app):
             started = time.monotonic()
             status, _ = _get(server.base_url + "/healthz")
             assert status == 200
-            assert time.monotonic() - started < 2
+            # Sync workers held it until their 30 s timeout; threads answer at once (5 s: a
+            # loaded CI machine).
+            assert time.monotonic() - started < 5
         finally:
             for connection in slow:
                 connection.close()
