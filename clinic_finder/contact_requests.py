@@ -25,7 +25,7 @@ from stdnum.no import fodselsnummer
 
 from .audit import record
 from .i18n import format_moment, profession_name
-from .mail import queue_email
+from .mail import queue_email, render_email
 from .models import (
     Clinic,
     ContactRequest,
@@ -111,43 +111,22 @@ def new_reference(session: Session) -> str:
 
 def staff_notification(request: ContactRequest, base_url: str) -> tuple[str, str]:
     """Subject and body telling staff a request arrived: a reference and a link, no content."""
-    subject = _("New contact request %(reference)s", reference=request.reference)
-    body = "\n\n".join(
-        [
-            _(
-                "A new contact request, %(reference)s, arrived %(moment)s (Norwegian time).",
-                reference=request.reference,
-                moment=format_moment(request.created_at),
-            ),
-            _(
-                "Read it (sign-in required): %(url)s",
-                url=f"{base_url.rstrip('/')}/staff/requests/{request.id}",
-            ),
-            _(
-                "The request itself is not in this email: email is not a safe place for health "
-                "information."
-            ),
-        ]
+    return render_email(
+        "request_staff.txt",
+        reference=request.reference,
+        received=format_moment(request.created_at),
+        url=f"{base_url.rstrip('/')}/staff/requests/{request.id}",
     )
-    return subject, body + "\n"
 
 
 def patient_confirmation(request: ContactRequest) -> tuple[str, str]:
     """Subject and body confirming receipt to the patient, without any health details."""
-    subject = _("We have received your request (%(reference)s)", reference=request.reference)
-    lines = [
-        _("Hello %(name)s,", name=request.name),
-        "",
-        _(
-            "Thank you for contacting us. Your reference is %(reference)s.",
-            reference=request.reference,
-        ),
-        _("We will get back to you %(promise)s.", promise=ANSWER_PROMISE),
-        "",
-        _("For your privacy this email does not repeat what you wrote."),
-        _("If you did not send this request, you can ignore this email."),
-    ]
-    return subject, "\n".join(lines) + "\n"
+    return render_email(
+        "request_confirmation.txt",
+        name=request.name,
+        reference=request.reference,
+        promise=ANSWER_PROMISE,
+    )
 
 
 def create_contact_request(
@@ -277,75 +256,26 @@ def _record_note(session: Session, actor: StaffUser, request: ContactRequest) ->
 
 def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
     """Subject and body of a referral: the description only if the patient allowed it."""
-    wanted = (
-        profession_name(request.profession).lower()
-        if request.profession
-        else _("not sure (advise them)")
+    return render_email(
+        "referral_clinic.txt",
+        request=request,
+        clinic=clinic,
+        wanted=(
+            profession_name(request.profession).lower()
+            if request.profession
+            else _("not sure (advise them)")
+        ),
+        contact_time=CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"]),
+        duration=DURATIONS.get(request.duration) or _("not given"),
+        staff_email=staff.email,
     )
-    contact_time = CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"])
-    lines = [
-        _("Hello %(name)s,", name=clinic.name),
-        "",
-        _("We refer a patient to you who asked us for help finding a clinician."),
-        "",
-        _("Reference: %(value)s", value=request.reference),
-        _("Name: %(value)s", value=request.name),
-        _("Phone: %(value)s", value=request.phone or "—"),
-        _("Email: %(value)s", value=request.email or "—"),
-        _("Postcode: %(value)s", value=request.postcode),
-        _("Profession wanted: %(value)s", value=wanted),
-        _("Preferred contact time: %(value)s", value=contact_time),
-        "",
-    ]
-    if request.share_message_with_clinic:
-        duration = DURATIONS.get(request.duration) or _("not given")
-        lines += [
-            _("The patient allowed us to share their description with you:"),
-            "",
-            request.message,
-            _("(How long: %(value)s)", value=duration),
-            "",
-        ]
-    else:
-        lines += [
-            _("The patient did not ask us to share their description; please ask them."),
-            "",
-        ]
-    lines += [
-        _("Please contact the patient directly."),
-        _("Referred by %(email)s", email=staff.email),
-    ]
-    subject = _("Referral %(reference)s from Finn klinikk", reference=request.reference)
-    return subject, "\n".join(lines) + "\n"
 
 
 def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str, str]:
     """Subject and body telling the patient which clinic we passed their request on to."""
-    if clinic.phone:
-        where = _(
-            "%(clinic)s (%(address)s, %(postcode)s %(city)s, phone %(phone)s)",
-            clinic=clinic.name,
-            address=clinic.address,
-            postcode=clinic.postcode,
-            city=clinic.city,
-            phone=clinic.phone,
-        )
-    else:
-        where = _(
-            "%(clinic)s (%(address)s, %(postcode)s %(city)s)",
-            clinic=clinic.name,
-            address=clinic.address,
-            postcode=clinic.postcode,
-            city=clinic.city,
-        )
-    lines = [
-        _("Hello %(name)s,", name=request.name),
-        "",
-        _("We have passed your request on to %(where)s.", where=where),
-        _("They will contact you. You are welcome to contact them yourself too."),
-    ]
-    subject = _("About your request %(reference)s", reference=request.reference)
-    return subject, "\n".join(lines) + "\n"
+    return render_email(
+        "referral_patient.txt", name=request.name, reference=request.reference, clinic=clinic
+    )
 
 
 def refer(

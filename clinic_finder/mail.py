@@ -1,4 +1,7 @@
-"""Outgoing email: an outbox table, a mailer behind a small seam, and a sender that retries.
+"""Outgoing email: templates, an outbox table, a mailer behind a seam, a sender that retries.
+
+Each email is a template in ``templates/email/`` with a ``subject`` and a ``body`` block,
+rendered by :func:`render_email` as plain text (no HTML escaping) in the current language.
 
 Nothing is ever sent inside the transaction that stores a contact request: the view queues
 :class:`~clinic_finder.models.OutboxMessage` rows with :func:`queue_email`, commits, and
@@ -42,6 +45,7 @@ from .models import OutboxMessage, now_utc
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "clinic_finder.mailer"
+TEMPLATES_KEY = "clinic_finder.email_templates"
 
 # OutboxMessage column sizes.
 MAX_ADDRESS_LENGTH = 254
@@ -157,8 +161,34 @@ def build_mailer(config: Mapping[str, Any]) -> Mailer:
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's mailer from its config and keep it in ``app.extensions``."""
+    """Build the app's mailer and its email templates, and keep them in ``app.extensions``."""
     app.extensions[EXTENSION_KEY] = build_mailer(app.config)
+    app.extensions[TEMPLATES_KEY] = app.jinja_env.overlay(
+        # A text part is not HTML: escaped, "Fysio & Trening" would arrive as "&amp;". An
+        # HTML part (a .html template) would be escaped as every page is.
+        autoescape=_is_html,
+        # Templates laid out line by line, as the emails read.
+        trim_blocks=True,
+        lstrip_blocks=True,
+        cache_size=50,
+    )
+
+
+def _is_html(template_name: str | None) -> bool:
+    return (template_name or "").endswith(".html")
+
+
+def render_email(template_name: str, /, **context: Any) -> tuple[str, str]:
+    """Render ``templates/email/<template_name>``: its ``subject`` block on one line, its ``body``.
+
+    Templates see only the ``context`` given here (no request, session or config), and write
+    in the current language, as pages do.
+    """
+    environment = current_app.extensions[TEMPLATES_KEY]
+    template = environment.get_template(f"email/{template_name}")
+    subject = "".join(template.blocks["subject"](template.new_context(context)))
+    body = "".join(template.blocks["body"](template.new_context(context)))
+    return one_line(subject), body
 
 
 def current_mailer() -> Mailer:

@@ -30,6 +30,7 @@ from clinic_finder.mail import (
 )
 from clinic_finder.models import OutboxMessage, now_utc
 
+from .conftest import PROJECT_ROOT
 from .smtp_server import SmtpServer, connection_refused, running_smtp
 
 SENDER = "Finn klinikk <no-reply@clinic-finder.example>"
@@ -532,3 +533,30 @@ def test_outbox_status_counts_waiting_failing_and_sent(session, runner):
 def test_outbox_status_of_an_empty_outbox(session, runner):
     result = runner.invoke(outbox_cli, ["status"])
     assert result.output == "Waiting: 0\nFailing: 0\nSent: 0\n"
+
+
+# Emails are templates
+
+
+EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
+
+
+def test_every_email_template_has_a_subject_and_a_body(app):
+    names = sorted(path.name for path in EMAIL_TEMPLATES.iterdir())
+    assert names == [
+        "referral_clinic.txt",
+        "referral_patient.txt",
+        "request_confirmation.txt",
+        "request_staff.txt",
+    ]
+    with app.app_context():
+        environment = app.extensions[mail.TEMPLATES_KEY]
+        for name in names:
+            assert set(environment.get_template(f"email/{name}").blocks) == {"subject", "body"}
+
+
+def test_email_templates_escape_html_parts_and_never_text_parts(app):
+    with app.app_context():
+        environment = app.extensions[mail.TEMPLATES_KEY]
+        assert environment.autoescape("email/a_future_part.html") is True
+        assert environment.autoescape("email/request_staff.txt") is False

@@ -223,6 +223,20 @@ def test_referral_emails_the_clinic_without_description_unless_allowed(app, staf
         assert referral.clinic_id == clinic.id and referral.referred_by.email.startswith("staff@")
 
 
+def test_referral_email_is_text_written_as_typed_not_html_escaped(app, staff_client, session):
+    clinic = make_clinic(session, name="Fysio & Trening <Sentrum>", email="post@fysio.example")
+    session.commit()
+    request_id = make_request(app, share=True)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    (to_clinic,) = outbox(app, "referral.clinic")
+    assert to_clinic.body.startswith("Hello Fysio & Trening <Sentrum>,\n\n")
+    assert f"\n\n{SECRET_COMPLAINT}\n(How long: 1–4 weeks)\n" in to_clinic.body
+    (to_patient,) = outbox(app, "referral.patient")
+    assert "Fysio & Trening <Sentrum> (Testgata 1, 0150 Oslo)" in to_patient.body
+    assert "&amp;" not in to_clinic.body + to_patient.body
+
+
 def test_referral_shares_description_when_patient_allowed(app, staff_client, session):
     clinic = make_clinic(session, email="post@klinikk.example")
     session.commit()
