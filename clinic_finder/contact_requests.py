@@ -120,12 +120,13 @@ def staff_notification(request: ContactRequest, base_url: str) -> tuple[str, str
 
 
 def patient_confirmation(request: ContactRequest) -> tuple[str, str]:
-    """Subject and body confirming receipt to the patient, without any health details."""
+    """Subject and body confirming receipt to the patient, with nothing they typed in them.
+
+    Anyone can type someone else's address into the form; this email must then carry
+    nothing of theirs to it — so its template gets the reference and nothing else.
+    """
     return render_email(
-        "request_confirmation.txt",
-        name=request.name,
-        reference=request.reference,
-        promise=ANSWER_PROMISE,
+        "request_confirmation.txt", reference=request.reference, promise=ANSWER_PROMISE
     )
 
 
@@ -272,10 +273,8 @@ def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) ->
 
 
 def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str, str]:
-    """Subject and body telling the patient which clinic we passed their request on to."""
-    return render_email(
-        "referral_patient.txt", name=request.name, reference=request.reference, clinic=clinic
-    )
+    """Subject and body telling the patient which clinic has their request; nothing they typed."""
+    return render_email("referral_patient.txt", reference=request.reference, clinic=clinic)
 
 
 def refer(

@@ -12,7 +12,7 @@ from clinic_finder.contact_requests import NOTICE_VERSION, contains_fodselsnumme
 from clinic_finder.extensions import db
 from clinic_finder.models import Clinician, ContactRequest, OutboxMessage, Profession, RequestStatus
 
-from .conftest import csrf_token_from
+from .conftest import csrf_token_from, deliver_due, post_form
 from .factories import make_clinic
 
 VALID_FODSELSNUMMER = "15076500565"
@@ -356,3 +356,49 @@ def test_request_count_matches_submissions(app, client):
         send(client)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ContactRequest)) == 3
+
+
+# --- hardening round two: patient emails echo nothing the sender typed --------------------
+
+TYPED_NAME = "Kari <b>Nordmann</b> {{7*7}}"
+
+
+def test_patient_emails_echo_nothing_the_sender_typed(app, client, staff_client, runner, smtp):
+    with app.app_context():
+        clinic = make_clinic(
+            db.session, name="Ryggsenteret", email="post@ryggsenteret.example", postcode="5003"
+        )
+        db.session.commit()
+        clinic_id = clinic.id
+    sent = send(client, name=TYPED_NAME, email="pia@example.org", phone="+47 912 34 567")
+    assert sent.status_code == 302
+    (request,) = stored(app)
+    url = f"/staff/requests/{request.id}"
+    referred = post_form(
+        staff_client, url, f"{url}/referral", clinic_id=str(clinic_id), tell_patient="y"
+    )
+    assert referred.status_code == 302
+    deliver_due(app, runner)
+
+    to_patient = [mail.message for mail in smtp.received if mail.rcpt_tos == ["pia@example.org"]]
+    assert len(to_patient) == 2  # the confirmation and the referral notice
+    for message in to_patient:
+        text = message["Subject"] + message.get_content()
+        for typed in ("Kari", "Nordmann", "<b>", "7*7", "korsryggen", "912", "pia@"):
+            assert typed not in text
+        assert request.reference in text
+    # Staff and the clinic still see who the patient is.
+    (to_clinic,) = [m.message for m in smtp.received if m.rcpt_tos == ["post@ryggsenteret.example"]]
+    assert TYPED_NAME in to_clinic.get_content()
+
+
+def test_patient_confirmation_greets_in_the_patients_language_without_a_name(app, client):
+    client.get("/contact?lang=nb")
+    assert send(client).status_code == 302
+    with app.app_context():
+        confirmation = db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "request.confirmation")
+        ).one()
+    assert confirmation.subject.startswith("Vi har mottatt henvendelsen din (KF-")
+    assert confirmation.body.startswith("Hei,\n\nTakk for at du tok kontakt. Referansen din er KF-")
+    assert "Kari" not in confirmation.body
