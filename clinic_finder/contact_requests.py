@@ -25,7 +25,7 @@ from stdnum.no import fodselsnummer
 
 from .audit import record
 from .i18n import format_moment, profession_name
-from .mail import queue_email, render_email
+from .mail import checked_address, queue_email, render_email
 from .models import (
     Clinic,
     ContactRequest,
@@ -37,6 +37,7 @@ from .models import (
     StaffUser,
     now_utc,
 )
+from .validation import email_spellings
 
 # Bump when the privacy notice's wording changes. What a request stores is notice_version():
 # this plus the retention period, the one setting the notice's text shows.
@@ -277,6 +278,42 @@ def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str
     return render_email("referral_patient.txt", reference=request.reference, clinic=clinic)
 
 
+def _unsendable_clinic_address(clinic: Clinic) -> str | None:
+    """Say why the clinic cannot be emailed (no address, or one we cannot send to), or None."""
+    if not clinic.email:
+        if clinic.phone:
+            return _(
+                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
+                "add one first.",
+                clinic=clinic.name,
+                phone=clinic.phone,
+            )
+        return _(
+            "%(clinic)s has no email address in the directory (and no phone either); "
+            "add one first.",
+            clinic=clinic.name,
+        )
+    try:
+        checked_address(clinic.email)
+    except ValueError:
+        # Stored before addresses had to be ones we can send to (or by hand, in the database).
+        if clinic.phone:
+            return _(
+                "We cannot send email to %(clinic)s at the address in the directory "
+                "(%(email)s); call them (%(phone)s) or correct the address first.",
+                clinic=clinic.name,
+                email=clinic.email,
+                phone=clinic.phone,
+            )
+        return _(
+            "We cannot send email to %(clinic)s at the address in the directory "
+            "(%(email)s); correct the address first.",
+            clinic=clinic.name,
+            email=clinic.email,
+        )
+    return None
+
+
 def refer(
     session: Session,
     actor: StaffUser,
@@ -291,21 +328,20 @@ def refer(
     The emails are written in ``language`` (by default, the current request's): the
     patient's own language is not stored with a request.
     """
-    if not clinic.email:
-        if clinic.phone:
-            message = _(
-                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
-                "add one first.",
-                clinic=clinic.name,
-                phone=clinic.phone,
-            )
-        else:
-            message = _(
-                "%(clinic)s has no email address in the directory (and no phone either); "
-                "add one first.",
-                clinic=clinic.name,
-            )
-        raise ContactRequestError(message)
+    problem = _unsendable_clinic_address(clinic)
+    if problem is not None:
+        raise ContactRequestError(problem)
+    if tell_patient and request.email:
+        try:
+            checked_address(request.email)
+        except ValueError:
+            raise ContactRequestError(
+                _(
+                    "We cannot send email to the patient's address (%(email)s). Untick "
+                    "“Also email the patient the clinic's name” and tell them by phone.",
+                    email=request.email,
+                )
+            ) from None
     referral = Referral(
         request=request,
         clinic=clinic,
@@ -395,10 +431,11 @@ def purge_expired(
 def requests_of_person(
     session: Session, email: str | None, phone: str | None
 ) -> list[ContactRequest]:
-    """Every request that gave this email (case-insensitive) or this phone number."""
+    """Every request that gave this email (case-insensitive, its domain in any form) or phone."""
     conditions = []
     if email:
-        conditions.append(func.lower(ContactRequest.email) == email.strip().lower())
+        spellings = sorted(email_spellings(email))
+        conditions.append(func.lower(ContactRequest.email).in_(spellings))
     if phone:
         conditions.append(ContactRequest.phone == phone)
     if not conditions:

@@ -12,7 +12,9 @@ never loses or blocks a request.
 
 Headers are built with :mod:`email`'s SMTP policy, which refuses line breaks in header
 values, and :func:`queue_email` already refuses them in addresses and folds them out of
-subjects, so text a patient typed can never add a header or a recipient.
+subjects, so text a patient typed can never add a header or a recipient. Every address is
+checked by the one rule for addresses (``validation.clean_email``), so anything accepted
+anywhere can be sent to.
 
 Messages carry health data (GDPR art. 9): logs name message ids, kinds and error types,
 never addresses, subjects or bodies.
@@ -41,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import OutboxMessage, now_utc
+from .validation import clean_email
 
 logger = logging.getLogger(__name__)
 
@@ -209,24 +212,20 @@ def one_line(text: str) -> str:
 
 
 def checked_address(address: str) -> str:
-    """Return a single bare email address, or raise ValueError.
+    """Return a single bare email address we can send to, or raise ValueError.
 
-    Line breaks and control characters are refused rather than cleaned: an address that
-    contains them was tampered with, and a guess might mail someone else.
+    The same rule as every address we accept (``validation.clean_email``), so an address
+    that was accepted can be sent to. Line breaks and control characters are refused
+    rather than cleaned: an address that contains them was tampered with, and a guess
+    might mail someone else.
     """
     if any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in address):
         raise ValueError("An email address may not contain line breaks or control characters.")
     address = address.strip()
     if not address or len(address) > MAX_ADDRESS_LENGTH:
         raise ValueError(f"An email address has 1 to {MAX_ADDRESS_LENGTH} characters.")
-    try:
-        # Parses the whole string as one addr-spec, so "a@x, b@y" is refused too.
-        parsed = Address(addr_spec=address)
-    except (ValueError, IndexError) as error:
-        raise ValueError("Not a single email address.") from error
-    if not parsed.username or not parsed.domain:
-        raise ValueError("Not a single email address.")
-    return parsed.addr_spec
+    # One addr-spec only: "a@x, b@y" and "Name <a@x>" are refused too.
+    return clean_email(address)
 
 
 def queue_email(

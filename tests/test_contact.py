@@ -402,3 +402,58 @@ def test_patient_confirmation_greets_in_the_patients_language_without_a_name(app
     assert confirmation.subject.startswith("Vi har mottatt henvendelsen din (KF-")
     assert confirmation.body.startswith("Hei,\n\nTakk for at du tok kontakt. Referansen din er KF-")
     assert "Kari" not in confirmation.body
+
+
+# --- hardening round two: addresses we can send to ----------------------------------------
+
+API = "/api/v1/contact-requests"
+NON_ASCII_LOCAL_PART = "øystein@eksempel.example"
+
+
+def test_form_refuses_an_address_we_cannot_send_to_and_keeps_what_was_typed(app, client):
+    response = send(client, email=NON_ASCII_LOCAL_PART, message="Vondt i skulderen om natta.")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "We cannot send email to" in page
+    assert 'aria-invalid="true"' in re.search(r'<input[^>]*name="email"[^>]*>', page).group(0)
+    assert "Vondt i skulderen om natta." in page and 'value="Kari Nordmann"' in page
+    assert stored(app) == []
+
+
+def test_api_refuses_an_address_we_cannot_send_to(app, client):
+    response = client.post(API, json={**API_BODY, "email": NON_ASCII_LOCAL_PART})
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {"email"}
+    assert stored(app) == []
+
+
+def test_internationalised_domain_is_stored_in_ascii_and_the_confirmation_arrives(
+    app, client, runner, smtp
+):
+    assert send(client, email="kari@blåbær.no").status_code == 302
+    (request,) = stored(app)
+    assert request.email == "kari@xn--blbr-roah.no"
+    deliver_due(app, runner)
+    assert ["kari@xn--blbr-roah.no"] in [mail.rcpt_tos for mail in smtp.received]
+
+
+def test_form_shown_again_with_everything_typed_when_storing_fails(
+    app, client, refusing_contact_requests
+):
+    response = send(client, name="Refused Writer", message="Vondt i hofta, verst om morgenen.")
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "could not store your request" in page
+    assert 'value="Refused Writer"' in page and 'value="kari@example.org"' in page
+    assert "Vondt i hofta, verst om morgenen." in page
+    assert stored(app) == []
+    # The form shown again sends as it is, once the database takes it.
+    assert send_back(client, page).status_code == 302
+
+
+def test_api_answers_json_when_storing_fails(app, client, refusing_contact_requests):
+    response = client.post(API, json={**API_BODY, "name": "Refused Writer"})
+    assert response.status_code == 503
+    assert response.is_json and set(response.get_json()) == {"error", "message"}
+    assert int(response.headers["Retry-After"]) > 0
+    assert stored(app) == []

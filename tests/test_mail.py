@@ -173,12 +173,35 @@ def test_build_message_refuses_line_breaks_stored_in_the_outbox():
         "Staff <staff@clinic-finder.example>",
         "not an address",
         "",
+        "øystein@eksempel.example",
+        "staff@localhost",
     ],
 )
 def test_queue_email_refuses_an_address_that_is_not_one_plain_address(session, address):
     with pytest.raises(ValueError):
         queue_email(session, to=address, subject="Hello", body="", kind="request.staff")
     assert not session.new
+
+
+def test_queue_email_sends_to_an_internationalised_domain_in_its_ascii_form(
+    session, smtp_server, smtp_mailer
+):
+    message = queue_email(session, to="post@blåbær.no", subject="Hei", body="", kind="test")
+    session.commit()
+    assert message.to_address == "post@xn--blbr-roah.no"
+    assert send_due(session, smtp_mailer, SENDER).sent == 1
+    assert [mail.rcpt_tos for mail in smtp_server.received] == [["post@xn--blbr-roah.no"]]
+
+
+def test_build_message_sends_an_internationalised_domain_stored_before_in_ascii(
+    session, smtp_server, smtp_mailer
+):
+    # Rows queued before the rule (or written by hand) may hold the domain in Unicode.
+    [message] = queue(session)
+    message.to_address = "post@blåbær.no"
+    session.commit()
+    assert send_due(session, smtp_mailer, SENDER).sent == 1
+    assert [mail.rcpt_tos for mail in smtp_server.received] == [["post@xn--blbr-roah.no"]]
 
 
 def test_queue_email_folds_and_shortens_a_long_subject(session):
