@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -457,3 +458,91 @@ def test_api_answers_json_when_storing_fails(app, client, refusing_contact_reque
     assert response.is_json and set(response.get_json()) == {"error", "message"}
     assert int(response.headers["Retry-After"]) > 0
     assert stored(app) == []
+
+
+# --- hardening round two: one contact limit that only stored requests use up ---------------
+
+FOREIGN_ORIGIN = {"Origin": "https://evil.example"}
+
+
+def test_refused_posts_do_not_count_toward_the_contact_limit(app, client):
+    for _ in range(5):
+        assert send(client, consent=None).status_code == 400
+        assert client.post(API, json=API_BODY, headers=FOREIGN_ORIGIN).status_code == 403
+    statuses = [send(client).status_code for _ in range(6)]
+    assert statuses == [302] * 5 + [429]
+    assert len(stored(app)) == 5
+
+
+def test_form_and_api_share_one_contact_limit(app, client):
+    assert [send(client).status_code for _ in range(3)] == [302] * 3
+    assert [client.post(API, json=API_BODY).status_code for _ in range(2)] == [201] * 2
+    assert send(client).status_code == 429
+    refused = client.post(API, json=API_BODY)
+    assert refused.status_code == 429 and refused.is_json
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert len(stored(app)) == 5
+
+
+def _clock_texts(first, last, locale: str) -> set[str]:
+    """How a page may show a time between ``first`` and ``last`` in Norway, to the minute."""
+    from babel.dates import format_time, get_timezone
+
+    oslo = get_timezone("Europe/Oslo")
+    minute = first.replace(second=0, microsecond=0)
+    texts = set()
+    while minute <= last + timedelta(minutes=1):
+        if locale == "nb":
+            texts.add(minute.astimezone(oslo).strftime("kl. %H.%M"))
+        else:
+            texts.add(format_time(minute, "short", tzinfo=oslo, locale=locale))
+        minute += timedelta(minutes=1)
+    return texts
+
+
+def _limited_to_one_an_hour(app, client, page: str) -> tuple:
+    """Use up a one-an-hour limit with the form on ``page``; return when it frees again."""
+    app.config["CONTACT_RATE_LIMIT"] = "1 per hour"
+    before = datetime.now(UTC)
+    assert send_back(client, page).status_code == 302
+    after = datetime.now(UTC)
+    return before + timedelta(hours=1), after + timedelta(hours=1, seconds=1)
+
+
+def test_rate_limited_form_keeps_what_was_typed_says_when_and_offers_the_clinics_phone(
+    app, client, session
+):
+    clinic = make_clinic(session, name="Ryggklinikken", phone="+47 22 33 44 55")
+    session.commit()
+    page = client.get(f"/contact?clinic={clinic.id}").get_data(as_text=True)
+    frees = _limited_to_one_an_hour(app, client, page)
+
+    refused = client.post(
+        "/contact", data={**FORM, **hidden_inputs(page), "message": "Stikk i korsryggen."}
+    )
+
+    assert refused.status_code == 429
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+    assert refused.headers["Cache-Control"] == "no-store"
+    text = refused.get_data(as_text=True)
+    assert "several requests in a short time" in text
+    assert "Stikk i korsryggen." in text and 'value="Kari Nordmann"' in text
+    assert any(clock in text for clock in _clock_texts(*frees, "en")), text
+    assert "You are asking about <strong>Ryggklinikken</strong>" in text
+    assert 'href="tel:+4722334455"' in text and "+47 22 33 44 55" in text
+    assert hidden_inputs(text)["clinic_id"] == str(clinic.id)
+    assert len(stored(app)) == 1
+
+
+def test_rate_limited_form_in_norwegian_says_the_time_as_norwegians_write_it(app, client):
+    page = client.get("/contact?lang=nb").get_data(as_text=True)
+    frees = _limited_to_one_an_hour(app, client, page)
+
+    refused = client.post("/contact", data={**FORM, **hidden_inputs(page)})
+
+    assert refused.status_code == 429
+    text = refused.get_data(as_text=True)
+    assert any(clock in text for clock in _clock_texts(*frees, "nb")), text
+    # Not about a clinic: the search, with its phone numbers, for their postcode.
+    assert "/find?postcode=0150" in text
+    assert "Vondt i korsryggen etter flytting." in text

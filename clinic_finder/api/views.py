@@ -15,10 +15,10 @@ from ..contact.forms import ContactForm
 from ..contact.views import (
     NOT_STORED_RETRY_AFTER,
     RequestNotStoredError,
-    contact_rate_limit,
+    contact_requests_limit,
     submit_contact_request,
 )
-from ..extensions import csrf, db, limiter
+from ..extensions import csrf, db
 from ..finder import find as run_finder
 from ..models import Clinic, PostalCode, now_utc, today
 from ..origins import is_allowed_origin
@@ -287,7 +287,7 @@ def _form_data_from_json(body: dict) -> MultiDict:
 
 
 @bp.route("/contact-requests", methods=["POST", "OPTIONS"])
-@limiter.limit(contact_rate_limit, methods=["POST"], scope="contact-requests")
+@contact_requests_limit
 def contact_requests():
     """Store a contact request from the embedded finder; 201 with its reference."""
     origin = request.headers.get("Origin")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import (
@@ -20,9 +23,9 @@ from flask_babel import lazy_gettext as _l
 
 from ..contact_requests import ANSWER_PROMISE, create_contact_request, notice_version
 from ..extensions import db, limiter
-from ..i18n import current_language, visitor_language
+from ..i18n import current_language, format_clock, format_day, visitor_language
 from ..mail import send_after_commit
-from ..models import ContactRequest
+from ..models import ContactRequest, now_utc
 from ..public.forms import complaint_catalogue
 from .forms import ContactForm
 
@@ -40,6 +43,24 @@ _PACKAGE = str(Path(__file__).resolve().parent.parent)
 def contact_rate_limit() -> str:
     """Per-address limit on contact requests (form and API share it)."""
     return current_app.config["CONTACT_RATE_LIMIT"]
+
+
+def request_was_stored(response: Response) -> bool:
+    """Whether this is the answer given after storing a request: the only kind that counts."""
+    if response.status_code == 201:  # the API's
+        return True
+    return response.status_code == 302 and response.location == url_for("contact.sent")
+
+
+# One limit for the form and the API together. Only stored requests use it up: a refused
+# post (no consent, a foreign Origin) costs nothing, so another web page cannot use up a
+# visitor's requests by making their browser post for it.
+contact_requests_limit = limiter.shared_limit(
+    contact_rate_limit,
+    scope="contact-requests",
+    methods=["POST"],
+    deduct_when=request_was_stored,
+)
 
 
 class RequestNotStoredError(Exception):
@@ -109,7 +130,7 @@ def _form_page(form: ContactForm, status: int, **extra) -> Response:
 
 
 @bp.route("", methods=["GET", "POST"])
-@limiter.limit(contact_rate_limit, methods=["POST"], scope="contact-requests")
+@contact_requests_limit
 def contact():
     """Show the form (prefilled from the search), and store a request sent with it."""
     form = ContactForm()
@@ -137,6 +158,42 @@ def contact():
             session["contact_reference"] = contact_request.reference
             return redirect(url_for("contact.sent"))
     return _form_page(form, 400 if form.errors or form.form_errors else 200)
+
+
+@bp.errorhandler(429)
+def too_many_requests(error):
+    """Show the form again as it was sent, saying when it can go, and whom to phone instead."""
+    form = ContactForm()  # what was posted, shown as it was: nothing is validated or stored
+    form.prefill_clinic(request.form.get("clinic_id", ""))
+    form.clinic_id.raw_data = []  # carried on only if it is a clinic patients can find
+    retry_at = _retry_at()
+    response = _form_page(form, 429, rate_limited=True, try_again=_when_to_try_again(retry_at))
+    if retry_at is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_at.timestamp() - time.time())))
+    return response
+
+
+def _retry_at() -> datetime | None:
+    """When the limit this request ran into lets the next request through."""
+    limit = limiter.current_limit
+    if limit is None:
+        return None
+    try:
+        return datetime.fromtimestamp(limit.reset_at, UTC)
+    except Exception:  # the limit's storage went away since; the page is still shown
+        return None
+
+
+def _when_to_try_again(retry_at: datetime | None) -> str:
+    if retry_at is None:
+        return _("Please wait a while before you send it.")
+    if format_day(retry_at) == format_day(now_utc()):
+        return _("You can send it at %(time)s.", time=format_clock(retry_at))
+    return _(
+        "You can send it on %(day)s at %(time)s.",
+        day=format_day(retry_at),
+        time=format_clock(retry_at),
+    )
 
 
 @bp.get("/sent")
