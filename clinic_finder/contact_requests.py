@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,8 +61,12 @@ CONTACT_TIMES = {
 
 # Letters and digits that cannot be mistaken for each other when read over the phone.
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-# Eleven digits, perhaps written 6 + 5 with a space, dot or dash between.
-_ELEVEN_DIGITS = re.compile(r"(?<!\d)(\d{6})[ .-]?(\d{5})(?!\d)")
+# Eleven digits, perhaps written 6 + 5 with a dot or dash between (spaces are gone by then).
+_ELEVEN_DIGITS = re.compile(r"(?<![0-9])([0-9]{6})[.-]?([0-9]{5})(?![0-9])")
+# Spaces of any width, and invisible format characters, between two digits.
+_BETWEEN_DIGITS = re.compile(
+    r"(?<=[0-9])[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+(?=[0-9])"
+)
 
 
 def in_language(language: str | None):
@@ -95,8 +100,22 @@ def notice_version(retention_days: int) -> str:
 
 
 def contains_fodselsnummer(text: str) -> bool:
-    """Whether the text holds a valid Norwegian national identity number."""
-    return any(fodselsnummer.is_valid(first + last) for first, last in _ELEVEN_DIGITS.findall(text))
+    """Whether the text holds a valid Norwegian national identity number, however written.
+
+    Written in any script's digits (Arabic-Indic ٠–٩, fullwidth …), or split by spaces of
+    any kind (no-break, thin): all are read as the eleven ASCII digits they stand for.
+    """
+    return any(
+        fodselsnummer.is_valid(first + last)
+        for first, last in _ELEVEN_DIGITS.findall(_plain_digits(text))
+    )
+
+
+def _plain_digits(text: str) -> str:
+    """The text with every decimal digit in ASCII and no spaces between digits."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(str(unicodedata.decimal(char, "")) or char for char in text)
+    return _BETWEEN_DIGITS.sub("", text)
 
 
 def new_reference(session: Session) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -546,3 +547,76 @@ def test_rate_limited_form_in_norwegian_says_the_time_as_norwegians_write_it(app
     # Not about a clinic: the search, with its phone numbers, for their postcode.
     assert "/find?postcode=0150" in text
     assert "Vondt i korsryggen etter flytting." in text
+
+
+# --- hardening round two: contact-form edges ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["false", "0", "no", "off", "n", "Y", "true", "on"])
+def test_consent_is_only_the_checkboxs_own_value(app, client, value):
+    response = send(client, consent=value)
+    assert response.status_code == 400
+    assert "We can only help you if you agree" in response.get_data(as_text=True)
+    assert stored(app) == []
+
+
+@pytest.mark.parametrize(("value", "shared"), [("y", True), ("0", False), ("no", False)])
+def test_sharing_the_description_is_only_the_checkboxs_own_value(app, client, value, shared):
+    assert send(client, share_message_with_clinic=value).status_code == 302
+    (request,) = stored(app)
+    assert request.share_message_with_clinic is shared
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", f"{VALID_FODSELSNUMMER}@example.org"),
+        ("email", "kari.150765-00565@example.org"),
+        ("message", "Fnr ١٥٠٧٦٥٠٠٥٦٥"),  # Arabic-Indic digits
+        ("message", "Fnr ۱۵۰۷۶۵۰۰۵۶۵"),  # Extended Arabic-Indic (Persian) digits
+        ("message", "Fnr １５０７６５ ００５６５"),  # fullwidth digits
+        ("message", "Fnr 150765\u00a000565"),  # no-break space
+        ("message", "Fnr 150765\u202f00565"),  # narrow no-break space
+        ("message", "Fnr 15\u200907\u200965 005\u200965"),  # thin spaces
+        ("message", "Fnr 15 07 65 00565"),
+        ("name", "Kari ١٥٠٧٦٥ ٠٠٥٦٥"),
+        ("phone", "150765 00565"),
+    ],
+)
+def test_identity_number_is_refused_however_it_is_written(app, client, field, value):
+    response = send(client, **{field: value})
+    assert response.status_code == 400
+    assert "national identity number (fødselsnummer). We do not need it" in response.get_data(
+        as_text=True
+    )
+    assert stored(app) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ring 22 33 44 55 eller 98 76 54 32",
+        "Ring 22334455 eller 12345678901",
+        "Vondt siden 15.07.2024, 3 uker",
+        "Nummer 150765 00566",  # wrong check digits
+    ],
+)
+def test_numbers_that_are_no_identity_number_are_not_mistaken_for_one(text):
+    assert not contains_fodselsnummer(text)
+
+
+@pytest.mark.parametrize("field", ["message", "name"])
+def test_contact_form_refuses_a_file_naming_the_field(app, client, field):
+    data = {**FORM, field: (io.BytesIO(b"Vondt i ryggen"), "vondt.txt")}
+    data["csrf_token"] = csrf_token_from(client, "/contact")
+    response = client.post("/contact", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert f"&#39;{field}&#39;" in response.get_data(as_text=True)
+    assert stored(app) == []
+
+
+def test_contact_api_refuses_a_file_naming_the_field(app, client):
+    data = {"message": (io.BytesIO(b"Vondt"), "vondt.txt"), "name": "Kari"}
+    response = client.post(API, data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {"message"}
