@@ -178,22 +178,37 @@ def register_response_headers(app: Flask) -> None:
 
 
 def register_input_guard(app: Flask) -> None:
-    """Refuse text no field may hold, before any view or database sees it."""
+    """Refuse text no field may hold, and files where none is taken, before any view sees them."""
     from flask_babel import gettext
 
     from .errors import render_error_page
-    from .textguard import unstorable_field
+    from .textguard import unexpected_file_field, unstorable_field
+
+    def refuse(field: str, message: str):
+        if request.path.startswith(("/api/", "/staff/api/")):
+            return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400
+        return render_error_page("errors/error.html", 400, error=BadRequest(), description=message)
 
     @app.before_request
     def refuse_unstorable_text():
         field = unstorable_field(request)
-        if field is None:
-            return None
-        message = gettext(
-            "The field %(field)s contains characters we cannot store (such as a NUL "
-            "character). Remove them and try again.",
-            field=repr(field),
-        )
-        if request.path.startswith(("/api/", "/staff/api/")):
-            return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400
-        return render_error_page("errors/error.html", 400, error=BadRequest(), description=message)
+        if field is not None:
+            return refuse(
+                field,
+                gettext(
+                    "The field %(field)s contains characters we cannot store (such as a NUL "
+                    "character). Remove them and try again.",
+                    field=repr(field),
+                ),
+            )
+        field = unexpected_file_field(request)
+        if field is not None:
+            return refuse(
+                field,
+                gettext(
+                    "The field %(field)s was sent as a file, and we take no files here. "
+                    "Type it in instead.",
+                    field=repr(field),
+                ),
+            )
+        return None

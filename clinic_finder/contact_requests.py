@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from stdnum.no import fodselsnummer
 
 from .audit import record
 from .i18n import format_moment, profession_name
-from .mail import queue_email
+from .mail import checked_address, queue_email, render_email
 from .models import (
     Clinic,
     ContactRequest,
@@ -37,6 +38,7 @@ from .models import (
     StaffUser,
     now_utc,
 )
+from .validation import email_spellings
 
 # Bump when the privacy notice's wording changes. What a request stores is notice_version():
 # this plus the retention period, the one setting the notice's text shows.
@@ -59,8 +61,12 @@ CONTACT_TIMES = {
 
 # Letters and digits that cannot be mistaken for each other when read over the phone.
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-# Eleven digits, perhaps written 6 + 5 with a space, dot or dash between.
-_ELEVEN_DIGITS = re.compile(r"(?<!\d)(\d{6})[ .-]?(\d{5})(?!\d)")
+# Eleven digits, perhaps written 6 + 5 with a dot or dash between (spaces are gone by then).
+_ELEVEN_DIGITS = re.compile(r"(?<![0-9])([0-9]{6})[.-]?([0-9]{5})(?![0-9])")
+# Spaces of any width, and invisible format characters, between two digits.
+_BETWEEN_DIGITS = re.compile(
+    r"(?<=[0-9])[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+(?=[0-9])"
+)
 
 
 def in_language(language: str | None):
@@ -94,8 +100,22 @@ def notice_version(retention_days: int) -> str:
 
 
 def contains_fodselsnummer(text: str) -> bool:
-    """Whether the text holds a valid Norwegian national identity number."""
-    return any(fodselsnummer.is_valid(first + last) for first, last in _ELEVEN_DIGITS.findall(text))
+    """Whether the text holds a valid Norwegian national identity number, however written.
+
+    Written in any script's digits (Arabic-Indic ٠–٩, fullwidth …), or split by spaces of
+    any kind (no-break, thin): all are read as the eleven ASCII digits they stand for.
+    """
+    return any(
+        fodselsnummer.is_valid(first + last)
+        for first, last in _ELEVEN_DIGITS.findall(_plain_digits(text))
+    )
+
+
+def _plain_digits(text: str) -> str:
+    """The text with every decimal digit in ASCII and no spaces between digits."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(str(unicodedata.decimal(char, "")) or char for char in text)
+    return _BETWEEN_DIGITS.sub("", text)
 
 
 def new_reference(session: Session) -> str:
@@ -111,43 +131,23 @@ def new_reference(session: Session) -> str:
 
 def staff_notification(request: ContactRequest, base_url: str) -> tuple[str, str]:
     """Subject and body telling staff a request arrived: a reference and a link, no content."""
-    subject = _("New contact request %(reference)s", reference=request.reference)
-    body = "\n\n".join(
-        [
-            _(
-                "A new contact request, %(reference)s, arrived %(moment)s (Norwegian time).",
-                reference=request.reference,
-                moment=format_moment(request.created_at),
-            ),
-            _(
-                "Read it (sign-in required): %(url)s",
-                url=f"{base_url.rstrip('/')}/staff/requests/{request.id}",
-            ),
-            _(
-                "The request itself is not in this email: email is not a safe place for health "
-                "information."
-            ),
-        ]
+    return render_email(
+        "request_staff.txt",
+        reference=request.reference,
+        received=format_moment(request.created_at),
+        url=f"{base_url.rstrip('/')}/staff/requests/{request.id}",
     )
-    return subject, body + "\n"
 
 
 def patient_confirmation(request: ContactRequest) -> tuple[str, str]:
-    """Subject and body confirming receipt to the patient, without any health details."""
-    subject = _("We have received your request (%(reference)s)", reference=request.reference)
-    lines = [
-        _("Hello %(name)s,", name=request.name),
-        "",
-        _(
-            "Thank you for contacting us. Your reference is %(reference)s.",
-            reference=request.reference,
-        ),
-        _("We will get back to you %(promise)s.", promise=ANSWER_PROMISE),
-        "",
-        _("For your privacy this email does not repeat what you wrote."),
-        _("If you did not send this request, you can ignore this email."),
-    ]
-    return subject, "\n".join(lines) + "\n"
+    """Subject and body confirming receipt to the patient, with nothing they typed in them.
+
+    Anyone can type someone else's address into the form; this email must then carry
+    nothing of theirs to it — so its template gets the reference and nothing else.
+    """
+    return render_email(
+        "request_confirmation.txt", reference=request.reference, promise=ANSWER_PROMISE
+    )
 
 
 def create_contact_request(
@@ -277,75 +277,60 @@ def _record_note(session: Session, actor: StaffUser, request: ContactRequest) ->
 
 def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
     """Subject and body of a referral: the description only if the patient allowed it."""
-    wanted = (
-        profession_name(request.profession).lower()
-        if request.profession
-        else _("not sure (advise them)")
+    return render_email(
+        "referral_clinic.txt",
+        request=request,
+        clinic=clinic,
+        wanted=(
+            profession_name(request.profession).lower()
+            if request.profession
+            else _("not sure (advise them)")
+        ),
+        contact_time=CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"]),
+        duration=DURATIONS.get(request.duration) or _("not given"),
+        staff_email=staff.email,
     )
-    contact_time = CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"])
-    lines = [
-        _("Hello %(name)s,", name=clinic.name),
-        "",
-        _("We refer a patient to you who asked us for help finding a clinician."),
-        "",
-        _("Reference: %(value)s", value=request.reference),
-        _("Name: %(value)s", value=request.name),
-        _("Phone: %(value)s", value=request.phone or "—"),
-        _("Email: %(value)s", value=request.email or "—"),
-        _("Postcode: %(value)s", value=request.postcode),
-        _("Profession wanted: %(value)s", value=wanted),
-        _("Preferred contact time: %(value)s", value=contact_time),
-        "",
-    ]
-    if request.share_message_with_clinic:
-        duration = DURATIONS.get(request.duration) or _("not given")
-        lines += [
-            _("The patient allowed us to share their description with you:"),
-            "",
-            request.message,
-            _("(How long: %(value)s)", value=duration),
-            "",
-        ]
-    else:
-        lines += [
-            _("The patient did not ask us to share their description; please ask them."),
-            "",
-        ]
-    lines += [
-        _("Please contact the patient directly."),
-        _("Referred by %(email)s", email=staff.email),
-    ]
-    subject = _("Referral %(reference)s from Finn klinikk", reference=request.reference)
-    return subject, "\n".join(lines) + "\n"
 
 
 def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str, str]:
-    """Subject and body telling the patient which clinic we passed their request on to."""
-    if clinic.phone:
-        where = _(
-            "%(clinic)s (%(address)s, %(postcode)s %(city)s, phone %(phone)s)",
+    """Subject and body telling the patient which clinic has their request; nothing they typed."""
+    return render_email("referral_patient.txt", reference=request.reference, clinic=clinic)
+
+
+def _unsendable_clinic_address(clinic: Clinic) -> str | None:
+    """Say why the clinic cannot be emailed (no address, or one we cannot send to), or None."""
+    if not clinic.email:
+        if clinic.phone:
+            return _(
+                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
+                "add one first.",
+                clinic=clinic.name,
+                phone=clinic.phone,
+            )
+        return _(
+            "%(clinic)s has no email address in the directory (and no phone either); "
+            "add one first.",
             clinic=clinic.name,
-            address=clinic.address,
-            postcode=clinic.postcode,
-            city=clinic.city,
-            phone=clinic.phone,
         )
-    else:
-        where = _(
-            "%(clinic)s (%(address)s, %(postcode)s %(city)s)",
+    try:
+        checked_address(clinic.email)
+    except ValueError:
+        # Stored before addresses had to be ones we can send to (or by hand, in the database).
+        if clinic.phone:
+            return _(
+                "We cannot send email to %(clinic)s at the address in the directory "
+                "(%(email)s); call them (%(phone)s) or correct the address first.",
+                clinic=clinic.name,
+                email=clinic.email,
+                phone=clinic.phone,
+            )
+        return _(
+            "We cannot send email to %(clinic)s at the address in the directory "
+            "(%(email)s); correct the address first.",
             clinic=clinic.name,
-            address=clinic.address,
-            postcode=clinic.postcode,
-            city=clinic.city,
+            email=clinic.email,
         )
-    lines = [
-        _("Hello %(name)s,", name=request.name),
-        "",
-        _("We have passed your request on to %(where)s.", where=where),
-        _("They will contact you. You are welcome to contact them yourself too."),
-    ]
-    subject = _("About your request %(reference)s", reference=request.reference)
-    return subject, "\n".join(lines) + "\n"
+    return None
 
 
 def refer(
@@ -362,21 +347,20 @@ def refer(
     The emails are written in ``language`` (by default, the current request's): the
     patient's own language is not stored with a request.
     """
-    if not clinic.email:
-        if clinic.phone:
-            message = _(
-                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
-                "add one first.",
-                clinic=clinic.name,
-                phone=clinic.phone,
-            )
-        else:
-            message = _(
-                "%(clinic)s has no email address in the directory (and no phone either); "
-                "add one first.",
-                clinic=clinic.name,
-            )
-        raise ContactRequestError(message)
+    problem = _unsendable_clinic_address(clinic)
+    if problem is not None:
+        raise ContactRequestError(problem)
+    if tell_patient and request.email:
+        try:
+            checked_address(request.email)
+        except ValueError:
+            raise ContactRequestError(
+                _(
+                    "We cannot send email to the patient's address (%(email)s). Untick "
+                    "“Also email the patient the clinic's name” and tell them by phone.",
+                    email=request.email,
+                )
+            ) from None
     referral = Referral(
         request=request,
         clinic=clinic,
@@ -466,10 +450,11 @@ def purge_expired(
 def requests_of_person(
     session: Session, email: str | None, phone: str | None
 ) -> list[ContactRequest]:
-    """Every request that gave this email (case-insensitive) or this phone number."""
+    """Every request that gave this email (case-insensitive, its domain in any form) or phone."""
     conditions = []
     if email:
-        conditions.append(func.lower(ContactRequest.email) == email.strip().lower())
+        spellings = sorted(email_spellings(email))
+        conditions.append(func.lower(ContactRequest.email).in_(spellings))
     if phone:
         conditions.append(ContactRequest.phone == phone)
     if not conditions:

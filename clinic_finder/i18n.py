@@ -12,7 +12,7 @@ page's language: "5. nov. 2026, 14:03" in nb, "Nov 5, 2026, 2:03 PM" in en.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -169,6 +169,20 @@ def format_moment(value: datetime | None, seconds: bool = False) -> str:
     # The language's own way of joining a date and a time ("{1}, {0}" in both of ours).
     joined = str(locale.datetime_formats["medium"]).replace("'", "")
     return joined.format(time_text, format_day(local))
+
+
+def format_clock(value: datetime) -> str:
+    """A UTC datetime's time of day in Norway, in the page's language: "14.31" / "2:31 PM".
+
+    Rounded up to the whole minute, so a patient told 14.31 is not turned away at 14.30.40.
+    """
+    local = to_user_timezone(value)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if current_language() == "nb":
+        # Norwegian writes "kl. 14.30" (Språkrådet); CLDR's Bokmål pattern has a colon.
+        return local.strftime("%H.%M")
+    return babel_format_time(local, "short", locale=_babel_locale())
 
 
 def profession_name(profession: Profession | str | None) -> str:

@@ -1,4 +1,7 @@
-"""Outgoing email: an outbox table, a mailer behind a small seam, and a sender that retries.
+"""Outgoing email: templates, an outbox table, a mailer behind a seam, a sender that retries.
+
+Each email is a template in ``templates/email/`` with a ``subject`` and a ``body`` block,
+rendered by :func:`render_email` as plain text (no HTML escaping) in the current language.
 
 Nothing is ever sent inside the transaction that stores a contact request: the view queues
 :class:`~clinic_finder.models.OutboxMessage` rows with :func:`queue_email`, commits, and
@@ -9,7 +12,9 @@ never loses or blocks a request.
 
 Headers are built with :mod:`email`'s SMTP policy, which refuses line breaks in header
 values, and :func:`queue_email` already refuses them in addresses and folds them out of
-subjects, so text a patient typed can never add a header or a recipient.
+subjects, so text a patient typed can never add a header or a recipient. Every address is
+checked by the one rule for addresses (``validation.clean_email``), so anything accepted
+anywhere can be sent to.
 
 Messages carry health data (GDPR art. 9): logs name message ids, kinds and error types,
 never addresses, subjects or bodies.
@@ -38,10 +43,12 @@ from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import OutboxMessage, now_utc
+from .validation import clean_email
 
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "clinic_finder.mailer"
+TEMPLATES_KEY = "clinic_finder.email_templates"
 
 # OutboxMessage column sizes.
 MAX_ADDRESS_LENGTH = 254
@@ -157,8 +164,34 @@ def build_mailer(config: Mapping[str, Any]) -> Mailer:
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's mailer from its config and keep it in ``app.extensions``."""
+    """Build the app's mailer and its email templates, and keep them in ``app.extensions``."""
     app.extensions[EXTENSION_KEY] = build_mailer(app.config)
+    app.extensions[TEMPLATES_KEY] = app.jinja_env.overlay(
+        # A text part is not HTML: escaped, "Fysio & Trening" would arrive as "&amp;". An
+        # HTML part (a .html template) would be escaped as every page is.
+        autoescape=_is_html,
+        # Templates laid out line by line, as the emails read.
+        trim_blocks=True,
+        lstrip_blocks=True,
+        cache_size=50,
+    )
+
+
+def _is_html(template_name: str | None) -> bool:
+    return (template_name or "").endswith(".html")
+
+
+def render_email(template_name: str, /, **context: Any) -> tuple[str, str]:
+    """Render ``templates/email/<template_name>``: its ``subject`` block on one line, its ``body``.
+
+    Templates see only the ``context`` given here (no request, session or config), and write
+    in the current language, as pages do.
+    """
+    environment = current_app.extensions[TEMPLATES_KEY]
+    template = environment.get_template(f"email/{template_name}")
+    subject = "".join(template.blocks["subject"](template.new_context(context)))
+    body = "".join(template.blocks["body"](template.new_context(context)))
+    return one_line(subject), body
 
 
 def current_mailer() -> Mailer:
@@ -179,24 +212,20 @@ def one_line(text: str) -> str:
 
 
 def checked_address(address: str) -> str:
-    """Return a single bare email address, or raise ValueError.
+    """Return a single bare email address we can send to, or raise ValueError.
 
-    Line breaks and control characters are refused rather than cleaned: an address that
-    contains them was tampered with, and a guess might mail someone else.
+    The same rule as every address we accept (``validation.clean_email``), so an address
+    that was accepted can be sent to. Line breaks and control characters are refused
+    rather than cleaned: an address that contains them was tampered with, and a guess
+    might mail someone else.
     """
     if any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in address):
         raise ValueError("An email address may not contain line breaks or control characters.")
     address = address.strip()
     if not address or len(address) > MAX_ADDRESS_LENGTH:
         raise ValueError(f"An email address has 1 to {MAX_ADDRESS_LENGTH} characters.")
-    try:
-        # Parses the whole string as one addr-spec, so "a@x, b@y" is refused too.
-        parsed = Address(addr_spec=address)
-    except (ValueError, IndexError) as error:
-        raise ValueError("Not a single email address.") from error
-    if not parsed.username or not parsed.domain:
-        raise ValueError("Not a single email address.")
-    return parsed.addr_spec
+    # One addr-spec only: "a@x, b@y" and "Name <a@x>" are refused too.
+    return clean_email(address)
 
 
 def queue_email(

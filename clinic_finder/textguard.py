@@ -1,8 +1,10 @@
-"""Text that no field may hold: NUL characters and lone surrogates.
+"""Input no field may hold: NUL characters, lone surrogates, and files where none is taken.
 
 PostgreSQL refuses NUL in text and no database can store a lone UTF-16 surrogate, so both
 would end as a 500 — or, on SQLite, be stored and copied into emails. They never come from
-a person typing; they are refused at the door with the field's name.
+a person typing; they are refused at the door with the field's name. So is a file sent
+where a form expects text (a 500 in the contact form before): only the views in
+:data:`UPLOAD_ENDPOINTS` take files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 from flask import Request
 
 MAX_JSON_DEPTH = 20
+# The only views that take a file: the staff import of a clinic list.
+UPLOAD_ENDPOINTS = frozenset({"staff.import_upload"})
 
 
 def is_storable(text: str) -> bool:
@@ -60,6 +64,15 @@ def unstorable_field(request: Request) -> str | None:
         except RecursionError:
             return "body"
         return _first_bad_json(body, "")
+    return None
+
+
+def unexpected_file_field(request: Request) -> str | None:
+    """Name the first file field of a request to a view that takes no files, or None."""
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        return None
+    for name in request.files:
+        return name if is_storable(name) else "field name"
     return None
 
 

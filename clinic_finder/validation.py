@@ -45,9 +45,16 @@ def clean_phone(value: str) -> str:
 
 
 def clean_email(value: str) -> str:
-    """Return the normalised address; checks syntax only, never DNS."""
+    """Return the address as we store and send it, or refuse one we could not send to.
+
+    The one rule for every address: the contact form and API, the staff clinic form, the
+    importer and the outbox (``mail.checked_address``). Syntax only, never DNS. A domain
+    in Unicode (``blåbær.no``) is kept in its ASCII form (``xn--blbr-roah.no``), which every
+    mail server takes; letters such as ø before the @ would need SMTPUTF8 from every
+    server on the way, so such an address is refused with a message saying why.
+    """
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
         # The library explains in English; a translation may leave %(reason)s out.
         raise ValueError(
@@ -57,6 +64,32 @@ def clean_email(value: str) -> str:
                 reason=str(error),
             )
         ) from error
+    if checked.ascii_email is None:  # only sendable with SMTPUTF8
+        raise ValueError(
+            _(
+                "We cannot send email to %(value)s: the part before the @ may not contain "
+                "letters such as æ, ø, å or é. Please give another address.",
+                value=repr(value),
+            )
+        )
+    return checked.ascii_email
+
+
+def email_spellings(value: str) -> set[str]:
+    """The ways one address may be stored, lower-cased: its domain in ASCII or in Unicode.
+
+    Addresses were kept with a Unicode domain as typed before :func:`clean_email` turned
+    them into ASCII, so a search for a person must find both.
+    """
+    spellings = {value.strip().lower()}
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        return spellings
+    spellings.add(checked.normalized.lower())
+    if checked.ascii_email:
+        spellings.add(checked.ascii_email.lower())
+    return spellings
 
 
 def clean_website(value: str) -> str:

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -312,25 +313,26 @@ def deliver_due(app: Flask, runner) -> str:
     return result.output
 
 
-@pytest.fixture
-def refusing_database(app):
-    """Make the real database refuse to store a clinician named 'Refused Writer'."""
+@contextmanager
+def refusing_inserts(app: Flask, table: str) -> Iterator[None]:
+    """Make the real database refuse to store a row of ``table`` named 'Refused Writer'."""
+    function = f"refuse_{table}_writer"
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             statements = [
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician "
+                f"CREATE TRIGGER {function} BEFORE INSERT ON {table} "
                 "WHEN NEW.name = 'Refused Writer' BEGIN SELECT RAISE(ABORT, 'refused'); END"
             ]
-            cleanup = ["DROP TRIGGER refuse_writer"]
+            cleanup = [f"DROP TRIGGER {function}"]
         else:
             statements = [
-                "CREATE FUNCTION refuse_writer() RETURNS trigger AS $$ BEGIN "
+                f"CREATE FUNCTION {function}() RETURNS trigger AS $$ BEGIN "
                 "IF NEW.name = 'Refused Writer' THEN RAISE EXCEPTION 'refused'; END IF; "
                 "RETURN NEW; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER refuse_writer BEFORE INSERT ON clinician FOR EACH ROW "
-                "EXECUTE FUNCTION refuse_writer()",
+                f"CREATE TRIGGER {function} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"EXECUTE FUNCTION {function}()",
             ]
-            cleanup = ["DROP TRIGGER refuse_writer ON clinician", "DROP FUNCTION refuse_writer()"]
+            cleanup = [f"DROP TRIGGER {function} ON {table}", f"DROP FUNCTION {function}()"]
         for statement in statements:
             db.session.execute(text(statement))
         db.session.commit()
@@ -339,6 +341,20 @@ def refusing_database(app):
         for statement in cleanup:
             db.session.execute(text(statement))
         db.session.commit()
+
+
+@pytest.fixture
+def refusing_database(app):
+    """Make the real database refuse to store a clinician named 'Refused Writer'."""
+    with refusing_inserts(app, "clinician"):
+        yield
+
+
+@pytest.fixture
+def refusing_contact_requests(app):
+    """Make the real database refuse to store a contact request from 'Refused Writer'."""
+    with refusing_inserts(app, "contact_request"):
+        yield
 
 
 # What a spreadsheet may run as a formula when a cell starts with it (OWASP's list).

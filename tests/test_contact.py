@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -12,7 +14,7 @@ from clinic_finder.contact_requests import NOTICE_VERSION, contains_fodselsnumme
 from clinic_finder.extensions import db
 from clinic_finder.models import Clinician, ContactRequest, OutboxMessage, Profession, RequestStatus
 
-from .conftest import csrf_token_from
+from .conftest import csrf_token_from, deliver_due, post_form
 from .factories import make_clinic
 
 VALID_FODSELSNUMMER = "15076500565"
@@ -356,3 +358,265 @@ def test_request_count_matches_submissions(app, client):
         send(client)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ContactRequest)) == 3
+
+
+# --- hardening round two: patient emails echo nothing the sender typed --------------------
+
+TYPED_NAME = "Kari <b>Nordmann</b> {{7*7}}"
+
+
+def test_patient_emails_echo_nothing_the_sender_typed(app, client, staff_client, runner, smtp):
+    with app.app_context():
+        clinic = make_clinic(
+            db.session, name="Ryggsenteret", email="post@ryggsenteret.example", postcode="5003"
+        )
+        db.session.commit()
+        clinic_id = clinic.id
+    sent = send(client, name=TYPED_NAME, email="pia@example.org", phone="+47 912 34 567")
+    assert sent.status_code == 302
+    (request,) = stored(app)
+    url = f"/staff/requests/{request.id}"
+    referred = post_form(
+        staff_client, url, f"{url}/referral", clinic_id=str(clinic_id), tell_patient="y"
+    )
+    assert referred.status_code == 302
+    deliver_due(app, runner)
+
+    to_patient = [mail.message for mail in smtp.received if mail.rcpt_tos == ["pia@example.org"]]
+    assert len(to_patient) == 2  # the confirmation and the referral notice
+    for message in to_patient:
+        text = message["Subject"] + message.get_content()
+        for typed in ("Kari", "Nordmann", "<b>", "7*7", "korsryggen", "912", "pia@"):
+            assert typed not in text
+        assert request.reference in text
+    # Staff and the clinic still see who the patient is.
+    (to_clinic,) = [m.message for m in smtp.received if m.rcpt_tos == ["post@ryggsenteret.example"]]
+    assert TYPED_NAME in to_clinic.get_content()
+
+
+def test_patient_confirmation_greets_in_the_patients_language_without_a_name(app, client):
+    client.get("/contact?lang=nb")
+    assert send(client).status_code == 302
+    with app.app_context():
+        confirmation = db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "request.confirmation")
+        ).one()
+    assert confirmation.subject.startswith("Vi har mottatt henvendelsen din (KF-")
+    assert confirmation.body.startswith("Hei,\n\nTakk for at du tok kontakt. Referansen din er KF-")
+    assert "Kari" not in confirmation.body
+
+
+# --- hardening round two: addresses we can send to ----------------------------------------
+
+API = "/api/v1/contact-requests"
+NON_ASCII_LOCAL_PART = "øystein@eksempel.example"
+
+
+def test_form_refuses_an_address_we_cannot_send_to_and_keeps_what_was_typed(app, client):
+    response = send(client, email=NON_ASCII_LOCAL_PART, message="Vondt i skulderen om natta.")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "We cannot send email to" in page
+    assert 'aria-invalid="true"' in re.search(r'<input[^>]*name="email"[^>]*>', page).group(0)
+    assert "Vondt i skulderen om natta." in page and 'value="Kari Nordmann"' in page
+    assert stored(app) == []
+
+
+def test_api_refuses_an_address_we_cannot_send_to(app, client):
+    response = client.post(API, json={**API_BODY, "email": NON_ASCII_LOCAL_PART})
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {"email"}
+    assert stored(app) == []
+
+
+def test_internationalised_domain_is_stored_in_ascii_and_the_confirmation_arrives(
+    app, client, runner, smtp
+):
+    assert send(client, email="kari@blåbær.no").status_code == 302
+    (request,) = stored(app)
+    assert request.email == "kari@xn--blbr-roah.no"
+    deliver_due(app, runner)
+    assert ["kari@xn--blbr-roah.no"] in [mail.rcpt_tos for mail in smtp.received]
+
+
+def test_form_shown_again_with_everything_typed_when_storing_fails(
+    app, client, refusing_contact_requests
+):
+    response = send(client, name="Refused Writer", message="Vondt i hofta, verst om morgenen.")
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "could not store your request" in page
+    assert 'value="Refused Writer"' in page and 'value="kari@example.org"' in page
+    assert "Vondt i hofta, verst om morgenen." in page
+    assert stored(app) == []
+    # The form shown again sends as it is, once the database takes it.
+    assert send_back(client, page).status_code == 302
+
+
+def test_api_answers_json_when_storing_fails(app, client, refusing_contact_requests):
+    response = client.post(API, json={**API_BODY, "name": "Refused Writer"})
+    assert response.status_code == 503
+    assert response.is_json and set(response.get_json()) == {"error", "message"}
+    assert int(response.headers["Retry-After"]) > 0
+    assert stored(app) == []
+
+
+# --- hardening round two: one contact limit that only stored requests use up ---------------
+
+FOREIGN_ORIGIN = {"Origin": "https://evil.example"}
+
+
+def test_refused_posts_do_not_count_toward_the_contact_limit(app, client):
+    for _ in range(5):
+        assert send(client, consent=None).status_code == 400
+        assert client.post(API, json=API_BODY, headers=FOREIGN_ORIGIN).status_code == 403
+    statuses = [send(client).status_code for _ in range(6)]
+    assert statuses == [302] * 5 + [429]
+    assert len(stored(app)) == 5
+
+
+def test_form_and_api_share_one_contact_limit(app, client):
+    assert [send(client).status_code for _ in range(3)] == [302] * 3
+    assert [client.post(API, json=API_BODY).status_code for _ in range(2)] == [201] * 2
+    assert send(client).status_code == 429
+    refused = client.post(API, json=API_BODY)
+    assert refused.status_code == 429 and refused.is_json
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert len(stored(app)) == 5
+
+
+def _clock_texts(first, last, locale: str) -> set[str]:
+    """How a page may show a time between ``first`` and ``last`` in Norway, to the minute."""
+    from babel.dates import format_time, get_timezone
+
+    oslo = get_timezone("Europe/Oslo")
+    minute = first.replace(second=0, microsecond=0)
+    texts = set()
+    while minute <= last + timedelta(minutes=1):
+        if locale == "nb":
+            texts.add(minute.astimezone(oslo).strftime("kl. %H.%M"))
+        else:
+            texts.add(format_time(minute, "short", tzinfo=oslo, locale=locale))
+        minute += timedelta(minutes=1)
+    return texts
+
+
+def _limited_to_one_an_hour(app, client, page: str) -> tuple:
+    """Use up a one-an-hour limit with the form on ``page``; return when it frees again."""
+    app.config["CONTACT_RATE_LIMIT"] = "1 per hour"
+    before = datetime.now(UTC)
+    assert send_back(client, page).status_code == 302
+    after = datetime.now(UTC)
+    return before + timedelta(hours=1), after + timedelta(hours=1, seconds=1)
+
+
+def test_rate_limited_form_keeps_what_was_typed_says_when_and_offers_the_clinics_phone(
+    app, client, session
+):
+    clinic = make_clinic(session, name="Ryggklinikken", phone="+47 22 33 44 55")
+    session.commit()
+    page = client.get(f"/contact?clinic={clinic.id}").get_data(as_text=True)
+    frees = _limited_to_one_an_hour(app, client, page)
+
+    refused = client.post(
+        "/contact", data={**FORM, **hidden_inputs(page), "message": "Stikk i korsryggen."}
+    )
+
+    assert refused.status_code == 429
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+    assert refused.headers["Cache-Control"] == "no-store"
+    text = refused.get_data(as_text=True)
+    assert "several requests in a short time" in text
+    assert "Stikk i korsryggen." in text and 'value="Kari Nordmann"' in text
+    assert any(clock in text for clock in _clock_texts(*frees, "en")), text
+    assert "You are asking about <strong>Ryggklinikken</strong>" in text
+    assert 'href="tel:+4722334455"' in text and "+47 22 33 44 55" in text
+    assert hidden_inputs(text)["clinic_id"] == str(clinic.id)
+    assert len(stored(app)) == 1
+
+
+def test_rate_limited_form_in_norwegian_says_the_time_as_norwegians_write_it(app, client):
+    page = client.get("/contact?lang=nb").get_data(as_text=True)
+    frees = _limited_to_one_an_hour(app, client, page)
+
+    refused = client.post("/contact", data={**FORM, **hidden_inputs(page)})
+
+    assert refused.status_code == 429
+    text = refused.get_data(as_text=True)
+    assert any(clock in text for clock in _clock_texts(*frees, "nb")), text
+    # Not about a clinic: the search, with its phone numbers, for their postcode.
+    assert "/find?postcode=0150" in text
+    assert "Vondt i korsryggen etter flytting." in text
+
+
+# --- hardening round two: contact-form edges ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["false", "0", "no", "off", "n", "Y", "true", "on"])
+def test_consent_is_only_the_checkboxs_own_value(app, client, value):
+    response = send(client, consent=value)
+    assert response.status_code == 400
+    assert "We can only help you if you agree" in response.get_data(as_text=True)
+    assert stored(app) == []
+
+
+@pytest.mark.parametrize(("value", "shared"), [("y", True), ("0", False), ("no", False)])
+def test_sharing_the_description_is_only_the_checkboxs_own_value(app, client, value, shared):
+    assert send(client, share_message_with_clinic=value).status_code == 302
+    (request,) = stored(app)
+    assert request.share_message_with_clinic is shared
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", f"{VALID_FODSELSNUMMER}@example.org"),
+        ("email", "kari.150765-00565@example.org"),
+        ("message", "Fnr ١٥٠٧٦٥٠٠٥٦٥"),  # Arabic-Indic digits
+        ("message", "Fnr ۱۵۰۷۶۵۰۰۵۶۵"),  # Extended Arabic-Indic (Persian) digits
+        ("message", "Fnr １５０７６５ ００５６５"),  # fullwidth digits
+        ("message", "Fnr 150765\u00a000565"),  # no-break space
+        ("message", "Fnr 150765\u202f00565"),  # narrow no-break space
+        ("message", "Fnr 15\u200907\u200965 005\u200965"),  # thin spaces
+        ("message", "Fnr 15 07 65 00565"),
+        ("name", "Kari ١٥٠٧٦٥ ٠٠٥٦٥"),
+        ("phone", "150765 00565"),
+    ],
+)
+def test_identity_number_is_refused_however_it_is_written(app, client, field, value):
+    response = send(client, **{field: value})
+    assert response.status_code == 400
+    assert "national identity number (fødselsnummer). We do not need it" in response.get_data(
+        as_text=True
+    )
+    assert stored(app) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ring 22 33 44 55 eller 98 76 54 32",
+        "Ring 22334455 eller 12345678901",
+        "Vondt siden 15.07.2024, 3 uker",
+        "Nummer 150765 00566",  # wrong check digits
+    ],
+)
+def test_numbers_that_are_no_identity_number_are_not_mistaken_for_one(text):
+    assert not contains_fodselsnummer(text)
+
+
+@pytest.mark.parametrize("field", ["message", "name"])
+def test_contact_form_refuses_a_file_naming_the_field(app, client, field):
+    data = {**FORM, field: (io.BytesIO(b"Vondt i ryggen"), "vondt.txt")}
+    data["csrf_token"] = csrf_token_from(client, "/contact")
+    response = client.post("/contact", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert f"&#39;{field}&#39;" in response.get_data(as_text=True)
+    assert stored(app) == []
+
+
+def test_contact_api_refuses_a_file_naming_the_field(app, client):
+    data = {"message": (io.BytesIO(b"Vondt"), "vondt.txt"), "name": "Kari"}
+    response = client.post(API, data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {"message"}

@@ -204,6 +204,7 @@ def test_changed_row_is_updated_not_duplicated(session):
         ({"hpr_number": "12ab"}, "HPR number"),
         ({"org_number": "123456789"}, "not a valid Norwegian organisation number"),
         ({"email": "not-an-email"}, "email"),
+        ({"email": "øystein@klinikk.example"}, "We cannot send email to"),
         ({"website": "javascript:alert(1)"}, "http:// or https://"),
         ({"helfo_agreement": "maybe"}, "must be yes or no"),
         ({"latitude": "48.85", "longitude": "2.35"}, "outside Norway"),

@@ -30,6 +30,7 @@ from clinic_finder.mail import (
 )
 from clinic_finder.models import OutboxMessage, now_utc
 
+from .conftest import PROJECT_ROOT
 from .smtp_server import SmtpServer, connection_refused, running_smtp
 
 SENDER = "Finn klinikk <no-reply@clinic-finder.example>"
@@ -172,12 +173,35 @@ def test_build_message_refuses_line_breaks_stored_in_the_outbox():
         "Staff <staff@clinic-finder.example>",
         "not an address",
         "",
+        "øystein@eksempel.example",
+        "staff@localhost",
     ],
 )
 def test_queue_email_refuses_an_address_that_is_not_one_plain_address(session, address):
     with pytest.raises(ValueError):
         queue_email(session, to=address, subject="Hello", body="", kind="request.staff")
     assert not session.new
+
+
+def test_queue_email_sends_to_an_internationalised_domain_in_its_ascii_form(
+    session, smtp_server, smtp_mailer
+):
+    message = queue_email(session, to="post@blåbær.no", subject="Hei", body="", kind="test")
+    session.commit()
+    assert message.to_address == "post@xn--blbr-roah.no"
+    assert send_due(session, smtp_mailer, SENDER).sent == 1
+    assert [mail.rcpt_tos for mail in smtp_server.received] == [["post@xn--blbr-roah.no"]]
+
+
+def test_build_message_sends_an_internationalised_domain_stored_before_in_ascii(
+    session, smtp_server, smtp_mailer
+):
+    # Rows queued before the rule (or written by hand) may hold the domain in Unicode.
+    [message] = queue(session)
+    message.to_address = "post@blåbær.no"
+    session.commit()
+    assert send_due(session, smtp_mailer, SENDER).sent == 1
+    assert [mail.rcpt_tos for mail in smtp_server.received] == [["post@xn--blbr-roah.no"]]
 
 
 def test_queue_email_folds_and_shortens_a_long_subject(session):
@@ -532,3 +556,30 @@ def test_outbox_status_counts_waiting_failing_and_sent(session, runner):
 def test_outbox_status_of_an_empty_outbox(session, runner):
     result = runner.invoke(outbox_cli, ["status"])
     assert result.output == "Waiting: 0\nFailing: 0\nSent: 0\n"
+
+
+# Emails are templates
+
+
+EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
+
+
+def test_every_email_template_has_a_subject_and_a_body(app):
+    names = sorted(path.name for path in EMAIL_TEMPLATES.iterdir())
+    assert names == [
+        "referral_clinic.txt",
+        "referral_patient.txt",
+        "request_confirmation.txt",
+        "request_staff.txt",
+    ]
+    with app.app_context():
+        environment = app.extensions[mail.TEMPLATES_KEY]
+        for name in names:
+            assert set(environment.get_template(f"email/{name}").blocks) == {"subject", "body"}
+
+
+def test_email_templates_escape_html_parts_and_never_text_parts(app):
+    with app.app_context():
+        environment = app.extensions[mail.TEMPLATES_KEY]
+        assert environment.autoescape("email/a_future_part.html") is True
+        assert environment.autoescape("email/request_staff.txt") is False

@@ -73,6 +73,7 @@ def test_staff_create_clinic_normalises_and_audits(app, staff_client):
         ("org_number", "123456789", "not a valid Norwegian organisation number"),
         ("phone", "12", "not a valid phone number"),
         ("email", "post@", "not a valid email address"),
+        ("email", "øystein@klinikk.example", "We cannot send email to"),
         ("website", "javascript:alert(1)", "http:// or https://"),
         ("latitude", "59.9", "both latitude and longitude"),
         ("name", "", "This field is required"),

@@ -223,6 +223,20 @@ def test_referral_emails_the_clinic_without_description_unless_allowed(app, staf
         assert referral.clinic_id == clinic.id and referral.referred_by.email.startswith("staff@")
 
 
+def test_referral_email_is_text_written_as_typed_not_html_escaped(app, staff_client, session):
+    clinic = make_clinic(session, name="Fysio & Trening <Sentrum>", email="post@fysio.example")
+    session.commit()
+    request_id = make_request(app, share=True)
+    url = f"/staff/requests/{request_id}"
+    post_form(staff_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient="y")
+    (to_clinic,) = outbox(app, "referral.clinic")
+    assert to_clinic.body.startswith("Hello Fysio & Trening <Sentrum>,\n\n")
+    assert f"\n\n{SECRET_COMPLAINT}\n(How long: 1–4 weeks)\n" in to_clinic.body
+    (to_patient,) = outbox(app, "referral.patient")
+    assert "Fysio & Trening <Sentrum> (Testgata 1, 0150 Oslo)" in to_patient.body
+    assert "&amp;" not in to_clinic.body + to_patient.body
+
+
 def test_referral_shares_description_when_patient_allowed(app, staff_client, session):
     clinic = make_clinic(session, email="post@klinikk.example")
     session.commit()
@@ -244,6 +258,27 @@ def test_referral_to_clinic_without_email_is_refused_clearly(app, staff_client, 
     assert "has no email address" in page
     with app.app_context():
         assert db.session.get(ContactRequest, request_id).status is RequestStatus.NEW
+
+
+@pytest.mark.parametrize("tell_patient", ["y", ""])
+def test_referral_to_a_clinic_whose_stored_address_we_cannot_send_to_is_refused_clearly(
+    app, staff_client, session, tell_patient
+):
+    # Stored before the rule (the factory, like an old import, does not check it).
+    clinic = make_clinic(session, name="Øst Fysio", email="øystein@østfysio.example")
+    session.commit()
+    request_id = make_request(app)
+    url = f"/staff/requests/{request_id}"
+    response = post_form(
+        staff_client, url, f"{url}/referral", clinic_id=str(clinic.id), tell_patient=tell_patient
+    )
+    assert response.status_code == 302
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "We cannot send email to Øst Fysio" in page
+    assert outbox(app, "referral.clinic") == [] and outbox(app, "referral.patient") == []
+    with app.app_context():
+        assert db.session.get(ContactRequest, request_id).status is RequestStatus.NEW
+        assert db.session.scalars(select(Referral)).all() == []
 
 
 def test_purge_deletes_requests_past_retention_and_everything_about_them(app, runner):
@@ -302,6 +337,17 @@ def test_admin_exports_and_deletes_one_persons_data(app, admin_client):
         assert db.session.get(ContactRequest, other) is not None
         actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {"person.export", "person.delete"} <= actions
+
+
+@pytest.mark.parametrize("asked", ["kari@blåbær.no", "Kari@XN--BLBR-ROAH.NO"])
+def test_privacy_lookup_finds_an_address_stored_before_with_its_domain_in_unicode(
+    app, admin_client, asked
+):
+    # Requests stored before addresses were kept in ASCII hold the domain as typed.
+    make_request(app, email="kari@blåbær.no")
+    make_request(app, email="kari@xn--blbr-roah.no")
+    exported = post_form(admin_client, "/staff/privacy", "/staff/privacy/export", email=asked)
+    assert len(exported.get_json(force=True)["contact_requests"]) == 2
 
 
 def test_export_holds_every_email_about_the_persons_requests(app, admin_client, session):

@@ -12,8 +12,13 @@ from werkzeug.datastructures import MultiDict
 
 from ..complaints import Complaint
 from ..contact.forms import ContactForm
-from ..contact.views import contact_rate_limit, submit_contact_request
-from ..extensions import csrf, db, limiter
+from ..contact.views import (
+    NOT_STORED_RETRY_AFTER,
+    RequestNotStoredError,
+    contact_requests_limit,
+    submit_contact_request,
+)
+from ..extensions import csrf, db
 from ..finder import find as run_finder
 from ..models import Clinic, PostalCode, now_utc, today
 from ..origins import is_allowed_origin
@@ -282,7 +287,7 @@ def _form_data_from_json(body: dict) -> MultiDict:
 
 
 @bp.route("/contact-requests", methods=["POST", "OPTIONS"])
-@limiter.limit(contact_rate_limit, methods=["POST"], scope="contact-requests")
+@contact_requests_limit
 def contact_requests():
     """Store a contact request from the embedded finder; 201 with its reference."""
     origin = request.headers.get("Origin")
@@ -302,7 +307,16 @@ def contact_requests():
     form = ContactForm(formdata=_form_data_from_json(body), meta={"csrf": False})
     if not form.validate():
         return _bad_request(form.errors)
-    contact_request = submit_contact_request(form, "api")
+    try:
+        contact_request = submit_contact_request(form, "api")
+    except RequestNotStoredError:
+        body = {
+            "error": "Service Unavailable",
+            "message": "The request could not be stored, so nothing was kept or sent. "
+            "Please send it again in a minute.",
+        }
+        headers = {"Retry-After": str(NOT_STORED_RETRY_AFTER), "Cache-Control": "no-store"}
+        return jsonify(body), 503, headers
     response = jsonify({"reference": contact_request.reference})
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"

@@ -18,10 +18,10 @@ from wtforms import (
 )
 from wtforms.validators import (
     DataRequired,
-    InputRequired,
     Length,
     NumberRange,
     Optional,
+    StopValidation,
     ValidationError,
 )
 from wtforms.widgets import HiddenInput
@@ -53,8 +53,34 @@ FODSELSNUMMER_MESSAGE = _l(
 )
 
 
+# What a ticked checkbox sends: WTForms' own value for it.
+CHECKBOX_VALUE = "y"
+
+
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+def refuse_fodselsnummer(form, field) -> None:
+    """Refuse a national identity number in a free-text field, and say only that."""
+    if isinstance(field.data, str) and contains_fodselsnummer(field.data):
+        raise StopValidation(FODSELSNUMMER_MESSAGE)
+
+
+class CheckboxField(BooleanField):
+    """A checkbox, ticked only by its own value: what a browser sends for a ticked box.
+
+    WTForms' BooleanField reads anything but "false" and "" as ticked, so a crafted
+    ``consent=no`` (or ``0``, or ``off``) would have counted as consent.
+    """
+
+    def process_formdata(self, valuelist) -> None:
+        """Ticked only when the first value sent is the checkbox's own."""
+        self.data = valuelist[:1] == [CHECKBOX_VALUE]
+
+    def _value(self) -> str:
+        # Shown again, the box keeps its own value, whatever was sent.
+        return CHECKBOX_VALUE
 
 
 class ClinicIdField(IntegerField):
@@ -77,17 +103,21 @@ class ContactForm(FlaskForm):
     name = StringField(
         _l("Your name"),
         filters=[_strip],
-        validators=[DataRequired(_l("Tell us your name.")), Length(max=200)],
+        validators=[
+            DataRequired(_l("Tell us your name.")),
+            refuse_fodselsnummer,
+            Length(max=200),
+        ],
     )
     email = EmailField(
         _l("Email"),
         filters=[_strip],
-        validators=[Optional(), Length(max=254), cleaned_by(clean_email)],
+        validators=[Optional(), refuse_fodselsnummer, Length(max=254), cleaned_by(clean_email)],
     )
     phone = TelField(
         _l("Phone"),
         filters=[_strip],
-        validators=[Optional(), Length(max=40), cleaned_by(clean_phone)],
+        validators=[Optional(), refuse_fodselsnummer, Length(max=40), cleaned_by(clean_phone)],
     )
     postcode = StringField(
         _l("Your postcode"),
@@ -108,6 +138,7 @@ class ContactForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired(_l("Tell us briefly what is bothering you.")),
+            refuse_fodselsnummer,
             # WTForms fills in %(max)d.
             Length(max=MAX_MESSAGE_LENGTH, message=_l("Please keep it under %(max)d characters.")),
         ],
@@ -132,15 +163,15 @@ class ContactForm(FlaskForm):
             NumberRange(min=1, max=2**31 - 1, message=UNKNOWN_CLINIC_MESSAGE),
         ],
     )
-    share_message_with_clinic = BooleanField(
+    share_message_with_clinic = CheckboxField(
         _l("You may share my description with the clinic you refer me to")
     )
-    consent = BooleanField(
+    consent = CheckboxField(
         _l(
             "I agree that you store and use what I have written to help me find a clinician, "
             "as described above."
         ),
-        validators=[InputRequired(_l("We can only help you if you agree; tick the box."))],
+        validators=[DataRequired(_l("We can only help you if you agree; tick the box."))],
     )
     # A honeypot: hidden from people (CSS and aria-hidden), irresistible to form-filling bots.
     website = StringField(_l("Leave this field empty"))
@@ -169,16 +200,6 @@ class ContactForm(FlaskForm):
         self.clinic = get_listed_clinic(db.session, field.data)
         if self.clinic is None:
             raise ValidationError(UNKNOWN_CLINIC_MESSAGE)
-
-    def validate_message(self, field) -> None:
-        """Refuse a national identity number, and say why."""
-        if contains_fodselsnummer(field.data or ""):
-            raise ValidationError(FODSELSNUMMER_MESSAGE)
-
-    def validate_name(self, field) -> None:
-        """Names carry no identity numbers either."""
-        if contains_fodselsnummer(field.data or ""):
-            raise ValidationError(FODSELSNUMMER_MESSAGE)
 
     def validate(self, extra_validators=None) -> bool:
         """Check the fields, then that there is at least one way to reach the patient."""
