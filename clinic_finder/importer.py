@@ -39,10 +39,10 @@ from .validation import (
     check_in_norway,
     clean_email,
     clean_hpr_number,
+    clean_list,
     clean_org_number,
     clean_phone,
     clean_website,
-    split_list,
 )
 
 CANONICAL_COLUMNS = (
@@ -331,11 +331,6 @@ def parse_coordinate(value: str) -> float | None:
     return float(value.replace(",", "."))
 
 
-def parse_list(value: str) -> tuple[str, ...]:
-    """Split a ;-separated list cell."""
-    return tuple(split_list(value))
-
-
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
     cell = raw.get(column, "").strip()
@@ -424,6 +419,13 @@ def validate_row(
             except ValueError as error:
                 errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
 
+    lists: dict[str, tuple[str, ...]] = {}
+    for column in ("languages", "services"):
+        try:
+            lists[column] = tuple(clean_list(value(column)))
+        except ValueError as error:
+            errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
+
     flags: dict[str, bool | None] = {}
     for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
         try:
@@ -494,8 +496,8 @@ def validate_row(
         name=" ".join(value("clinician_name").split()),
         profession=profession,
         hpr_number=hpr_number,
-        languages=parse_list(value("languages")),
-        services=parse_list(value("services")),
+        languages=lists["languages"],
+        services=lists["services"],
     )
     return clinic, clinician, []
 

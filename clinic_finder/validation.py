@@ -21,6 +21,11 @@ WEBSITE_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 NORWAY_LATITUDE = (57.0, 81.5)
 NORWAY_LONGITUDE = (-9.5, 35.0)
 MAX_KM_FROM_POSTCODE = 30.0
+# A clinician's languages and services: enough for any real practice (the demo directory
+# has at most 3 of each, none over 30 characters), and small enough that no clinic can
+# swell every search answer that lists it.
+MAX_LIST_ITEMS = 30
+MAX_LIST_ITEM_LENGTH = 80
 
 
 def clean_org_number(value: str) -> str:
@@ -97,3 +102,35 @@ def split_list(value: str, separators: str = ";") -> list[str]:
         if item and item not in items:
             items.append(item)
     return items
+
+
+def clean_list(value: str, separators: str = ";") -> list[str]:
+    """Split a list (see :func:`split_list`) and refuse one with too many or too long items."""
+    items = split_list(value, separators)
+    if len(items) > MAX_LIST_ITEMS:
+        raise ValueError(
+            _(
+                "at most %(limit)s items, not %(count)s",
+                limit=MAX_LIST_ITEMS,
+                count=len(items),
+            )
+        )
+    too_long = next((item for item in items if len(item) > MAX_LIST_ITEM_LENGTH), None)
+    if too_long is not None:
+        raise ValueError(
+            _(
+                "each item at most %(limit)s characters; %(item)s has %(length)s",
+                limit=MAX_LIST_ITEM_LENGTH,
+                item=repr(too_long[:20] + "…"),
+                length=len(too_long),
+            )
+        )
+    return items
+
+
+def capped_list(items: list[str] | None) -> list[str]:
+    """At most MAX_LIST_ITEMS items of at most MAX_LIST_ITEM_LENGTH characters, for output.
+
+    Lists stored before the caps existed may be longer; answers never carry more.
+    """
+    return [item[:MAX_LIST_ITEM_LENGTH] for item in (items or [])[:MAX_LIST_ITEMS]]

@@ -336,3 +336,31 @@ def test_neutralised_cell_from_our_export_comes_back_as_written(session):
 def test_too_long_values_are_rejected_with_reason(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "clinic_name": "x" * 201}))
     assert "clinic_name is longer than 200 characters" in report.rows[0].errors
+
+
+# --- caps on list cells (issue item 12) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("services", ";".join(f"behandling {n}" for n in range(31)), "at most 30 items, not 31"),
+        ("languages", ";".join(f"l{n}" for n in range(3000)), "at most 30 items, not 3000"),
+        ("services", "dry needling;" + "x" * 81, "each item at most 80 characters"),
+        ("languages", "nb;" + "y" * 200, "'yyyyyyyyyyyyyyyyyyyy…' has 200"),
+    ],
+)
+def test_list_cell_past_the_caps_is_rejected_naming_its_column(session, column, cell, reason):
+    report = plan_import(session, csv_text({**GOOD_ROW, column: cell}))
+    (row,) = report.rows
+    assert row.status is RowStatus.REJECTED
+    assert any(error.startswith(f"{column}: ") and reason in error for error in row.errors), (
+        row.errors
+    )
+
+
+def test_list_cell_at_the_caps_is_imported(session):
+    services = [f"behandling {n:02d} " + "z" * 66 for n in range(30)]  # 30 items of 80
+    assert {len(service) for service in services} == {80}
+    import_text(session, csv_text({**GOOD_ROW, "services": ";".join(services)}))
+    assert session.scalars(select(Clinician)).one().services == services
