@@ -9,6 +9,7 @@ rows. The caller owns the transaction, so a failure part-way leaves nothing behi
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import enum
@@ -248,27 +249,79 @@ def normalise_key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+# A well-formed UTF-8 sequence of two to four bytes (RFC 3629, no surrogates, no overlong
+# forms). Windows-1252 text almost never holds one; UTF-8 text with æ, ø or å always does.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The line (from 1) of a byte offset into a file with LF or CRLF line ends."""
+    return data.count(b"\n", 0, offset) + 1
+
+
 def decode_upload(data: bytes) -> str:
-    """Decode a spreadsheet export: UTF-8 (with or without BOM), else Windows-1252."""
+    """Decode a spreadsheet export: UTF-16 with a BOM, UTF-8 (BOM or not), else Windows-1252.
+
+    Excel's "Unicode text" is UTF-16 with a byte-order mark (and tabs between cells);
+    its "CSV" is Windows-1252, and "CSV UTF-8" UTF-8. A file that is UTF-8 but for some
+    bytes (a line pasted from another file) is refused, naming the first such line:
+    read as Windows-1252, every æ, ø and å of the rest would turn into two letters. Only
+    a file without a single UTF-8 sequence of several bytes is read as Windows-1252.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            decoded = data.decode("utf-16")  # the BOM says which byte order
+        except UnicodeDecodeError as error:
+            line = data[: error.start].decode("utf-16", errors="replace").count("\n") + 1
+            raise ImportFileError(
+                _(
+                    "Line %(line)s is not valid UTF-16, though the file starts as UTF-16. "
+                    "Save it again from the spreadsheet.",
+                    line=line,
+                )
+            ) from error
+        if "\x00" in decoded:
+            raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
+        return decoded
     if b"\x00" in data:
         raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if _UTF8_MULTIBYTE.search(body):
+            raise ImportFileError(
+                _(
+                    "Line %(line)s is not UTF-8, though other lines are: the file mixes two "
+                    "character encodings, so its letters cannot be read for certain. Save "
+                    "it again as UTF-8 (Excel: “CSV UTF-8”) or all of it as "
+                    "Windows-1252 (“CSV”).",
+                    line=_line_of(body, error.start),
+                )
+            ) from error
+    return data.decode("cp1252", errors="replace")
+
+
+# Cell separators a header row is sniffed for; on a tie the first wins.
+DELIMITERS = (",", ";", "\t")
 
 
 def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """Split CSV text into (line number, canonical-name → value) rows, plus unknown columns.
 
-    The delimiter is sniffed between comma and semicolon (Norwegian Excel writes
-    semicolons because the comma is the decimal mark).
+    The delimiter is whichever of comma, semicolon and tab the header row holds most of:
+    Norwegian Excel writes semicolons (the comma is the decimal mark), and tabs in its
+    "Unicode text".
     """
     lines = text.lstrip("\ufeff").splitlines()
     if not text.strip("\ufeff \t\r\n") or not lines:
         raise ImportFileError(_("The file is empty."))
     first_line = lines[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    delimiter = max(DELIMITERS, key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)

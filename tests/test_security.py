@@ -521,11 +521,13 @@ def test_upload_over_5_mb_is_refused_with_413(staff_client):
     [
         (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00", "not a text file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a text file"),
-        ("clinic_name,postcode\r\n".encode("utf-16"), "not a text file"),
+        # UTF-16 is read (Excel's "Unicode text"), and then judged like any text.
+        ("clinic_name,postcode\r\n".encode("utf-16"), "Required column(s) missing"),
+        (b"\xff\xfe\x00\x00\x89PNG", "not a text file"),
         (b"", "The file is empty"),
         (b" \r\n\r\n", "The file is empty"),
     ],
-    ids=["exe", "png", "utf-16", "empty", "blank"],
+    ids=["exe", "png", "utf-16", "utf-16-binary", "empty", "blank"],
 )
 def test_upload_that_is_not_a_clinic_list_gets_a_clear_error(staff_client, content, message):
     response = _upload(staff_client, content)
