@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -208,7 +209,9 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
 def geocoding_staff(app, database_url):
     """(Nominatim on loopback, an app using it, a signed-in staff client of that app)."""
     with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
-        geo_app = create_app(config_for_tests(database_url, **server.config()))
+        geo_app = create_app(
+            config_for_tests(database_url, **server.config(GEOCODER_DOWN_SECONDS=0.5))
+        )
         make_staff(geo_app, "geo@clinic-finder.example")
         client = geo_app.test_client()
         assert sign_in(client, "geo@clinic-finder.example").status_code == 302
@@ -236,6 +239,8 @@ def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staf
     assert "Karl Johan Fysio" in listed
 
     server.fail("ok")
+    # The outage is remembered for GEOCODER_DOWN_SECONDS: until then nobody asks again.
+    time.sleep(geo_app.config["GEOCODER_DOWN_SECONDS"])
     post_form(client, "/staff/locations/postcode-only", "/staff/locations/regeocode")
     with geo_app.app_context():
         clinic = db.session.scalars(select(Clinic)).one()

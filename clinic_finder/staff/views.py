@@ -45,6 +45,7 @@ from ..geocoding import (
     postcode_located_clinics,
     regeocode_postcode_located,
 )
+from ..i18n import format_moment
 from ..importer import (
     ImportFileError,
     apply_import,
@@ -500,7 +501,13 @@ def regeocode():
                 updated=report.updated,
                 still=report.still_postcode,
             )
-            if report.unavailable:
+            if report.unavailable and geocoder.is_down() and geocoder.down_until_utc:
+                # Remembered, so the button does not make staff wait on a dead service.
+                message += " " + _(
+                    "The geocoder could not be reached; it is asked again from %(moment)s.",
+                    moment=format_moment(geocoder.down_until_utc),
+                )
+            elif report.unavailable:
                 message += " " + _("The geocoder could not be reached; try again later.")
             elif report.out_of_time:
                 message += " " + _("Press the button again to go on with the rest.")
