@@ -13,8 +13,8 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
 # Threads per worker; more than 1 lets a worker answer while another thread waits on mail.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# A request still running after this is killed (and its transaction rolled back); the
-# slowest legitimate one, a staff import with geocoding, is capped well below it.
+# A request still running after this is killed (and its transaction rolled back). No
+# legitimate request comes near it: imports are checked and written by the job worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 # Longer than the load balancer's idle timeout would be pointless; this is the usual 5 s.

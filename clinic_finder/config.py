@@ -167,6 +167,13 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "EMBED_ALLOWED_ORIGINS": _env_list(environ, "EMBED_ALLOWED_ORIGINS") or [],
         # A web import geocodes for at most this long; the rest wait at postcode precision.
         "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
+        # Imports are planned and applied by background jobs (jobs.py). Outside production a
+        # thread of the web process runs them, so `make run` needs nothing else; production
+        # runs `flask jobs work --loop` as a service instead, unless this says otherwise.
+        "JOBS_RUN_IN_PROCESS": _env_bool(environ, "JOBS_RUN_IN_PROCESS", not production),
+        # How long a claimed job is a worker's: a worker that dies leaves it to be picked up
+        # again after this. Planning renews it as it goes; see jobs.py for applying.
+        "JOBS_LEASE_SECONDS": float(environ.get("JOBS_LEASE_SECONDS", "300")),
     }
     return config
 

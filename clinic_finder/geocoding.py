@@ -40,8 +40,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import GEOCODER_DEFAULTS, ConfigError
-from .importer import MAX_KM_FROM_POSTCODE, Location, locate_at_postcode, normalise_key
-from .models import Clinic, GeocodeCacheEntry, LocationSource, PostalCode, now_utc
+from .importer import MAX_KM_FROM_POSTCODE, Location, Postcode, locate_at_postcode, normalise_key
+from .models import Clinic, GeocodeCacheEntry, LocationSource, now_utc
 
 logger = logging.getLogger(__name__)
 
@@ -375,13 +375,13 @@ def build_geocoder(config: Mapping[str, Any]) -> ThrottledGeocoder | None:
     )
 
 
-def geocode_query(address: str, postal: PostalCode, city: str) -> str:
+def geocode_query(address: str, postal: Postcode, city: str) -> str:
     """Return the text the geocoder is asked for an address (its cache key, normalised)."""
     address, city = " ".join(address.split()), " ".join(city.split())
     return f"{address}, {postal.postcode} {city or postal.place}, Norway"
 
 
-def _near_postcode(point: Point | None, postal: PostalCode) -> Point | None:
+def _near_postcode(point: Point | None, postal: Postcode) -> Point | None:
     # A point far from the postcode is more likely a namesake street elsewhere than the clinic.
     if point is None:
         return None
@@ -420,7 +420,7 @@ class AddressLocator:
         self.from_cache = 0  # answers from the geocode cache
         self.fell_back = 0  # addresses placed at their postcode's centre
 
-    def __call__(self, address: str, postal: PostalCode, city: str) -> Location:
+    def __call__(self, address: str, postal: Postcode, city: str) -> Location:
         """Return the coordinates of an address and how they were found."""
         point = self._find(address, postal, city)
         if point is None:
@@ -428,7 +428,7 @@ class AddressLocator:
             return locate_at_postcode(address, postal, city)
         return point[0], point[1], LocationSource.GEOCODED
 
-    def _find(self, address: str, postal: PostalCode, city: str) -> Point | None:
+    def _find(self, address: str, postal: Postcode, city: str) -> Point | None:
         if not address.strip() or self.geocoder is None:
             return None
         query = geocode_query(address, postal, city)

@@ -6,6 +6,7 @@ message a person can act on, in the current page's language (the site's outside 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -38,21 +39,39 @@ def clean_org_number(value: str) -> str:
     return compact
 
 
-def clean_phone(value: str) -> str:
-    """Return the number in international format, reading it as Norwegian unless it says."""
+@functools.lru_cache(maxsize=4096)
+def _international_phone(value: str) -> str | None:
+    # Remembered: phonenumbers takes ~0.2 ms a number, and an import repeats a clinic's
+    # number on every clinician's row. None when it is no phone number, "" when invalid.
     try:
         number = phonenumbers.parse(value, "NO")
-    except phonenumbers.NumberParseException as error:
-        raise ValueError(_("%(value)s is not a phone number", value=repr(value))) from error
+    except phonenumbers.NumberParseException:
+        return None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(_("%(value)s is not a valid phone number", value=repr(value)))
+        return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def clean_phone(value: str) -> str:
+    """Return the number in international format, reading it as Norwegian unless it says."""
+    international = _international_phone(value)
+    if international is None:
+        raise ValueError(_("%(value)s is not a phone number", value=repr(value)))
+    if not international:
+        raise ValueError(_("%(value)s is not a valid phone number", value=repr(value)))
+    return international
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised_email(value: str) -> str:
+    # Remembered for the same reason as phone numbers; a refusal is not (it raises).
+    return validate_email(value, check_deliverability=False).normalized
 
 
 def clean_email(value: str) -> str:
     """Return the normalised address; checks syntax only, never DNS."""
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        return _normalised_email(value)
     except EmailNotValidError as error:
         # The library explains in English; a translation may leave %(reason)s out.
         raise ValueError(

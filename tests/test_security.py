@@ -23,8 +23,9 @@ from clinic_finder import PROJECT_ROOT, create_app
 from clinic_finder.clinic_pages import slugify
 from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.extensions import db
+from clinic_finder.imports import create_batch, plan_batch
 from clinic_finder.mail import build_message, queue_email
-from clinic_finder.models import ImportBatch, OutboxMessage, Profession
+from clinic_finder.models import OutboxMessage, Profession
 from clinic_finder.staff.views import OPEN_ENDPOINTS
 
 from .conftest import config_for_tests, csrf_token_from, make_staff, post_form, sign_in
@@ -101,9 +102,8 @@ def _make_object(app: Flask, argument: str, name: str) -> int:
             clinic = make_clinic(session, name=name, email="post@klinikk.example")
             object_id = clinic.id if argument == "clinic_id" else clinic.clinicians[0].id
         elif argument == "batch_id":
-            batch = ImportBatch(filename="clinics.csv", content=_rejected_rows_file(name))
-            session.add(batch)
-            session.flush()
+            batch = create_batch(session, "clinics.csv", _rejected_rows_file(name).encode())
+            plan_batch(session, batch)  # as its background job would
             object_id = batch.id
         elif argument == "request_id":
             contact_request, _ = create_contact_request(
