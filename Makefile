@@ -141,7 +141,7 @@ bench-search: install
 ## The staff import as production runs it: a 39,999-row, 4.9 MB file uploaded through the
 ## form into 80,000 clinics, gunicorn in production mode with its default timeout and the
 ## job worker beside it, on the local PostgreSQL ($(BENCH_IMPORT_WEB_URL), wiped) and
-## Redis ($(BENCH_REDIS_URL)); about 8 minutes
+## Redis ($(BENCH_REDIS_URL)); about 3 minutes
 BENCH_IMPORT_WEB_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_import_web
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 bench-import-web: install
