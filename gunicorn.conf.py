@@ -25,8 +25,8 @@ workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count()
 # only softens slow clients: a buffering reverse proxy in front is required (docs/deploy.md).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# A request still running after this is killed (and its transaction rolled back); the
-# slowest legitimate one, a staff import with geocoding, is capped well below it.
+# A request still running after this is killed (and its transaction rolled back). No
+# legitimate request comes near it: imports are checked and written by the job worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 # Longer than the load balancer's idle timeout would be pointless; this is the usual 5 s.

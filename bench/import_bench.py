@@ -4,8 +4,9 @@ The script writes a synthetic clinic list in the import format (a fixed seed; re
 postcodes from the register, coordinates within about a kilometre of the postcode's
 centre, one to three clinicians per clinic, unique HPR numbers, every row valid), builds
 a fresh database with the real migrations and postcode register, and then times what
-``flask clinics import`` does — decode the file, ``plan_import()``, ``apply_import()``,
-commit — twice:
+``flask clinics import`` does — keep the file as a batch (``create_batch()``), plan it and
+store the plan (``plan_batch()``), write it from the stored plan (``apply_batch()``),
+commit; the web upload's jobs run the same functions — twice:
 
 * the first import, where every row is new (the target is under 10 s);
 * a second import of the same file, where every row must be unchanged (checked).
@@ -52,19 +53,14 @@ from benchdb import (
     create_bench_app,
 )
 from flask import Flask
+from sqlalchemy import func, select
 from stdnum.no import orgnr
 
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
-from clinic_finder.importer import (
-    CANONICAL_COLUMNS,
-    ImportReport,
-    RowStatus,
-    apply_import,
-    decode_upload,
-    plan_import,
-)
-from clinic_finder.models import Profession
+from clinic_finder.importer import CANONICAL_COLUMNS, RowResult, RowStatus
+from clinic_finder.imports import apply_batch, create_batch, plan_batch, stored_rejected_rows
+from clinic_finder.models import Clinic, Profession
 from clinic_finder.postcodes import read_postcode_register
 from clinic_finder.validation import check_in_norway
 
@@ -197,7 +193,8 @@ class ImportRun:
 
     plan_seconds: float
     write_seconds: float
-    report: ImportReport
+    counts: dict[str, int]
+    rejected: list[RowResult]
 
     @property
     def seconds(self) -> float:
@@ -208,21 +205,23 @@ def timed_import(app: Flask, path: Path) -> ImportRun:
     """Import the file as ``flask clinics import`` does, in a fresh app context."""
     with app.app_context():
         started = time.perf_counter()
-        report = plan_import(db.session, decode_upload(path.read_bytes()))
+        batch = create_batch(db.session, path.name, path.read_bytes())
+        counts = plan_batch(db.session, batch)
+        rejected = stored_rejected_rows(db.session, batch)
         planned = time.perf_counter()
-        apply_import(db.session, report)
+        apply_batch(db.session, batch, "command line")
         db.session.commit()
         finished = time.perf_counter()
         db.session.remove()
-    return ImportRun(planned - started, finished - planned, report)
+    return ImportRun(planned - started, finished - planned, counts, rejected)
 
 
 def check(run: ImportRun, expected: RowStatus, rows: int) -> list[str]:
     """Say what is wrong if not every row got the expected status."""
-    if run.report.count(expected) == rows:
+    if run.counts[expected.value] == rows:
         return []
-    problems = [f"CHECK FAILED: expected {rows} {expected.value} rows, got {run.report.counts}"]
-    problems += [f"  line {row.line}: {'; '.join(row.errors)}" for row in run.report.rejected[:5]]
+    problems = [f"CHECK FAILED: expected {rows} {expected.value} rows, got {run.counts}"]
+    problems += [f"  line {row.line}: {'; '.join(row.errors)}" for row in run.rejected[:5]]
     return problems
 
 
@@ -257,19 +256,19 @@ def run(args: argparse.Namespace, database_url: str, directory: Path) -> tuple[l
     first = timed_import(app, path)
     progress("importing again (all unchanged) …")
     second = timed_import(app, path)
-    with app.app_context():
-        db.engine.dispose()
 
     problems = check(first, RowStatus.NEW, args.rows) + check(
         second, RowStatus.UNCHANGED, args.rows
     )
-    clinics = len({row.clinic.key for row in first.report.accepted if row.clinic is not None})
+    with app.app_context():
+        clinics = db.session.scalar(select(func.count()).select_from(Clinic))
+        db.engine.dispose()
     lines = [
         f"rows={args.rows}  clinics={clinics}  backend={backend}  seed={args.seed}",
         import_line(f"import {args.rows} rows (new)", first, target=args.rows == DEFAULT_ROWS),
         import_line("re-import (unchanged)", second),
-        f"check: {first.report.count(RowStatus.NEW)}/{args.rows} new, then "
-        f"{second.report.count(RowStatus.UNCHANGED)}/{args.rows} unchanged: "
+        f"check: {first.counts['new']}/{args.rows} new, then "
+        f"{second.counts['unchanged']}/{args.rows} unchanged: "
         + ("OK" if not problems else "NOT OK"),
         *problems,
     ]

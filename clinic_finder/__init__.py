@@ -136,16 +136,24 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the operator commands: `flask postcodes|clinics|staff|requests|outbox …`,
+    """Add the operator commands: `flask postcodes|clinics|staff|requests|outbox|jobs …`,
     `flask db-backup` and `flask db-restore`."""
     from .backup import db_backup_command, db_restore_command
-    from .commands import clinics_cli, outbox_cli, postcodes_cli, requests_cli, staff_cli
+    from .commands import (
+        clinics_cli,
+        jobs_cli,
+        outbox_cli,
+        postcodes_cli,
+        requests_cli,
+        staff_cli,
+    )
 
     app.cli.add_command(postcodes_cli)
     app.cli.add_command(clinics_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(requests_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(db_backup_command)
     app.cli.add_command(db_restore_command)
 

@@ -1,7 +1,8 @@
-"""Operator commands: `flask postcodes …` and `flask clinics …`."""
+"""Operator commands: `flask postcodes …`, `flask clinics …`, `flask jobs …` and the rest."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from datetime import timedelta
@@ -31,9 +32,19 @@ from .erasure import erase_deleted_rows
 from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
-from .importer import ImportFileError, apply_import, decode_upload, plan_import, record_import
+from .importer import ImportFileError
+from .imports import apply_batch, create_batch, discard_batch, plan_batch, stored_rejected_rows
+from .jobs import run_pending
 from .mail import SendReport, current_mailer, outbox_status, send_due
-from .models import Clinic, ImportBatch, LinkPurpose, PostalCode, StaffUser, now_utc
+from .models import (
+    Clinic,
+    ImportBatch,
+    ImportStatus,
+    LinkPurpose,
+    PostalCode,
+    StaffUser,
+    now_utc,
+)
 from .postcodes import PostcodeFileError, load_postcodes
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
@@ -82,21 +93,27 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
     if _table_is_empty(PostalCode):
         raise click.ClickException("Load the postcodes first: flask postcodes load")
     locator = AddressLocator(db.session, current_geocoder())
+    # The web upload's path, run in one go and in one transaction: the file is kept as a
+    # batch, planned into stored rows, and applied from them (imports.py).
     try:
-        text = decode_upload(path.read_bytes())
-        with click.progressbar(length=0, label="Checking rows", file=sys.stderr) as bar:
+        batch = create_batch(db.session, path.name, path.read_bytes())
+        with click.progressbar(
+            length=batch.rows_total, label="Checking rows", file=sys.stderr
+        ) as bar:
 
             def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(1)
+                bar.update(done - bar.pos)
 
-            report = plan_import(db.session, text, locator, progress)
+            counts = plan_batch(db.session, batch, locator, progress)
+            bar.update(batch.rows_total - bar.pos)
     except ImportFileError as error:
+        db.session.rollback()
         raise click.ClickException(f"{path}: {error}") from error
 
-    if report.unknown_columns:
-        click.echo("Ignored unknown columns: " + ", ".join(report.unknown_columns))
-    for row in report.rejected:
+    if batch.unknown_columns:
+        click.echo("Ignored unknown columns: " + ", ".join(batch.unknown_columns))
+    rejected = stored_rejected_rows(db.session, batch)
+    for row in rejected:
         click.echo(f"Line {row.line}: rejected: {'; '.join(row.errors)}", err=True)
     if locator.looked_up or locator.unavailable:
         click.echo(
@@ -104,17 +121,14 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
             f"the cache, {locator.fell_back} placed at their postcode's centre"
             + (" (the geocoder could not be reached)." if locator.unavailable else ".")
         )
-    refused = strict and bool(report.rejected)
+    refused = strict and bool(rejected)
     if dry_run or refused:
+        discard_batch(db.session, batch)
         db.session.commit()  # keeps geocoding answers only; the directory is untouched
     else:
         # One transaction: if anything fails, nothing of this file is kept.
         try:
-            batch = ImportBatch(filename=path.name[:255], content=text)
-            db.session.add(batch)
-            apply_import(db.session, report)
-            db.session.flush()
-            record_import(db.session, "command line", report, batch)
+            apply_batch(db.session, batch, "command line")
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
@@ -122,15 +136,14 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
                 f"The database refused the import ({type(error).__name__}); nothing was "
                 "written. Run it again; if it fails again, check the database."
             ) from error
-    counts = report.counts
     prefix = "Dry run — nothing written. " if dry_run else ""
     if refused and not dry_run:
         prefix = "--strict: rows were rejected, so nothing was written. "
     click.echo(
-        f"{prefix}{len(report.rows)} rows: {counts['new']} new, {counts['updated']} updated, "
+        f"{prefix}{batch.rows_total} rows: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {counts['rejected']} rejected."
     )
-    if refused or (report.rejected and not report.accepted):
+    if refused or (rejected and batch.rows_total == len(rejected)):
         raise SystemExit(1)
 
 
@@ -380,3 +393,61 @@ def outbox_status_command() -> None:
     if status.oldest_waiting_since is not None:
         age = (now_utc() - status.oldest_waiting_since).total_seconds()
         click.echo(f"Oldest waiting: {_format_age(age)}")
+
+
+jobs_cli = AppGroup("jobs", help="Run background jobs (planning and applying imports).")
+
+
+@jobs_cli.command("work")
+@click.option("--loop", is_flag=True, help="Keep looking for jobs every --interval seconds.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between looks at the queue with --loop.",
+)
+# For tests: stop --loop after this many looks (0: run until stopped).
+@click.option("--max-runs", type=click.IntRange(min=0), default=0, hidden=True)
+def work_command(loop: bool, interval: float, max_runs: int) -> None:
+    """Run the queued jobs (uploads to check, imports to apply); --loop keeps at it."""
+    # systemd stops a service with SIGTERM: end like Ctrl-C, rolling back what runs (a
+    # job left claimed is taken over when its lease runs out).
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    runs = 0
+    try:
+        while True:
+            try:
+                ran = run_pending()
+            except SQLAlchemyError as error:
+                # A loop outlives a database restart; the next look tries again.
+                db.session.rollback()
+                click.echo(f"Database error ({type(error).__name__}); trying again.", err=True)
+            else:
+                if ran or not loop:
+                    click.echo(f"Ran {ran} job(s).")
+            runs += 1
+            if not loop or (max_runs and runs >= max_runs):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("Stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@jobs_cli.command("status")
+def jobs_status_command() -> None:
+    """Show the imports waiting for, or being worked on by, a job."""
+    working_statuses = [status for status in ImportStatus if status.is_working]
+    working = db.session.scalars(
+        select(ImportBatch).where(ImportBatch.status.in_(working_statuses)).order_by(ImportBatch.id)
+    ).all()
+    click.echo(f"Jobs waiting or running: {len(working)}")
+    for batch in working:
+        lease = batch.lease_until.isoformat() if batch.lease_until else "-"
+        click.echo(
+            f"import {batch.id}\t{batch.status.value}\t{batch.rows_done}/{batch.rows_total} "
+            f"rows\tlease until {lease}\tattempts {batch.attempts}"
+        )

@@ -28,6 +28,24 @@ DEFAULT_TILES_ATTRIBUTION = (
 )
 
 
+# The geocoder's settings and their defaults: config_from_environment reads each from the
+# environment variable of the same name; build_geocoder falls back on them for a partial
+# mapping. The type of each default is the type of the setting.
+GEOCODER_DEFAULTS: dict[str, Any] = {
+    "GEOCODER": "nominatim",
+    "GEOCODER_DOMAIN": "nominatim.openstreetmap.org",
+    "GEOCODER_SCHEME": "https",
+    "GEOCODER_USER_AGENT": (
+        "clinic_finder/0.1 (set GEOCODER_USER_AGENT to your site and a contact address)"
+    ),
+    "GEOCODER_TIMEOUT": 5.0,
+    "GEOCODER_MIN_INTERVAL": 1.0,
+    "GEOCODER_RETRIES": 2,
+    # After the geocoder could not be reached, nobody asks it again for this long.
+    "GEOCODER_DOWN_SECONDS": 300.0,
+}
+
+
 class ConfigError(RuntimeError):
     """The configuration is not safe or not usable; the app refuses to start."""
 
@@ -166,17 +184,12 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "SIGN_IN_RATE_LIMIT": environ.get("SIGN_IN_RATE_LIMIT", "5 per minute;30 per hour"),
-        # Geocoding street addresses (geopy's Nominatim unless GEOCODER=none).
-        "GEOCODER": environ.get("GEOCODER", "nominatim"),
-        "GEOCODER_DOMAIN": environ.get("GEOCODER_DOMAIN", "nominatim.openstreetmap.org"),
-        "GEOCODER_SCHEME": environ.get("GEOCODER_SCHEME", "https"),
-        "GEOCODER_USER_AGENT": environ.get(
-            "GEOCODER_USER_AGENT",
-            "clinic_finder/0.1 (set GEOCODER_USER_AGENT to your site and a contact address)",
-        ),
-        "GEOCODER_TIMEOUT": float(environ.get("GEOCODER_TIMEOUT", "5")),
-        "GEOCODER_MIN_INTERVAL": float(environ.get("GEOCODER_MIN_INTERVAL", "1.0")),
-        "GEOCODER_RETRIES": int(environ.get("GEOCODER_RETRIES", "2")),
+        # Geocoding street addresses (geopy's Nominatim unless GEOCODER=none); the defaults
+        # are GEOCODER_DEFAULTS, which geocoding.py also falls back on.
+        **{
+            name: type(default)(environ.get(name, default))
+            for name, default in GEOCODER_DEFAULTS.items()
+        },
         # Outgoing mail. No MAIL_SERVER: development prints mail to the console instead.
         "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": int(environ.get("MAIL_PORT", "587")),
@@ -208,6 +221,13 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         "EMBED_ALLOWED_ORIGINS": _env_list(environ, "EMBED_ALLOWED_ORIGINS") or [],
         # A web import geocodes for at most this long; the rest wait at postcode precision.
         "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
+        # Imports are planned and applied by background jobs (jobs.py). Outside production a
+        # thread of the web process runs them, so `make run` needs nothing else; production
+        # runs `flask jobs work --loop` as a service instead, unless this says otherwise.
+        "JOBS_RUN_IN_PROCESS": _env_bool(environ, "JOBS_RUN_IN_PROCESS", not production),
+        # How long a claimed job is a worker's: a worker that dies leaves it to be picked up
+        # again after this. Planning renews it as it goes; see jobs.py for applying.
+        "JOBS_LEASE_SECONDS": float(environ.get("JOBS_LEASE_SECONDS", "300")),
     }
     return config
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -38,27 +39,17 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .config import ConfigError
-from .importer import MAX_KM_FROM_POSTCODE, Location, locate_at_postcode, normalise_key
-from .models import Clinic, GeocodeCacheEntry, LocationSource, PostalCode, now_utc
+from .config import GEOCODER_DEFAULTS, ConfigError
+from .importer import MAX_KM_FROM_POSTCODE, Location, Postcode, locate_at_postcode, normalise_key
+from .models import Clinic, GeocodeCacheEntry, LocationSource, now_utc
 
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "clinic_finder.geocoder"
 
 PUBLIC_NOMINATIM_DOMAIN = "nominatim.openstreetmap.org"
-DEFAULT_USER_AGENT = (
-    "clinic_finder/0.1 (set GEOCODER_USER_AGENT to name your site and a contact address)"
-)
-DEFAULTS: dict[str, Any] = {
-    "GEOCODER": "nominatim",
-    "GEOCODER_DOMAIN": PUBLIC_NOMINATIM_DOMAIN,
-    "GEOCODER_SCHEME": "https",
-    "GEOCODER_USER_AGENT": DEFAULT_USER_AGENT,
-    "GEOCODER_TIMEOUT": 5.0,
-    "GEOCODER_MIN_INTERVAL": 1.0,
-    "GEOCODER_RETRIES": 2,
-}
+DEFAULTS: dict[str, Any] = GEOCODER_DEFAULTS
+DEFAULT_USER_AGENT: str = DEFAULTS["GEOCODER_USER_AGENT"]
 
 # A server asking us to wait longer than this is treated as down: an import does not wait.
 MAX_RETRY_DELAY = 10.0
@@ -78,6 +69,10 @@ class GeocoderUnavailable(RuntimeError):
 
 class GeocoderBusy(GeocoderUnavailable):
     """Others (other workers, other hosts) had the geocoder's turns for longer than we wait."""
+
+
+class GeocoderDown(GeocoderUnavailable):
+    """The geocoder could not be reached a short while ago, so it is not asked yet again."""
 
 
 class _Process:
@@ -181,6 +176,7 @@ class ThrottledGeocoder:
         retries: int = 2,
         country_codes: str = "no",
         turns: GeocoderTurns | None = None,
+        down_seconds: float = 0.0,
     ) -> None:
         self.geocoder = geocoder
         self.provider = provider
@@ -188,14 +184,41 @@ class ThrottledGeocoder:
         self.retries = retries
         self.country_codes = country_codes
         self.turns = turns or GeocoderTurns(min_interval)
+        self.down_seconds = down_seconds
+        # Until when (time.monotonic()) the geocoder counts as down, and the same as a UTC
+        # time for people. One geocoder serves a whole process (the app's extension), so
+        # every request and job of the process remembers an outage, not only one import.
+        self._down_until = -math.inf
+        self.down_until_utc: datetime | None = None
+
+    def is_down(self) -> bool:
+        """Whether the geocoder failed less than ``down_seconds`` ago (and is left alone)."""
+        return time.monotonic() < self._down_until
+
+    def _mark_down(self) -> None:
+        if self.down_seconds > 0:
+            self._down_until = time.monotonic() + self.down_seconds
+            self.down_until_utc = now_utc() + timedelta(seconds=self.down_seconds)
 
     def lookup(self, query: str, deadline: float | None = None) -> Point | None:
         """Return the coordinates of an address, or None when the service found nothing.
 
         Waits for its turn at most the request timeout, and not past ``deadline``
-        (``time.monotonic()``). Raises :class:`GeocoderBusy` when no turn came in time, and
-        :class:`GeocoderUnavailable` when no answer came after the retries.
+        (``time.monotonic()``). Raises :class:`GeocoderBusy` when no turn came in time,
+        :class:`GeocoderUnavailable` when no answer came after the retries, and
+        :class:`GeocoderDown`, asking nothing, for ``down_seconds`` after that.
         """
+        if self.is_down():
+            raise GeocoderDown(f"{self.provider} could not be reached a moment ago")
+        try:
+            return self._lookup(query, deadline)
+        except GeocoderBusy:
+            raise  # others are using it: not an outage
+        except GeocoderUnavailable:
+            self._mark_down()
+            raise
+
+    def _lookup(self, query: str, deadline: float | None) -> Point | None:
         attempts = self.retries + 1
         for attempt in range(attempts):
             try:
@@ -303,12 +326,13 @@ def build_geocoder(config: Mapping[str, Any]) -> ThrottledGeocoder | None:
     timeout = _setting(config, "GEOCODER_TIMEOUT", float)
     min_interval = _setting(config, "GEOCODER_MIN_INTERVAL", float)
     retries = _setting(config, "GEOCODER_RETRIES", int)
+    down_seconds = _setting(config, "GEOCODER_DOWN_SECONDS", float)
     if scheme not in {"http", "https"}:
         raise ConfigError(f"GEOCODER_SCHEME={scheme!r} must be http or https.")
-    if timeout <= 0 or min_interval < 0 or retries < 0:
+    if timeout <= 0 or min_interval < 0 or retries < 0 or down_seconds < 0:
         raise ConfigError(
-            "GEOCODER_TIMEOUT must be positive; GEOCODER_MIN_INTERVAL and GEOCODER_RETRIES "
-            "must not be negative."
+            "GEOCODER_TIMEOUT must be positive; GEOCODER_MIN_INTERVAL, GEOCODER_RETRIES and "
+            "GEOCODER_DOWN_SECONDS must not be negative."
         )
     if domain == PUBLIC_NOMINATIM_DOMAIN and min_interval < 1.0:
         raise ConfigError(
@@ -347,16 +371,17 @@ def build_geocoder(config: Mapping[str, Any]) -> ThrottledGeocoder | None:
         retries=retries,
         country_codes="no",
         turns=turns,
+        down_seconds=down_seconds,
     )
 
 
-def geocode_query(address: str, postal: PostalCode, city: str) -> str:
+def geocode_query(address: str, postal: Postcode, city: str) -> str:
     """Return the text the geocoder is asked for an address (its cache key, normalised)."""
     address, city = " ".join(address.split()), " ".join(city.split())
     return f"{address}, {postal.postcode} {city or postal.place}, Norway"
 
 
-def _near_postcode(point: Point | None, postal: PostalCode) -> Point | None:
+def _near_postcode(point: Point | None, postal: Postcode) -> Point | None:
     # A point far from the postcode is more likely a namesake street elsewhere than the clinic.
     if point is None:
         return None
@@ -395,7 +420,7 @@ class AddressLocator:
         self.from_cache = 0  # answers from the geocode cache
         self.fell_back = 0  # addresses placed at their postcode's centre
 
-    def __call__(self, address: str, postal: PostalCode, city: str) -> Location:
+    def __call__(self, address: str, postal: Postcode, city: str) -> Location:
         """Return the coordinates of an address and how they were found."""
         point = self._find(address, postal, city)
         if point is None:
@@ -403,7 +428,7 @@ class AddressLocator:
             return locate_at_postcode(address, postal, city)
         return point[0], point[1], LocationSource.GEOCODED
 
-    def _find(self, address: str, postal: PostalCode, city: str) -> Point | None:
+    def _find(self, address: str, postal: Postcode, city: str) -> Point | None:
         if not address.strip() or self.geocoder is None:
             return None
         query = geocode_query(address, postal, city)

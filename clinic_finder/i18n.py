@@ -31,7 +31,7 @@ from flask import (
 from flask_babel import Babel, get_locale, refresh, to_user_timezone
 from flask_babel import lazy_gettext as _l
 
-from .models import LocationSource, Profession, RequestStatus
+from .models import ImportStatus, LocationSource, Profession, RequestStatus, RowStatus
 
 SUPPORTED_LOCALES = ("nb", "en")
 LANGUAGE_NAMES = {"nb": "Norsk", "en": "English"}
@@ -65,6 +65,21 @@ LOCATION_SOURCE_NAMES = {
     LocationSource.GIVEN: _l("given"),
     LocationSource.GEOCODED: _l("geocoded"),
     LocationSource.POSTCODE: _l("postcode"),
+}
+IMPORT_STATUS_NAMES = {
+    ImportStatus.QUEUED: _l("waiting to be checked"),
+    ImportStatus.PLANNING: _l("being checked"),
+    ImportStatus.PLANNED: _l("checked, not imported"),
+    ImportStatus.APPLY_QUEUED: _l("waiting to be imported"),
+    ImportStatus.APPLYING: _l("being imported"),
+    ImportStatus.APPLIED: _l("imported"),
+    ImportStatus.FAILED: _l("could not be checked"),
+}
+ROW_STATUS_NAMES = {
+    RowStatus.NEW: _l("new"),
+    RowStatus.UPDATED: _l("updated"),
+    RowStatus.UNCHANGED: _l("unchanged"),
+    RowStatus.REJECTED: _l("rejected"),
 }
 
 
@@ -204,6 +219,16 @@ def location_source_name(source: LocationSource | str) -> str:
     return str(LOCATION_SOURCE_NAMES[LocationSource(source)])
 
 
+def import_status_name(status: ImportStatus | str) -> str:
+    """Where an uploaded file is, in words ("being checked")."""
+    return str(IMPORT_STATUS_NAMES[ImportStatus(status)])
+
+
+def row_status_name(status: RowStatus | str) -> str:
+    """What importing a row does, in words ("new", "rejected")."""
+    return str(ROW_STATUS_NAMES[RowStatus(status)])
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     babel.init_app(app, locale_selector=select_locale, default_timezone="Europe/Oslo")
@@ -213,6 +238,8 @@ def init_app(app: Flask) -> None:
         "profession_name": profession_name,
         "status_name": status_name,
         "location_source_name": location_source_name,
+        "import_status_name": import_status_name,
+        "row_status_name": row_status_name,
     }.items():
         app.add_template_filter(function, name)
 

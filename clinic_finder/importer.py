@@ -2,26 +2,28 @@
 
 The file has one row per clinician; clinic details repeat on each row of the same clinic.
 Importing works in two steps so that nothing is written before it has all been checked:
-:func:`plan_import` reads the file and classifies every row as new, updated, unchanged or
-rejected (with the line number and reason), and :func:`apply_import` writes the accepted
-rows. The caller owns the transaction, so a failure part-way leaves nothing behind.
+:func:`plan_rows` (or :func:`plan_import`, the whole file at once) classifies every row as
+new, updated, unchanged or rejected (with the line number and reason), and
+:func:`apply_import` writes the accepted rows. The caller owns the transaction, so a
+failure part-way leaves nothing behind. ``imports.py`` stores the plan and runs the two
+steps for the web upload and the command line alike.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
-import enum
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
 from geopy.distance import great_circle
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from .audit import apply_changes, record
 from .models import (
@@ -31,9 +33,11 @@ from .models import (
     LocationSource,
     PostalCode,
     Profession,
+    RowStatus,
     StaffUser,
     now_utc,
 )
+from .postcodes import PostcodePlace
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
 from .validation import (
@@ -41,11 +45,13 @@ from .validation import (
     check_in_norway,
     clean_email,
     clean_hpr_number,
+    clean_list,
     clean_org_number,
     clean_phone,
     clean_website,
-    split_list,
 )
+
+__all__ = ["RowStatus"]  # defined with the tables it is stored in; most callers import it here
 
 CANONICAL_COLUMNS = (
     "clinic_name",
@@ -125,17 +131,10 @@ NO_VALUES = {"no", "nei", "false", "0", "n"}
 
 # (latitude, longitude, how they were found)
 Location = tuple[float, float, LocationSource]
+# A postcode of the register: a table row, or the plain copy a plan holds.
+Postcode = PostalCode | PostcodePlace
 # Finds a location for (street address, postcode, city); must not raise.
-Locate = Callable[[str, PostalCode, str], Location]
-
-
-class RowStatus(enum.Enum):
-    """What importing a row does to the directory."""
-
-    NEW = "new"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
+Locate = Callable[[str, Postcode, str], Location]
 
 
 class ImportFileError(ValueError):
@@ -186,6 +185,15 @@ class ClinicRecord:
             "location_source": self.location_source,
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON values, to store with a planned row."""
+        return {**self.fields(), "location_source": self.location_source.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClinicRecord:
+        """The record stored by :meth:`to_json`."""
+        return cls(**{**data, "location_source": LocationSource(data["location_source"])})
+
 
 @dataclass(frozen=True)
 class ClinicianRecord:
@@ -206,6 +214,27 @@ class ClinicianRecord:
             "services": list(self.services),
             "active": True,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON values, to store with a planned row."""
+        return {
+            "name": self.name,
+            "profession": self.profession.value,
+            "hpr_number": self.hpr_number,
+            "languages": list(self.languages),
+            "services": list(self.services),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClinicianRecord:
+        """The record stored by :meth:`to_json`."""
+        return cls(
+            name=data["name"],
+            profession=Profession(data["profession"]),
+            hpr_number=data["hpr_number"],
+            languages=tuple(data["languages"]),
+            services=tuple(data["services"]),
+        )
 
 
 @dataclass
@@ -248,27 +277,79 @@ def normalise_key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+# A well-formed UTF-8 sequence of two to four bytes (RFC 3629, no surrogates, no overlong
+# forms). Windows-1252 text almost never holds one; UTF-8 text with æ, ø or å always does.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The line (from 1) of a byte offset into a file with LF or CRLF line ends."""
+    return data.count(b"\n", 0, offset) + 1
+
+
 def decode_upload(data: bytes) -> str:
-    """Decode a spreadsheet export: UTF-8 (with or without BOM), else Windows-1252."""
+    """Decode a spreadsheet export: UTF-16 with a BOM, UTF-8 (BOM or not), else Windows-1252.
+
+    Excel's "Unicode text" is UTF-16 with a byte-order mark (and tabs between cells);
+    its "CSV" is Windows-1252, and "CSV UTF-8" UTF-8. A file that is UTF-8 but for some
+    bytes (a line pasted from another file) is refused, naming the first such line:
+    read as Windows-1252, every æ, ø and å of the rest would turn into two letters. Only
+    a file without a single UTF-8 sequence of several bytes is read as Windows-1252.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            decoded = data.decode("utf-16")  # the BOM says which byte order
+        except UnicodeDecodeError as error:
+            line = data[: error.start].decode("utf-16", errors="replace").count("\n") + 1
+            raise ImportFileError(
+                _(
+                    "Line %(line)s is not valid UTF-16, though the file starts as UTF-16. "
+                    "Save it again from the spreadsheet.",
+                    line=line,
+                )
+            ) from error
+        if "\x00" in decoded:
+            raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
+        return decoded
     if b"\x00" in data:
         raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if _UTF8_MULTIBYTE.search(body):
+            raise ImportFileError(
+                _(
+                    "Line %(line)s is not UTF-8, though other lines are: the file mixes two "
+                    "character encodings, so its letters cannot be read for certain. Save "
+                    "it again as UTF-8 (Excel: “CSV UTF-8”) or all of it as "
+                    "Windows-1252 (“CSV”).",
+                    line=_line_of(body, error.start),
+                )
+            ) from error
+    return data.decode("cp1252", errors="replace")
+
+
+# Cell separators a header row is sniffed for; on a tie the first wins.
+DELIMITERS = (",", ";", "\t")
 
 
 def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """Split CSV text into (line number, canonical-name → value) rows, plus unknown columns.
 
-    The delimiter is sniffed between comma and semicolon (Norwegian Excel writes
-    semicolons because the comma is the decimal mark).
+    The delimiter is whichever of comma, semicolon and tab the header row holds most of:
+    Norwegian Excel writes semicolons (the comma is the decimal mark), and tabs in its
+    "Unicode text".
     """
     lines = text.lstrip("\ufeff").splitlines()
     if not text.strip("\ufeff \t\r\n") or not lines:
         raise ImportFileError(_("The file is empty."))
     first_line = lines[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    delimiter = max(DELIMITERS, key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -331,11 +412,6 @@ def parse_coordinate(value: str) -> float | None:
     return float(value.replace(",", "."))
 
 
-def parse_list(value: str) -> tuple[str, ...]:
-    """Split a ;-separated list cell."""
-    return tuple(split_list(value))
-
-
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
     # Our export writes "'=…" (in any part of a cell) so spreadsheets don't run it; take
@@ -344,14 +420,14 @@ def cell_value(raw: dict[str, str], column: str) -> str:
     return without_bidi_controls(restore_cell(raw.get(column, "").strip()))
 
 
-def locate_at_postcode(address: str, postal: PostalCode, city: str) -> Location:
+def locate_at_postcode(address: str, postal: Postcode, city: str) -> Location:
     """Place an address at its postcode's centre: the fallback when nothing better is known."""
     return postal.latitude, postal.longitude, LocationSource.POSTCODE
 
 
 def validate_row(
     raw: dict[str, str],
-    postcodes: dict[str, PostalCode],
+    postcodes: Mapping[str, Postcode],
     locate: Locate = locate_at_postcode,
 ) -> tuple[ClinicRecord | None, ClinicianRecord | None, list[str]]:
     """Check one row; return the records, or the reasons it cannot be imported.
@@ -376,7 +452,7 @@ def validate_row(
                 )
             )
 
-    postal: PostalCode | None = None
+    postal: Postcode | None = None
     postcode = value("postcode")
     if postcode:
         if re.fullmatch(r"\d{3}", postcode):
@@ -422,6 +498,13 @@ def validate_row(
                 optional[column] = clean(value(column))
             except ValueError as error:
                 errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
+
+    lists: dict[str, tuple[str, ...]] = {}
+    for column in ("languages", "services"):
+        try:
+            lists[column] = tuple(clean_list(value(column)))
+        except ValueError as error:
+            errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
 
     flags: dict[str, bool | None] = {}
     for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
@@ -493,8 +576,8 @@ def validate_row(
         name=" ".join(value("clinician_name").split()),
         profession=profession,
         hpr_number=hpr_number,
-        languages=parse_list(value("languages")),
-        services=parse_list(value("services")),
+        languages=lists["languages"],
+        services=lists["services"],
     )
     return clinic, clinician, []
 
@@ -504,12 +587,35 @@ def clinic_key(name: str, address: str, postcode: str) -> tuple[str, ...]:
     return (normalise_key(name), normalise_key(address), postcode)
 
 
-def _find_existing_clinics(session: Session) -> dict[tuple[str, ...], Clinic]:
-    """Index the directory's clinics by the same key a file's rows use."""
-    index: dict[tuple[str, ...], Clinic] = {}
-    for clinic in session.scalars(select(Clinic).order_by(Clinic.id)):
-        index.setdefault(clinic_key(clinic.name, clinic.address, clinic.postcode), clinic)
-    return index
+# Ids (or HPR numbers) asked for in one IN (…) list: well inside every driver's limits.
+LOOKUP_CHUNK = 1_000
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start : start + LOOKUP_CHUNK]
+
+
+def _find_existing_clinics(
+    session: Session, keys: set[tuple[str, ...]]
+) -> dict[tuple[str, ...], Clinic]:
+    """The directory's clinics that rows with these keys are (the oldest, for a key twice).
+
+    The keys are worked out from (id, name, address, postcode) tuples; only the clinics
+    that match are loaded as models, so a file costs what it names, not the directory.
+    """
+    ids: dict[tuple[str, ...], int] = {}
+    query = select(Clinic.id, Clinic.name, Clinic.address, Clinic.postcode).order_by(Clinic.id)
+    for clinic_id, name, address, postcode in session.execute(query):
+        key = clinic_key(name, address, postcode)
+        if key in keys:
+            ids.setdefault(key, clinic_id)
+    loaded: dict[int, Clinic] = {}
+    for chunk in _chunks(list(ids.values())):
+        loaded.update(
+            (c.id, c) for c in session.scalars(select(Clinic).where(Clinic.id.in_(chunk)))
+        )
+    return {key: loaded[clinic_id] for key, clinic_id in ids.items()}
 
 
 def _differs(model: Any, fields: dict[str, Any]) -> bool:
@@ -534,23 +640,92 @@ def _lines_of_hpr_numbers(raw_rows: list[tuple[int, dict[str, str]]]) -> dict[st
     return lines
 
 
-def plan_import(
+# What a plan compares a row with: the directory's values, read once as plain rows.
+_CLINIC_COLUMNS = (
+    Clinic.id,
+    Clinic.name,
+    Clinic.org_number,
+    Clinic.address,
+    Clinic.postcode,
+    Clinic.city,
+    Clinic.phone,
+    Clinic.email,
+    Clinic.website,
+    Clinic.helfo_agreement,
+    Clinic.accepts_new_patients,
+    Clinic.latitude,
+    Clinic.longitude,
+    Clinic.location_source,
+    Clinic.active,
+)
+_CLINICIAN_COLUMNS = (
+    Clinician.hpr_number,
+    Clinician.clinic_id,
+    Clinician.name,
+    Clinician.profession,
+    Clinician.languages,
+    Clinician.services,
+    Clinician.active,
+)
+
+
+def _postcode_register(session: Session) -> dict[str, PostcodePlace]:
+    return {
+        row.postcode: PostcodePlace(
+            row.postcode,
+            row.place,
+            row.municipality,
+            row.county,
+            row.latitude,
+            row.longitude,
+            row.in_use,
+        )
+        for row in session.execute(
+            select(
+                PostalCode.postcode,
+                PostalCode.place,
+                PostalCode.municipality,
+                PostalCode.county,
+                PostalCode.latitude,
+                PostalCode.longitude,
+                PostalCode.in_use,
+            )
+        )
+    }
+
+
+def _directory_clinicians(session: Session, hpr_numbers: list[str]) -> dict[str, Any]:
+    """The directory's clinicians with these HPR numbers (those of a file), as plain rows.
+
+    Only the file's: their languages and services are JSON, and reading every clinician's
+    would cost more than planning a small file against a large directory.
+    """
+    found: dict[str, Any] = {}
+    for chunk in _chunks(hpr_numbers):
+        query = select(*_CLINICIAN_COLUMNS).where(Clinician.hpr_number.in_(chunk))
+        found.update((row.hpr_number, row) for row in session.execute(query))
+    return found
+
+
+def plan_rows(
     session: Session,
-    text: str,
+    raw_rows: list[tuple[int, dict[str, str]]],
     locate: Locate | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> ImportReport:
-    """Validate and classify every row of a clinic list without writing anything.
+) -> Iterator[RowResult]:
+    """Validate and classify each row read by :func:`read_rows`, in order; write nothing.
 
     ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
-    without it they go to their postcode's centre. ``progress(done, total)`` is called
-    after each row, for a progress bar.
+    without it they go to their postcode's centre. The directory is read once, at the
+    start, as plain rows rather than ORM objects: a caller may commit between rows (a job
+    storing its progress does) without the plan reloading what it holds, and tuples load
+    several times faster than models for a directory of tens of thousands of clinics.
     """
-    raw_rows, unknown = read_rows(text)
-    report = ImportReport(unknown_columns=unknown)
-    postcodes = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
-    clinics = _find_existing_clinics(session)
+    postcodes = _postcode_register(session)
+    clinics: dict[tuple[str, ...], Any] = {}
+    for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
+        clinics.setdefault(clinic_key(existing.name, existing.address, existing.postcode), existing)
     lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
+    clinicians = _directory_clinicians(session, list(lines_of_hpr))
     # Each line whose HPR number is on other lines of the file too, with that number.
     shared_hpr = {
         line: number for number, lines in lines_of_hpr.items() if len(lines) > 1 for line in lines
@@ -559,7 +734,7 @@ def plan_import(
     located: dict[tuple[str, str], Location] = {}
     this_row: dict[str, tuple[str, ...]] = {}
 
-    def locate_row(address: str, postal: PostalCode, city: str) -> Location:
+    def locate_row(address: str, postal: Postcode, city: str) -> Location:
         # A row without coordinates takes its clinic's place: from an earlier row of the
         # file, else from the directory (an import, or an export coming back, never moves
         # a clinic; improving postcode-only places is the staff's re-geocoding step).
@@ -576,16 +751,8 @@ def plan_import(
             located[place] = (locate or locate_at_postcode)(address, postal, city)
         return located[place]
 
-    clinicians = {
-        c.hpr_number: c
-        for c in session.scalars(select(Clinician).options(selectinload(Clinician.clinic)))
-    }
-
-    for done, (line, raw) in enumerate(raw_rows, start=1):
-        if progress is not None:
-            progress(done, len(raw_rows))
+    def classify(line: int, raw: dict[str, str]) -> RowResult:
         result = RowResult(line=line, raw=raw)
-        report.rows.append(result)
         this_row["name"] = (" ".join(cell_value(raw, "clinic_name").split()),)
         shared = shared_hpr.get(line)
         # A row refused for its HPR number is still checked, to report all that is wrong
@@ -606,7 +773,7 @@ def plan_import(
             )
         if clinic is None or clinician is None or errors:
             result.errors = errors
-            continue
+            return result
         existing_clinic = clinics.get(clinic.key)
         if existing_clinic is not None and (
             existing_clinic.latitude,
@@ -623,7 +790,7 @@ def plan_import(
                     line=seen[0],
                 )
             ]
-            continue
+            return result
         clinic_in_file.setdefault(clinic.key, (line, clinic))
         result.clinic, result.clinician = clinic, clinician
 
@@ -640,18 +807,48 @@ def plan_import(
             result.status = RowStatus.UPDATED
         else:
             result.status = RowStatus.UNCHANGED
+        return result
+
+    for line, raw in raw_rows:
+        yield classify(line, raw)
+
+
+def plan_import(
+    session: Session,
+    text: str,
+    locate: Locate | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Read a whole clinic list and plan every row in memory (see :func:`plan_rows`).
+
+    ``progress(done, total)`` is called after each row, for a progress bar.
+    """
+    raw_rows, unknown = read_rows(text)
+    report = ImportReport(unknown_columns=unknown)
+    for done, row in enumerate(plan_rows(session, raw_rows, locate), start=1):
+        report.rows.append(row)
+        if progress is not None:
+            progress(done, len(raw_rows))
     return report
 
 
 def record_import(
-    session: Session, actor: StaffUser | str, report: ImportReport, batch: ImportBatch | None
+    session: Session,
+    actor: StaffUser | str,
+    report: ImportReport,
+    batch: ImportBatch | None,
+    counts: Mapping[str, int] | None = None,
 ) -> None:
-    """Audit an applied import: which HPR numbers were added and changed, from which file."""
+    """Audit an applied import: which HPR numbers were added and changed, from which file.
+
+    ``counts`` are the file's counts by status when ``report`` holds only its accepted
+    rows (a stored plan); by default they are counted from the report.
+    """
     by_status: dict[str, list[str]] = {status.value: [] for status in RowStatus}
     for row in report.accepted:
         assert row.clinician is not None
         by_status[row.status.value].append(row.clinician.hpr_number)
-    counts = report.counts
+    counts = {status.value: 0 for status in RowStatus} | dict(counts or report.counts)
     if batch is not None:
         batch.applied_at = now_utc()
         batch.summary = counts
@@ -673,7 +870,7 @@ def record_import(
 IMPORT_LOCK_ID = 7_401_201  # any constant shared by every process of this app
 
 
-def _take_import_lock(session: Session) -> None:
+def take_import_lock(session: Session) -> None:
     """Hold the directory's import lock until this transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": IMPORT_LOCK_ID})
@@ -692,11 +889,18 @@ def apply_import(session: Session, report: ImportReport) -> None:
     directory is read again under the lock, so two imports adding the same clinic or
     clinician at once add it once.
     """
-    _take_import_lock(session)
-    clinics = _find_existing_clinics(session)
-    clinicians = {c.hpr_number: c for c in session.scalars(select(Clinician))}
+    take_import_lock(session)
+    accepted = report.accepted
+    clinics = _find_existing_clinics(
+        session, {row.clinic.key for row in accepted if row.clinic is not None}
+    )
+    clinicians: dict[str, Clinician] = {}
+    hpr_numbers = [row.clinician.hpr_number for row in accepted if row.clinician is not None]
+    for chunk in _chunks(hpr_numbers):
+        query = select(Clinician).where(Clinician.hpr_number.in_(chunk))
+        clinicians.update((c.hpr_number, c) for c in session.scalars(query))
     now = now_utc()
-    for row in report.accepted:
+    for row in accepted:
         assert row.clinic is not None and row.clinician is not None
         clinic = clinics.get(row.clinic.key)
         if clinic is None:
@@ -720,6 +924,7 @@ def apply_import(session: Session, report: ImportReport) -> None:
             clinicians[row.clinician.hpr_number] = clinician
         else:
             apply_changes(clinician, row.clinician.fields())
-            if clinician.clinic is not clinic:
+            # By id where it has one: reading clinician.clinic would load each one's clinic.
+            if clinic.id is None or clinician.clinic_id != clinic.id:
                 clinician.clinic = clinic
     session.flush()

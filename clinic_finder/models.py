@@ -439,20 +439,113 @@ class GeocodeCacheEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
 
 
+class ImportStatus(enum.Enum):
+    """Where an uploaded clinic list is: two background jobs, with staff confirming between.
+
+    queued → planning → planned (staff read the preview) → apply_queued → applying →
+    applied. Planning that fails ends in failed; applying that fails goes back to planned
+    (nothing was written, so staff may try again).
+    """
+
+    QUEUED = "queued"
+    PLANNING = "planning"
+    PLANNED = "planned"
+    APPLY_QUEUED = "apply_queued"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    FAILED = "failed"
+
+    @property
+    def is_working(self) -> bool:
+        """Whether a job is waiting for or running on the batch (its page refreshes)."""
+        return self in _WORKING_STATUSES
+
+
+_WORKING_STATUSES = frozenset(
+    {
+        ImportStatus.QUEUED,
+        ImportStatus.PLANNING,
+        ImportStatus.APPLY_QUEUED,
+        ImportStatus.APPLYING,
+    }
+)
+
+
+class RowStatus(enum.Enum):
+    """What importing a row does to the directory."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
 class ImportBatch(db.Model):
-    """An uploaded clinic list, kept from preview to confirmation (and after, for the record)."""
+    """An uploaded clinic list and its import job: kept from upload to applied, and after."""
 
     __tablename__ = "import_batch"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(String(255))
-    content: Mapped[str] = mapped_column(Text)
+    # Up to 5 MB: loaded only when read (planning), not with every progress page.
+    content: Mapped[str] = mapped_column(Text, deferred=True)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The planned counts by RowStatus value ({"new": 3, …}); set when the plan is stored.
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[ImportStatus] = mapped_column(
+        enum_type(ImportStatus, "import_status"), default=ImportStatus.QUEUED, index=True
+    )
+    # Progress of planning: rows of the file, and rows checked and stored so far.
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Header names the import format does not know (reported, not fatal).
+    unknown_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A claimed job belongs to the worker holding lease_token until lease_until; after
+    # that another worker may take it over (the first one died). attempts counts claims.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the running (or last) step started, for "writing …, started 14:02".
+    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who pressed Import: the audit log names them when the job applies the file.
+    apply_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    # Why the last step failed: the kind of error, or for an unreadable file our message
+    # about it; never an exception's text, which may quote the data.
+    error: Mapped[str | None] = mapped_column(String(500))
 
-    uploaded_by: Mapped[StaffUser | None] = relationship()
+    uploaded_by: Mapped[StaffUser | None] = relationship(foreign_keys=[uploaded_by_id])
+    apply_requested_by: Mapped[StaffUser | None] = relationship(
+        foreign_keys=[apply_requested_by_id]
+    )
+
+
+class ImportRow(db.Model):
+    """One row of an uploaded file as planned: stored once, paged by the preview, applied.
+
+    ``clinic`` and ``clinician`` hold the validated records (importer.ClinicRecord and
+    ClinicianRecord as JSON) of an accepted row; a rejected row has ``errors`` instead.
+    """
+
+    __tablename__ = "import_row"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "line"),
+        # The preview's status filter pages through one status in file order.
+        Index("ix_import_row_batch_id_status_line", "batch_id", "status", "line"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"))
+    line: Mapped[int] = mapped_column(Integer)
+    status: Mapped[RowStatus] = mapped_column(enum_type(RowStatus, "import_row_status"))
+    errors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A rejected row's cells as read, by canonical column name (shown, and downloaded to be
+    # fixed); empty for an accepted row, which is its records.
+    raw: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    clinic: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    clinician: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RequestStatus(enum.Enum):

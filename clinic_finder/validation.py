@@ -6,10 +6,11 @@ message a person can act on, in the current page's language (the site's outside 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from flask_babel import gettext as _
 from stdnum.no import orgnr
 
@@ -21,6 +22,11 @@ WEBSITE_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 NORWAY_LATITUDE = (57.0, 81.5)
 NORWAY_LONGITUDE = (-9.5, 35.0)
 MAX_KM_FROM_POSTCODE = 30.0
+# A clinician's languages and services: enough for any real practice (the demo directory
+# has at most 3 of each, none over 30 characters), and small enough that no clinic can
+# swell every search answer that lists it.
+MAX_LIST_ITEMS = 30
+MAX_LIST_ITEM_LENGTH = 80
 
 
 def clean_org_number(value: str) -> str:
@@ -33,15 +39,33 @@ def clean_org_number(value: str) -> str:
     return compact
 
 
-def clean_phone(value: str) -> str:
-    """Return the number in international format, reading it as Norwegian unless it says."""
+@functools.lru_cache(maxsize=4096)
+def _international_phone(value: str) -> str | None:
+    # Remembered: phonenumbers takes ~0.2 ms a number, and an import repeats a clinic's
+    # number on every clinician's row. None when it is no phone number, "" when invalid.
     try:
         number = phonenumbers.parse(value, "NO")
-    except phonenumbers.NumberParseException as error:
-        raise ValueError(_("%(value)s is not a phone number", value=repr(value))) from error
+    except phonenumbers.NumberParseException:
+        return None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(_("%(value)s is not a valid phone number", value=repr(value)))
+        return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def clean_phone(value: str) -> str:
+    """Return the number in international format, reading it as Norwegian unless it says."""
+    international = _international_phone(value)
+    if international is None:
+        raise ValueError(_("%(value)s is not a phone number", value=repr(value)))
+    if not international:
+        raise ValueError(_("%(value)s is not a valid phone number", value=repr(value)))
+    return international
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated_email(value: str) -> ValidatedEmail:
+    # Remembered for the same reason as phone numbers; a refusal is not (it raises).
+    return validate_email(value, check_deliverability=False)
 
 
 def clean_email(value: str) -> str:
@@ -54,7 +78,7 @@ def clean_email(value: str) -> str:
     server on the way, so such an address is refused with a message saying why.
     """
     try:
-        checked = validate_email(value, check_deliverability=False)
+        checked = _validated_email(value)
     except EmailNotValidError as error:
         # The library explains in English; a translation may leave %(reason)s out.
         raise ValueError(
@@ -130,3 +154,35 @@ def split_list(value: str, separators: str = ";") -> list[str]:
         if item and item not in items:
             items.append(item)
     return items
+
+
+def clean_list(value: str, separators: str = ";") -> list[str]:
+    """Split a list (see :func:`split_list`) and refuse one with too many or too long items."""
+    items = split_list(value, separators)
+    if len(items) > MAX_LIST_ITEMS:
+        raise ValueError(
+            _(
+                "at most %(limit)s items, not %(count)s",
+                limit=MAX_LIST_ITEMS,
+                count=len(items),
+            )
+        )
+    too_long = next((item for item in items if len(item) > MAX_LIST_ITEM_LENGTH), None)
+    if too_long is not None:
+        raise ValueError(
+            _(
+                "each item at most %(limit)s characters; %(item)s has %(length)s",
+                limit=MAX_LIST_ITEM_LENGTH,
+                item=repr(too_long[:20] + "…"),
+                length=len(too_long),
+            )
+        )
+    return items
+
+
+def capped_list(items: list[str] | None) -> list[str]:
+    """At most MAX_LIST_ITEMS items of at most MAX_LIST_ITEM_LENGTH characters, for output.
+
+    Lists stored before the caps existed may be longer; answers never carry more.
+    """
+    return [item[:MAX_LIST_ITEM_LENGTH] for item in (items or [])[:MAX_LIST_ITEMS]]

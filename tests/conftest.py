@@ -26,7 +26,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, delete, func, make_url, select, text, update
 from werkzeug.serving import make_server
 
-from clinic_finder import create_app, mail
+from clinic_finder import create_app, jobs, mail
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
 from clinic_finder.models import (
@@ -36,6 +36,8 @@ from clinic_finder.models import (
     ContactRequest,
     GeocodeCacheEntry,
     ImportBatch,
+    ImportRow,
+    ImportStatus,
     OneTimeLink,
     OpeningHours,
     OutboxMessage,
@@ -129,6 +131,8 @@ def app(database_url: str) -> Iterator[Flask]:
     """An app on a database with postcodes and no clinics."""
     app = create_app(config_for_tests(database_url))
     yield app
+    # A job a test left running (this app's or another's) finishes before the tables empty.
+    assert jobs.wait_for_in_process_workers(timeout=120), "a job thread is still running"
     with app.app_context():
         db.session.rollback()
         # Children before parents; postcodes stay loaded for the whole session.
@@ -138,6 +142,7 @@ def app(database_url: str) -> Iterator[Flask]:
             Referral,
             ContactRequest,
             AuditEntry,
+            ImportRow,
             ImportBatch,
             GeocodeCacheEntry,
             OpeningHours,
@@ -384,6 +389,22 @@ def formula_cells(text: str) -> list[tuple[str, str]]:
             ):
                 found.append((delimiter, cell))
     return found
+
+
+def import_status(app: Flask, batch_id: int) -> ImportStatus:
+    """Where an uploaded file's import is now, read afresh from the database."""
+    with app.app_context():
+        return db.session.scalar(select(ImportBatch.status).where(ImportBatch.id == batch_id))
+
+
+def wait_for_import(app: Flask, batch_id: int, timeout: float = 60) -> ImportStatus:
+    """Wait until no job is waiting for or working on the batch; return where it ended."""
+    deadline = time.monotonic() + timeout
+    while (status := import_status(app, batch_id)).is_working:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"import {batch_id} still {status.value} after {timeout} s")
+        time.sleep(0.02)
+    return status
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

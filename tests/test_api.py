@@ -236,3 +236,16 @@ def test_nearest_postcode_refuses_bad_points_naming_the_field(client, query, fie
     response = client.get(f"/api/v1/postcodes/nearest?{query}")
     assert response.status_code == 400
     assert set(response.get_json()["errors"]) == fields
+
+
+def test_lists_stored_before_the_caps_are_cut_to_them_in_answers(client, session):
+    # Written straight to the table, as a clinic imported before the caps may be.
+    clinic = make_clinic(session)
+    clinic.clinicians[0].services = [f"behandling {n}" for n in range(10_000)]
+    clinic.clinicians[0].languages = ["nb", "x" * 500]
+    session.commit()
+    response = client.get("/api/v1/clinics?postcode=0150")
+    (clinician,) = response.get_json()["results"][0]["clinicians"]
+    assert clinician["services"] == [f"behandling {n}" for n in range(30)]
+    assert clinician["languages"] == ["nb", "x" * 80]
+    assert len(response.data) < 10_000

@@ -346,3 +346,37 @@ def test_admin_gives_a_set_up_link_and_the_newcomer_enrols_with_it(
     again.goto(f"{live_server}{link}?lang=en")
     assert "This link does not work" in again.locator("h1").inner_text()
     newcomer_context.close()
+
+
+def test_import_page_follows_its_background_jobs_by_itself(
+    sqlite_only, app, live_server, page, runner, tmp_path
+):
+    """The upload's page reloads itself (a meta refresh: no script) until the file is
+    checked, and again until it is imported; staff never press reload."""
+    app.config["JOBS_RUN_IN_PROCESS"] = False  # production's way: a worker runs the jobs
+    make_staff(app)
+    clinic_list = tmp_path / "klinikker.csv"
+    clinic_list.write_text(
+        "clinic_name,postcode,clinician_name,profession,hpr_number,latitude,longitude\r\n"
+        "Fjordklinikken,5003,Kari Nordmann,physiotherapist,9876543,60.395,5.325\r\n"
+        "Fjordklinikken,5003,Ola Nordmann,chiropractor,9876544,60.395,5.325\r\n",
+        encoding="utf-8",
+    )
+    page.goto(f"{live_server}/staff/import?lang=en")
+    page.get_by_label("Email").fill("staff@clinic-finder.example")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Code").fill(current_code(app, "staff@clinic-finder.example"))
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Clinic list (CSV)").set_input_files(str(clinic_list))
+    page.get_by_role("button", name="Preview").click()
+    assert "They are waiting to be checked" in page.locator("main").inner_text()
+
+    assert "Ran 1 job(s)." in runner.invoke(args=["jobs", "work"]).output
+    page.get_by_role("button", name="Import 2 rows").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Import 2 rows").click()
+    assert "waiting to be written" in page.locator("main").inner_text()
+
+    assert "Ran 1 job(s)." in runner.invoke(args=["jobs", "work"]).output
+    page.get_by_text("Imported ").wait_for(timeout=10_000)
+    assert "2 new, 0 updated, 0 unchanged, 0 rejected" in page.locator("main").inner_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -31,24 +32,34 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, make_url, select, text
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from clinic_finder import create_app
 from clinic_finder.extensions import db
+from clinic_finder.imports import create_batch, plan_batch
+from clinic_finder.jobs import request_apply
 from clinic_finder.models import (
     AuditEntry,
     Clinic,
     Clinician,
     ContactRequest,
     ImportBatch,
+    ImportRow,
+    ImportStatus,
     LocationSource,
     OutboxMessage,
+    StaffUser,
 )
 
 from .conftest import (
     PRODUCTION_SECRET_KEY,
     PROJECT_ROOT,
+    STAFF_PASSWORD,
     config_for_tests,
+    current_code,
     deliver_due,
+    make_staff,
     sends_after_responses_tried,
     wait_for,
 )
@@ -748,3 +759,165 @@ def test_import_killed_mid_transaction_applies_nothing_and_runs_again(
     assert again.exit_code == 0, again.output
     assert "200 new, 40 updated" in again.output
     assert count_rows(app, Clinician) == 240
+
+
+# --- import jobs: a job worker killed, and a file bigger than a request's time ----------------
+
+
+def flask_worker(database_url: str, log: Path, **environment: str) -> subprocess.Popen:
+    """`flask jobs work --loop`, as production runs it beside gunicorn."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "work", "--loop"]
+            + ["--interval", "0.2"],
+            cwd=PROJECT_ROOT,
+            env=child_environment(database_url, **environment),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def batch_state(app: Flask, batch_id: int) -> tuple[ImportStatus, int, int]:
+    """(status, rows checked, attempts) of an import, as committed."""
+    with app.app_context():
+        batch = db.session.get(ImportBatch, batch_id)
+        return batch.status, batch.rows_done, batch.attempts
+
+
+def queue_import(app: Flask, rows: list[dict[str, str]], *, planned: bool = False) -> int:
+    """Queue a file as an upload would (planned already, if asked); return its batch id."""
+    with app.app_context():
+        batch = create_batch(db.session, "clinics.csv", csv_text(*rows).encode())
+        if planned:
+            plan_batch(db.session, batch)
+        db.session.commit()
+        return batch.id
+
+
+@pytest.mark.slow
+def test_job_worker_killed_mid_check_is_replaced_and_the_plan_is_whole(app, database_url, tmp_path):
+    batch_id = queue_import(app, clinic_rows(0, 10_000))
+    log = tmp_path / "worker.log"
+    first = flask_worker(database_url, log, JOBS_LEASE_SECONDS="2")
+    try:
+        wait_for(lambda: batch_state(app, batch_id)[1] >= 500, 60, "the first stored chunk")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        stop_process(first)
+    status, done, attempts = batch_state(app, batch_id)
+    assert (status, attempts) == (ImportStatus.PLANNING, 1), log.read_text()
+    assert 500 <= done < 10_000
+
+    second = flask_worker(database_url, log, JOBS_LEASE_SECONDS="2")
+    try:
+        wait_for(lambda: batch_state(app, batch_id)[0] is ImportStatus.PLANNED, 120, "the plan")
+    finally:
+        stop_process(second)
+    assert batch_state(app, batch_id) == (ImportStatus.PLANNED, 10_000, 2)
+    assert count_rows(app, ImportRow) == 10_000  # one stored row per line: no leftovers
+
+
+@pytest.mark.slow
+def test_job_worker_killed_mid_import_writes_nothing_and_the_next_writes_it_once(
+    app, database_url, tmp_path
+):
+    rows = clinic_rows(0, 200)
+    rows[-1] |= {"clinician_name": "Slow Writer"}  # the last clinician inserted
+    batch_id = queue_import(app, rows, planned=True)
+    staff_id = make_staff(app)
+    with app.app_context():
+        staff = db.session.get(StaffUser, staff_id)
+        assert request_apply(db.session, db.session.get(ImportBatch, batch_id), staff)
+        db.session.commit()
+    log = tmp_path / "worker.log"
+    with (
+        write_transaction_watch(database_url) as writing,
+        slow_insert(app, "clinician", "name", "Slow Writer"),
+    ):
+        first = flask_worker(database_url, log, JOBS_LEASE_SECONDS="2")
+        try:
+            wait_for(
+                lambda: batch_state(app, batch_id)[0] is ImportStatus.APPLYING and writing(),
+                30,
+                "the import's write transaction",
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            stop_process(first)
+        wait_for(lambda: not writing(), 10, "the killed worker's transaction to end")
+    assert count_rows(app, Clinician) == 0, log.read_text()
+    assert count_rows(app, AuditEntry, AuditEntry.action == "import.apply") == 0
+
+    second = flask_worker(database_url, log, JOBS_LEASE_SECONDS="2")
+    try:
+        wait_for(lambda: batch_state(app, batch_id)[0] is ImportStatus.APPLIED, 60, "the import")
+    finally:
+        stop_process(second)
+    assert count_rows(app, Clinician) == 200
+    assert count_rows(app, AuditEntry, AuditEntry.action == "import.apply") == 1
+
+
+def _sign_in_as_staff(base_url: str, app: Flask, email: str) -> urllib.request.OpenerDirector:
+    """Sign in through the real forms (password, then the authenticator's code)."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+
+    def post(path: str, fields: dict[str, str]) -> str:
+        with opener.open(base_url + path, timeout=30) as response:
+            token = re.search(
+                r'name="csrf_token" type="hidden" value="([^"]+)"', response.read().decode()
+            ).group(1)
+        data = urllib.parse.urlencode({**fields, "csrf_token": token}).encode()
+        with opener.open(base_url + path, data=data, timeout=30) as response:
+            return response.url
+
+    opener.open(base_url + "/staff/sign-in?lang=en", timeout=30).close()  # pages in English
+    post("/staff/sign-in", {"email": email, "password": STAFF_PASSWORD})
+    assert post("/staff/sign-in/code", {"code": current_code(app, email)}).endswith("/staff/")
+    return opener
+
+
+@pytest.mark.slow
+def test_file_taking_longer_than_the_worker_timeout_imports_completely(app, database_url, tmp_path):
+    """A file that takes longer than gunicorn's timeout to check and write (15,000 rows
+    against 2 s here; 40,000 against the default 30 s in bench/import_web_bench.py)."""
+    make_staff(app, "import@clinic-finder.example")
+    rows = clinic_rows(0, 15_000)
+    path = write_csv(tmp_path / "big.csv", rows)
+    settings = {"JOBS_RUN_IN_PROCESS": "false", "GUNICORN_TIMEOUT": "2"}
+    worker = flask_worker(database_url, tmp_path / "worker.log", **settings)
+    try:
+        with running_gunicorn(database_url, tmp_path, config_file=True, **settings) as server:
+            opener = _sign_in_as_staff(server.base_url, app, "import@clinic-finder.example")
+            with opener.open(server.base_url + "/staff/import", timeout=30) as response:
+                token = re.search(
+                    r'name="csrf_token" type="hidden" value="([^"]+)"', response.read().decode()
+                ).group(1)
+            boundary, body = encode_multipart(
+                {"csrf_token": token, "file": FileStorage(io.BytesIO(path.read_bytes()), "big.csv")}
+            )
+            upload = urllib.request.Request(
+                server.base_url + "/staff/import",
+                data=body,
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            with opener.open(upload, timeout=30) as response:
+                batch_url = response.url
+            batch_id = int(batch_url.rsplit("/", 1)[1])
+            wait_for(lambda: batch_state(app, batch_id)[0] is ImportStatus.PLANNED, 120, "check")
+            with opener.open(batch_url, timeout=30) as response:
+                page = response.read().decode()
+            assert "Import 15000 rows" in page
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            apply = urllib.parse.urlencode({"csrf_token": token}).encode()
+            with opener.open(batch_url + "/apply", data=apply, timeout=30) as response:
+                assert "The import has started" in response.read().decode()
+            wait_for(lambda: batch_state(app, batch_id)[0] is ImportStatus.APPLIED, 120, "import")
+            log = server.log()
+    finally:
+        stop_process(worker)
+    assert count_rows(app, Clinician) == 15_000
+    assert "WORKER TIMEOUT" not in log

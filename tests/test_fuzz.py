@@ -50,6 +50,7 @@ from clinic_finder.models import (
     Clinician,
     ContactRequest,
     ImportBatch,
+    ImportStatus,
     LocationSource,
     OneTimeLink,
     OpeningHours,
@@ -70,6 +71,7 @@ from .conftest import (
     make_staff,
     shown_link,
     sign_in,
+    wait_for_import,
 )
 from .factories import make_clinic
 from .test_importer import GOOD_ROW, csv_text
@@ -1113,12 +1115,15 @@ def test_import_stores_all_or_nothing_of_hostile_files(app, staff_client):
             assert_no_nul(batch.filename, batch.content)
             report = plan_import(db.session, batch.content)
             db.session.rollback()
+        # The file was readable at upload, so its background check must come to a plan.
+        assert wait_for_import(app, batch_id) is ImportStatus.PLANNED
         preview = staff_client.get(f"/staff/import/{batch_id}")
         assert preview.status_code == 200
         assert_no_raw_markup(preview)
         _assert_no_formula_cells(staff_client.get(f"/staff/import/{batch_id}/rejected.csv"))
         applied = staff_client.post(f"/staff/import/{batch_id}/apply", data={"csrf_token": token})
         assert applied.status_code == 302
+        assert wait_for_import(app, batch_id) is ImportStatus.APPLIED
         with app.app_context():
             # What the preview accepted must be storable: all of it is written, as planned.
             assert db.session.get(ImportBatch, batch_id).applied_at is not None

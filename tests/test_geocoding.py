@@ -283,6 +283,38 @@ def test_locator_falls_back_and_stops_asking_when_geocoder_fails(session, nomina
     assert cache_entries(session) == []
 
 
+def test_an_outage_is_remembered_by_later_lookups_until_down_seconds_pass(session, nominatim, oslo):
+    geocoder = build_geocoder(nominatim.config(GEOCODER_DOWN_SECONDS=0.5))
+    nominatim.fail("down")
+    first = AddressLocator(session, geocoder)  # one request, or one import job
+    assert first("Karl Johans gate 22", oslo, "Oslo")[2] is LocationSource.POSTCODE
+    assert len(nominatim.requests) == geocoder.retries + 1
+
+    later = AddressLocator(session, geocoder)  # the next one, a moment later
+    assert later("Karl Johans gate 22", oslo, "Oslo")[2] is LocationSource.POSTCODE
+    assert later.unavailable and geocoder.is_down()
+    assert len(nominatim.requests) == geocoder.retries + 1, "the known outage was asked again"
+
+    nominatim.fail("ok")
+    time.sleep(0.5)
+    back = AddressLocator(session, geocoder)
+    latitude, longitude, source = back("Karl Johans gate 22", oslo, "Oslo")
+    assert (latitude, longitude) == pytest.approx(KARL_JOHAN)
+    assert source is LocationSource.GEOCODED
+    assert not geocoder.is_down()
+
+
+def test_a_busy_geocoder_is_not_taken_for_a_down_one(nominatim):
+    config = nominatim.config(
+        GEOCODER_MIN_INTERVAL=5, RATELIMIT_KEY_PREFIX=f"busy-down-{secrets.token_hex(4)}"
+    )
+    first, second = build_geocoder(config), build_geocoder(config)
+    first.lookup("Karl Johans gate 22, 0154 Oslo, Norway")
+    with pytest.raises(GeocoderBusy):
+        second.lookup("Strandgata 4, 5003 Bergen, Norway")
+    assert not second.is_down()
+
+
 def test_locator_distrusts_point_far_from_postcode(session, geocoder, oslo):
     location = AddressLocator(session, geocoder)("Bryggen 1", oslo, "Oslo")
     assert location == (oslo.latitude, oslo.longitude, LocationSource.POSTCODE)
@@ -347,10 +379,12 @@ def test_postcode_located_clinics_lists_active_ones_by_name(session):
     assert names == ["Berg klinikk", "Ås klinikk"]
 
 
-def test_regeocode_upgrades_clinic_once_geocoder_is_back(session, geocoder, nominatim):
+def test_regeocode_upgrades_clinic_once_geocoder_is_back(session, nominatim):
+    geocoder = build_geocoder(nominatim.config(GEOCODER_DOWN_SECONDS=0.3))
     nominatim.fail("down")
     import_text(session, csv_text(ROW_WITHOUT_COORDINATES), AddressLocator(session, geocoder))
     nominatim.fail("ok")
+    time.sleep(0.3)  # the outage is remembered that long
     report = regeocode_postcode_located(session, geocoder)
     session.commit()
     assert (report.updated, report.still_postcode, report.unavailable) == (1, 0, False)
@@ -410,6 +444,7 @@ def test_build_geocoder_reads_strings_from_the_environment():
         {"GEOCODER_TIMEOUT": "soon"},
         {"GEOCODER_RETRIES": "-1"},
         {"GEOCODER_MIN_INTERVAL": "0.1"},  # the public server allows one a second
+        {"GEOCODER_DOWN_SECONDS": "-1"},
         {"RATELIMIT_STORAGE_URI": "nosuch://storage"},
     ],
 )

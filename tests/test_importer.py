@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 
@@ -337,3 +338,85 @@ def test_neutralised_cell_from_our_export_comes_back_as_written(session):
 def test_too_long_values_are_rejected_with_reason(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "clinic_name": "x" * 201}))
     assert "clinic_name is longer than 200 characters" in report.rows[0].errors
+
+
+# --- caps on list cells (issue item 12) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("services", ";".join(f"behandling {n}" for n in range(31)), "at most 30 items, not 31"),
+        ("languages", ";".join(f"l{n}" for n in range(3000)), "at most 30 items, not 3000"),
+        ("services", "dry needling;" + "x" * 81, "each item at most 80 characters"),
+        ("languages", "nb;" + "y" * 200, "'yyyyyyyyyyyyyyyyyyyy…' has 200"),
+    ],
+)
+def test_list_cell_past_the_caps_is_rejected_naming_its_column(session, column, cell, reason):
+    report = plan_import(session, csv_text({**GOOD_ROW, column: cell}))
+    (row,) = report.rows
+    assert row.status is RowStatus.REJECTED
+    assert any(error.startswith(f"{column}: ") and reason in error for error in row.errors), (
+        row.errors
+    )
+
+
+def test_list_cell_at_the_caps_is_imported(session):
+    services = [f"behandling {n:02d} " + "z" * 66 for n in range(30)]  # 30 items of 80
+    assert {len(service) for service in services} == {80}
+    import_text(session, csv_text({**GOOD_ROW, "services": ";".join(services)}))
+    assert session.scalars(select(Clinician)).one().services == services
+
+
+# --- encodings (issue item 13) -----------------------------------------------------------
+
+SORUM = "Klinikknavn;Postnr;Poststed\r\nSørum Fysio;1920;Sørumsand\r\n"
+
+
+def test_utf8_file_with_a_stray_windows_1252_byte_is_refused_naming_its_line():
+    lines = [f"Klinikk {n};0150;Oslo".encode() for n in range(20)]
+    lines[1] = "Sørum Fysio;1920;Sørumsand".encode()  # UTF-8
+    lines[13] = "Ås Fysio;1430;Ås".encode("cp1252")  # a line pasted from an older file
+    data = b"Klinikknavn;Postnr;Poststed\r\n" + b"\r\n".join(lines) + b"\r\n"
+    with pytest.raises(ImportFileError, match=r"^Line 15 is not UTF-8") as refused:
+        decode_upload(data)
+    assert "Windows-1252" in str(refused.value)
+
+
+def test_utf8_file_with_a_bom_and_a_stray_byte_is_refused_too():
+    data = codecs.BOM_UTF8 + SORUM.encode() + "Ås;1430;Ås\r\n".encode("cp1252")
+    with pytest.raises(ImportFileError, match="Line 3 is not UTF-8"):
+        decode_upload(data)
+
+
+def test_file_without_any_utf8_sequence_is_still_read_as_windows_1252():
+    assert decode_upload(SORUM.encode("cp1252")) == SORUM
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_excel_unicode_text_utf16_with_tabs_is_read(session, encoding):
+    text = csv_text({**GOOD_ROW, "clinic_name": "Sørum Fysio"}, delimiter="\t")
+    bom = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
+    report = import_text(session, decode_upload(bom[encoding] + text.encode(encoding)))
+    assert report.counts["new"] == 1, report.rows[0].errors
+    clinic = session.scalars(select(Clinic)).one()
+    assert clinic.name == "Sørum Fysio"
+    assert clinic.clinicians[0].services == ["exercise therapy", "dry needling"]
+
+
+def test_utf16_without_a_bom_is_still_refused_for_its_nul_bytes():
+    with pytest.raises(ImportFileError, match="not a text file"):
+        decode_upload(SORUM.encode("utf-16-le"))
+
+
+def test_utf16_holding_nul_characters_is_refused():
+    with pytest.raises(ImportFileError, match="not a text file"):
+        decode_upload(codecs.BOM_UTF16_LE + "a\x00b".encode("utf-16-le"))
+
+
+def test_broken_utf16_is_refused_naming_its_line():
+    data = (
+        codecs.BOM_UTF16_LE + "a;b\r\nc;d\r\n".encode("utf-16-le") + b"\x00\xdc"
+    )  # lone low surrogate
+    with pytest.raises(ImportFileError, match="Line 3 is not valid UTF-16"):
+        decode_upload(data)

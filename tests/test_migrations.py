@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "outbox_message",
     "listed_clinic",
     "one_time_link",
+    "import_row",
 }
 
 
@@ -98,3 +99,33 @@ def test_search_index_triggers_exist_at_head_and_go_on_downgrade(empty_database_
             assert trigger_names(connection) == set()
             assert "listed_clinic" not in inspect(connection).get_table_names()
         db.engine.dispose()
+
+
+def test_batches_uploaded_before_import_jobs_are_queued_or_marked_applied(empty_database_url):
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade(revision="b7e1c9d2a4f0")
+        with db.engine.begin() as connection:
+            for filename, applied_at in (("old.csv", "2026-11-01 10:00:00"), ("new.csv", None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO import_batch (filename, content, uploaded_at, applied_at,"
+                        " summary) VALUES (:filename, 'x', '2026-11-01 09:00:00', :applied_at,"
+                        " '{}')"
+                    ),
+                    {"filename": filename, "applied_at": applied_at},
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT filename, status, rows_total, attempts FROM import_batch"
+                    " ORDER BY filename"
+                )
+            ).all()
+        db.engine.dispose()
+    # The unapplied one is checked again by a worker, once; its preview link keeps working.
+    assert [tuple(row) for row in rows] == [
+        ("new.csv", "queued", 0, 0),
+        ("old.csv", "applied", 0, 0),
+    ]

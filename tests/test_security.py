@@ -23,8 +23,9 @@ from clinic_finder import PROJECT_ROOT, create_app
 from clinic_finder.clinic_pages import slugify
 from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.extensions import db
+from clinic_finder.imports import create_batch, plan_batch
 from clinic_finder.mail import build_message, queue_email
-from clinic_finder.models import ImportBatch, OutboxMessage, Profession
+from clinic_finder.models import OutboxMessage, Profession
 from clinic_finder.staff.views import OPEN_ENDPOINTS
 
 from .conftest import (
@@ -110,9 +111,8 @@ def _make_object(app: Flask, argument: str, name: str) -> int | str:
             clinic = make_clinic(session, name=name, email="post@klinikk.example")
             object_id = clinic.id if argument == "clinic_id" else clinic.clinicians[0].id
         elif argument == "batch_id":
-            batch = ImportBatch(filename="clinics.csv", content=_rejected_rows_file(name))
-            session.add(batch)
-            session.flush()
+            batch = create_batch(session, "clinics.csv", _rejected_rows_file(name).encode())
+            plan_batch(session, batch)  # as its background job would
             object_id = batch.id
         elif argument == "request_id":
             contact_request, _ = create_contact_request(
@@ -555,11 +555,13 @@ def test_upload_over_5_mb_is_refused_with_413(staff_client):
     [
         (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00", "not a text file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a text file"),
-        ("clinic_name,postcode\r\n".encode("utf-16"), "not a text file"),
+        # UTF-16 is read (Excel's "Unicode text"), and then judged like any text.
+        ("clinic_name,postcode\r\n".encode("utf-16"), "Required column(s) missing"),
+        (b"\xff\xfe\x00\x00\x89PNG", "not a text file"),
         (b"", "The file is empty"),
         (b" \r\n\r\n", "The file is empty"),
     ],
-    ids=["exe", "png", "utf-16", "empty", "blank"],
+    ids=["exe", "png", "utf-16", "utf-16-binary", "empty", "blank"],
 )
 def test_upload_that_is_not_a_clinic_list_gets_a_clear_error(staff_client, content, message):
     response = _upload(staff_client, content)

@@ -215,6 +215,29 @@ def test_add_clinician_refuses_taken_hpr_number(app, staff_client, session):
     assert added.profession is Profession.CHIROPRACTOR
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("services", "; ".join(f"behandling {n}" for n in range(10_000)), "at most 30 items"),
+        ("languages", ", ".join(f"l{n}" for n in range(3_000)), "at most 30 items, not 3000"),
+        ("services", "massasje; " + "x" * 81, "each item at most 80 characters"),
+    ],
+)
+def test_clinician_form_refuses_lists_past_the_caps(
+    app, staff_client, session, field, value, message
+):
+    clinic = make_clinic(session, professions=())
+    session.commit()
+    form = {"name": "Ny Person", "profession": "chiropractor", "hpr_number": "7654321"}
+    form |= {"languages": "nb", "services": "", field: value}
+    response = post_form(staff_client, f"/staff/clinics/{clinic.id}/clinicians/new", **form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert message in page and 'aria-invalid="true"' in page
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Clinician)) == 0
+
+
 def test_clinician_who_left_is_not_shown_to_patients(client, staff_client, session):
     clinic = make_clinic(session, professions=(Profession.CHIROPRACTOR, Profession.PHYSIOTHERAPIST))
     session.commit()

@@ -1,18 +1,38 @@
-"""The web import: upload, preview, confirm in one transaction, rejected rows, export."""
+"""The web import: upload, a background check, preview, confirm, one transaction, rejected rows."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import time
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from clinic_finder import create_app
+from clinic_finder import create_app, jobs
 from clinic_finder.extensions import db
-from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, LocationSource
+from clinic_finder.imports import plan_batch
+from clinic_finder.models import (
+    AuditEntry,
+    Clinic,
+    Clinician,
+    ImportBatch,
+    ImportRow,
+    ImportStatus,
+    LocationSource,
+    now_utc,
+)
 
-from .conftest import config_for_tests, csrf_token_from, make_staff, post_form, sign_in
+from .conftest import (
+    config_for_tests,
+    csrf_token_from,
+    make_staff,
+    post_form,
+    sign_in,
+    wait_for_import,
+)
 from .nominatim_server import running_nominatim
 
 # A file in Norwegian Excel shape: semicolons, Windows-1252, Norwegian headers, decimal
@@ -31,6 +51,20 @@ NORWEGIAN_EXCEL = (
     "Ukjent sted;;Gata 3;9999;Intet;;;;Lise Lund;Fysioterapeut;9876547;nei;ja;;;;;\r\n"
     "Dobbel;;Gata 4;0150;Oslo;;;;Kopi Person;Fysioterapeut;9876543;nei;ja;;;;;\r\n"
 ).encode("cp1252")
+
+
+def clinic_list(count: int, first_hpr: int, **changes: str) -> list[str]:
+    """The rows of a file of ``count`` clinicians of one clinic, HPR numbers from ``first_hpr``."""
+    return [
+        f"Fjordklinikken,Strandgata 4,{changes.get('postcode', '5003')},Behandler {n},"
+        f"physiotherapist,{first_hpr + n},60.3950,5.3250\r\n"
+        for n in range(count)
+    ]
+
+
+LIST_HEADER = (
+    "clinic_name,address,postcode,clinician_name,profession,hpr_number,latitude,longitude\r\n"
+)
 
 
 def upload(client, data: bytes, filename: str = "klinikker.csv"):
@@ -55,10 +89,24 @@ def latest_batch_id(app) -> int:
         return db.session.scalar(select(func.max(ImportBatch.id)))
 
 
-def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, staff_client):
-    response = upload(staff_client, NORWEGIAN_EXCEL)
+def upload_checked(client, data: bytes, filename: str = "klinikker.csv") -> tuple[int, str]:
+    """Upload a file, wait for the background check; return the batch id and its preview."""
+    response = upload(client, data, filename)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert wait_for_import(client.application, batch_id) is ImportStatus.PLANNED
+    return batch_id, client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+
+
+def apply_and_wait(client, batch_id: int) -> ImportStatus:
+    """Press Import on the preview, wait for the job; return where the import ended."""
+    response = post_form(client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
     assert response.status_code == 302
-    preview = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    return wait_for_import(client.application, batch_id)
+
+
+def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, staff_client):
+    batch_id, preview = upload_checked(staff_client, NORWEGIAN_EXCEL)
     assert "6 rows" in preview and "2 new" in preview and "4 rejected" in preview
     assert "Notat" in preview  # the unknown column is reported
     assert "not one of the publicly licensed professions" in preview
@@ -66,11 +114,7 @@ def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, 
     assert preview.count("HPR number 9876543 is on lines 2, 8") == 2  # on both rows
     assert counts(app) == (0, 0), "the preview must not write"
 
-    batch_id = latest_batch_id(app)
-    applied = post_form(
-        staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply"
-    )
-    assert applied.status_code == 302
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     assert counts(app) == (2, 2)
     with app.app_context():
         entry = db.session.scalars(
@@ -81,18 +125,16 @@ def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, 
 
 
 def test_importing_the_same_file_again_reports_all_unchanged(app, staff_client):
-    first = upload(staff_client, NORWEGIAN_EXCEL)
-    batch_id = latest_batch_id(app)
-    post_form(staff_client, first.headers["Location"], f"/staff/import/{batch_id}/apply")
-    again = upload(staff_client, NORWEGIAN_EXCEL)
-    preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    apply_and_wait(staff_client, batch_id)
+    _, preview = upload_checked(staff_client, NORWEGIAN_EXCEL)
     assert "0 new" in preview and "0 updated" in preview and "2 unchanged" in preview
     assert "Nothing to import" in preview
 
 
 def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client):
-    upload(staff_client, NORWEGIAN_EXCEL)
-    response = staff_client.get(f"/staff/import/{latest_batch_id(app)}/rejected.csv")
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    response = staff_client.get(f"/staff/import/{batch_id}/rejected.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
@@ -108,13 +150,15 @@ def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client)
 
 
 def test_a_file_cannot_be_applied_twice(app, staff_client):
-    response = upload(staff_client, NORWEGIAN_EXCEL)
-    batch_id = latest_batch_id(app)
-    post_form(staff_client, response.headers["Location"], f"/staff/import/{batch_id}/apply")
-    second = post_form(
-        staff_client, response.headers["Location"], f"/staff/import/{batch_id}/apply"
-    )
-    assert second.status_code == 302
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    token = csrf_token_from(staff_client, f"/staff/import/{batch_id}")
+    # A double click: both posts arrive before the job has run.
+    first = staff_client.post(f"/staff/import/{batch_id}/apply", data={"csrf_token": token})
+    second = staff_client.post(f"/staff/import/{batch_id}/apply", data={"csrf_token": token})
+    assert first.status_code == second.status_code == 302
+    assert wait_for_import(app, batch_id) is ImportStatus.APPLIED
+    third = post_form(staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
+    assert "already imported" in staff_client.get(third.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert (
             db.session.scalar(
@@ -127,8 +171,8 @@ def test_a_file_cannot_be_applied_twice(app, staff_client):
 
 
 def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client, refusing_database):
-    base = upload(staff_client, NORWEGIAN_EXCEL)
-    post_form(staff_client, base.headers["Location"], f"/staff/import/{latest_batch_id(app)}/apply")
+    base_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    apply_and_wait(staff_client, base_id)
     with app.app_context():
         before = sorted(
             (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
@@ -138,15 +182,13 @@ def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client,
         "Siste Klinikk;;Gata 9;0150;Oslo;;;;Refused Writer;Fysioterapeut;9876599;nei;ja;;;;;\r\n"
         "Etter;;Gata 10;0150;Oslo;;;;Ny Etter;Fysioterapeut;9876600;nei;ja;;;;;\r\n"
     )
-    response = upload(staff_client, changed.encode("cp1252"))
-    batch_id = latest_batch_id(app)
-    preview = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    batch_id, preview = upload_checked(staff_client, changed.encode("cp1252"))
     assert "2 new" in preview and "1 updated" in preview
 
-    failed = post_form(staff_client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
-    assert failed.status_code == 302
-    page = staff_client.get(failed.headers["Location"]).get_data(as_text=True)
-    assert "nothing was changed" in page
+    # Nothing was written, so the file is back to checked, and may be tried again.
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.PLANNED
+    page = staff_client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+    assert "nothing was changed" in page and "Import 3 rows" in page
     with app.app_context():
         after = sorted(
             (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
@@ -195,12 +237,11 @@ def test_export_is_staff_only(client):
 
 
 def test_export_round_trips_through_the_web_import(app, staff_client):
-    upload(staff_client, NORWEGIAN_EXCEL)
-    post_form(staff_client, "/staff/import", f"/staff/import/{latest_batch_id(app)}/apply")
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    apply_and_wait(staff_client, batch_id)
     exported = staff_client.get("/staff/export.csv")
     assert exported.get_data(as_text=True).startswith("\ufeffclinic_name,")
-    again = upload(staff_client, exported.data, "clinics.csv")
-    preview = staff_client.get(again.headers["Location"]).get_data(as_text=True)
+    _, preview = upload_checked(staff_client, exported.data, "clinics.csv")
     assert "2 rows" in preview and "2 unchanged" in preview
 
 
@@ -208,7 +249,9 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
 def geocoding_staff(app, database_url):
     """(Nominatim on loopback, an app using it, a signed-in staff client of that app)."""
     with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
-        geo_app = create_app(config_for_tests(database_url, **server.config()))
+        geo_app = create_app(
+            config_for_tests(database_url, **server.config(GEOCODER_DOWN_SECONDS=0.5))
+        )
         make_staff(geo_app, "geo@clinic-finder.example")
         client = geo_app.test_client()
         assert sign_in(client, "geo@clinic-finder.example").status_code == 302
@@ -226,9 +269,8 @@ WITHOUT_COORDINATES = (
 def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staff):
     server, geo_app, client = geocoding_staff
     server.fail("down")
-    response = upload(client, WITHOUT_COORDINATES)
-    batch_id = latest_batch_id(geo_app)
-    post_form(client, response.headers["Location"], f"/staff/import/{batch_id}/apply")
+    batch_id, _ = upload_checked(client, WITHOUT_COORDINATES)
+    apply_and_wait(client, batch_id)
     with geo_app.app_context():
         clinic = db.session.scalars(select(Clinic)).one()
         assert clinic.location_source is LocationSource.POSTCODE
@@ -236,6 +278,8 @@ def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staf
     assert "Karl Johan Fysio" in listed
 
     server.fail("ok")
+    # The outage is remembered for GEOCODER_DOWN_SECONDS: until then nobody asks again.
+    time.sleep(geo_app.config["GEOCODER_DOWN_SECONDS"])
     post_form(client, "/staff/locations/postcode-only", "/staff/locations/regeocode")
     with geo_app.app_context():
         clinic = db.session.scalars(select(Clinic)).one()
@@ -248,13 +292,10 @@ def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staf
 
 def test_web_import_geocodes_rows_without_coordinates(geocoding_staff):
     server, geo_app, client = geocoding_staff
-    response = upload(client, WITHOUT_COORDINATES)
-    preview = client.get(response.headers["Location"]).get_data(as_text=True)
+    batch_id, preview = upload_checked(client, WITHOUT_COORDINATES)
     assert "geocoded" in preview
     asked = len(server.requests)
-    post_form(
-        client, response.headers["Location"], f"/staff/import/{latest_batch_id(geo_app)}/apply"
-    )
+    apply_and_wait(client, batch_id)
     assert len(server.requests) == asked, "the address is asked for once, then cached"
     with geo_app.app_context():
         assert db.session.scalars(select(Clinic)).one().location_source is (LocationSource.GEOCODED)
@@ -267,3 +308,194 @@ def test_export_is_audited(app, staff_client):
             select(AuditEntry).where(AuditEntry.action == "directory.export")
         ).one()
     assert entry.actor_label == "staff@clinic-finder.example"
+
+
+# --- encodings (item 13) -------------------------------------------------------------------
+
+
+def test_upload_mixing_utf8_and_windows_1252_is_refused_naming_the_line(app, staff_client):
+    data = b"Klinikknavn;Postnr;Behandler;Yrke;HPR-nummer\r\n" + b"".join(
+        f"Sørum Fysio {n};1920;Kari;fysioterapeut;91000{n:02d}\r\n".encode() for n in range(12)
+    )
+    data += "Ås Fysio;1430;Åse;fysioterapeut;9100099\r\n".encode("cp1252")
+    response = upload(staff_client, data)
+    assert response.status_code == 200
+    assert "Line 14 is not UTF-8" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+
+
+def test_excel_unicode_text_upload_is_imported(app, staff_client):
+    text = NORWEGIAN_EXCEL.decode("cp1252").replace(";", "\t")
+    batch_id, preview = upload_checked(staff_client, text.encode("utf-16"), "klinikker.txt")
+    assert "6 rows" in preview and "2 new" in preview and "4 rejected" in preview
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    with app.app_context():
+        assert set(db.session.scalars(select(Clinician.name))) == {"Øyvind Ås", "Åse Berg"}
+
+
+# --- background jobs, progress and paging (item 6) -----------------------------------------
+
+
+@pytest.fixture
+def queued_staff(app, database_url):
+    """(an app that runs no jobs itself, as production; a signed-in staff client of it)."""
+    queue_app = create_app(config_for_tests(database_url, JOBS_RUN_IN_PROCESS=False))
+    make_staff(queue_app, "queue@clinic-finder.example")
+    client = queue_app.test_client()
+    assert sign_in(client, "queue@clinic-finder.example").status_code == 302
+    yield queue_app, client
+    with queue_app.app_context():
+        db.engine.dispose()
+
+
+def test_upload_waits_for_a_worker_and_is_imported_when_one_runs(queued_staff):
+    queue_app, client = queued_staff
+    response = upload(client, NORWEGIAN_EXCEL)
+    assert response.status_code == 302
+    batch_id = latest_batch_id(queue_app)
+    page = client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+    assert "The file has 6 rows. They are waiting to be checked." in page
+    assert '<meta http-equiv="refresh"' in page
+    listed = client.get("/staff/import").get_data(as_text=True)
+    assert "waiting to be checked" in listed and "queue@clinic-finder.example" in listed
+
+    worker = queue_app.test_cli_runner()
+    assert "import 1\tqueued\t0/6 rows" in worker.invoke(args=["jobs", "status"]).output.replace(
+        f"import {batch_id}", "import 1"
+    )
+    assert "Ran 1 job(s)." in worker.invoke(args=["jobs", "work"]).output
+    assert "Jobs waiting or running: 0" in worker.invoke(args=["jobs", "status"]).output
+    page = client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+    assert "6 rows" in page and "Import 2 rows" in page
+    assert '<meta http-equiv="refresh"' not in page
+
+    post_form(client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
+    page = client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+    assert "2 new and updated rows are waiting to be written." in page
+    assert counts(queue_app) == (0, 0)
+
+    assert "Ran 1 job(s)." in worker.invoke(args=["jobs", "work"]).output
+    assert counts(queue_app) == (2, 2)
+    page = client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
+    assert "2 new, 0 updated, 0 unchanged, 4 rejected." in page
+    assert "imported" in client.get("/staff/").get_data(as_text=True)
+    with queue_app.app_context():
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "import.apply")
+        ).one()
+    assert entry.actor_label == "queue@clinic-finder.example"
+
+
+def test_checking_shows_its_progress_as_it_goes(queued_staff):
+    queue_app, client = queued_staff
+    upload(client, (LIST_HEADER + "".join(clinic_list(1_200, 9_200_000))).encode())
+    batch_id = latest_batch_id(queue_app)
+    seen = []
+    with queue_app.app_context():
+        claim = jobs.claim_next(db.session, lease_seconds=60)
+        batch = db.session.get(ImportBatch, claim.batch_id)
+
+        def checkpoint(done: int, total: int) -> None:
+            db.session.commit()  # as the job does: the page reads what is committed
+            seen.append(client.get(f"/staff/import/{batch_id}").get_data(as_text=True))
+
+        plan_batch(db.session, batch, checkpoint=checkpoint)
+        db.session.commit()
+    assert len(seen) == 2
+    assert "Checking the rows: 500 of 1200 done." in seen[0]
+    assert '<progress max="1200" value="1000"' in seen[1]
+    assert all('<meta http-equiv="refresh"' in page for page in seen)
+
+
+def test_preview_of_a_large_file_is_paged_fifty_rows_at_a_time(app, staff_client):
+    good = clinic_list(10, 9_300_000)
+    bad = clinic_list(120, 9_400_000, postcode="0000")
+    batch_id, first = upload_checked(staff_client, (LIST_HEADER + "".join(good + bad)).encode())
+
+    def table_rows(page: str) -> list[str]:
+        return re.findall(r"<tr><td>(\d+)</td>", page)
+
+    # The rejected rows first, in file order, 50 a page.
+    assert table_rows(first) == [str(line) for line in range(12, 62)]
+    assert "Page 1 of 3" in first
+    last = staff_client.get(f"/staff/import/{batch_id}?page=3").get_data(as_text=True)
+    assert table_rows(last) == [str(line) for line in range(112, 132)]
+    every = staff_client.get(f"/staff/import/{batch_id}?show=all&page=3").get_data(as_text=True)
+    assert table_rows(every) == [str(line) for line in range(102, 132)]
+    new = staff_client.get(f"/staff/import/{batch_id}?show=new").get_data(as_text=True)
+    assert table_rows(new) == [str(line) for line in range(2, 12)]
+    assert "Page 1 of" not in new
+    nonsense = staff_client.get(f"/staff/import/{batch_id}?show=nonsense").get_data(as_text=True)
+    assert table_rows(nonsense) == table_rows(first)
+
+
+def test_a_worker_presumed_dead_writes_nothing_and_another_takes_its_job_over(queued_staff):
+    queue_app, client = queued_staff
+    upload(client, NORWEGIAN_EXCEL)
+    batch_id = latest_batch_id(queue_app)
+    with queue_app.app_context():
+        stalled = jobs.claim_next(db.session, lease_seconds=60)
+        # Its lease runs out (the worker hangs, or died): the job is free again.
+        db.session.execute(update(ImportBatch).values(lease_until=now_utc() - timedelta(seconds=1)))
+        db.session.commit()
+        taker = jobs.claim_next(db.session, lease_seconds=60)
+        assert (taker.batch_id, stalled.batch_id) == (batch_id, batch_id)
+        assert taker.token != stalled.token
+        # The first worker wakes up and goes on: its commit finds the job taken.
+        jobs.run_claim(db.session, stalled, geocoder=None, geocoding_budget=0, lease_seconds=60)
+        assert db.session.scalar(select(func.count()).select_from(ImportRow)) == 0
+        jobs.run_claim(db.session, taker, geocoder=None, geocoding_budget=0, lease_seconds=60)
+        batch = db.session.get(ImportBatch, batch_id)
+        assert (batch.status, batch.attempts, batch.summary["rejected"]) == (
+            ImportStatus.PLANNED,
+            2,
+            4,
+        )
+        assert db.session.scalar(select(func.count()).select_from(ImportRow)) == 6
+
+
+def test_an_import_taken_over_mid_apply_is_written_once(queued_staff):
+    queue_app, client = queued_staff
+    upload(client, NORWEGIAN_EXCEL)
+    batch_id = latest_batch_id(queue_app)
+    worker = queue_app.test_cli_runner()
+    worker.invoke(args=["jobs", "work"])
+    post_form(client, f"/staff/import/{batch_id}", f"/staff/import/{batch_id}/apply")
+    with queue_app.app_context():
+        stalled = jobs.claim_next(db.session, lease_seconds=60)
+        db.session.execute(update(ImportBatch).values(lease_until=now_utc() - timedelta(seconds=1)))
+        db.session.commit()
+        taker = jobs.claim_next(db.session, lease_seconds=60)
+        jobs.run_claim(db.session, taker, geocoder=None, geocoding_budget=0, lease_seconds=60)
+        jobs.run_claim(db.session, stalled, geocoder=None, geocoding_budget=0, lease_seconds=60)
+        assert db.session.get(ImportBatch, batch_id).status is ImportStatus.APPLIED
+        applies = select(func.count()).where(AuditEntry.action == "import.apply")
+        assert db.session.scalar(applies) == 1
+    assert counts(queue_app) == (2, 2)
+
+
+# --- the geocoder, once (item 10) ----------------------------------------------------------
+
+
+def test_preview_reloads_never_ask_the_geocoder(geocoding_staff):
+    server, geo_app, client = geocoding_staff
+    server.fail("down")
+    batch_id, preview = upload_checked(client, WITHOUT_COORDINATES)
+    assert "postcode" in preview
+    asked = len(server.requests)
+    assert asked == geo_app.config["GEOCODER_RETRIES"] + 1
+    for _ in range(3):
+        assert client.get(f"/staff/import/{batch_id}").status_code == 200
+    assert len(server.requests) == asked
+
+
+def test_a_geocoder_found_down_is_left_alone_by_the_next_upload(geocoding_staff):
+    server, geo_app, client = geocoding_staff
+    server.fail("down")
+    upload_checked(client, WITHOUT_COORDINATES)
+    asked = len(server.requests)
+    other = WITHOUT_COORDINATES.replace(b"Karl Johans gate 22", b"Karl Johans gate 24")
+    _, preview = upload_checked(client, other)
+    assert len(server.requests) == asked, "the outage is remembered across uploads"
+    assert "postcode" in preview

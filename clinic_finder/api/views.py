@@ -27,7 +27,7 @@ from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..public.forms import ApiSearchForm
 from ..public.views import finder_query
 from ..search import ClinicHit
-from ..validation import check_in_norway
+from ..validation import capped_list, check_in_norway
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -67,8 +67,9 @@ def clinic_json(clinic: Clinic) -> dict:
                 "name": clinician.name,
                 "profession": clinician.profession.value,
                 "hpr_number": clinician.hpr_number,
-                "languages": clinician.languages,
-                "services": clinician.services,
+                # Lists stored before the caps (validation.py) are cut to them here.
+                "languages": capped_list(clinician.languages),
+                "services": capped_list(clinician.services),
             }
             for clinician in clinic.active_clinicians
         ],

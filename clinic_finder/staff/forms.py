@@ -38,10 +38,10 @@ from ..validation import (
     check_in_norway,
     clean_email,
     clean_hpr_number,
+    clean_list,
     clean_org_number,
     clean_phone,
     clean_website,
-    split_list,
 )
 
 PRECISION_NAMES = {
@@ -67,6 +67,18 @@ def cleaned_by(clean: Callable[[str], str]):
             raise ValidationError(str(error)) from error
 
     return validator
+
+
+# Staff may separate a list with semicolons or commas; the import takes semicolons only.
+LIST_SEPARATORS = ";,"
+
+
+def checked_list(form, field) -> None:
+    """Refuse a list with more, or longer, items than the directory keeps (validation.py)."""
+    try:
+        clean_list(field.data or "", LIST_SEPARATORS)
+    except ValueError as error:
+        raise ValidationError(str(error)) from error
 
 
 class SignInForm(FlaskForm):
@@ -198,11 +210,13 @@ class ClinicianForm(FlaskForm):
     languages = StringField(
         _l("Languages"),
         filters=[_strip],
+        validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. nb; en"),
     )
     services = StringField(
         _l("Services"),
         filters=[_strip],
+        validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. dry needling; exercise therapy"),
     )
 
@@ -212,8 +226,8 @@ class ClinicianForm(FlaskForm):
             "name": self.name.data,
             "profession": Profession(self.profession.data),
             "hpr_number": self.hpr_number.data,
-            "languages": split_list(self.languages.data or "", ";,"),
-            "services": split_list(self.services.data or "", ";,"),
+            "languages": clean_list(self.languages.data or "", LIST_SEPARATORS),
+            "services": clean_list(self.services.data or "", LIST_SEPARATORS),
         }
 
 

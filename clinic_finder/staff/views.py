@@ -21,9 +21,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from .. import auth
+from .. import auth, jobs
 from ..api.views import clinic_json
 from ..audit import record
 from ..directory import (
@@ -46,12 +46,17 @@ from ..geocoding import (
     postcode_located_clinics,
     regeocode_postcode_located,
 )
-from ..importer import (
-    ImportFileError,
-    apply_import,
-    decode_upload,
-    plan_import,
-    record_import,
+from ..i18n import format_moment
+from ..importer import ImportFileError
+from ..imports import (
+    ROW_FILTERS,
+    ROWS_PER_PAGE,
+    create_batch,
+    default_row_filter,
+    recent_batches,
+    rows_in_filter,
+    stored_rejected_rows,
+    stored_rows_query,
 )
 from ..models import (
     AuditEntry,
@@ -61,7 +66,6 @@ from ..models import (
     LinkPurpose,
     LocationSource,
     Profession,
-    now_utc,
 )
 from ..models import StaffUser as StaffAccount
 from .forms import (
@@ -393,7 +397,9 @@ def home():
         "inactive": db.session.scalar(select(func.count()).where(Clinic.active.is_(False))),
         "postcode_located": len(postcode_located_clinics(db.session)),
     }
-    return render_template("staff/home.html", counts=counts)
+    return render_template(
+        "staff/home.html", counts=counts, batches=recent_batches(db.session, limit=5)
+    )
 
 
 # --- clinics ---------------------------------------------------------------------------
@@ -609,7 +615,13 @@ def regeocode():
                 updated=report.updated,
                 still=report.still_postcode,
             )
-            if report.unavailable:
+            if report.unavailable and geocoder.is_down() and geocoder.down_until_utc:
+                # Remembered, so the button does not make staff wait on a dead service.
+                message += " " + _(
+                    "The geocoder could not be reached; it is asked again from %(moment)s.",
+                    moment=format_moment(geocoder.down_until_utc),
+                )
+            elif report.unavailable:
                 message += " " + _("The geocoder could not be reached; try again later.")
             elif report.out_of_time:
                 message += " " + _("Press the button again to go on with the rest.")
@@ -618,87 +630,77 @@ def regeocode():
 
 
 # --- import and export -----------------------------------------------------------------
-
-
-def _plan_batch(batch: ImportBatch, *, cache_only: bool = False):
-    # Applying uses only what the preview looked up, so it writes what the preview showed.
-    budget = 0.0 if cache_only else current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
-    return plan_import(db.session, batch.content, _locator(budget))
+# Checking a file and importing it are background jobs (jobs.py): these views queue them,
+# and show the stored plan and the progress; none of them reads the whole file or waits.
 
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_upload():
-    """Upload a clinic list; nothing is written to the directory until it is confirmed."""
+    """Upload a clinic list; it is checked in the background and nothing is written yet."""
     form = ImportUploadForm()
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            text = decode_upload(upload.read())
-            batch = ImportBatch(
-                filename=(upload.filename or "upload.csv")[:255],
-                content=text,
-                uploaded_by_id=current_user.id,
+            batch = create_batch(
+                db.session, upload.filename or "upload.csv", upload.read(), current_user
             )
-            db.session.add(batch)
-            db.session.flush()
-            _plan_batch(batch)  # refuse unreadable files now, not at preview
         except ImportFileError as error:
             db.session.rollback()
             form.file.errors.append(str(error))
         else:
-            # Keeps the upload and any addresses geocoded for it; the directory is untouched.
+            # The upload and its queued job in one commit: neither exists without the other.
             db.session.commit()
+            jobs.start_in_process()
             return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    return render_template("staff/import.html", form=form)
+    return render_template("staff/import.html", form=form, batches=recent_batches(db.session))
 
 
 @bp.get("/import/<int:batch_id>")
 def import_preview(batch_id: int):
-    """Show what importing the file would do, row by row."""
+    """Show an upload's progress, then what importing it does, 50 rows a page."""
     batch = db.get_or_404(ImportBatch, batch_id)
-    report = _plan_batch(batch)
-    db.session.commit()  # geocoding cache only
+    if batch.status.is_working:
+        # A job left waiting by a restarted development server is taken up again.
+        jobs.start_in_process()
+    rows = show = None
+    if batch.planned_at is not None:
+        show = request.args.get("show")
+        if show not in ROW_FILTERS:
+            show = default_row_filter(batch)
+        rows = db.paginate(
+            stored_rows_query(batch, show),
+            page=page_number(),
+            per_page=ROWS_PER_PAGE,
+            max_per_page=ROWS_PER_PAGE,
+            error_out=False,
+            count=False,
+        )
+        # The plan's counts say how many rows there are: no COUNT over 40,000 rows a page.
+        rows.total = rows_in_filter(batch, show)
     return render_template(
-        "staff/import_preview.html", batch=batch, report=report, form=ConfirmForm()
+        "staff/import_preview.html",
+        batch=batch,
+        rows=rows,
+        show=show,
+        filters=ROW_FILTERS,
+        form=ConfirmForm(),
     )
 
 
 @bp.post("/import/<int:batch_id>/apply")
 def import_apply(batch_id: int):
-    """Write every accepted row of the file in one transaction, or nothing."""
+    """Queue writing every accepted row of the file, in one transaction, or nothing."""
     batch = db.get_or_404(ImportBatch, batch_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    # Claim the file in the same transaction as the import, so a double click (or two
-    # staff at once) cannot apply it twice: the second claim finds it taken.
-    claimed = db.session.execute(
-        update(ImportBatch)
-        .where(ImportBatch.id == batch.id, ImportBatch.applied_at.is_(None))
-        .values(applied_at=now_utc())
-    ).rowcount
-    if claimed != 1:
+    # A conditional update: a double click (or two staff at once) queues it once.
+    if not jobs.request_apply(db.session, batch, current_user):
         db.session.rollback()
-        flash(_("This file was already imported."), "error")
+        flash(_("This file was already imported, or is being imported."), "error")
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    report = _plan_batch(batch, cache_only=True)
-    try:
-        apply_import(db.session, report)
-        record_import(db.session, current_user, report, batch)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        current_app.logger.exception("import %s failed; nothing was written", batch.id)
-        flash(_("The import failed and nothing was changed. Please try again."), "error")
-        return redirect(url_for("staff.import_preview", batch_id=batch.id))
-    counts = report.counts
-    flash(
-        _(
-            "Imported: %(new)s new, %(updated)s updated, %(unchanged)s unchanged, "
-            "%(rejected)s rejected.",
-            **counts,
-        ),
-        "success",
-    )
+    db.session.commit()
+    jobs.start_in_process()
+    flash(_("The import has started. You can leave this page and come back."), "success")
     return redirect(url_for("staff.import_preview", batch_id=batch.id))
 
 
@@ -706,9 +708,11 @@ def import_apply(batch_id: int):
 def import_rejected(batch_id: int):
     """Download the rejected rows, in the import format with the reasons, to fix and retry."""
     batch = db.get_or_404(ImportBatch, batch_id)
-    report = _plan_batch(batch, cache_only=True)
-    db.session.rollback()
-    return _csv_response(rejected_rows_csv(report.rejected), f"rejected-{batch.id}.csv")
+    if batch.planned_at is None:
+        flash(_("The file is still being checked."), "error")
+        return redirect(url_for("staff.import_preview", batch_id=batch.id))
+    rows = stored_rejected_rows(db.session, batch)
+    return _csv_response(rejected_rows_csv(rows), f"rejected-{batch.id}.csv")
 
 
 @bp.get("/export.csv")

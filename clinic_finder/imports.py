@@ -1,0 +1,236 @@
+"""The import service: one path from a clinic list to the directory, for the web and the CLI.
+
+A file becomes an :class:`ImportBatch` (:func:`create_batch`); its plan is worked out once
+and stored row by row in ``import_row`` (:func:`plan_batch`); its accepted rows are then
+written from that stored plan (:func:`apply_batch`), in one transaction, or not at all.
+The staff upload runs the two steps as background jobs (``jobs.py``), with staff reading
+the stored plan in between; ``flask clinics import`` runs them one after the other. Every
+function here takes the session and flushes; committing is the caller's (the view, the
+command or the job runner).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from .importer import (
+    ClinicianRecord,
+    ClinicRecord,
+    ImportReport,
+    Locate,
+    RowResult,
+    apply_import,
+    decode_upload,
+    plan_rows,
+    read_rows,
+    record_import,
+    take_import_lock,
+)
+from .models import ImportBatch, ImportRow, ImportStatus, RowStatus, StaffUser, now_utc
+
+# Planned rows are stored this many at a time, or after this many seconds (geocoding can
+# make rows slow); the caller's checkpoint runs after each store.
+PLAN_CHUNK_ROWS = 500
+PLAN_CHUNK_SECONDS = 5.0
+# The preview shows this many rows a page.
+ROWS_PER_PAGE = 50
+# What the preview can show: every row in file order, or one status.
+ROW_FILTERS = ("all", *(status.value for status in RowStatus))
+
+# Called with (rows done, rows in the file) after each stored chunk of a plan.
+Checkpoint = Callable[[int, int], None]
+
+
+class BatchAlreadyApplied(RuntimeError):
+    """The batch was applied already, or its job now belongs to another worker."""
+
+
+def create_batch(
+    session: Session, filename: str, data: bytes, uploaded_by: StaffUser | None = None
+) -> ImportBatch:
+    """Keep an uploaded file as a batch queued for planning; refuse an unreadable one now.
+
+    The whole file is decoded and split into rows here (a second or less for 5 MB), so a
+    file in an unknown encoding, with a broken quote or without the required columns is
+    refused at once, where the staff member is, rather than by a job later.
+    """
+    text = decode_upload(data)
+    raw_rows, unknown = read_rows(text)
+    batch = ImportBatch(
+        filename=filename[:255] or "upload.csv",
+        content=text,
+        uploaded_by=uploaded_by,
+        status=ImportStatus.QUEUED,
+        rows_total=len(raw_rows),
+        rows_done=0,
+        unknown_columns=unknown,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def _stored(batch_id: int, row: RowResult) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "line": row.line,
+        "status": row.status,
+        "errors": row.errors,
+        # The cells as read matter for a rejected row (shown, and downloaded to be fixed);
+        # an accepted one is its records. Half the stored JSON of a large file.
+        "raw": row.raw if row.status is RowStatus.REJECTED else {},
+        "clinic": row.clinic.to_json() if row.clinic is not None else None,
+        "clinician": row.clinician.to_json() if row.clinician is not None else None,
+    }
+
+
+def plan_batch(
+    session: Session,
+    batch: ImportBatch,
+    locate: Locate | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, int]:
+    """Plan every row of a batch and store the plan; the batch becomes planned.
+
+    Rows are stored in chunks (:data:`PLAN_CHUNK_ROWS`), each followed by
+    ``checkpoint(done, total)``: the job runner commits there, so its progress and the
+    geocoder's answers are kept as it goes; the command line updates its progress bar. A
+    plan left half-stored by a worker that died is thrown away first. Returns the counts.
+    """
+    batch_id = batch.id  # read once: a checkpoint's commit expires the batch
+    session.execute(delete(ImportRow).where(ImportRow.batch_id == batch_id))
+    raw_rows, unknown = read_rows(batch.content)
+    total, done = len(raw_rows), 0
+    batch.rows_total, batch.rows_done, batch.unknown_columns = total, done, unknown
+    counts: Counter[str] = Counter()
+    chunk: list[dict[str, Any]] = []
+    stored_at = time.monotonic()
+
+    def store() -> None:
+        nonlocal done
+        if chunk:
+            session.execute(insert(ImportRow), chunk)
+        done += len(chunk)
+        batch.rows_done = done
+        chunk.clear()
+        session.flush()
+
+    for row in plan_rows(session, raw_rows, locate):
+        counts[row.status.value] += 1
+        chunk.append(_stored(batch_id, row))
+        if len(chunk) >= PLAN_CHUNK_ROWS or time.monotonic() - stored_at > PLAN_CHUNK_SECONDS:
+            store()
+            stored_at = time.monotonic()
+            if checkpoint is not None:
+                checkpoint(done, total)
+    store()
+    batch.summary = {status.value: counts[status.value] for status in RowStatus}
+    batch.status = ImportStatus.PLANNED
+    batch.planned_at = now_utc()
+    session.flush()
+    return batch.summary
+
+
+def stored_accepted_rows(session: Session, batch: ImportBatch) -> list[RowResult]:
+    """The rows of a stored plan that will be written, in file order, as the importer's rows."""
+    query = (
+        select(ImportRow.line, ImportRow.status, ImportRow.clinic, ImportRow.clinician)
+        .where(ImportRow.batch_id == batch.id, ImportRow.status != RowStatus.REJECTED)
+        .order_by(ImportRow.line)
+    )
+    return [
+        RowResult(
+            line=line,
+            raw={},
+            status=status,
+            clinic=ClinicRecord.from_json(clinic),
+            clinician=ClinicianRecord.from_json(clinician),
+        )
+        for line, status, clinic, clinician in session.execute(query)
+    ]
+
+
+def stored_rejected_rows(session: Session, batch: ImportBatch) -> list[RowResult]:
+    """The rejected rows of a stored plan, with their cells and reasons, in file order."""
+    query = (
+        select(ImportRow.line, ImportRow.raw, ImportRow.errors)
+        .where(ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.REJECTED)
+        .order_by(ImportRow.line)
+    )
+    return [
+        RowResult(line=line, raw=raw, errors=list(errors))
+        for line, raw, errors in session.execute(query)
+    ]
+
+
+def default_row_filter(batch: ImportBatch) -> str:
+    """What the preview shows first: the rejected rows if there are any, else every row."""
+    return "rejected" if batch.summary.get("rejected") else "all"
+
+
+def rows_in_filter(batch: ImportBatch, show: str) -> int:
+    """How many stored rows a preview filter holds (from the plan's counts, not a COUNT)."""
+    return batch.rows_total if show == "all" else batch.summary.get(show, 0)
+
+
+def stored_rows_query(batch: ImportBatch, show: str = "all") -> Select[tuple[ImportRow]]:
+    """The preview's rows in file order: all of them, or one status.
+
+    Both read an index in order ((batch, line), or (batch, status, line)), so a page costs
+    the same whatever the file's size; a sort over every row would not.
+    """
+    query = select(ImportRow).where(ImportRow.batch_id == batch.id)
+    if show != "all":
+        query = query.where(ImportRow.status == RowStatus(show))
+    return query.order_by(ImportRow.line)
+
+
+def apply_batch(
+    session: Session,
+    batch: ImportBatch,
+    actor: StaffUser | str,
+    *,
+    lease_token: str | None = None,
+) -> dict[str, int]:
+    """Write a planned batch's accepted rows and audit the import; the caller commits.
+
+    Under the import lock, the batch is first marked applied with a conditional UPDATE,
+    so however many workers (or clicks) try, one writes it; with ``lease_token``, only the
+    job that holds the batch's lease. Raises :class:`BatchAlreadyApplied` otherwise.
+    Returns the file's counts by status.
+    """
+    take_import_lock(session)
+    claim = update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.applied_at.is_(None))
+    if lease_token is not None:
+        claim = claim.where(ImportBatch.lease_token == lease_token)
+    claimed = session.execute(
+        claim.values(applied_at=now_utc()).execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise BatchAlreadyApplied(f"import batch {batch.id} is applied or being applied")
+    report = ImportReport(rows=stored_accepted_rows(session, batch))
+    apply_import(session, report)
+    record_import(session, actor, report, batch, counts=batch.summary)
+    batch.status = ImportStatus.APPLIED
+    batch.lease_token = batch.lease_until = None
+    batch.error = None
+    session.flush()
+    return dict(batch.summary)
+
+
+def discard_batch(session: Session, batch: ImportBatch) -> None:
+    """Delete a batch and its stored plan (a dry run keeps nothing but geocoding answers)."""
+    session.execute(delete(ImportRow).where(ImportRow.batch_id == batch.id))
+    session.delete(batch)
+    session.flush()
+
+
+def recent_batches(session: Session, limit: int = 10) -> list[ImportBatch]:
+    """The latest uploads, newest first, for the staff pages."""
+    return list(session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit)))
