@@ -20,11 +20,12 @@ if os.environ.get("APP_ENV", "").strip().lower() != "production":
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # The usual 2 × CPUs + 1 workers: requests are short and mostly wait on the database.
 workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
-# Threaded workers: a client that sends its request slowly holds one thread, not a whole
-# worker (with sync workers, four such clients held both workers of a 2-worker site). This
-# only softens slow clients: a buffering reverse proxy in front is required (docs/deploy.md).
+# Threaded workers: a client that sends its request slowly holds one of a worker's threads,
+# not the whole worker (with sync workers, four such clients held both workers of a
+# 2-worker site). Eight threads absorb a few; a buffering reverse proxy in front is still
+# required, for more (docs/deploy.md).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # A request still running after this is killed (and its transaction rolled back). No
 # legitimate request comes near it: imports are checked and written by the job worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -217,6 +217,9 @@ def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen:
     server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
         [
             str(Path(sys.executable).parent / "gunicorn"),
+            # Not ./gunicorn.conf.py (production's, which gunicorn reads by itself).
+            "--config",
+            os.devnull,
             "-w",
             str(WORKERS),
             "-b",

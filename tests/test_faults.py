@@ -228,6 +228,10 @@ def running_gunicorn(
         }
     else:
         arguments = [
+            # Not ./gunicorn.conf.py, which gunicorn would read by itself: that is
+            # production's (it refuses to start outside APP_ENV=production).
+            "--config",
+            os.devnull,
             "--workers",
             str(workers),
             "--bind",

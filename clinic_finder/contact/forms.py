@@ -37,8 +37,8 @@ from ..contact_requests import (
 from ..extensions import db
 from ..i18n import PROFESSION_CHOICES
 from ..models import Clinic, PostalCode, Profession
-from ..staff.forms import cleaned_by
 from ..validation import clean_email, clean_phone
+from ..web.forms import cleaned_by, name_text, stripped
 
 UNKNOWN_CLINIC_MESSAGE = _l(
     "We cannot find the clinic you asked about any more. Send the form again, and we will "
@@ -55,10 +55,6 @@ FODSELSNUMMER_MESSAGE = _l(
 
 # What a ticked checkbox sends: WTForms' own value for it.
 CHECKBOX_VALUE = "y"
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 def refuse_fodselsnummer(form, field) -> None:
@@ -102,7 +98,7 @@ class ContactForm(FlaskForm):
 
     name = StringField(
         _l("Your name"),
-        filters=[_strip],
+        filters=[name_text],
         validators=[
             DataRequired(_l("Tell us your name.")),
             refuse_fodselsnummer,
@@ -111,17 +107,17 @@ class ContactForm(FlaskForm):
     )
     email = EmailField(
         _l("Email"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[Optional(), refuse_fodselsnummer, Length(max=254), cleaned_by(clean_email)],
     )
     phone = TelField(
         _l("Phone"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[Optional(), refuse_fodselsnummer, Length(max=40), cleaned_by(clean_phone)],
     )
     postcode = StringField(
         _l("Your postcode"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[DataRequired(_l("Enter your postcode."))],
     )
     profession = SelectField(
@@ -135,7 +131,7 @@ class ContactForm(FlaskForm):
     )
     message = TextAreaField(
         _l("What is bothering you?"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[
             DataRequired(_l("Tell us briefly what is bothering you.")),
             refuse_fodselsnummer,

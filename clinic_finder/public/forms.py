@@ -26,6 +26,7 @@ from ..i18n import SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
+from ..web.forms import stripped
 
 # The languages patients most often look for in Norway, by ISO 639-1 code as clinicians'
 # languages are stored; names come from Babel in the page's language.
@@ -56,10 +57,6 @@ LANGUAGE_CODES = (
 FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
 
 
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
-
 def _choose_one_of(values):
     # API callers read these messages too (in English), so they name the allowed values.
     return _l("Choose one of: %(values)s.", values=", ".join(str(value) for value in values))
@@ -81,7 +78,7 @@ class SearchForm(FlaskForm):
 
     postcode = StringField(
         _l("Postcode"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[
             InputRequired(_l("Enter your postcode.")),
             Regexp(r"^[0-9]{4}$", message=_l("A postcode is four digits, for example 0150.")),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -43,30 +41,13 @@ from ..validation import (
     clean_phone,
     clean_website,
 )
+from ..web.forms import cleaned_by, name_text, stripped
 
 PRECISION_NAMES = {
     LocationSource.GIVEN: _l("Given"),
     LocationSource.GEOCODED: _l("Geocoded"),
     LocationSource.POSTCODE: _l("Postcode"),
 }
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-def cleaned_by(clean: Callable[[str], str]):
-    """Make a WTForms validator from a ``clean_*`` rule, storing the normalised value."""
-
-    def validator(form, field) -> None:
-        if not field.data:
-            return
-        try:
-            field.data = clean(field.data)
-        except ValueError as error:
-            raise ValidationError(str(error)) from error
-
-    return validator
 
 
 # Staff may separate a list with semicolons or commas; the import takes semicolons only.
@@ -84,33 +65,37 @@ def checked_list(form, field) -> None:
 class SignInForm(FlaskForm):
     """Email and password."""
 
-    email = EmailField(_l("Email"), filters=[_strip], validators=[DataRequired(), Length(max=254)])
+    email = EmailField(
+        _l("Email"), filters=[stripped], validators=[DataRequired(), Length(max=254)]
+    )
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
 
 
 class ClinicForm(FlaskForm):
     """A clinic's details as staff edit them."""
 
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        _l("Name"), filters=[name_text], validators=[DataRequired(), Length(max=200)]
+    )
     org_number = StringField(
         _l("Organisation number"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[Optional(), cleaned_by(clean_org_number)],
     )
-    address = StringField(_l("Street address"), filters=[_strip], validators=[Length(max=200)])
-    postcode = StringField(_l("Postcode"), filters=[_strip], validators=[DataRequired()])
-    city = StringField(_l("City"), filters=[_strip], validators=[Length(max=100)])
+    address = StringField(_l("Street address"), filters=[name_text], validators=[Length(max=200)])
+    postcode = StringField(_l("Postcode"), filters=[stripped], validators=[DataRequired()])
+    city = StringField(_l("City"), filters=[name_text], validators=[Length(max=100)])
     phone = StringField(
-        _l("Phone"), filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)]
+        _l("Phone"), filters=[stripped], validators=[Optional(), cleaned_by(clean_phone)]
     )
     email = StringField(
         _l("Email"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[Optional(), Length(max=254), cleaned_by(clean_email)],
     )
     website = StringField(
         _l("Website"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[Optional(), Length(max=500), cleaned_by(clean_website)],
     )
     helfo_agreement = BooleanField(_l("Public agreement (driftsavtale, HELFO)"))
@@ -196,7 +181,9 @@ class ClinicForm(FlaskForm):
 class ClinicianForm(FlaskForm):
     """A clinician's details as staff edit them."""
 
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        _l("Name"), filters=[name_text], validators=[DataRequired(), Length(max=200)]
+    )
     profession = SelectField(
         _l("Profession"),
         choices=[SelectChoice(p.value, PROFESSION_CHOICES[p]) for p in Profession],
@@ -204,18 +191,18 @@ class ClinicianForm(FlaskForm):
     )
     hpr_number = StringField(
         _l("HPR number"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[DataRequired(), cleaned_by(clean_hpr_number)],
     )
     languages = StringField(
         _l("Languages"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. nb; en"),
     )
     services = StringField(
         _l("Services"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. dry needling; exercise therapy"),
     )
@@ -253,7 +240,7 @@ class FilterForm(FlaskForm):
 class ClinicSearchForm(FilterForm):
     """Search and filters for the staff clinic list."""
 
-    q = StringField(_l("Search name, postcode or city"), filters=[_strip])
+    q = StringField(_l("Search name, postcode or city"), filters=[stripped])
     profession = SelectField(
         _l("Profession"),
         choices=[SelectChoice("", _l("Any"))]
@@ -285,7 +272,7 @@ class StaffUserForm(FlaskForm):
 
     email = EmailField(
         _l("Email"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[DataRequired(), Length(max=254), cleaned_by(clean_email)],
     )
     password = PasswordField(
@@ -337,14 +324,14 @@ class RequestStatusForm(FlaskForm):
     status = SelectField(
         _l("Status"), choices=[SelectChoice(s.value, STATUS_NAMES[s]) for s in RequestStatus]
     )
-    note = TextAreaField(_l("Note (optional)"), filters=[_strip], validators=[Length(max=5000)])
+    note = TextAreaField(_l("Note (optional)"), filters=[stripped], validators=[Length(max=5000)])
 
 
 class RequestNoteForm(FlaskForm):
     """A note on a request (e.g. "called, no answer")."""
 
     text = TextAreaField(
-        _l("Add a note"), filters=[_strip], validators=[DataRequired(), Length(max=5000)]
+        _l("Add a note"), filters=[stripped], validators=[DataRequired(), Length(max=5000)]
     )
 
 
@@ -361,10 +348,10 @@ class PersonLookupForm(FlaskForm):
     """Find everything held about one person, by email or phone."""
 
     email = EmailField(
-        _l("Email"), filters=[_strip], validators=[Optional(), cleaned_by(clean_email)]
+        _l("Email"), filters=[stripped], validators=[Optional(), cleaned_by(clean_email)]
     )
     phone = StringField(
-        _l("Phone"), filters=[_strip], validators=[Optional(), cleaned_by(clean_phone)]
+        _l("Phone"), filters=[stripped], validators=[Optional(), cleaned_by(clean_phone)]
     )
 
     def validate(self, extra_validators=None) -> bool:
@@ -381,7 +368,7 @@ class SecondFactorForm(FlaskForm):
 
     code = StringField(
         _l("Code from your authenticator app"),
-        filters=[_strip],
+        filters=[stripped],
         validators=[DataRequired(_l("Enter the code.")), Length(max=20)],
         description=_l("Six digits. Lost your phone? Enter one of your recovery codes instead."),
     )
