@@ -118,10 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from .public.embed import bp as embed_bp
     from .public.pages import bp as clinics_bp
     from .public.views import bp as public_bp
-    from .staff import embed as _staff_embed  # noqa: F401 - adds the embed snippets to staff_bp
-    from .staff import hours as _staff_hours  # noqa: F401 - adds opening hours to staff_bp
-    from .staff import requests as _staff_requests  # noqa: F401 - adds the inbox to staff_bp
-    from .staff.views import bp as staff_bp
+    from .staff import bp as staff_bp
     from .vendor import leaflet_bp, markercluster_bp
 
     app.register_blueprint(public_bp)
@@ -191,9 +188,10 @@ def register_input_guard(app: Flask) -> None:
 
     from .errors import render_error_page
     from .textguard import unexpected_file_field, unstorable_field
+    from .web.requests import wants_json
 
     def refuse(field: str, message: str):
-        if request.path.startswith(("/api/", "/staff/api/")):
+        if wants_json():
             return jsonify({"error": "Bad Request", "errors": {field: [message]}}), 400
         return render_error_page("errors/error.html", 400, error=BadRequest(), description=message)
 

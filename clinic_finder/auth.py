@@ -33,6 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .audit import record
 from .extensions import db, login_manager
 from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, now_utc
+from .web.requests import wants_json
 
 # werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
 # PASSWORD_HASH_METHOD in the app's config (never read from the environment; production
@@ -748,9 +749,7 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def refuse_anonymous():
-        if request.path.startswith("/staff/api/") or request.accept_mimetypes.best == (
-            "application/json"
-        ):
+        if wants_json() or request.accept_mimetypes.best == "application/json":
             return jsonify({"error": "Unauthorized", "message": "Sign in first."}), 401
         flash(str(login_manager.login_message), "info")
         target = request.full_path.rstrip("?") if request.method == "GET" else None

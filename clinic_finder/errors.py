@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
 from .i18n import mark_error_page
+from .web.requests import wants_json
 
 # Werkzeug names and explains errors in English; pages say it in the visitor's language.
 # The titles are Werkzeug's own names, so English pages read as before; JSON answers keep
@@ -43,10 +44,6 @@ CSRF_DESCRIPTION = _l(
     "The form had expired or was sent from somewhere else (the CSRF check failed). Please "
     "reload the page and send it again."
 )
-
-
-def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/staff/api/"))
 
 
 # The last resort when even the error page cannot be drawn: fixed text, no template, no
@@ -104,11 +101,11 @@ def register(app: Flask) -> None:
                 "You have sent several requests in a short time. Please wait a while and try "
                 "again, or email post@clinic-finder.example."
             )
-        elif _wants_json():
+        elif wants_json():
             description = error.description
         else:
             description = _page_description(error)
-        if _wants_json():
+        if wants_json():
             return jsonify({"error": error.name, "message": description}), status
         return render_error_page(
             "errors/error.html",
@@ -128,7 +125,7 @@ def register(app: Flask) -> None:
             "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
         )
         headers = {"Retry-After": "60", "Cache-Control": "no-store"}
-        if _wants_json():
+        if wants_json():
             body = {"error": "Service Unavailable", "message": "Please try again in a minute."}
             return jsonify(body), 503, headers
         page, status = render_error_page("errors/unavailable.html", 503)
@@ -142,6 +139,6 @@ def register(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         wrapped = InternalServerError()
-        if _wants_json():
+        if wants_json():
             return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
         return render_error_page("errors/error.html", 500, error=wrapped, title=ERROR_TITLES[500])

@@ -32,6 +32,7 @@ from flask_babel import Babel, get_locale, refresh, to_user_timezone
 from flask_babel import lazy_gettext as _l
 
 from .models import ImportStatus, LocationSource, Profession, RequestStatus, RowStatus
+from .web.requests import wants_json
 
 SUPPORTED_LOCALES = ("nb", "en")
 LANGUAGE_NAMES = {"nb": "Norsk", "en": "English"}
@@ -39,7 +40,6 @@ LANGUAGE_COOKIE = "lang"
 # Browsers say "no" or "nn" for Norwegian as often as "nb"; all read Bokmål best here.
 _NORWEGIAN = {"no", "nb", "nn"}
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
-API_PREFIXES = ("/api/", "/staff/api/")
 
 babel = Babel()
 
@@ -110,7 +110,7 @@ def visitor_language() -> str:
 
 def select_locale() -> str:
     """Pick the response's language: English for the API, else the visitor's."""
-    if has_request_context() and request.path.startswith(API_PREFIXES):
+    if has_request_context() and wants_json():
         return "en"
     return visitor_language()
 

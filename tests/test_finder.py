@@ -13,7 +13,7 @@ from clinic_finder.complaints import rank_for_complaint
 from clinic_finder.finder import FinderQuery, find
 from clinic_finder.hours import OSLO, is_open_at
 from clinic_finder.models import Clinic, OpeningHours, PostalCode, Profession, now_utc
-from clinic_finder.public.forms import complaint_catalogue
+from clinic_finder.web.catalogues import complaint_catalogue
 from clinic_finder.search import ClinicHit, distance_km
 
 from .factories import make_clinic

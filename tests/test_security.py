@@ -26,7 +26,7 @@ from clinic_finder.extensions import db
 from clinic_finder.imports import create_batch, plan_batch
 from clinic_finder.mail import build_message, queue_email
 from clinic_finder.models import OutboxMessage, Profession
-from clinic_finder.staff.views import OPEN_ENDPOINTS
+from clinic_finder.staff import OPEN_ENDPOINTS
 
 from .conftest import (
     FORMULA_PREFIXES,

@@ -246,11 +246,18 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
 
 
 @pytest.fixture
-def geocoding_staff(app, database_url):
-    """(Nominatim on loopback, an app using it, a signed-in staff client of that app)."""
+def geocoding_staff(app, database_url, request):
+    """(Nominatim on loopback, an app using it, a signed-in staff client of that app).
+
+    An outage is remembered for half a second, so tests can wait it out; a test that
+    needs it remembered for longer (whatever the machine's speed) marks itself with
+    ``@pytest.mark.geocoder_down_seconds(N)``.
+    """
+    marker = request.node.get_closest_marker("geocoder_down_seconds")
+    down_seconds = marker.args[0] if marker else 0.5
     with running_nominatim({"karl johans gate 22": (59.9133, 10.7389)}) as server:
         geo_app = create_app(
-            config_for_tests(database_url, **server.config(GEOCODER_DOWN_SECONDS=0.5))
+            config_for_tests(database_url, **server.config(GEOCODER_DOWN_SECONDS=down_seconds))
         )
         make_staff(geo_app, "geo@clinic-finder.example")
         client = geo_app.test_client()
@@ -490,6 +497,7 @@ def test_preview_reloads_never_ask_the_geocoder(geocoding_staff):
     assert len(server.requests) == asked
 
 
+@pytest.mark.geocoder_down_seconds(300)
 def test_a_geocoder_found_down_is_left_alone_by_the_next_upload(geocoding_staff):
     server, geo_app, client = geocoding_staff
     server.fail("down")

@@ -10,24 +10,22 @@ from importlib import resources
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from ..complaints import Complaint
-from ..contact.forms import ContactForm
-from ..contact.views import (
+from ..extensions import csrf, db
+from ..finder import find as run_finder
+from ..models import now_utc
+from ..origins import is_allowed_origin
+from ..postcodes import lookup_postcode
+from ..postcodes import nearest_postcode as find_nearest_postcode
+from ..validation import check_in_norway
+from ..web.contact_form import ContactForm
+from ..web.contact_submission import (
     NOT_STORED_RETRY_AFTER,
     RequestNotStoredError,
     contact_requests_limit,
     submit_contact_request,
 )
-from ..extensions import csrf, db
-from ..finder import find as run_finder
-from ..models import Clinic, PostalCode, now_utc, today
-from ..origins import is_allowed_origin
-from ..postcodes import PostcodePlace, lookup_postcode
-from ..postcodes import nearest_postcode as find_nearest_postcode
-from ..public.forms import ApiSearchForm
-from ..public.views import finder_query
-from ..search import ClinicHit
-from ..validation import capped_list, check_in_norway
+from ..web.search_forms import ApiSearchForm
+from ..web.serializers import complaint_json, hit_json, postcode_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -35,57 +33,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 CONTACT_FIELDS = ("name", "email", "phone", "postcode", "profession", "message", "clinic_id")
-
-
-def postcode_json(postal_code: PostalCode | PostcodePlace) -> dict:
-    """Describe a postcode for API callers."""
-    return {
-        "postcode": postal_code.postcode,
-        "place": postal_code.place,
-        "municipality": postal_code.municipality,
-        "county": postal_code.county,
-        "latitude": postal_code.latitude,
-        "longitude": postal_code.longitude,
-        "in_use": postal_code.in_use,
-    }
-
-
-def clinic_json(clinic: Clinic) -> dict:
-    """Describe a clinic and its clinicians for API callers."""
-    return {
-        "id": clinic.id,
-        "name": clinic.name,
-        "address": clinic.address,
-        "postcode": clinic.postcode,
-        "city": clinic.city,
-        "latitude": clinic.latitude,
-        "longitude": clinic.longitude,
-        "location_precision": clinic.location_source.value,
-        "professions": [profession.value for profession in clinic.professions],
-        "clinicians": [
-            {
-                "name": clinician.name,
-                "profession": clinician.profession.value,
-                "hpr_number": clinician.hpr_number,
-                # Lists stored before the caps (validation.py) are cut to them here.
-                "languages": capped_list(clinician.languages),
-                "services": capped_list(clinician.services),
-            }
-            for clinician in clinic.active_clinicians
-        ],
-        "phone": clinic.phone,
-        "email": clinic.email,
-        "website": clinic.website,
-        "helfo_agreement": clinic.helfo_agreement,
-        # null when unknown or not confirmed within 90 days
-        "accepts_new_patients": clinic.accepts_new_patients_as_of(now_utc()),
-        "closed_until": clinic.closed_until.isoformat() if clinic.is_closed_on(today()) else None,
-    }
-
-
-def hit_json(hit: ClinicHit) -> dict:
-    """Describe a search hit: the clinic and its distance, rounded to metres."""
-    return {**clinic_json(hit.clinic), "distance_km": round(hit.distance_km, 3)}
 
 
 def cacheable(body: dict):
@@ -118,7 +65,7 @@ def clinics():
     found = run_finder(
         db.session,
         form.postal_code,
-        finder_query(form),
+        form.finder_query(),
         limit=limit,
         offset=(form.page_number - 1) * limit,
         now=now_utc(),
@@ -143,15 +90,6 @@ def clinics():
             "results": results,
         }
     )
-
-
-def complaint_json(complaint: Complaint) -> dict:
-    """A complaint from the catalogue, named in both languages."""
-    return {
-        "slug": complaint.slug,
-        "name": dict(complaint.names),
-        "professions": [profession.value for profession in complaint.professions],
-    }
 
 
 @bp.get("/postcodes/<code>")

@@ -11,7 +11,8 @@ from ..finder import find as run_finder
 from ..headers import frameable_by_article_sites
 from ..maps import build_results_map
 from ..models import now_utc
-from .forms import SearchForm, complaint_catalogue
+from ..web.catalogues import complaint_catalogue
+from ..web.search_forms import SearchForm
 
 bp = Blueprint("embed", __name__)
 

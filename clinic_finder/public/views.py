@@ -5,34 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from ..clinic_pages import PROFESSION_NAMES
-from ..complaints import load_profession_guide
 from ..extensions import db
-from ..finder import FinderQuery
 from ..finder import find as run_finder
 from ..hours import is_open_at
 from ..maps import build_results_map
 from ..models import Profession, now_utc
-from .forms import FinderForm
+from ..web.catalogues import profession_guide
+from ..web.search_forms import FinderForm
 
 bp = Blueprint("public", __name__)
-
-
-def finder_query(form: FinderForm) -> FinderQuery:
-    """What the (validated) form asks the finder for."""
-    return FinderQuery(
-        radius_km=form.radius.data,
-        professions=form.selected_professions,
-        complaint=form.selected_complaint,
-        helfo_only=form.helfo.data,
-        new_patients_only=form.new_patients.data,
-        open_now=form.open_now.data,
-        language=form.language.data or None,
-    )
-
-
-def profession_guide():
-    """What each profession means for the patient (data/professions.json)."""
-    return load_profession_guide(current_app.config["DATA_DIR"] / "professions.json")
 
 
 @bp.get("/")
@@ -58,7 +39,7 @@ def find():
     found = run_finder(
         db.session,
         form.postal_code,
-        finder_query(form),
+        form.finder_query(),
         limit=page_size,
         offset=(form.page_number - 1) * page_size,
         now=moment,

@@ -18,8 +18,8 @@ from ..clinic_pages import PROFESSION_NAMES
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..origins import allowed_origins
-from ..public.forms import complaint_catalogue
-from .views import admin_required, bp
+from ..web.catalogues import complaint_catalogue
+from . import admin_required, bp
 
 IFRAME_HEIGHT = 720
 # Inline styles on purpose: the snippet goes into the article site's page, not ours.

@@ -12,7 +12,7 @@ from wtforms.validators import Length
 from ..extensions import db
 from ..hours import HoursError, format_day, parse_day, set_opening_hours, week_of
 from ..models import Clinic
-from .views import bp
+from . import bp
 
 _DAY = [Length(max=60)]
 

@@ -32,6 +32,8 @@ from ..i18n import status_name
 from ..mail import send_after_commit
 from ..models import Clinic, ContactRequest, PostalCode, Profession, RequestStatus, now_utc
 from ..search import find_clinics_near
+from ..web.requests import page_number
+from . import admin_required, bp
 from .forms import (
     ConfirmForm,
     PersonLookupForm,
@@ -40,17 +42,9 @@ from .forms import (
     RequestNoteForm,
     RequestStatusForm,
 )
-from .views import admin_required, bp, page_number
 
 REQUESTS_PER_PAGE = 50
 REFERRAL_CANDIDATES = 10
-
-
-@bp.after_request
-def forbid_caching(response: Response) -> Response:
-    """Keep every staff page (health data, the directory's internals) out of every cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.get("/requests")

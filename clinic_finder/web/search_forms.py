@@ -1,10 +1,9 @@
-"""The search form, shared by the finder page and the JSON API."""
+"""The search forms, shared by the finder page, the embedded finder and the JSON API."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,13 +19,15 @@ from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..clinic_pages import PROFESSION_NAMES, language_name
-from ..complaints import Complaint, load_complaints
+from ..complaints import Complaint
 from ..extensions import db
+from ..finder import FinderQuery
 from ..i18n import SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
-from ..web.forms import stripped
+from .catalogues import complaint_catalogue
+from .forms import stripped
 
 # The languages patients most often look for in Norway, by ISO 639-1 code as clinicians'
 # languages are stored; names come from Babel in the page's language.
@@ -149,11 +150,6 @@ def _language_choices(language: str) -> tuple[SelectChoice, ...]:
     )
 
 
-def complaint_catalogue() -> dict[str, Complaint]:
-    """The complaints the finder knows (data/complaints.json)."""
-    return load_complaints(current_app.config["DATA_DIR"] / "complaints.json")
-
-
 class FinderForm(SearchForm):
     """The full finder: several professions at once, a complaint, and filters.
 
@@ -207,6 +203,18 @@ class FinderForm(SearchForm):
     @property
     def selected_complaint(self) -> Complaint | None:
         return complaint_catalogue().get(self.complaint.data or "")
+
+    def finder_query(self) -> FinderQuery:
+        """What the (validated) form asks the finder for."""
+        return FinderQuery(
+            radius_km=self.radius.data,
+            professions=self.selected_professions,
+            complaint=self.selected_complaint,
+            helfo_only=self.helfo.data,
+            new_patients_only=self.new_patients.data,
+            open_now=self.open_now.data,
+            language=self.language.data or None,
+        )
 
     def query_arguments(self) -> dict:
         """The search as URL arguments, for pagination, the language switch and sharing."""

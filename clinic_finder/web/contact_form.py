@@ -38,7 +38,7 @@ from ..extensions import db
 from ..i18n import PROFESSION_CHOICES
 from ..models import Clinic, PostalCode, Profession
 from ..validation import clean_email, clean_phone
-from ..web.forms import cleaned_by, name_text, stripped
+from .forms import cleaned_by, name_text, stripped
 
 UNKNOWN_CLINIC_MESSAGE = _l(
     "We cannot find the clinic you asked about any more. Send the form again, and we will "
