@@ -7,7 +7,8 @@ import os
 import secrets
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,24 +29,6 @@ DEFAULT_TILES_ATTRIBUTION = (
 )
 
 
-# The geocoder's settings and their defaults: config_from_environment reads each from the
-# environment variable of the same name; build_geocoder falls back on them for a partial
-# mapping. The type of each default is the type of the setting.
-GEOCODER_DEFAULTS: dict[str, Any] = {
-    "GEOCODER": "nominatim",
-    "GEOCODER_DOMAIN": "nominatim.openstreetmap.org",
-    "GEOCODER_SCHEME": "https",
-    "GEOCODER_USER_AGENT": (
-        "clinic_finder/0.1 (set GEOCODER_USER_AGENT to your site and a contact address)"
-    ),
-    "GEOCODER_TIMEOUT": 5.0,
-    "GEOCODER_MIN_INTERVAL": 1.0,
-    "GEOCODER_RETRIES": 2,
-    # After the geocoder could not be reached, nobody asks it again for this long.
-    "GEOCODER_DOWN_SECONDS": 300.0,
-}
-
-
 class ConfigError(RuntimeError):
     """The configuration is not safe or not usable; the app refuses to start."""
 
@@ -59,19 +42,6 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    value = environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_list(environ: Mapping[str, str], name: str) -> list[str] | None:
-    value = environ.get(name, "")
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    return items or None
 
 
 def app_environment(environ: Mapping[str, str]) -> str:
@@ -111,8 +81,273 @@ def secret_key_bits(secret: str) -> float:
     return min(per_character * len(secret), 8.0 * max(compressed, 0))
 
 
+# --- the settings ------------------------------------------------------------------------
+
+_SAME = object()  # a production default that is development's
+
+
+@dataclass(frozen=True)
+class FromEnvironment:
+    """A default worked out from the environment (e.g. PUBLIC_BASE_URL from PORT)."""
+
+    compute: Callable[[Mapping[str, str]], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its config key, which is also the environment variable that sets it.
+
+    ``default`` applies in development, and in production too unless ``production``
+    gives another (``None``: no default, production refuses to start without it, or the
+    feature is off). An unset or empty variable means the default.
+    """
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any = None
+    production: Any = _SAME
+    doc: str = ""
+
+    def default_for(self, production: bool, environ: Mapping[str, str]) -> Any:
+        value = self.default if not production or self.production is _SAME else self.production
+        return value.compute(environ) if isinstance(value, FromEnvironment) else value
+
+
+def flag(value: str) -> bool:
+    """yes/true/1/on is on, anything else off."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def comma_list(value: str) -> list[str] | None:
+    """Comma-separated values, blanks dropped (None when nothing is left)."""
+    return [item.strip() for item in value.split(",") if item.strip()] or None
+
+
+def _development_base_url(environ: Mapping[str, str]) -> str:
+    # `make run PORT=8080` serves there, so links in emails and pages must point there.
+    return f"http://127.0.0.1:{_port(environ)}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SECRET_KEY",
+        str,
+        FromEnvironment(lambda _: PROCESS_SECRET_KEY),
+        None,
+        "signs sessions and CSRF tokens; required in production",
+    ),
+    Setting(
+        "SQLALCHEMY_DATABASE_URI",
+        normalise_database_url,
+        None,
+        doc="set by DATABASE_URL (see below); unset: SQLite in the instance folder",
+    ),
+    Setting(
+        "DEFAULT_LOCALE",
+        str,
+        "nb",
+        doc="the language for visitors whose browser asks for neither nb nor en",
+    ),
+    Setting("MAP_TILES_URL", str, DEFAULT_TILES_URL, doc="the map tiles' URL template"),
+    Setting(
+        "MAP_TILES_ATTRIBUTION",
+        str,
+        DEFAULT_TILES_ATTRIBUTION,
+        doc="the tiles' credit (HTML, operator-supplied)",
+    ),
+    Setting("SESSION_COOKIE_SECURE", flag, False, True, doc="the session cookie only over HTTPS"),
+    Setting(
+        "HSTS_MAX_AGE",
+        int,
+        0,
+        31_536_000,
+        doc="seconds browsers keep to HTTPS (a year in production; off on plain http)",
+    ),
+    Setting("LOG_FORMAT", str, "text", "json", doc="json: one JSON object per line"),
+    Setting("LOG_LEVEL", lambda value: value.upper(), "INFO"),
+    Setting(
+        "API_CACHE_MAX_AGE",
+        int,
+        60,
+        doc="seconds an API search answer may be cached, then revalidated (ETag)",
+    ),
+    Setting(
+        "POSTCODE_CACHE_SECONDS",
+        float,
+        300.0,
+        doc="how often each process rereads the postcode register it keeps in memory",
+    ),
+    Setting(
+        "PROXY_COUNT", int, 0, doc="proxies in front whose X-Forwarded-For the rate limits trust"
+    ),
+    Setting("TRUSTED_HOSTS", comma_list, None, doc="host names the site answers for"),
+    Setting(
+        "RATELIMIT_STORAGE_URI",
+        str,
+        "memory://",
+        None,
+        doc="where rate limits are counted: redis://… when several processes serve",
+    ),
+    Setting(
+        "RATELIMIT_ENABLED",
+        flag,
+        True,
+        doc="off only for benchmarks on a closed machine; production refuses it",
+    ),
+    Setting(
+        "RATELIMIT_KEY_PREFIX",
+        str,
+        "clinic_finder",
+        doc="hosts sharing one Redis share limits when they share this prefix",
+    ),
+    Setting("SIGN_IN_RATE_LIMIT", str, "5 per minute;30 per hour"),
+    Setting("GEOCODER", str, "nominatim", doc="nominatim, or none"),
+    Setting("GEOCODER_DOMAIN", str, "nominatim.openstreetmap.org"),
+    Setting("GEOCODER_SCHEME", str, "https"),
+    Setting(
+        "GEOCODER_USER_AGENT",
+        str,
+        "clinic_finder/0.1 (set GEOCODER_USER_AGENT to your site and a contact address)",
+    ),
+    Setting("GEOCODER_TIMEOUT", float, 5.0),
+    Setting(
+        "GEOCODER_MIN_INTERVAL",
+        float,
+        1.0,
+        doc="seconds between requests, for the whole site (Nominatim allows one a second)",
+    ),
+    Setting("GEOCODER_RETRIES", int, 2),
+    Setting(
+        "GEOCODER_DOWN_SECONDS",
+        float,
+        300.0,
+        doc="after the geocoder could not be reached, nobody asks it again for this long",
+    ),
+    Setting(
+        "MAIL_SERVER",
+        str,
+        "",
+        doc="SMTP relay; unset: development prints mail, production keeps it queued",
+    ),
+    Setting("MAIL_PORT", int, 587),
+    Setting("MAIL_USERNAME", str, ""),
+    Setting("MAIL_PASSWORD", str, ""),
+    Setting("MAIL_USE_TLS", flag, True),
+    Setting("MAIL_TIMEOUT", float, 10.0),
+    Setting("MAIL_DEFAULT_SENDER", str, "Finn klinikk <no-reply@clinic-finder.example>"),
+    Setting(
+        "STAFF_INBOX_EMAIL", str, "staff@clinic-finder.example", doc="where new-request notices go"
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        str,
+        FromEnvironment(_development_base_url),
+        None,
+        doc="the site's public address, for links in emails, pages and the sitemap",
+    ),
+    Setting(
+        "STAFF_LINK_VALID_HOURS",
+        float,
+        24.0,
+        doc="how long an admin's one-time link (set-up, new password) works",
+    ),
+    Setting(
+        "REQUEST_RETENTION_DAYS",
+        int,
+        180,
+        doc="contact requests older than this are deleted by flask requests purge",
+    ),
+    Setting(
+        "CONTACT_RATE_LIMIT",
+        str,
+        "5 per hour;20 per day",
+        doc="stored contact requests per address, form and API together",
+    ),
+    Setting(
+        "CONTACT_ALLOWED_ORIGINS",
+        comma_list,
+        None,
+        doc="older name for article sites that may post requests; adds to the next",
+    ),
+    Setting(
+        "EMBED_ALLOWED_ORIGINS",
+        comma_list,
+        None,
+        doc="article sites that may frame /embed, read the API and post requests",
+    ),
+    Setting(
+        "IMPORT_GEOCODING_BUDGET_SECONDS",
+        float,
+        20.0,
+        doc="how long checking a web upload may geocode; the rest wait at postcodes",
+    ),
+    Setting(
+        "JOBS_RUN_IN_PROCESS",
+        flag,
+        True,
+        False,
+        doc="a thread of the web process runs imports; production runs flask jobs work",
+    ),
+    Setting(
+        "JOBS_LEASE_SECONDS",
+        float,
+        300.0,
+        doc="a claimed job is a worker's for this long; a dead worker's is taken over",
+    ),
+)
+
+# Settings that are not the operator's to choose: Flask's and its extensions' defaults,
+# set on purpose for a site that handles health data.
+FIXED_SETTINGS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_ENABLED": True,
+    # Tokens last as long as the browser session: a patient writing slowly must not lose
+    # their message to an expired token.
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Never put statement parameters (patients' words) into error messages or logs.
+    "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+    # Nothing patients send is large; a staff upload is at most this too.
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    "SEARCH_PAGE_SIZE": 20,
+    # Staff sessions: at most 12 hours, and over after 30 minutes without a request.
+    "STAFF_SESSION_MAX_AGE": timedelta(hours=12),
+    "STAFF_SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
+    "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
+    "SESSION_REFRESH_EACH_REQUEST": True,
+    # Flask-Login's "remember me" would outlive both limits; we never set it, and say so.
+    "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+    "RATELIMIT_STRATEGY": "moving-window",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # A Redis that stops answering must not hold requests: redis-py waits forever by
+    # default. Passed to the storage (memory:// ignores them); the geocoder's turns too.
+    "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    # If Redis goes away, keep limiting in this process instead of failing requests.
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+}
+# The one setting whose environment variable has another name: hosting platforms call it so.
+ENVIRONMENT_NAMES = {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}
+
+# build_geocoder falls back on these for a partial mapping (tests build one from a few keys).
+GEOCODER_DEFAULTS: dict[str, Any] = {
+    setting.name: setting.default for setting in SETTINGS if setting.name.startswith("GEOCODER")
+}
+
+
+def _read(setting: Setting, environ: Mapping[str, str], production: bool) -> Any:
+    variable = ENVIRONMENT_NAMES.get(setting.name, setting.name)
+    raw = environ.get(variable)
+    if raw is None or raw == "":
+        return setting.default_for(production, environ)
+    try:
+        return setting.parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from error
+
+
 def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config from environment variables.
+    """Build the Flask config from environment variables (SETTINGS) and FIXED_SETTINGS.
 
     ``DATABASE_URL`` unset means a SQLite file in the instance folder; the factory fills
     that in because only it knows where the instance folder is.
@@ -120,115 +355,9 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
     environ = os.environ if environ is None else environ
     app_env = app_environment(environ)
     production = app_env == "production"
-    config: dict[str, Any] = {
-        "APP_ENV": app_env,
-        "SECRET_KEY": environ.get("SECRET_KEY") or (None if production else PROCESS_SECRET_KEY),
-        "SQLALCHEMY_DATABASE_URI": (
-            normalise_database_url(environ["DATABASE_URL"]) if environ.get("DATABASE_URL") else None
-        ),
-        # The language for visitors whose browser asks for neither nb nor en.
-        "DEFAULT_LOCALE": environ.get("DEFAULT_LOCALE", "nb"),
-        "MAP_TILES_URL": environ.get("MAP_TILES_URL", DEFAULT_TILES_URL),
-        "MAP_TILES_ATTRIBUTION": environ.get("MAP_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
-        # Flask's cookie defaults are not enough for a site that handles health data.
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _env_bool(environ, "SESSION_COOKIE_SECURE", production),
-        # HSTS: browsers come back only over HTTPS for this long (a year in production;
-        # off in development, where the site is plain http://127.0.0.1).
-        "HSTS_MAX_AGE": int(environ.get("HSTS_MAX_AGE", "31536000" if production else "0")),
-        # Logs: one JSON object per line in production, readable text in development.
-        "LOG_FORMAT": environ.get("LOG_FORMAT", "json" if production else "text"),
-        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
-        # API search answers may be cached this long, then revalidated with their ETag.
-        "API_CACHE_MAX_AGE": int(environ.get("API_CACHE_MAX_AGE", "60")),
-        # Each process keeps the postcode register in memory and rereads it this often.
-        "POSTCODE_CACHE_SECONDS": float(environ.get("POSTCODE_CACHE_SECONDS", "300")),
-        "WTF_CSRF_ENABLED": True,
-        # Tokens last as long as the browser session: a patient writing slowly must not
-        # lose their message to an expired token.
-        "WTF_CSRF_TIME_LIMIT": None,
-        # Never put statement parameters (patients' words) into error messages or logs.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
-        # How many proxies (load balancer, TLS terminator) sit in front of the app. Their
-        # X-Forwarded-For tells the client's address, which the rate limits count by.
-        "PROXY_COUNT": int(environ.get("PROXY_COUNT", "0")),
-        # Nothing patients send is large; staff uploads get their own limit later.
-        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
-        "SEARCH_PAGE_SIZE": 20,
-        "API_MAX_LIMIT": 100,
-        # Staff sessions: at most 12 hours, and over after 30 minutes without a request.
-        "STAFF_SESSION_MAX_AGE": timedelta(hours=12),
-        "STAFF_SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
-        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
-        "SESSION_REFRESH_EACH_REQUEST": True,
-        # Flask-Login's "remember me" would outlive both limits; we never set it, and say so.
-        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
-        # Hosts this app answers for (Host header); required in production.
-        "TRUSTED_HOSTS": _env_list(environ, "TRUSTED_HOSTS"),
-        # Rate limits (Flask-Limiter). memory:// is per process; use redis://… for several.
-        # Production has no default: each of several workers would count alone unnoticed.
-        "RATELIMIT_STORAGE_URI": environ.get(
-            "RATELIMIT_STORAGE_URI", None if production else "memory://"
-        ),
-        # Only for benchmarks and load tests on a closed machine; never in production.
-        "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_STRATEGY": "moving-window",
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # Hosts that share one Redis share limits only when they use the same prefix.
-        "RATELIMIT_KEY_PREFIX": environ.get("RATELIMIT_KEY_PREFIX", "clinic_finder"),
-        # A Redis that stops answering must not hold requests: redis-py waits forever by
-        # default. Passed to the storage (memory:// ignores them); the geocoder's turns too.
-        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
-        # If Redis goes away, keep limiting in this process instead of failing requests.
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-        "SIGN_IN_RATE_LIMIT": environ.get("SIGN_IN_RATE_LIMIT", "5 per minute;30 per hour"),
-        # Geocoding street addresses (geopy's Nominatim unless GEOCODER=none); the defaults
-        # are GEOCODER_DEFAULTS, which geocoding.py also falls back on.
-        **{
-            name: type(default)(environ.get(name, default))
-            for name, default in GEOCODER_DEFAULTS.items()
-        },
-        # Outgoing mail. No MAIL_SERVER: development prints mail to the console instead.
-        "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
-        "MAIL_PORT": int(environ.get("MAIL_PORT", "587")),
-        "MAIL_USERNAME": environ.get("MAIL_USERNAME", ""),
-        "MAIL_PASSWORD": environ.get("MAIL_PASSWORD", ""),
-        "MAIL_USE_TLS": _env_bool(environ, "MAIL_USE_TLS", True),
-        "MAIL_TIMEOUT": float(environ.get("MAIL_TIMEOUT", "10")),
-        "MAIL_DEFAULT_SENDER": environ.get(
-            "MAIL_DEFAULT_SENDER", "Finn klinikk <no-reply@clinic-finder.example>"
-        ),
-        "STAFF_INBOX_EMAIL": environ.get("STAFF_INBOX_EMAIL", "staff@clinic-finder.example"),
-        # The site's public address, for links in emails (no request is there to tell it).
-        # Production has no default: a wrong one would go out in every email and sitemap.
-        # Development follows PORT, as `make run PORT=8080` serves there.
-        "PUBLIC_BASE_URL": environ.get(
-            "PUBLIC_BASE_URL", None if production else f"http://127.0.0.1:{_port(environ)}"
-        ),
-        # How long a one-time link from an admin (to set up the authenticator app, or to
-        # choose a new password) works, in hours, if it is not used first.
-        "STAFF_LINK_VALID_HOURS": float(environ.get("STAFF_LINK_VALID_HOURS", "24")),
-        # Contact requests: how long they are kept, and how often one address may send.
-        "REQUEST_RETENTION_DAYS": int(environ.get("REQUEST_RETENTION_DAYS", "180")),
-        "CONTACT_RATE_LIMIT": environ.get("CONTACT_RATE_LIMIT", "5 per hour;20 per day"),
-        # Article sites allowed to post contact requests from the embedded finder.
-        "CONTACT_ALLOWED_ORIGINS": _env_list(environ, "CONTACT_ALLOWED_ORIGINS") or [],
-        # Article sites (scheme://host[:port], comma-separated) that may frame /embed, read
-        # the API from a browser (CORS) and post contact requests; the setting above still
-        # counts and adds to this list (see origins.py). Checked at start (headers.py).
-        "EMBED_ALLOWED_ORIGINS": _env_list(environ, "EMBED_ALLOWED_ORIGINS") or [],
-        # A web import geocodes for at most this long; the rest wait at postcode precision.
-        "IMPORT_GEOCODING_BUDGET_SECONDS": float(environ.get("IMPORT_GEOCODING_BUDGET", "20")),
-        # Imports are planned and applied by background jobs (jobs.py). Outside production a
-        # thread of the web process runs them, so `make run` needs nothing else; production
-        # runs `flask jobs work --loop` as a service instead, unless this says otherwise.
-        "JOBS_RUN_IN_PROCESS": _env_bool(environ, "JOBS_RUN_IN_PROCESS", not production),
-        # How long a claimed job is a worker's: a worker that dies leaves it to be picked up
-        # again after this. Planning renews it as it goes; see jobs.py for applying.
-        "JOBS_LEASE_SECONDS": float(environ.get("JOBS_LEASE_SECONDS", "300")),
-    }
+    config: dict[str, Any] = {"APP_ENV": app_env, **FIXED_SETTINGS}
+    for setting in SETTINGS:
+        config[setting.name] = _read(setting, environ, production)
     return config
 
 
