@@ -34,7 +34,7 @@ translations: $(MO_FILES)
 ## After changing words in code or templates: extract them and update the catalogues
 ## (--ignore-dirs: pybabel otherwise skips folders starting with "_", like templates/_macros)
 messages: $(BIN)/activate
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.*' --no-location --sort-output -o clinic_finder/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --ignore-dirs '.*' --no-location --sort-output -o clinic_finder/translations/messages.pot .
 	$(BIN)/pybabel update -i clinic_finder/translations/messages.pot -d clinic_finder/translations --no-fuzzy-matching
 
 $(VENV)/.test-installed: $(BIN)/activate $(MO_FILES)

@@ -58,7 +58,8 @@ from stdnum.no import orgnr
 
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
-from clinic_finder.importer import CANONICAL_COLUMNS, RowResult, RowStatus
+from clinic_finder.import_format import CANONICAL_COLUMNS
+from clinic_finder.importer import RowResult, RowStatus
 from clinic_finder.imports import apply_batch, create_batch, plan_batch, stored_rejected_rows
 from clinic_finder.models import Clinic, Profession
 from clinic_finder.postcodes import read_postcode_register

@@ -44,6 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_mapping(config_from_environment())
     app.config["DATA_DIR"] = PROJECT_ROOT / "data"
+    # The guides the app shows (the staff guide at /staff/help) are the docs themselves.
+    app.config["DOCS_DIR"] = PROJECT_ROOT / "docs"
     if config is not None:
         app.config.from_mapping(config)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from urllib.parse import urlsplit
@@ -32,7 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, now_utc
+from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, as_utc, now_utc
 from .web.requests import wants_json
 
 # werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
@@ -118,10 +118,6 @@ def client_key(address: str | None) -> str:
     return hmac.new(secret, (address or "unknown").encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _pause_for(db_session: Session, user: StaffUser, client: str) -> SignInPause | None:
     return db_session.scalar(
         select(SignInPause)
@@ -139,7 +135,7 @@ def is_paused(db_session: Session, user: StaffUser, client: str, now: datetime) 
         )
     )
     return any(
-        pause.paused_until is not None and now < _aware(pause.paused_until) for pause in pauses
+        pause.paused_until is not None and now < as_utc(pause.paused_until) for pause in pauses
     )
 
 
@@ -569,7 +565,7 @@ def link_url(token: str) -> str:
 
 def _usable_link(db_session: Session, token_hash: str, now: datetime) -> OneTimeLink | None:
     link = db_session.scalar(select(OneTimeLink).where(OneTimeLink.token_hash == token_hash))
-    if link is None or link.used_at is not None or now >= _aware(link.expires_at):
+    if link is None or link.used_at is not None or now >= as_utc(link.expires_at):
         return None
     return link if link.user.active else None
 

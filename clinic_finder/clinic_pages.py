@@ -13,13 +13,12 @@ from xml.etree import ElementTree
 
 import folium
 from babel import Locale
-from flask_babel import lazy_gettext
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from .formatting import http_url
 from .maps import BIND_POPUP, MapParts, base_map, clinic_feature, escape_for_map, map_parts
-from .models import Clinic, Clinician, Profession
+from .models import Clinic, ListedClinic, Profession
 
 SCHEMA_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -40,18 +39,6 @@ def slugify(name: str) -> str:
     return slug or "clinic"
 
 
-PROFESSION_NAMES = {
-    Profession.CHIROPRACTOR: lazy_gettext("Chiropractor"),
-    Profession.PHYSIOTHERAPIST: lazy_gettext("Physiotherapist"),
-    Profession.MANUAL_THERAPIST: lazy_gettext("Manual therapist"),
-}
-
-
-def profession_name(profession: Profession) -> str:
-    """The profession's name in the page's language."""
-    return str(PROFESSION_NAMES[profession])
-
-
 def language_name(code: str, in_language: str) -> str:
     """A language code such as ``en`` named in the page's language ("engelsk"); else the code."""
     try:
@@ -62,10 +49,9 @@ def language_name(code: str, in_language: str) -> str:
 
 
 def _listed():
-    """Clinics patients can find: active, with at least one active clinician (as the search)."""
-    return Clinic.active.is_(True) & exists().where(
-        Clinician.clinic_id == Clinic.id, Clinician.active.is_(True)
-    )
+    """Clinics patients can find: those in the search index (ListedClinic), which the
+    database's triggers keep to exactly the active clinics with an active clinician."""
+    return exists().where(ListedClinic.clinic_id == Clinic.id)
 
 
 def get_listed_clinic(session: Session, clinic_id: int) -> Clinic | None:

@@ -86,7 +86,7 @@ def load_postcodes_command(path: Path | None, if_empty: bool) -> None:
 @click.option("--strict", is_flag=True, help="Write nothing and exit 1 if any row is rejected.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the directory has clinics.")
 def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bool) -> None:
-    """Import a clinic list in the import format (see the README); safe to run twice."""
+    """Import a clinic list (the format: docs/staff-guide.md#import-format); safe to run twice."""
     if if_empty and not _table_is_empty(Clinic):
         click.echo("The directory already has clinics; nothing to do.")
         return

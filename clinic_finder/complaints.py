@@ -3,7 +3,7 @@
 Both catalogues are data (``data/complaints.json``, ``data/professions.json``), read once
 per process and checked when read, so a bad edit fails loudly at start, not on a page.
 
-Ranking rule for a complaint (the README explains it to users): clinics are grouped by
+Ranking rule for a complaint (docs/features.md explains it to users): clinics are grouped by
 distance into rings ``COMPLAINT_RING_KM`` wide around the searched postcode (0–2 km,
 2–4 km, …); inside each ring, clinics where a clinician offers a service that suits the
 complaint come first, and each group stays nearest first. A matching clinic never jumps

@@ -13,81 +13,15 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from .importer import CANONICAL_COLUMNS, RowResult
-from .models import Clinic, Clinician, LocationSource
+from .import_format import CANONICAL_COLUMNS, export_row
+from .importer import RowResult
+from .models import Clinic, Clinician
 from .spreadsheet_cells import neutralise_cell
-from .validation import clean_phone
 
 REJECTED_ROWS_COLUMNS = (*CANONICAL_COLUMNS, "line", "reason")
-
-
-def phone_for_export(phone: str | None) -> str:
-    """Write a stored phone number as dialled from Norway, so it never starts with ``+``.
-
-    ``+47 22 33 44 55`` becomes ``22 33 44 55`` and ``+46 8 123 456 78`` becomes
-    ``00 46 8 123 456 78``; the importer reads both back to the stored value. A value it
-    would not read back identically (one stored before the rules, say) is written as
-    stored, and so neutralised like any other text.
-    """
-    if not phone:
-        return ""
-    try:
-        dialled = phonenumbers.format_out_of_country_calling_number(
-            phonenumbers.parse(phone, "NO"), "NO"
-        )
-        if clean_phone(dialled) == phone:
-            return dialled
-    except (phonenumbers.NumberParseException, ValueError):
-        pass
-    return phone
-
-
-def coordinate_for_export(value: float) -> str:
-    """Write a coordinate exactly (``repr`` reads back to the same float).
-
-    Only Jan Mayen lies west of Greenwich, so only there is a coordinate negative. Such a
-    value gets a leading space instead of the ``'``: a spreadsheet reads `` -8.6543`` as
-    the number, the neutraliser leaves exactly this form alone (spreadsheet_cells.py), and
-    the importer strips the space and reads the same float.
-    """
-    text = repr(float(value))
-    return " " + text if text.startswith("-") else text
-
-
-def _yes_no(value: bool | None) -> str:
-    if value is None:
-        return ""
-    return "yes" if value else "no"
-
-
-def _row(clinic: Clinic, clinician: Clinician) -> dict[str, str]:
-    # A clinic placed at its postcode's centre is written without coordinates: importing
-    # it places it there again and keeps it marked as postcode precision, instead of
-    # passing the centre off as the clinic's own coordinates.
-    at_postcode = clinic.location_source is LocationSource.POSTCODE
-    return {
-        "clinic_name": clinic.name,
-        "org_number": clinic.org_number or "",
-        "address": clinic.address,
-        "postcode": clinic.postcode,
-        "city": clinic.city,
-        "phone": phone_for_export(clinic.phone),
-        "email": clinic.email or "",
-        "website": clinic.website or "",
-        "clinician_name": clinician.name,
-        "profession": clinician.profession.value,
-        "hpr_number": clinician.hpr_number,
-        "helfo_agreement": _yes_no(clinic.helfo_agreement),
-        "accepts_new_patients": _yes_no(clinic.accepts_new_patients),
-        "languages": ";".join(clinician.languages or ()),
-        "services": ";".join(clinician.services or ()),
-        "latitude": "" if at_postcode else coordinate_for_export(clinic.latitude),
-        "longitude": "" if at_postcode else coordinate_for_export(clinic.longitude),
-    }
 
 
 def _row_order(clinician: Clinician) -> tuple[object, ...]:
@@ -116,7 +50,7 @@ def export_rows(session: Session) -> Iterator[dict[str, str]]:
         .options(contains_eager(Clinician.clinic))
     ).all()
     for clinician in sorted(clinicians, key=_row_order):
-        yield _row(clinician.clinic, clinician)
+        yield export_row(clinician.clinic, clinician)
 
 
 def rows_to_csv(

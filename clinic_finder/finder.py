@@ -22,8 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
-from .hours import OSLO
-from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, Clinician, PostalCode, Profession
+from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, NORWAY, Clinician, PostalCode, Profession
 from .search import (
     TOTAL_COUNT_CAP,
     Listing,
@@ -56,7 +55,7 @@ class FinderQuery:
 
     def listing(self, now: datetime) -> Listing:
         """The professions and filters as conditions of the index query, at ``now``."""
-        local = now.astimezone(OSLO)
+        local = now.astimezone(NORWAY)
         return Listing(
             professions=self.professions,
             helfo_only=self.helfo_only,

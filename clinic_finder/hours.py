@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from babel.dates import get_day_names
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from . import audit
-from .models import Clinic, OpeningHours, StaffUser
+from .models import NORWAY, Clinic, OpeningHours, StaffUser
 
-OSLO = ZoneInfo("Europe/Oslo")
 WEEKDAYS = range(7)  # Monday … Sunday, as date.weekday() counts
 MAX_STRETCHES_PER_DAY = 3
 
@@ -105,7 +103,7 @@ def is_open_at(clinic: Clinic, moment: datetime) -> bool | None:
     """
     if not clinic.opening_hours:
         return None
-    local = moment.astimezone(OSLO)
+    local = moment.astimezone(NORWAY)
     if clinic.is_closed_on(local.date()):
         return False
     now = local.time()

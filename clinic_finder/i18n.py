@@ -28,10 +28,18 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import Babel, get_locale, refresh, to_user_timezone
+from flask_babel import Babel, LazyString, get_locale, gettext, refresh, to_user_timezone
 from flask_babel import lazy_gettext as _l
 
-from .models import ImportStatus, LocationSource, Profession, RequestStatus, RowStatus
+from .models import (
+    NORWAY,
+    PROFESSION_TERMS,
+    ImportStatus,
+    LocationSource,
+    Profession,
+    RequestStatus,
+    RowStatus,
+)
 from .web.requests import wants_json
 
 SUPPORTED_LOCALES = ("nb", "en")
@@ -44,16 +52,20 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 babel = Babel()
 
 # The models' enums in words, in the page's language.
-PROFESSION_NAMES = {
-    Profession.CHIROPRACTOR: _l("Chiropractor"),
-    Profession.PHYSIOTHERAPIST: _l("Physiotherapist"),
-    Profession.MANUAL_THERAPIST: _l("Manual therapist"),
-}
-# For patients choosing: in English the Norwegian title too, as it is on every sign.
+PROFESSION_NAMES = {profession: _l(terms.english) for profession, terms in PROFESSION_TERMS.items()}
+
+
+def _profession_choice(profession: Profession) -> str:
+    # In English the Norwegian title too, as it is on every clinic's sign.
+    name = gettext(PROFESSION_TERMS[profession].english)
+    if current_language() == "nb":
+        return name
+    return f"{name} ({PROFESSION_TERMS[profession].norwegian})"
+
+
+# For patients choosing a profession in a form.
 PROFESSION_CHOICES = {
-    Profession.CHIROPRACTOR: _l("Chiropractor (kiropraktor)"),
-    Profession.PHYSIOTHERAPIST: _l("Physiotherapist (fysioterapeut)"),
-    Profession.MANUAL_THERAPIST: _l("Manual therapist (manuellterapeut)"),
+    profession: LazyString(_profession_choice, profession) for profession in Profession
 }
 STATUS_NAMES = {
     RequestStatus.NEW: _l("New"),
@@ -231,7 +243,7 @@ def row_status_name(status: RowStatus | str) -> str:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
-    babel.init_app(app, locale_selector=select_locale, default_timezone="Europe/Oslo")
+    babel.init_app(app, locale_selector=select_locale, default_timezone=NORWAY.key)
     for name, function in {
         "day": format_day,
         "moment": format_moment,

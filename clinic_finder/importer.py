@@ -26,6 +26,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from .audit import apply_changes, record
+from .import_format import (
+    COLUMNS,
+    HEADER_ALIASES,
+    REQUIRED_COLUMNS,
+)
 from .models import (
     Clinic,
     Clinician,
@@ -40,94 +45,9 @@ from .models import (
 from .postcodes import PostcodePlace
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
-from .validation import (
-    MAX_KM_FROM_POSTCODE,
-    check_in_norway,
-    clean_email,
-    clean_hpr_number,
-    clean_list,
-    clean_org_number,
-    clean_phone,
-    clean_website,
-)
+from .validation import MAX_KM_FROM_POSTCODE, check_in_norway, clean_hpr_number
 
 __all__ = ["RowStatus"]  # defined with the tables it is stored in; most callers import it here
-
-CANONICAL_COLUMNS = (
-    "clinic_name",
-    "org_number",
-    "address",
-    "postcode",
-    "city",
-    "phone",
-    "email",
-    "website",
-    "clinician_name",
-    "profession",
-    "hpr_number",
-    "helfo_agreement",
-    "accepts_new_patients",
-    "languages",
-    "services",
-    "latitude",
-    "longitude",
-)
-REQUIRED_COLUMNS = ("clinic_name", "postcode", "clinician_name", "profession", "hpr_number")
-
-# Header names staff actually use, folded to lower case; the canonical names map to themselves.
-# Longest values the directory stores (see models.py).
-MAX_LENGTHS = {
-    "clinic_name": 200,
-    "address": 200,
-    "city": 100,
-    "email": 254,
-    "website": 500,
-    "clinician_name": 200,
-    "phone": 40,
-}
-
-HEADER_ALIASES: dict[str, str] = {name: name for name in CANONICAL_COLUMNS} | {
-    "klinikknavn": "clinic_name",
-    "klinikk": "clinic_name",
-    "organisasjonsnummer": "org_number",
-    "orgnr": "org_number",
-    "org.nr": "org_number",
-    "org.nr.": "org_number",
-    "adresse": "address",
-    "postnummer": "postcode",
-    "postnr": "postcode",
-    "poststed": "city",
-    "telefon": "phone",
-    "e-post": "email",
-    "epost": "email",
-    "nettside": "website",
-    "behandler": "clinician_name",
-    "navn": "clinician_name",
-    "yrke": "profession",
-    "profesjon": "profession",
-    "hpr-nummer": "hpr_number",
-    "hpr": "hpr_number",
-    "hpr-nr": "hpr_number",
-    "driftsavtale": "helfo_agreement",
-    "tar imot nye": "accepts_new_patients",
-    "tar imot nye pasienter": "accepts_new_patients",
-    "språk": "languages",
-    "behandlinger": "services",
-    "tjenester": "services",
-    "breddegrad": "latitude",
-    "lengdegrad": "longitude",
-}
-
-PROFESSION_NAMES: dict[str, Profession] = {}
-for _profession in Profession:
-    for _name in (_profession.value, _profession.label, _profession.norwegian):
-        PROFESSION_NAMES[_name.lower()] = _profession
-PROFESSION_NAMES["manual therapist"] = Profession.MANUAL_THERAPIST
-PROFESSION_NAMES["manuell terapeut"] = Profession.MANUAL_THERAPIST
-
-YES_VALUES = {"yes", "ja", "true", "1", "y", "j"}
-NO_VALUES = {"no", "nei", "false", "0", "n"}
-
 
 # (latitude, longitude, how they were found)
 Location = tuple[float, float, LocationSource]
@@ -369,7 +289,7 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
         raise ImportFileError(
             _(
                 "Required column(s) missing: %(columns)s. The first row must name the "
-                "columns; see the import format in the README.",
+                "columns; see the import format in the staff guide (/staff/help#import-format).",
                 columns=", ".join(missing),
             )
         )
@@ -392,26 +312,6 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     return rows, unknown
 
 
-def parse_yes_no(value: str, *, empty: bool | None) -> bool | None:
-    """Parse ja/nei/yes/no/true/false/1/0 in any case; empty gives ``empty``."""
-    folded = value.strip().lower()
-    if not folded:
-        return empty
-    if folded in YES_VALUES:
-        return True
-    if folded in NO_VALUES:
-        return False
-    raise ValueError(f"{value!r} is not yes or no")
-
-
-def parse_coordinate(value: str) -> float | None:
-    """Parse a coordinate written with a decimal point or a decimal comma."""
-    value = value.strip().replace(" ", "")
-    if not value:
-        return None
-    return float(value.replace(",", "."))
-
-
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
     # Our export writes "'=…" (in any part of a cell) so spreadsheets don't run it; take
@@ -425,6 +325,80 @@ def locate_at_postcode(address: str, postal: Postcode, city: str) -> Location:
     return postal.latitude, postal.longitude, LocationSource.POSTCODE
 
 
+def _read_cells(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Every column's value from a row, by the column table, and what is wrong with them."""
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    for column in COLUMNS:
+        cell = cell_value(raw, column.name)
+        if not cell:
+            if column.required:
+                errors.append(_("%(column)s is missing", column=column.name))
+            values[column.name] = column.empty
+            continue
+        if column.max_length is not None and len(cell) > column.max_length:
+            errors.append(
+                _(
+                    "%(column)s is longer than %(longest)s characters",
+                    column=column.name,
+                    longest=column.max_length,
+                )
+            )
+            continue
+        try:
+            values[column.name] = column.parse(cell)
+        except ValueError as error:
+            errors.append(_("%(column)s: %(error)s", column=column.name, error=str(error)))
+    return values, errors
+
+
+def _place(
+    values: dict[str, Any], postcodes: Mapping[str, Postcode]
+) -> tuple[Postcode | None, list[str]]:
+    """The row's postcode from the register, with its coordinates checked against it."""
+    errors: list[str] = []
+    postal = postcodes.get(values.get("postcode") or "")
+    if values.get("postcode") and postal is None:
+        errors.append(
+            _(
+                "postcode %(postcode)s is not in the Norwegian postcode register",
+                postcode=repr(values["postcode"]),
+            )
+        )
+    latitude, longitude = values.get("latitude"), values.get("longitude")
+    if (latitude is None) != (longitude is None):
+        if "latitude" in values and "longitude" in values:  # both read (or empty)
+            errors.append(_("give both latitude and longitude, or neither"))
+        return postal, errors
+    if latitude is None:
+        return postal, errors
+    try:
+        check_in_norway(latitude, longitude)
+    except ValueError as error:
+        return postal, [*errors, str(error)]
+    if postal is not None:
+        km = great_circle((latitude, longitude), (postal.latitude, postal.longitude)).km
+        if km > MAX_KM_FROM_POSTCODE:
+            errors.append(
+                _(
+                    "coordinates are %(km)s km from postcode %(postcode)s "
+                    "(more than %(limit)s km): check them",
+                    km=f"{km:.0f}",
+                    postcode=postal.postcode,
+                    limit=f"{MAX_KM_FROM_POSTCODE:.0f}",
+                )
+            )
+    return postal, errors
+
+
+def _targets(values: dict[str, Any], record: str) -> dict[str, Any]:
+    return {
+        column.target[1]: values[column.name]
+        for column in COLUMNS
+        if column.target is not None and column.target[0] == record
+    }
+
+
 def validate_row(
     raw: dict[str, str],
     postcodes: Mapping[str, Postcode],
@@ -432,154 +406,29 @@ def validate_row(
 ) -> tuple[ClinicRecord | None, ClinicianRecord | None, list[str]]:
     """Check one row; return the records, or the reasons it cannot be imported.
 
-    A row without coordinates is placed by ``locate`` (a geocoder, or the postcode centre).
+    Each cell is read by its column (import_format.COLUMNS); the postcode must be in the
+    register and the coordinates near it. A row without coordinates is placed by
+    ``locate`` (a geocoder, or the postcode centre).
     """
-    errors: list[str] = []
-
-    def value(column: str) -> str:
-        return cell_value(raw, column)
-
-    for column in REQUIRED_COLUMNS:
-        if not value(column):
-            errors.append(_("%(column)s is missing", column=column))
-    for column, longest in MAX_LENGTHS.items():
-        if len(value(column)) > longest:
-            errors.append(
-                _(
-                    "%(column)s is longer than %(longest)s characters",
-                    column=column,
-                    longest=longest,
-                )
-            )
-
-    postal: Postcode | None = None
-    postcode = value("postcode")
-    if postcode:
-        if re.fullmatch(r"\d{3}", postcode):
-            postcode = "0" + postcode  # Excel drops the leading zero of Oslo's postcodes.
-        postal = postcodes.get(postcode)
-        if postal is None:
-            errors.append(
-                _(
-                    "postcode %(postcode)s is not in the Norwegian postcode register",
-                    postcode=repr(postcode),
-                )
-            )
-
-    profession = None
-    if value("profession"):
-        profession = PROFESSION_NAMES.get(normalise_key(value("profession")))
-        if profession is None:
-            errors.append(
-                _(
-                    "profession %(profession)s is not one of the publicly licensed professions "
-                    "we list (chiropractor, physiotherapist, manual therapist)",
-                    profession=repr(value("profession")),
-                )
-            )
-
-    hpr_number = ""
-    if value("hpr_number"):
-        try:
-            hpr_number = clean_hpr_number(value("hpr_number"))
-        except ValueError as error:
-            errors.append(str(error))
-
-    optional: dict[str, str | None] = {}
-    for column, clean in (
-        ("org_number", clean_org_number),
-        ("phone", clean_phone),
-        ("email", clean_email),
-        ("website", clean_website),
-    ):
-        optional[column] = None
-        if value(column):
-            try:
-                optional[column] = clean(value(column))
-            except ValueError as error:
-                errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
-
-    lists: dict[str, tuple[str, ...]] = {}
-    for column in ("languages", "services"):
-        try:
-            lists[column] = tuple(clean_list(value(column)))
-        except ValueError as error:
-            errors.append(_("%(column)s: %(error)s", column=column, error=str(error)))
-
-    flags: dict[str, bool | None] = {}
-    for column, empty in (("helfo_agreement", False), ("accepts_new_patients", None)):
-        try:
-            flags[column] = parse_yes_no(value(column), empty=empty)
-        except ValueError:
-            errors.append(
-                _(
-                    "%(column)s %(value)s must be yes or no (ja/nei)",
-                    column=column,
-                    value=repr(value(column)),
-                )
-            )
-
-    latitude = longitude = None
-    try:
-        latitude = parse_coordinate(value("latitude"))
-        longitude = parse_coordinate(value("longitude"))
-    except ValueError:
-        errors.append(_("latitude/longitude must be decimal numbers"))
-    else:
-        if (latitude is None) != (longitude is None):
-            errors.append(_("give both latitude and longitude, or neither"))
-        elif latitude is not None and longitude is not None:
-            try:
-                check_in_norway(latitude, longitude)
-            except ValueError as error:
-                errors.append(str(error))
-                postal = None  # no distance check for a point that is not in Norway
-            if postal is not None:
-                km = great_circle((latitude, longitude), (postal.latitude, postal.longitude)).km
-                if km > MAX_KM_FROM_POSTCODE:
-                    errors.append(
-                        _(
-                            "coordinates are %(km)s km from postcode %(postcode)s "
-                            "(more than %(limit)s km): check them",
-                            km=f"{km:.0f}",
-                            postcode=postal.postcode,
-                            limit=f"{MAX_KM_FROM_POSTCODE:.0f}",
-                        )
-                    )
-
+    values, errors = _read_cells(raw)
+    postal, place_errors = _place(values, postcodes)
+    errors += place_errors
     if errors:
         return None, None, errors
-
-    assert postal is not None and profession is not None
-    if latitude is None or longitude is None:
-        latitude, longitude, source = locate(
-            " ".join(value("address").split()), postal, value("city")
-        )
+    assert postal is not None
+    clinic_values = _targets(values, "clinic")
+    if values["latitude"] is None:
+        location = locate(clinic_values["address"], postal, clinic_values["city"])
     else:
-        source = LocationSource.GIVEN
+        location = (values["latitude"], values["longitude"], LocationSource.GIVEN)
     clinic = ClinicRecord(
-        name=" ".join(value("clinic_name").split()),
-        org_number=optional["org_number"],
-        address=" ".join(value("address").split()),
+        **{**clinic_values, "city": clinic_values["city"] or postal.place},
         postcode=postal.postcode,
-        city=value("city") or postal.place,
-        phone=optional["phone"],
-        email=optional["email"],
-        website=optional["website"],
-        helfo_agreement=bool(flags["helfo_agreement"]),
-        accepts_new_patients=flags["accepts_new_patients"],
-        latitude=latitude,
-        longitude=longitude,
-        location_source=source,
+        latitude=location[0],
+        longitude=location[1],
+        location_source=location[2],
     )
-    clinician = ClinicianRecord(
-        name=" ".join(value("clinician_name").split()),
-        profession=profession,
-        hpr_number=hpr_number,
-        languages=lists["languages"],
-        services=lists["services"],
-    )
-    return clinic, clinician, []
+    return clinic, ClinicianRecord(**_targets(values, "clinician")), []
 
 
 def clinic_key(name: str, address: str, postcode: str) -> tuple[str, ...]:

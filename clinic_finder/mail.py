@@ -30,7 +30,7 @@ import threading
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -42,7 +42,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from .extensions import db
-from .models import OutboxMessage, now_utc
+from .models import OutboxMessage, as_utc, now_utc
 from .validation import clean_email
 
 logger = logging.getLogger(__name__)
@@ -257,11 +257,6 @@ def queue_email(
     return message
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def build_message(outbox_message: OutboxMessage, sender: str) -> EmailMessage:
     """Build the email for an outbox row; headers refuse line breaks (ValueError)."""
     message = EmailMessage(policy=SMTP)
@@ -269,7 +264,7 @@ def build_message(outbox_message: OutboxMessage, sender: str) -> EmailMessage:
     message["To"] = Address(addr_spec=checked_address(outbox_message.to_address))
     # Rows are written by queue_email, but the header must be safe whatever is in the table.
     message["Subject"] = one_line(outbox_message.subject)
-    message["Date"] = format_datetime(_aware(outbox_message.created_at or now_utc()))
+    message["Date"] = format_datetime(as_utc(outbox_message.created_at or now_utc()))
     domain = parseaddr(sender)[1].rpartition("@")[2] or "clinic-finder.example"
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(outbox_message.body, charset="utf-8")
@@ -421,7 +416,7 @@ def outbox_status(session: Session) -> OutboxStatus:
         waiting=waiting,
         failing=failing,
         sent=sent or 0,
-        oldest_waiting_since=_aware(oldest) if oldest is not None else None,
+        oldest_waiting_since=as_utc(oldest) if oldest is not None else None,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from sqlalchemy.sql.expression import true
 from .extensions import db
 from .textguard import without_bidi_controls
 
+# The one timezone: clinics open, requests age and pages show times in Norway.
 NORWAY = ZoneInfo("Europe/Oslo")
 
 
@@ -39,9 +41,22 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware UTC datetime (SQLite hands back naive ones; all are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def today() -> date:
     """Return today's date in Norway, where clinics open and close."""
     return datetime.now(NORWAY).date()
+
+
+def N_(text: str) -> str:
+    """Mark a text for translation where it is defined; it is translated where it is shown.
+
+    ``make messages`` extracts ``N_("…")`` (see the Makefile), so the catalogue has it.
+    """
+    return text
 
 
 class Profession(enum.Enum):
@@ -52,20 +67,28 @@ class Profession(enum.Enum):
     MANUAL_THERAPIST = "manual_therapist"
 
     @property
-    def label(self) -> str:
-        """English name for people."""
-        return _PROFESSION_LABELS[self][0]
-
-    @property
-    def norwegian(self) -> str:
-        """Norwegian (Bokmål) title as used by Helsedirektoratet."""
-        return _PROFESSION_LABELS[self][1]
+    def terms(self) -> ProfessionTerms:
+        """How this profession is named and registered (PROFESSION_TERMS)."""
+        return PROFESSION_TERMS[self]
 
 
-_PROFESSION_LABELS = {
-    Profession.CHIROPRACTOR: ("Chiropractor", "kiropraktor"),
-    Profession.PHYSIOTHERAPIST: ("Physiotherapist", "fysioterapeut"),
-    Profession.MANUAL_THERAPIST: ("Manual therapist", "manuellterapeut"),
+@dataclass(frozen=True)
+class ProfessionTerms:
+    """How a profession is named: in English (the msgid its pages translate), by its
+    protected Norwegian title (as Helsedirektoratet and every sign write it), and by its
+    category in the Health Personnel Register (code list 9060)."""
+
+    english: str
+    norwegian: str
+    hpr_category: str
+
+
+# The one vocabulary of professions: pages, forms, the importer and the licence check
+# all take their names and codes from here.
+PROFESSION_TERMS = {
+    Profession.CHIROPRACTOR: ProfessionTerms(N_("Chiropractor"), "kiropraktor", "KI"),
+    Profession.PHYSIOTHERAPIST: ProfessionTerms(N_("Physiotherapist"), "fysioterapeut", "FT"),
+    Profession.MANUAL_THERAPIST: ProfessionTerms(N_("Manual therapist"), "manuellterapeut", "MT"),
 }
 
 
@@ -183,8 +206,7 @@ class Clinic(db.Model):
         confirmed = self.accepts_new_patients_confirmed_at
         if self.accepts_new_patients is None or confirmed is None:
             return None
-        if confirmed.tzinfo is None:  # SQLite hands back naive datetimes
-            confirmed = confirmed.replace(tzinfo=UTC)
+        confirmed = as_utc(confirmed)
         if now - confirmed > ACCEPTS_NEW_PATIENTS_VALID_FOR:
             return None
         return self.accepts_new_patients
@@ -615,8 +637,7 @@ class ContactRequest(db.Model):
         if self.first_response_at is not None or self.status is not RequestStatus.NEW:
             return False
         created = self.created_at
-        if created.tzinfo is None:  # SQLite hands back naive datetimes
-            created = created.replace(tzinfo=UTC)
+        created = as_utc(created)
         return now - created > REQUEST_ANSWER_WITHIN
 
     def __repr__(self) -> str:  # never the content

@@ -620,11 +620,6 @@ def find_clinics_near(
     )
 
 
-def get_postcode(session: Session, code: str) -> PostalCode | None:
-    """Return a postcode from the register, or None."""
-    return session.get(PostalCode, code)
-
-
 # --- SQLite without math functions ------------------------------------------------------
 
 _SQLITE_MATH = {

@@ -5,8 +5,6 @@ from flask import Blueprint
 from xstatic.pkg import leaflet as xstatic_leaflet
 from xstatic.pkg import leaflet_markercluster as xstatic_markercluster
 
-LEAFLET_VERSION = xstatic_leaflet.VERSION
-
 leaflet_bp = Blueprint(
     "leaflet",
     __name__,

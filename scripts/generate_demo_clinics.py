@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from stdnum.no import orgnr
 
-from clinic_finder.importer import CANONICAL_COLUMNS
+from clinic_finder.import_format import CANONICAL_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTCODES = REPO_ROOT / "data" / "postnummer-koordinatar.tsv"

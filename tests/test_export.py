@@ -15,8 +15,8 @@ from clinic_finder.export import (
     neutralise_cell,
     rejected_rows_csv,
 )
+from clinic_finder.import_format import CANONICAL_COLUMNS
 from clinic_finder.importer import (
-    CANONICAL_COLUMNS,
     RowResult,
     RowStatus,
     apply_import,

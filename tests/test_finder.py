@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from clinic_finder.complaints import rank_for_complaint
 from clinic_finder.finder import FinderQuery, find
-from clinic_finder.hours import OSLO, is_open_at
+from clinic_finder.hours import is_open_at
+from clinic_finder.models import NORWAY as OSLO
 from clinic_finder.models import Clinic, OpeningHours, PostalCode, Profession, now_utc
-from clinic_finder.web.catalogues import complaint_catalogue
 from clinic_finder.search import ClinicHit, distance_km
+from clinic_finder.web.catalogues import complaint_catalogue
 
 from .factories import make_clinic
 

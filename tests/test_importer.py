@@ -9,8 +9,8 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from clinic_finder.import_format import CANONICAL_COLUMNS
 from clinic_finder.importer import (
-    CANONICAL_COLUMNS,
     ImportFileError,
     RowStatus,
     apply_import,

@@ -22,7 +22,9 @@ def _module_name(path: Path) -> str:
 def _imported_modules(path: Path) -> set[str]:
     """Every module a file imports, as an absolute name."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    package = (
+        _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    )
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -67,7 +69,8 @@ def test_the_domain_and_the_shared_web_layer_import_no_web_area():
     outside = [
         path
         for path in _python_files(PACKAGE)
-        if path.relative_to(PACKAGE).parts[0] not in AREAS and path.name != "__init__.py"
+        if path.relative_to(PACKAGE).parts[0] not in AREAS
+        and path.name != "__init__.py"
         or path.parent.name == "web"
     ]
     crossings = [
@@ -86,5 +89,7 @@ def test_no_function_is_longer_than_sixty_lines():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
-                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines})")
+                    long.append(
+                        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines})"
+                    )
     assert long == []

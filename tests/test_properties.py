@@ -20,10 +20,8 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
+from clinic_finder.import_format import CANONICAL_COLUMNS, HEADER_ALIASES, REQUIRED_COLUMNS
 from clinic_finder.importer import (
-    CANONICAL_COLUMNS,
-    HEADER_ALIASES,
-    REQUIRED_COLUMNS,
     RowStatus,
     apply_import,
     decode_upload,

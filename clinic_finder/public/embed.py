@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from ..clinic_pages import profession_name, slugify
+from ..clinic_pages import slugify
 from ..extensions import db
 from ..finder import FinderQuery
 from ..finder import find as run_finder
 from ..headers import frameable_by_article_sites
+from ..i18n import profession_name
 from ..maps import build_results_map
 from ..models import now_utc
 from ..web.catalogues import complaint_catalogue

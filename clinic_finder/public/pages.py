@@ -21,13 +21,12 @@ from ..clinic_pages import (
     language_name,
     listed_clinic_slugs,
     openstreetmap_url,
-    profession_name,
     sitemap_xml,
     slugify,
 )
 from ..extensions import db
 from ..hours import has_hours, is_open_at, week_rows
-from ..i18n import current_language
+from ..i18n import current_language, profession_name
 from ..models import now_utc
 from ..postcodes import lookup_postcode
 from ..search import distance_km

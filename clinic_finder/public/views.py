@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from ..clinic_pages import PROFESSION_NAMES
 from ..extensions import db
 from ..finder import find as run_finder
 from ..hours import is_open_at
+from ..i18n import PROFESSION_NAMES
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide

@@ -14,8 +14,7 @@ from flask_wtf import FlaskForm
 from markupsafe import escape
 from wtforms import SelectChoice, SelectField
 
-from ..clinic_pages import PROFESSION_NAMES
-from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, current_language
+from ..i18n import LANGUAGE_NAMES, PROFESSION_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..origins import allowed_origins
 from ..web.catalogues import complaint_catalogue

@@ -18,11 +18,11 @@ from wtforms import (
 from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..clinic_pages import PROFESSION_NAMES, language_name
+from ..clinic_pages import language_name
 from ..complaints import Complaint
 from ..extensions import db
 from ..finder import FinderQuery
-from ..i18n import SUPPORTED_LOCALES, current_language
+from ..i18n import PROFESSION_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..postcodes import PostcodePlace, lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM

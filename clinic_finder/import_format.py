@@ -1,0 +1,232 @@
+"""The clinic list's columns: one table, each row everything the import and export know of a
+column — its header names, whether it is required, its longest value, how a cell is read,
+where the value goes, and how the export writes it back.
+
+A file has one row per clinician; clinic details repeat on each row of the same clinic.
+Adding a column is a row here, a field on the model (and its migration), and the form.
+The postcode and the coordinates are read here too, but placed by ``importer.validate_row``:
+they are checked against the postcode register and against each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+from flask_babel import gettext as _
+
+from .models import PROFESSION_TERMS, Clinic, Clinician, LocationSource, Profession
+from .validation import (
+    clean_email,
+    clean_hpr_number,
+    clean_list,
+    clean_org_number,
+    clean_phone,
+    clean_website,
+)
+
+YES_VALUES = {"yes", "ja", "true", "1", "y", "j"}
+NO_VALUES = {"no", "nei", "false", "0", "n"}
+
+# What a file may call a profession: our value, its English name or its Norwegian title
+# (PROFESSION_TERMS), in any case, plus the spellings people also use.
+PROFESSION_NAMES: dict[str, Profession] = {
+    name.lower(): profession
+    for profession, terms in PROFESSION_TERMS.items()
+    for name in (profession.value, terms.english, terms.norwegian)
+} | {"manuell terapeut": Profession.MANUAL_THERAPIST}
+
+
+def one_line(text: str) -> str:
+    """Runs of spaces (and line breaks) folded into one, as names and addresses are kept."""
+    return " ".join(text.split())
+
+
+def parse_yes_no(value: str) -> bool:
+    """Read ja/nei/yes/no/true/false/1/0 in any case."""
+    folded = value.strip().lower()
+    if folded in YES_VALUES:
+        return True
+    if folded in NO_VALUES:
+        return False
+    raise ValueError(_("%(value)s must be yes or no (ja/nei)", value=repr(value)))
+
+
+def parse_profession(value: str) -> Profession:
+    """Read a profession by our value, its English name or its Norwegian title."""
+    profession = PROFESSION_NAMES.get(" ".join(value.casefold().split()))
+    if profession is None:
+        raise ValueError(
+            _(
+                "%(profession)s is not one of the publicly licensed professions we list "
+                "(chiropractor, physiotherapist, manual therapist)",
+                profession=repr(value),
+            )
+        )
+    return profession
+
+
+def parse_postcode(value: str) -> str:
+    """Four digits; Excel drops the leading zero of Oslo's postcodes, so three get it back."""
+    return "0" + value if re.fullmatch(r"[0-9]{3}", value) else value
+
+
+def parse_coordinate(value: str) -> float:
+    """Read a coordinate written with a decimal point or a decimal comma."""
+    try:
+        return float(value.replace(" ", "").replace(",", "."))
+    except ValueError:
+        raise ValueError(_("latitude/longitude must be decimal numbers")) from None
+
+
+def parse_list(value: str) -> tuple[str, ...]:
+    """A ;-separated list, within the directory's caps."""
+    return tuple(clean_list(value))
+
+
+# --- how the export writes values ---------------------------------------------------------
+
+
+def yes_no(value: bool | None) -> str:
+    """yes, no, or empty for unknown."""
+    if value is None:
+        return ""
+    return "yes" if value else "no"
+
+
+def phone_for_export(phone: str | None) -> str:
+    """Write a stored phone number as dialled from Norway, so it never starts with ``+``.
+
+    ``+47 22 33 44 55`` becomes ``22 33 44 55`` and ``+46 8 123 456 78`` becomes
+    ``00 46 8 123 456 78``; the importer reads both back to the stored value. A value it
+    would not read back identically (one stored before the rules, say) is written as
+    stored, and so neutralised like any other text.
+    """
+    if not phone:
+        return ""
+    try:
+        dialled = phonenumbers.format_out_of_country_calling_number(
+            phonenumbers.parse(phone, "NO"), "NO"
+        )
+        if clean_phone(dialled) == phone:
+            return dialled
+    except (phonenumbers.NumberParseException, ValueError):
+        pass
+    return phone
+
+
+def coordinate_for_export(value: float) -> str:
+    """Write a coordinate exactly (``repr`` reads back to the same float).
+
+    Only Jan Mayen lies west of Greenwich, so only there is a coordinate negative. Such a
+    value gets a leading space instead of the ``'``: a spreadsheet reads `` -8.6543`` as
+    the number, the neutraliser leaves exactly this form alone (spreadsheet_cells.py), and
+    the importer strips the space and reads the same float.
+    """
+    text = repr(float(value))
+    return " " + text if text.startswith("-") else text
+
+
+def _coordinate(name: str) -> Callable[[Clinic, Clinician], str]:
+    # A clinic placed at its postcode's centre is written without coordinates: importing
+    # it places it there again and keeps it marked as postcode precision, instead of
+    # passing the centre off as the clinic's own coordinates.
+    def export(clinic: Clinic, _clinician: Clinician) -> str:
+        if clinic.location_source is LocationSource.POSTCODE:
+            return ""
+        return coordinate_for_export(getattr(clinic, name))
+
+    return export
+
+
+def _stored(record: str, name: str, write: Callable[[Any], str] = str):
+    """The export of a stored field: ``write`` turns the value into cell text."""
+
+    def export(clinic: Clinic, clinician: Clinician) -> str:
+        value = getattr(clinic if record == "clinic" else clinician, name)
+        return "" if value is None else write(value)
+
+    return export
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the clinic list."""
+
+    name: str
+    # Other header names staff use (compared folded to lower case, spaces folded).
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    # The longest value the directory stores (models.py); None: no text limit here.
+    max_length: int | None = None
+    # Reads a non-empty cell; raises ValueError saying what is wrong.
+    parse: Callable[[str], Any] = one_line
+    # The value of an empty cell.
+    empty: Any = None
+    # Where the value goes: ("clinic" or "clinician", field name); None for the columns
+    # validate_row places itself (the postcode and the coordinates).
+    target: tuple[str, str] | None = None
+    # Writes the stored value as the importer reads it.
+    export: Callable[[Clinic, Clinician], str] | None = None
+
+
+# fmt: off
+COLUMNS: tuple[Column, ...] = (
+    Column("clinic_name", ("klinikknavn", "klinikk"), True, 200, empty="",
+           target=("clinic", "name"), export=_stored("clinic", "name")),
+    Column("org_number", ("organisasjonsnummer", "orgnr", "org.nr", "org.nr."),
+           parse=clean_org_number, target=("clinic", "org_number"),
+           export=_stored("clinic", "org_number")),
+    Column("address", ("adresse",), max_length=200, empty="",
+           target=("clinic", "address"), export=_stored("clinic", "address")),
+    Column("postcode", ("postnummer", "postnr"), True, parse=parse_postcode, empty="",
+           export=_stored("clinic", "postcode")),
+    Column("city", ("poststed",), max_length=100, empty="",
+           target=("clinic", "city"), export=_stored("clinic", "city")),
+    Column("phone", ("telefon",), max_length=40, parse=clean_phone,
+           target=("clinic", "phone"), export=lambda clinic, _: phone_for_export(clinic.phone)),
+    Column("email", ("e-post", "epost"), max_length=254, parse=clean_email,
+           target=("clinic", "email"), export=_stored("clinic", "email")),
+    Column("website", ("nettside",), max_length=500, parse=clean_website,
+           target=("clinic", "website"), export=_stored("clinic", "website")),
+    Column("clinician_name", ("behandler", "navn"), True, 200, empty="",
+           target=("clinician", "name"), export=_stored("clinician", "name")),
+    Column("profession", ("yrke", "profesjon"), True, parse=parse_profession,
+           target=("clinician", "profession"),
+           export=_stored("clinician", "profession", lambda p: p.value)),
+    Column("hpr_number", ("hpr-nummer", "hpr", "hpr-nr"), True, parse=clean_hpr_number,
+           empty="", target=("clinician", "hpr_number"),
+           export=_stored("clinician", "hpr_number")),
+    Column("helfo_agreement", ("driftsavtale",), parse=parse_yes_no, empty=False,
+           target=("clinic", "helfo_agreement"),
+           export=lambda clinic, _: yes_no(clinic.helfo_agreement)),
+    Column("accepts_new_patients", ("tar imot nye", "tar imot nye pasienter"),
+           parse=parse_yes_no, target=("clinic", "accepts_new_patients"),
+           export=lambda clinic, _: yes_no(clinic.accepts_new_patients)),
+    Column("languages", ("språk",), parse=parse_list, empty=(),
+           target=("clinician", "languages"),
+           export=_stored("clinician", "languages", ";".join)),
+    Column("services", ("behandlinger", "tjenester"), parse=parse_list, empty=(),
+           target=("clinician", "services"),
+           export=_stored("clinician", "services", ";".join)),
+    Column("latitude", ("breddegrad",), parse=parse_coordinate, export=_coordinate("latitude")),
+    Column("longitude", ("lengdegrad",), parse=parse_coordinate,
+           export=_coordinate("longitude")),
+)
+# fmt: on
+
+COLUMN_BY_NAME = {column.name: column for column in COLUMNS}
+CANONICAL_COLUMNS = tuple(column.name for column in COLUMNS)
+REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)
+# Header names staff use, folded to lower case; the canonical names map to themselves.
+HEADER_ALIASES: dict[str, str] = {
+    name: column.name for column in COLUMNS for name in (column.name, *column.aliases)
+}
+
+
+def export_row(clinic: Clinic, clinician: Clinician) -> dict[str, str]:
+    """One clinician at one clinic as a row of the clinic list, ready to be neutralised."""
+    return {column.name: column.export(clinic, clinician) for column in COLUMNS}
