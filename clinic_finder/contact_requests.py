@@ -8,9 +8,11 @@ about a request is deleted once the retention period is over.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,51 +173,52 @@ def create_contact_request(
     if retention_days is None:
         retention_days = current_app.config["REQUEST_RETENTION_DAYS"]
     request = ContactRequest(
+        **dataclasses.asdict(details),
         reference=new_reference(session),
         source=source,
-        name=details.name,
-        email=details.email,
-        phone=details.phone,
-        postcode=details.postcode,
-        profession=details.profession,
-        message=details.message,
-        duration=details.duration,
-        contact_time=details.contact_time,
-        clinic_id=details.clinic_id,
-        share_message_with_clinic=details.share_message_with_clinic,
         consent_given_at=now_utc(),
         consent_notice_version=notice_version(retention_days),
         status=RequestStatus.NEW,
     )
     session.add(request)
     session.flush()
-    with in_language(staff_language):
-        subject, body = staff_notification(request, base_url)
     messages = [
-        queue_email(
+        _queue(
             session,
-            to=staff_inbox,
-            subject=subject,
-            body=body,
-            kind="request.staff",
-            request_id=request.id,
+            request,
+            "request.staff",
+            staff_inbox,
+            staff_language,
+            lambda: staff_notification(request, base_url),
         )
     ]
     if request.email:
-        with in_language(patient_language):
-            subject, body = patient_confirmation(request)
         messages.append(
-            queue_email(
+            _queue(
                 session,
-                to=request.email,
-                subject=subject,
-                body=body,
-                kind="request.confirmation",
-                request_id=request.id,
+                request,
+                "request.confirmation",
+                request.email,
+                patient_language,
+                lambda: patient_confirmation(request),
             )
         )
     session.flush()
     return request, messages
+
+
+def _queue(
+    session: Session,
+    request: ContactRequest,
+    kind: str,
+    to: str,
+    language: str | None,
+    write: Callable[[], tuple[str, str]],
+) -> OutboxMessage:
+    """Queue an email about a request, written (subject, body) in the given language."""
+    with in_language(language):
+        subject, body = write()
+    return queue_email(session, to=to, subject=subject, body=body, kind=kind, request_id=request.id)
 
 
 def change_status(
@@ -333,20 +336,8 @@ def _unsendable_clinic_address(clinic: Clinic) -> str | None:
     return None
 
 
-def refer(
-    session: Session,
-    actor: StaffUser,
-    request: ContactRequest,
-    clinic: Clinic,
-    *,
-    tell_patient: bool,
-    language: str | None = None,
-) -> tuple[Referral, list[OutboxMessage]]:
-    """Refer the patient to a clinic by email, record it, and mark the request referred.
-
-    The emails are written in ``language`` (by default, the current request's): the
-    patient's own language is not stored with a request.
-    """
+def _check_referral_addresses(request: ContactRequest, clinic: Clinic, tell_patient: bool):
+    """Refuse a referral whose emails could not be sent, saying what to do instead."""
     problem = _unsendable_clinic_address(clinic)
     if problem is not None:
         raise ContactRequestError(problem)
@@ -361,6 +352,23 @@ def refer(
                     email=request.email,
                 )
             ) from None
+
+
+def refer(
+    session: Session,
+    actor: StaffUser,
+    request: ContactRequest,
+    clinic: Clinic,
+    *,
+    tell_patient: bool,
+    language: str | None = None,
+) -> tuple[Referral, list[OutboxMessage]]:
+    """Refer the patient to a clinic by email, record it, and mark the request referred.
+
+    The emails are written in ``language`` (by default, the current request's): the
+    patient's own language is not stored with a request.
+    """
+    _check_referral_addresses(request, clinic, tell_patient)
     referral = Referral(
         request=request,
         clinic=clinic,
@@ -368,34 +376,39 @@ def refer(
         shared_message=request.share_message_with_clinic,
     )
     session.add(referral)
-    with in_language(language):
-        subject, body = referral_email(request, clinic, actor)
     messages = [
-        queue_email(
+        _queue(
             session,
-            to=clinic.email,
-            subject=subject,
-            body=body,
-            kind="referral.clinic",
-            request_id=request.id,
+            request,
+            "referral.clinic",
+            clinic.email,
+            language,
+            lambda: referral_email(request, clinic, actor),
         )
     ]
     if tell_patient and request.email:
-        with in_language(language):
-            subject, body = referral_patient_email(request, clinic)
         messages.append(
-            queue_email(
+            _queue(
                 session,
-                to=request.email,
-                subject=subject,
-                body=body,
-                kind="referral.patient",
-                request_id=request.id,
+                request,
+                "referral.patient",
+                request.email,
+                language,
+                lambda: referral_patient_email(request, clinic),
             )
         )
     # A note in the request's history, which staff read in their own language.
     note = _("Referred to %(clinic)s", clinic=clinic.name)
     change_status(session, actor, request, RequestStatus.REFERRED, note=note)
+    _record_referral(session, actor, referral, patient_told=len(messages) > 1)
+    session.flush()
+    return referral, messages
+
+
+def _record_referral(
+    session: Session, actor: StaffUser, referral: Referral, *, patient_told: bool
+) -> None:
+    request, clinic = referral.request, referral.clinic
     record(
         session,
         actor,
@@ -406,12 +419,10 @@ def refer(
             "clinic_id": clinic.id,
             "clinic": clinic.name,
             "description_shared": referral.shared_message,
-            "patient_told": len(messages) > 1,
+            "patient_told": patient_told,
         },
         summary=f"{request.reference} referred to {clinic.name}",
     )
-    session.flush()
-    return referral, messages
 
 
 def record_view(session: Session, actor: StaffUser, request: ContactRequest) -> None:

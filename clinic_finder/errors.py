@@ -80,65 +80,68 @@ def _page_description(error: HTTPException) -> str | None:
     return error.description
 
 
+def handle_http_error(error: HTTPException):
+    """Render an HTTP error as JSON for the API, as a page otherwise."""
+    status = error.code or 500
+    if request_ctx.url_adapter is None:
+        # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
+        # no page can build links, so answer in plain text.
+        return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
+    if status == 404 and _anonymous_in_staff_area():
+        # Unknown staff paths answer as real ones do (sign in first), so an anonymous
+        # visitor cannot list the staff area's routes by their answers.
+        return current_app.login_manager.unauthorized()
+    if status == 429:
+        # Flask-Limiter's description is the limit itself; say what it means instead.
+        description = _(
+            "You have sent several requests in a short time. Please wait a while and try "
+            "again, or email post@clinic-finder.example."
+        )
+    elif wants_json():
+        description = error.description
+    else:
+        description = _page_description(error)
+    if wants_json():
+        return jsonify({"error": error.name, "message": description}), status
+    return render_error_page(
+        "errors/error.html",
+        status,
+        error=error,
+        title=ERROR_TITLES.get(status),
+        description=description,
+    )
+
+
+def handle_database_unavailable(error: Exception):
+    """Answer 503 with a friendly page when the database cannot be reached."""
+    with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
+        db.session.rollback()
+    current_app.logger.error(
+        "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+    )
+    headers = {"Retry-After": "60", "Cache-Control": "no-store"}
+    if wants_json():
+        body = {"error": "Service Unavailable", "message": "Please try again in a minute."}
+        return jsonify(body), 503, headers
+    page, status = render_error_page("errors/unavailable.html", 503)
+    return page, status, headers
+
+
+def handle_unexpected_error(error: Exception):
+    """Roll back, log, and answer a plain 500 without internals."""
+    if isinstance(error, HTTPException):
+        return handle_http_error(error)
+    db.session.rollback()
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    wrapped = InternalServerError()
+    if wants_json():
+        return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
+    return render_error_page("errors/error.html", 500, error=wrapped, title=ERROR_TITLES[500])
+
+
 def register(app: Flask) -> None:
     """Install handlers for HTTP errors and unexpected exceptions."""
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException):
-        """Render an HTTP error as JSON for the API, as a page otherwise."""
-        status = error.code or 500
-        if request_ctx.url_adapter is None:
-            # The request was refused before routing (e.g. a Host not in TRUSTED_HOSTS):
-            # no page can build links, so answer in plain text.
-            return f"{status} {error.name}", status, {"Content-Type": "text/plain; charset=utf-8"}
-        if status == 404 and _anonymous_in_staff_area():
-            # Unknown staff paths answer as real ones do (sign in first), so an anonymous
-            # visitor cannot list the staff area's routes by their answers.
-            return current_app.login_manager.unauthorized()
-        if status == 429:
-            # Flask-Limiter's description is the limit itself; say what it means instead.
-            description = _(
-                "You have sent several requests in a short time. Please wait a while and try "
-                "again, or email post@clinic-finder.example."
-            )
-        elif wants_json():
-            description = error.description
-        else:
-            description = _page_description(error)
-        if wants_json():
-            return jsonify({"error": error.name, "message": description}), status
-        return render_error_page(
-            "errors/error.html",
-            status,
-            error=error,
-            title=ERROR_TITLES.get(status),
-            description=description,
-        )
-
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    def handle_database_unavailable(error: Exception):
-        """Answer 503 with a friendly page when the database cannot be reached."""
-        with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
-            db.session.rollback()
-        app.logger.error(
-            "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
-        )
-        headers = {"Retry-After": "60", "Cache-Control": "no-store"}
-        if wants_json():
-            body = {"error": "Service Unavailable", "message": "Please try again in a minute."}
-            return jsonify(body), 503, headers
-        page, status = render_error_page("errors/unavailable.html", 503)
-        return page, status, headers
-
-    @app.errorhandler(Exception)
-    def handle_unexpected_error(error: Exception):
-        """Roll back, log, and answer a plain 500 without internals."""
-        if isinstance(error, HTTPException):
-            return handle_http_error(error)
-        db.session.rollback()
-        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-        wrapped = InternalServerError()
-        if wants_json():
-            return jsonify({"error": wrapped.name, "message": "Something went wrong."}), 500
-        return render_error_page("errors/error.html", 500, error=wrapped, title=ERROR_TITLES[500])
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(InterfaceError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected_error)

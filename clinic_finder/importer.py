@@ -556,82 +556,98 @@ def _directory_clinicians(session: Session, hpr_numbers: list[str]) -> dict[str,
     return found
 
 
-def plan_rows(
-    session: Session,
-    raw_rows: list[tuple[int, dict[str, str]]],
-    locate: Locate | None = None,
-) -> Iterator[RowResult]:
-    """Validate and classify each row read by :func:`read_rows`, in order; write nothing.
+class _Plan:
+    """What planning a file knows: the directory as plain rows, and the file so far.
 
-    ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
-    without it they go to their postcode's centre. The directory is read once, at the
-    start, as plain rows rather than ORM objects: a caller may commit between rows (a job
-    storing its progress does) without the plan reloading what it holds, and tuples load
-    several times faster than models for a directory of tens of thousands of clinics.
+    The directory is read once, at the start, as plain rows rather than ORM objects: a
+    caller may commit between rows (a job storing its progress does) without the plan
+    reloading what it holds, and tuples load several times faster than models for a
+    directory of tens of thousands of clinics.
     """
-    postcodes = _postcode_register(session)
-    clinics: dict[tuple[str, ...], Any] = {}
-    for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
-        clinics.setdefault(clinic_key(existing.name, existing.address, existing.postcode), existing)
-    lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
-    clinicians = _directory_clinicians(session, list(lines_of_hpr))
-    # Each line whose HPR number is on other lines of the file too, with that number.
-    shared_hpr = {
-        line: number for number, lines in lines_of_hpr.items() if len(lines) > 1 for line in lines
-    }
-    clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
-    located: dict[tuple[str, str], Location] = {}
-    this_row: dict[str, tuple[str, ...]] = {}
 
-    def locate_row(address: str, postal: Postcode, city: str) -> Location:
-        # A row without coordinates takes its clinic's place: from an earlier row of the
-        # file, else from the directory (an import, or an export coming back, never moves
-        # a clinic; improving postcode-only places is the staff's re-geocoding step).
-        key = clinic_key(this_row["name"][0], address, postal.postcode)
-        if key in clinic_in_file:
-            earlier = clinic_in_file[key][1]
-            return earlier.latitude, earlier.longitude, earlier.location_source
-        if key in clinics:
-            known = clinics[key]
-            return known.latitude, known.longitude, known.location_source
-        # One answer per address per file, however the geocoder is doing.
-        place = (normalise_key(address), postal.postcode)
-        if place not in located:
-            located[place] = (locate or locate_at_postcode)(address, postal, city)
-        return located[place]
+    def __init__(
+        self,
+        session: Session,
+        raw_rows: list[tuple[int, dict[str, str]]],
+        locate: Locate | None,
+    ) -> None:
+        self.postcodes = _postcode_register(session)
+        self.clinics: dict[tuple[str, ...], Any] = {}
+        for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
+            key = clinic_key(existing.name, existing.address, existing.postcode)
+            self.clinics.setdefault(key, existing)
+        self.lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
+        self.clinicians = _directory_clinicians(session, list(self.lines_of_hpr))
+        self.locate = locate or locate_at_postcode
+        # The first line (and its details) of each clinic in the file, and one geocoder
+        # answer per address per file, however the geocoder is doing.
+        self.clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
+        self.located: dict[tuple[str, str], Location] = {}
 
-    def classify(line: int, raw: dict[str, str]) -> RowResult:
+    def shared_hpr_error(self, raw: dict[str, str]) -> str | None:
+        """Why a row is refused for an HPR number that other lines of the file have too."""
+        number = _hpr_number_of(raw)
+        lines = self.lines_of_hpr.get(number or "", [])
+        if len(lines) < 2:
+            return None
+        # We cannot know which of the rows is right: none is imported, and each names
+        # every line, so the staff member fixes the file.
+        return _(
+            "HPR number %(hpr)s is on lines %(lines)s: a clinician has one row, so "
+            "none of these rows is imported",
+            hpr=number,
+            lines=", ".join(str(line) for line in lines),
+        )
+
+    def locator_for(self, clinic_name: str) -> Locate:
+        """Place a row without coordinates where its clinic already is, else look it up.
+
+        From an earlier row of the file, else from the directory: an import, or an export
+        coming back, never moves a clinic; improving postcode-only places is the staff's
+        re-geocoding step.
+        """
+
+        def locate_row(address: str, postal: Postcode, city: str) -> Location:
+            key = clinic_key(clinic_name, address, postal.postcode)
+            if key in self.clinic_in_file:
+                earlier = self.clinic_in_file[key][1]
+                return earlier.latitude, earlier.longitude, earlier.location_source
+            if key in self.clinics:
+                known = self.clinics[key]
+                return known.latitude, known.longitude, known.location_source
+            place = (normalise_key(address), postal.postcode)
+            if place not in self.located:
+                self.located[place] = self.locate(address, postal, city)
+            return self.located[place]
+
+        return locate_row
+
+    def classify(self, line: int, raw: dict[str, str]) -> RowResult:
+        """Check one row and say what importing it would do."""
         result = RowResult(line=line, raw=raw)
-        this_row["name"] = (" ".join(cell_value(raw, "clinic_name").split()),)
-        shared = shared_hpr.get(line)
+        shared = self.shared_hpr_error(raw)
         # A row refused for its HPR number is still checked, to report all that is wrong
         # with it, but not geocoded: it will not be imported.
-        clinic, clinician, errors = validate_row(
-            raw, postcodes, locate_at_postcode if shared else locate_row
+        locate = (
+            locate_at_postcode
+            if shared
+            else self.locator_for(" ".join(cell_value(raw, "clinic_name").split()))
         )
+        clinic, clinician, errors = validate_row(raw, self.postcodes, locate)
         if shared is not None:
-            # We cannot know which of the rows is right: none is imported, and each names
-            # every line, so the staff member fixes the file.
-            errors.append(
-                _(
-                    "HPR number %(hpr)s is on lines %(lines)s: a clinician has one row, so "
-                    "none of these rows is imported",
-                    hpr=shared,
-                    lines=", ".join(str(other) for other in lines_of_hpr[shared]),
-                )
-            )
+            errors.append(shared)
         if clinic is None or clinician is None or errors:
             result.errors = errors
             return result
-        existing_clinic = clinics.get(clinic.key)
+        existing_clinic = self.clinics.get(clinic.key)
         if existing_clinic is not None and (
-            existing_clinic.latitude,
-            existing_clinic.longitude,
-        ) == (clinic.latitude, clinic.longitude):
+            (existing_clinic.latitude, existing_clinic.longitude)
+            == (clinic.latitude, clinic.longitude)
+        ):
             # The same point again (e.g. an exported file coming back) keeps its precision.
             clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
-        seen = clinic_in_file.get(clinic.key)
-        if seen is not None and seen[1] != clinic:
+        seen = self.clinic_in_file.setdefault(clinic.key, (line, clinic))
+        if seen[1] != clinic:
             result.errors = [
                 _(
                     "clinic details differ from line %(line)s for the same clinic; "
@@ -640,26 +656,41 @@ def plan_rows(
                 )
             ]
             return result
-        clinic_in_file.setdefault(clinic.key, (line, clinic))
         result.clinic, result.clinician = clinic, clinician
+        result.status = self.status(existing_clinic, clinic, clinician)
+        return result
 
-        existing_clinician = clinicians.get(clinician.hpr_number)
-        if existing_clinician is None:
-            result.status = RowStatus.NEW
-        elif (
+    def status(
+        self, existing_clinic: Any | None, clinic: ClinicRecord, clinician: ClinicianRecord
+    ) -> RowStatus:
+        """New, updated or unchanged, against the directory as it was read."""
+        existing = self.clinicians.get(clinician.hpr_number)
+        if existing is None:
+            return RowStatus.NEW
+        if (
             existing_clinic is None
-            or existing_clinician.clinic_id != existing_clinic.id
-            or _differs(existing_clinician, clinician.fields())
+            or existing.clinic_id != existing_clinic.id
+            or _differs(existing, clinician.fields())
             or _differs(existing_clinic, clinic.fields())
             or not existing_clinic.active
         ):
-            result.status = RowStatus.UPDATED
-        else:
-            result.status = RowStatus.UNCHANGED
-        return result
+            return RowStatus.UPDATED
+        return RowStatus.UNCHANGED
 
+
+def plan_rows(
+    session: Session,
+    raw_rows: list[tuple[int, dict[str, str]]],
+    locate: Locate | None = None,
+) -> Iterator[RowResult]:
+    """Validate and classify each row read by :func:`read_rows`, in order; write nothing.
+
+    ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
+    without it they go to their postcode's centre.
+    """
+    plan = _Plan(session, raw_rows, locate)
     for line, raw in raw_rows:
-        yield classify(line, raw)
+        yield plan.classify(line, raw)
 
 
 def plan_import(
