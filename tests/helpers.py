@@ -485,3 +485,61 @@ def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+
+
+# --- pages in a real browser --------------------------------------------------------------
+
+
+TILE_HOST = "tile.openstreetmap.org"
+
+
+def watch(page):
+    """Record every request and dialog; keep tiles off the real network."""
+    requests: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.route(f"https://{TILE_HOST}/**", lambda route: route.abort())
+    return requests, dialogs
+
+
+def record_csp_violations(page) -> list[str]:
+    """Collect every Content-Security-Policy violation the page reports, in any form."""
+    violations: list[str] = []
+    page.add_init_script(
+        "window.__cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
+def all_csp_violations(page, console_violations: list[str]) -> list[str]:
+    return console_violations + page.evaluate("window.__cspViolations")
+
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def serious_violations(page, axe_source: str) -> list[str]:
+    page.evaluate(axe_source)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} — "
+        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
+        for violation in result["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
