@@ -1,4 +1,5 @@
-"""Fixtures: an app per database backend, a client, a CLI runner, and a live server.
+"""Fixtures: an app per database backend, a client, a CLI runner, a live server, and
+Chromium with its pages and axe-core for the browser tests.
 
 Every database test runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
 (`.ci/run` sets it). The schema is built once per backend by the real migrations and the
