@@ -14,7 +14,7 @@ def imported_test_modules(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):  # import tests.test_x
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):  # from .test_x import …, from tests.test_x …
+        elif isinstance(node, ast.ImportFrom):  # relative or absolute: test_x, tests.test_x
             names = [node.module or ""]
             if names[0] in ("", "tests"):  # from . import test_x, from tests import test_x
                 names += [alias.name for alias in node.names]
