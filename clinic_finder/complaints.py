@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -186,28 +186,8 @@ def ring(distance_km: float, ring_km: float = COMPLAINT_RING_KM) -> int:
     return math.floor(distance_km / ring_km)
 
 
-def rank_for_complaint(hits: Iterable, complaint: Complaint, ring_km: float = COMPLAINT_RING_KM):
-    """Order search hits by the complaint rule in the module docstring.
-
-    ``hits`` are (clinic, distance_km) pairs or objects with ``clinic`` and
-    ``distance_km``; they come back in the new order, as given.
-    """
-
-    def key(hit) -> tuple:
-        clinic, km = _clinic_and_km(hit)
-        return complaint_order_key(km, complaint.suits(clinic), clinic.id, ring_km)
-
-    return sorted(hits, key=key)
-
-
 def complaint_order_key(
     distance_km: float, suits: bool, clinic_id: int, ring_km: float = COMPLAINT_RING_KM
 ) -> tuple:
     """The ring rule's sort key: ring, then clinics that suit, then nearest, then id."""
     return (ring(distance_km, ring_km), not suits, distance_km, clinic_id)
-
-
-def _clinic_and_km(hit) -> tuple[Clinic, float]:
-    if isinstance(hit, Sequence):
-        return hit[0], hit[1]
-    return hit.clinic, hit.distance_km

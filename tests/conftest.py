@@ -1,4 +1,5 @@
-"""Fixtures: an app per database backend, a client, a CLI runner, and a live server.
+"""Fixtures: an app per database backend, a client, a CLI runner, a live server, and
+Chromium with its pages and axe-core for the browser tests.
 
 Every database test runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
 (`.ci/run` sets it). The schema is built once per backend by the real migrations and the
@@ -41,6 +42,7 @@ from clinic_finder.models import (
     OneTimeLink,
     OpeningHours,
     OutboxMessage,
+    Profession,
     RecoveryCode,
     Referral,
     RequestEvent,
@@ -49,6 +51,8 @@ from clinic_finder.models import (
     now_utc,
 )
 from clinic_finder.postcodes import load_postcodes
+
+from .factories import make_clinic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTCODE_FILE = PROJECT_ROOT / "data" / "postnummer-koordinatar.tsv"
@@ -431,3 +435,86 @@ def sends_after_responses_tried(app: Flask, requests: int) -> bool:
             )
         )
     return claimed == 0 and tried == requests
+
+
+# --- a real browser: Debian's Chromium driven by Playwright (the browser-marked modules) ----
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = "Chromium is missing: install it with `apt-get install chromium` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sqlite_only(database_url):
+    # One backend is enough to exercise the browser; the live server shares the test DB.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("browser tests run against the SQLite backend")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.exists():
+        message = "axe-core is missing: run `npm ci` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def audited_page(browser):
+    # bypass_csp only lets the test's own axe script in; the page is served unchanged.
+    context = browser.new_context(bypass_csp=True)
+    context.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def directory(session):
+    """Two clinics near 0150, one with every detail, so results and cards are realistic."""
+    make_clinic(
+        session,
+        name="Gamlebyen Fysioterapi",
+        professions=(Profession.PHYSIOTHERAPIST, Profession.MANUAL_THERAPIST),
+        phone="+4722334455",
+        email="post@gamlebyen.example",
+        website="https://gamlebyen.example/",
+        helfo_agreement=True,
+        accepts_new_patients=True,
+    )
+    make_clinic(session, name="Kvadraturen Kiropraktikk", professions=(Profession.CHIROPRACTOR,))
+    session.commit()

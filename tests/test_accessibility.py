@@ -9,71 +9,13 @@ serve); the pages themselves are exactly what patients get.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from clinic_finder import PROJECT_ROOT
-from clinic_finder.models import Profession
+from .helpers import serious_violations
 
-from .factories import make_clinic
-from .test_browser import browser, sqlite_only  # noqa: F401 - fixtures shared with the browser tests
-
-AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 360, "height": 740}
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    if not AXE.exists():
-        message = "axe-core is missing: run `npm ci` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return AXE.read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def audited_page(browser):
-    # bypass_csp only lets the test's own axe script in; the page is served unchanged.
-    context = browser.new_context(bypass_csp=True)
-    context.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def directory(session):
-    """Two clinics near 0150, one with every detail, so results and cards are realistic."""
-    make_clinic(
-        session,
-        name="Gamlebyen Fysioterapi",
-        professions=(Profession.PHYSIOTHERAPIST, Profession.MANUAL_THERAPIST),
-        phone="+4722334455",
-        email="post@gamlebyen.example",
-        website="https://gamlebyen.example/",
-        helfo_agreement=True,
-        accepts_new_patients=True,
-    )
-    make_clinic(session, name="Kvadraturen Kiropraktikk", professions=(Profession.CHIROPRACTOR,))
-    session.commit()
-
-
-def _serious_violations(page, axe_source: str) -> list[str]:
-    page.evaluate(axe_source)
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
-    )
-    return [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} — "
-        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
-        for violation in result["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
 
 
 PAGES = {
@@ -92,7 +34,7 @@ def test_page_has_no_serious_accessibility_violation(
     separator = "&" if "?" in PAGES[name] else "?"
     audited_page.goto(f"{live_server}{PAGES[name]}{separator}lang={language}")
     assert audited_page.get_attribute("html", "lang") == language
-    assert _serious_violations(audited_page, axe_source) == []
+    assert serious_violations(audited_page, axe_source) == []
 
 
 def test_contact_form_errors_are_accessible_too(sqlite_only, live_server, audited_page, axe_source):
@@ -104,7 +46,7 @@ def test_contact_form_errors_are_accessible_too(sqlite_only, live_server, audite
     assert invalid.count() > 0
     for index in range(invalid.count()):
         assert invalid.nth(index).get_attribute("aria-describedby")
-    assert _serious_violations(audited_page, axe_source) == []
+    assert serious_violations(audited_page, axe_source) == []
 
 
 @pytest.mark.parametrize("name", list(PAGES))

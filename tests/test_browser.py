@@ -7,9 +7,7 @@ except in CI, where they must run.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyotp
@@ -21,67 +19,11 @@ from clinic_finder.models import OutboxMessage, PostalCode, Profession
 
 from .conftest import STAFF_PASSWORD, current_code, make_staff, wait_for
 from .factories import make_clinic
+from .helpers import TILE_HOST, all_csp_violations, record_csp_violations, watch
 
-CHROMIUM = Path("/usr/bin/chromium")
-TILE_HOST = "tile.openstreetmap.org"
 XSS_NAME = "${alert(1)}`<img src=x onerror=alert(2)>"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = "Chromium is missing: install it with `apt-get install chromium` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def sqlite_only(database_url):
-    # One backend is enough to exercise the browser; the live server shares the test DB.
-    if not database_url.startswith("sqlite"):
-        pytest.skip("browser tests run against the SQLite backend")
-
-
-def _watch(page):
-    """Record every request and dialog; keep tiles off the real network."""
-    requests: list[str] = []
-    dialogs: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-
-    def on_dialog(dialog):
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.route(f"https://{TILE_HOST}/**", lambda route: route.abort())
-    return requests, dialogs
 
 
 def _clinics_on_map(page) -> int:
@@ -90,27 +32,6 @@ def _clinics_on_map(page) -> int:
     singles = page.locator(".leaflet-marker-icon:not(.marker-cluster)").count()
     clustered = sum(int(text) for text in page.locator(".marker-cluster span").all_inner_texts())
     return singles + clustered
-
-
-def _record_csp_violations(page) -> list[str]:
-    """Collect every Content-Security-Policy violation the page reports, in any form."""
-    violations: list[str] = []
-    page.add_init_script(
-        "window.__cspViolations = [];"
-        "document.addEventListener('securitypolicyviolation', e =>"
-        " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
-    )
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    return violations
-
-
-def _all_csp_violations(page, console_violations: list[str]) -> list[str]:
-    return console_violations + page.evaluate("window.__cspViolations")
 
 
 def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
@@ -126,8 +47,8 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
             professions=(Profession.CHIROPRACTOR,),
         )
     session.commit()
-    requests, dialogs = _watch(page)
-    console_violations = _record_csp_violations(page)
+    requests, dialogs = watch(page)
+    console_violations = record_csp_violations(page)
 
     page.goto(f"{live_server}/find?postcode=0150")
     page.wait_for_selector(".leaflet-marker-icon")
@@ -147,7 +68,7 @@ def test_map_shows_one_marker_per_listed_clinic_and_loads_nothing_foreign(
     page.locator(".leaflet-popup-content").wait_for()
     page.locator(".leaflet-control-zoom-in").click()
     page.wait_for_timeout(300)
-    assert _all_csp_violations(page, console_violations) == []
+    assert all_csp_violations(page, console_violations) == []
 
 
 def test_clinics_in_one_building_merge_into_a_cluster_that_opens(
@@ -163,7 +84,7 @@ def test_clinics_in_one_building_merge_into_a_cluster_that_opens(
         )
     make_clinic(session, name="Far away", latitude=origin.latitude + 0.05)
     session.commit()
-    _watch(page)
+    watch(page)
     page.goto(f"{live_server}/find?postcode=0150")
     page.wait_for_selector(".marker-cluster")
     assert page.locator(".marker-cluster span").all_inner_texts() == ["12"]
@@ -179,7 +100,7 @@ def test_hostile_clinic_name_runs_no_script_in_list_or_popup(
 ):
     make_clinic(session, name=name, address="<img src=x onerror=alert(3)>")
     session.commit()
-    _, dialogs = _watch(page)
+    _, dialogs = watch(page)
 
     page.goto(f"{live_server}/find?postcode=0150")
     marker = page.locator(".leaflet-marker-icon").first
@@ -209,7 +130,7 @@ def test_patient_sends_a_contact_request_from_the_results_page(
 ):
     make_clinic(session, name="Ryggsenteret")
     session.commit()
-    _watch(page)
+    watch(page)
     page.goto(f"{live_server}/find?postcode=0150&profession=physiotherapist")
     page.get_by_role("link", name="Ask us for help finding a clinician").click()
     assert page.get_by_label("Your postcode").input_value() == "0150"
@@ -255,7 +176,7 @@ def test_the_whole_referral_path_in_the_browser(
     make_staff(app)
 
     patient = browser.new_context().new_page()
-    _watch(patient)
+    watch(patient)
     patient.goto(f"{live_server}/find?postcode=0150&profession=physiotherapist&lang=en")
     patient.get_by_role("link", name="Ask us for help finding a clinician").click()
     patient.get_by_label("Your name").fill("Pia Pasient")

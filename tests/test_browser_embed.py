@@ -17,20 +17,7 @@ from clinic_finder.clinic_pages import slugify
 from clinic_finder.models import Clinic
 
 from .factories import make_clinic
-from .test_accessibility import (  # noqa: F401 - fixtures, used by name
-    _serious_violations,
-    audited_page,
-    axe_source,
-    directory,
-)
-from .test_browser import (  # noqa: F401 - fixtures, used by name
-    _all_csp_violations,
-    _record_csp_violations,
-    _watch,
-    browser,
-    page,
-    sqlite_only,
-)
+from .helpers import all_csp_violations, record_csp_violations, serious_violations, watch
 
 pytestmark = pytest.mark.browser
 
@@ -95,8 +82,8 @@ def _open_article(page, app, live_server, article_site, allowed: bool):
 def test_allowed_article_site_shows_the_finder_in_its_frame(
     sqlite_only, app, clinics_near_0150, live_server, article_site, page
 ):
-    _, dialogs = _watch(page)
-    console_violations = _record_csp_violations(page)
+    _, dialogs = watch(page)
+    console_violations = record_csp_violations(page)
     _open_article(page, app, live_server, article_site, allowed=True)
 
     finder = page.frame_locator("iframe")
@@ -110,7 +97,7 @@ def test_allowed_article_site_shows_the_finder_in_its_frame(
     assert link.get_attribute("rel") == "noopener"
     (frame,) = [f for f in page.frames if f.url.startswith(live_server)]
     assert (
-        _all_csp_violations(page, console_violations) + frame.evaluate("window.__cspViolations")
+        all_csp_violations(page, console_violations) + frame.evaluate("window.__cspViolations")
         == []
     )
     assert dialogs == []
@@ -150,8 +137,8 @@ def test_clinic_page_structured_data_is_inert_and_breaks_no_policy(
 ):
     clinic = make_clinic(session, name=HOSTILE_NAME, phone="+47 22 33 44 55")
     session.commit()
-    _, dialogs = _watch(page)
-    console_violations = _record_csp_violations(page)
+    _, dialogs = watch(page)
+    console_violations = record_csp_violations(page)
 
     page.goto(f"{live_server}/clinics/{clinic.id}-{slugify(clinic.name)}?from=0150")
     page.locator(".leaflet-marker-icon").wait_for()
@@ -165,7 +152,7 @@ def test_clinic_page_structured_data_is_inert_and_breaks_no_policy(
     assert page.locator(".leaflet-popup-content").inner_text().startswith(HOSTILE_NAME)
     page.wait_for_timeout(300)
     assert dialogs == []
-    assert _all_csp_violations(page, console_violations) == []
+    assert all_csp_violations(page, console_violations) == []
 
 
 def test_clinic_page_fits_a_360_px_screen(sqlite_only, session, live_server, page):
@@ -191,4 +178,4 @@ def test_new_pages_have_no_serious_accessibility_violation(
     }[kind]
     audited_page.goto(f"{live_server}{url}&lang={language}")
     assert audited_page.get_attribute("html", "lang") == language
-    assert _serious_violations(audited_page, axe_source) == []
+    assert serious_violations(audited_page, axe_source) == []

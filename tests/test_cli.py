@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, StaffUser
 
-from .test_importer import DEMO_FILE, GOOD_ROW, csv_text
+from .helpers import DEMO_FILE, GOOD_ROW, csv_text
 
 
 def _count(app, model) -> int:

@@ -13,9 +13,10 @@ from clinic_finder.complaints import (
     load_profession_guide,
     parse_complaints,
     parse_profession_guide,
-    rank_for_complaint,
 )
 from clinic_finder.models import Clinic, Clinician, Profession
+
+from .helpers import rank_for_complaint
 
 COMPLAINTS = PROJECT_ROOT / "data" / "complaints.json"
 PROFESSIONS = PROJECT_ROOT / "data" / "professions.json"

@@ -16,6 +16,7 @@ from clinic_finder.models import Clinician, ContactRequest, OutboxMessage, Profe
 
 from .conftest import csrf_token_from, deliver_due, post_form
 from .factories import make_clinic
+from .helpers import API_BODY
 
 VALID_FODSELSNUMMER = "15076500565"
 
@@ -291,17 +292,6 @@ def test_stored_request_never_appears_in_logs(app, client, caplog):
 
 
 # --- JSON API ---------------------------------------------------------------------------
-
-API_BODY = {
-    "name": "Ola Nordmann",
-    "email": "ola@example.org",
-    "phone": None,
-    "postcode": "5003",
-    "profession": None,
-    "message": "Nakkesmerter",
-    "consent": True,
-    "clinic_id": None,
-}
 
 
 def test_api_stores_request_and_answers_201_with_reference(app, client):

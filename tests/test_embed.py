@@ -16,8 +16,7 @@ from clinic_finder.origins import allowed_origins
 
 from .conftest import config_for_tests
 from .factories import make_clinic
-from .test_contact import API_BODY
-from .test_security import ALL_GET, _assert_security_headers, _csp, _page_response
+from .helpers import ALL_GET, API_BODY, assert_security_headers, csp, page_response
 
 ARTICLES = "https://artikler.example.no"
 OLD_ARTICLES = "http://127.0.0.1:8123"
@@ -105,7 +104,7 @@ def test_embed_with_a_bad_postcode_says_why_and_stays_frameable(client):
     response = client.get("/embed?postcode=12ab")
     assert response.status_code == 400
     assert "A postcode is four digits" in _body(response)
-    assert _csp(response)["frame-ancestors"] == ["'self'", ARTICLES, OLD_ARTICLES]
+    assert csp(response)["frame-ancestors"] == ["'self'", ARTICLES, OLD_ARTICLES]
 
 
 def test_embed_escapes_hostile_clinic_names(client, session):
@@ -120,21 +119,21 @@ def test_embed_escapes_hostile_clinic_names(client, session):
 
 def test_only_embed_may_be_framed_by_the_article_sites(client):
     response = client.get("/embed")
-    _assert_security_headers(response, frame_ancestors=("'self'", ARTICLES, OLD_ARTICLES))
+    assert_security_headers(response, frame_ancestors=("'self'", ARTICLES, OLD_ARTICLES))
 
 
 @pytest.mark.parametrize("rule", [rule for rule in ALL_GET if rule != "/embed"])
 def test_every_other_page_still_refuses_every_frame(app, request, rule):
-    response = _page_response(app, request, rule)
+    response = page_response(app, request, rule)
     response.close()
     assert response.status_code < 500
-    _assert_security_headers(response)
+    assert_security_headers(response)
 
 
 def test_without_article_sites_embed_refuses_every_frame_too(app, client):
     app.config["EMBED_ALLOWED_ORIGINS"] = []
     app.config["CONTACT_ALLOWED_ORIGINS"] = []
-    _assert_security_headers(client.get("/embed"))
+    assert_security_headers(client.get("/embed"))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +170,7 @@ def test_configured_origins_are_checked_at_start(database_url):
     try:
         assert allowed_origins(app.config) == [ARTICLES, "http://[::1]:8080", OLD_ARTICLES]
         response = app.test_client().get("/embed")
-        assert _csp(response)["frame-ancestors"] == [
+        assert csp(response)["frame-ancestors"] == [
             "'self'",
             ARTICLES,
             "http://[::1]:8080",

@@ -29,7 +29,7 @@ from clinic_finder.spreadsheet_cells import restore_cell
 
 from .conftest import FORMULA_PREFIXES, formula_cells
 from .factories import make_clinic
-from .test_importer import DEMO_FILE, GOOD_ROW, csv_text, import_text
+from .helpers import DEMO_FILE, GOOD_ROW, csv_text, import_text
 
 PAYLOADS = [
     '=HYPERLINK("http://evil.example","x")',

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import http.cookiejar
 import io
-import json
 import os
 import re
 import signal
@@ -26,7 +25,6 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,7 +41,6 @@ from clinic_finder.models import (
     AuditEntry,
     Clinic,
     Clinician,
-    ContactRequest,
     ImportBatch,
     ImportRow,
     ImportStatus,
@@ -53,7 +50,6 @@ from clinic_finder.models import (
 )
 
 from .conftest import (
-    PRODUCTION_SECRET_KEY,
     PROJECT_ROOT,
     STAFF_PASSWORD,
     config_for_tests,
@@ -63,199 +59,23 @@ from .conftest import (
     sends_after_responses_tried,
     wait_for,
 )
+from .helpers import (
+    CHILD_APPLICATION_NAME,
+    child_environment,
+    clinic_rows,
+    contact_request_body,
+    csv_text,
+    post_json,
+    running_gunicorn,
+    stop_process,
+    stored_requests,
+    with_query,
+)
 from .nominatim_server import running_nominatim
 from .smtp_server import free_port
-from .test_importer import GOOD_ROW, csv_text
 
-SECRET_KEY = "fault-injection-secret-key-0123456789"
-# What gunicorn.conf.py (`make serve`) needs to start: production, on plain loopback HTTP.
-PRODUCTION_ENVIRONMENT = {
-    "APP_ENV": "production",
-    "SECRET_KEY": PRODUCTION_SECRET_KEY,
-    "TRUSTED_HOSTS": "127.0.0.1,localhost",
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "PUBLIC_BASE_URL": "https://finnklinikk.example",
-    "SESSION_COOKIE_SECURE": "false",
-}
-# PostgreSQL connections of the child processes carry this name, so tests can watch them.
-CHILD_APPLICATION_NAME = "clinic_finder_faults"
 # Words that would mean internals leaked into an error page.
 INTERNALS = ("Traceback", "sqlalchemy", "SELECT", "psycopg", "sqlite3", "OperationalError")
-
-
-# --- helpers: waiting, child processes, HTTP ---------------------------------------------
-
-
-def with_query(database_url: str, **query: str) -> str:
-    """The URL with connection parameters added (engine options stay the app's own)."""
-    return make_url(database_url).update_query_dict(query).render_as_string(hide_password=False)
-
-
-def child_environment(database_url: str, **overrides: str) -> dict[str, str]:
-    """Environment for the app in a child process: this database, nothing on the network."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("FLASK_", "APP_ENV", "DATABASE_URL", "MAIL_", "GEOCODER"))
-    }
-    if database_url.startswith("postgresql"):
-        database_url = with_query(database_url, application_name=CHILD_APPLICATION_NAME)
-    environment.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=SECRET_KEY,
-        GEOCODER="none",
-        # A port nobody listens on: every email waits in the outbox.
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=str(free_port()),
-        MAIL_USE_TLS="false",
-        MAIL_TIMEOUT="2",
-        CONTACT_RATE_LIMIT="10000 per hour",
-        PYTHONUNBUFFERED="1",
-    )
-    environment.update(overrides)
-    return environment
-
-
-def stop_process(
-    process: subprocess.Popen, timeout: float = 10, how: signal.Signals = signal.SIGTERM
-) -> None:
-    """Ask a child process to stop; kill it if it has not within ``timeout`` seconds."""
-    if process.poll() is None:
-        process.send_signal(how)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
-
-
-def child_pids(parent: int) -> list[int]:
-    """PIDs of the processes whose parent is ``parent`` (read from /proc)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (command) state ppid …"; the command may contain spaces and parentheses.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended while we looked
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def http_get(url: str, timeout: float = 10) -> int:
-    """GET a URL; return the status (any status, not only 2xx)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
-            return response.status
-    except urllib.error.HTTPError as error:
-        error.close()
-        return error.code
-
-
-def post_json(url: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
-    """POST a JSON body; return (status, decoded JSON answer)."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"{}")
-
-
-def contact_request_body(number: int) -> dict:
-    """A valid contact request for the JSON API (with an email: two notifications)."""
-    return {
-        "name": f"Pasient {number}",
-        "email": f"p{number}@example.org",
-        "postcode": "0150",
-        "profession": None,
-        "message": "Vondt i ryggen",
-        "consent": True,
-    }
-
-
-@dataclass
-class GunicornServer:
-    """The app served by gunicorn in a child process."""
-
-    process: subprocess.Popen
-    base_url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def worker_pids(self) -> list[int]:
-        return child_pids(self.process.pid)
-
-    def serves(self) -> bool:
-        """Whether it answers /healthz; fail at once if gunicorn has exited."""
-        assert self.process.poll() is None, f"gunicorn exited:\n{self.log()}"
-        try:
-            return http_get(self.base_url + "/healthz", timeout=2) == 200
-        except OSError:
-            return False
-
-
-@contextmanager
-def running_gunicorn(
-    database_url: str,
-    log_dir: Path,
-    *,
-    workers: int = 1,
-    config_file: bool = False,
-    **environment: str,
-) -> Iterator[GunicornServer]:
-    """Serve wsgi:app with gunicorn's sync workers on a free loopback port.
-
-    With ``config_file``, gunicorn runs as `make serve` runs it (gunicorn.conf.py, told
-    the port and worker count through its GUNICORN_* variables).
-    """
-    port = free_port()
-    log_path = log_dir / f"gunicorn-{port}.log"
-    if config_file:
-        arguments = ["-c", "gunicorn.conf.py"]
-        environment = {
-            **PRODUCTION_ENVIRONMENT,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": str(workers),
-            "GUNICORN_GRACEFUL_TIMEOUT": "3",
-            **environment,
-        }
-    else:
-        arguments = [
-            # Not ./gunicorn.conf.py, which gunicorn would read by itself: that is
-            # production's (it refuses to start outside APP_ENV=production).
-            "--config",
-            os.devnull,
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            # One import of the app, then fork: workers start (and restart) at once.
-            "--preload",
-            "--graceful-timeout",
-            "3",
-        ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *arguments, "wsgi:app"],
-            cwd=PROJECT_ROOT,
-            env=child_environment(database_url, **environment),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = GunicornServer(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_for(server.serves, 30, "gunicorn to answer /healthz")
-        wait_for(lambda: len(server.worker_pids()) == workers, 30, "gunicorn's workers")
-        yield server
-    finally:
-        stop_process(process, how=signal.SIGINT)  # gunicorn's quick shutdown
 
 
 # --- helpers: watching and slowing the database -------------------------------------------
@@ -345,21 +165,6 @@ def slow_insert(app: Flask, table: str, column: str, value: str) -> Iterator[Non
 # --- helpers: what the database holds ------------------------------------------------------
 
 
-def clinic_rows(first: int, count: int, **changes: str) -> list[dict[str, str]]:
-    """Rows for clinicians ``first``…, two per clinic, all valid, HPR 91000xx."""
-    return [
-        GOOD_ROW
-        | {
-            "clinic_name": f"Klinikk {number // 2}",
-            "address": f"Strandgata {number // 2}",
-            "clinician_name": f"Behandler {number}",
-            "hpr_number": str(9_100_000 + number),
-        }
-        | changes
-        for number in range(first, first + count)
-    ]
-
-
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     path.write_text(csv_text(*rows), encoding="utf-8")
     return path
@@ -387,17 +192,6 @@ def directory_snapshot(app: Flask) -> list[tuple]:
 def count_rows(app: Flask, model, *where) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def stored_requests(app: Flask) -> dict[str, list[str]]:
-    """Each stored contact request's reference → the kinds of its queued emails."""
-    with app.app_context():
-        requests = {r.id: r.reference for r in db.session.scalars(select(ContactRequest))}
-        kinds: dict[str, list[str]] = {reference: [] for reference in requests.values()}
-        for message in db.session.scalars(select(OutboxMessage)):
-            assert message.request_id in requests, "an email for a request that is not stored"
-            kinds[requests[message.request_id]].append(message.kind)
-        return {reference: sorted(found) for reference, found in kinds.items()}
 
 
 # --- the database unreachable --------------------------------------------------------------

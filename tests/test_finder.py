@@ -9,7 +9,6 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from clinic_finder.complaints import rank_for_complaint
 from clinic_finder.finder import FinderQuery, find
 from clinic_finder.hours import is_open_at
 from clinic_finder.models import NORWAY as OSLO
@@ -18,6 +17,7 @@ from clinic_finder.search import ClinicHit, distance_km
 from clinic_finder.web.catalogues import complaint_catalogue
 
 from .factories import make_clinic
+from .helpers import rank_for_complaint
 
 KM = 1 / 111.2  # degrees of latitude in a kilometre
 

@@ -75,7 +75,7 @@ from .conftest import (
     wait_for_import,
 )
 from .factories import make_clinic
-from .test_importer import GOOD_ROW, csv_text
+from .helpers import GOOD_ROW, csv_text
 
 # --- hostile values -------------------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from clinic_finder.importer import RowStatus, apply_import, plan_import
 from clinic_finder.models import Clinic, GeocodeCacheEntry, LocationSource, PostalCode
 
 from .factories import make_clinic
+from .helpers import GOOD_ROW, csv_text
 from .nominatim_server import TEST_USER_AGENT, NominatimServer, running_nominatim
-from .test_importer import GOOD_ROW, csv_text
 
 KARL_JOHAN = (59.9133, 10.7389)  # near 0154 Oslo's centre
 STRANDGATA = (60.3953, 5.3245)  # near 5003 Bergen's centre

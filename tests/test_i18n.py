@@ -31,7 +31,7 @@ from .conftest import (
     sign_in,
 )
 from .factories import make_clinic
-from .test_security import ALL_GET, url_for_rule
+from .helpers import ALL_GET, url_for_rule
 
 TRANSLATIONS = PROJECT_ROOT / "clinic_finder" / "translations"
 NB_CATALOGUE = TRANSLATIONS / "nb" / "LC_MESSAGES" / "messages.po"

@@ -4,61 +4,19 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 
 import pytest
 from sqlalchemy import func, select
 
-from clinic_finder.import_format import CANONICAL_COLUMNS
 from clinic_finder.importer import (
     ImportFileError,
     RowStatus,
-    apply_import,
     decode_upload,
     plan_import,
 )
 from clinic_finder.models import Clinic, Clinician, LocationSource, PostalCode, Profession
 
-from .conftest import PROJECT_ROOT
-
-DEMO_FILE = PROJECT_ROOT / "data" / "clinics.csv"
-HEADER = ",".join(CANONICAL_COLUMNS)
-GOOD_ROW = {
-    "clinic_name": "Fjordklinikken",
-    "org_number": "",
-    "address": "Strandgata 4",
-    "postcode": "5003",
-    "city": "Bergen",
-    "phone": "55 12 34 56",
-    "email": "post@fjordklinikken.example",
-    "website": "https://fjordklinikken.example/",
-    "clinician_name": "Kari Nordmann",
-    "profession": "physiotherapist",
-    "hpr_number": "9876543",
-    "helfo_agreement": "yes",
-    "accepts_new_patients": "no",
-    "languages": "nb;en",
-    "services": "exercise therapy;dry needling",
-    "latitude": "60.3950",
-    "longitude": "5.3250",
-}
-
-
-def csv_text(*rows: dict[str, str], header: str = HEADER, delimiter: str = ",") -> str:
-    """Write rows in the import format (header first)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(header.split(","))
-    for row in rows:
-        writer.writerow([row.get(column, "") for column in CANONICAL_COLUMNS])
-    return buffer.getvalue()
-
-
-def import_text(session, text: str):
-    report = plan_import(session, text)
-    apply_import(session, report)
-    session.commit()
-    return report
+from .helpers import DEMO_FILE, GOOD_ROW, HEADER, csv_text, import_text
 
 
 def count(session, model) -> int:

@@ -21,14 +21,14 @@ from clinic_finder.extensions import db
 from clinic_finder.importer import apply_import, plan_import
 from clinic_finder.models import Clinic, Clinician
 
-from .test_faults import (
+from .helpers import (
     clinic_rows,
     contact_request_body,
+    csv_text,
     post_json,
     running_gunicorn,
     stored_requests,
 )
-from .test_importer import csv_text
 
 REQUESTS = 200
 THREADS = 20

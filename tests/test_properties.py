@@ -31,7 +31,7 @@ from clinic_finder.models import Clinic, Clinician, PostalCode, Profession
 from clinic_finder.search import RADIUS_CHOICES_KM, find_clinics_near
 
 from .factories import make_clinic
-from .test_importer import DEMO_FILE, GOOD_ROW, csv_text, import_text
+from .helpers import DEMO_FILE, GOOD_ROW, csv_text, import_text
 
 EARTH_RADIUS_KM = 6371.009
 

@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from .conftest import PROJECT_ROOT
-from .nominatim_server import NominatimServer, running_nominatim
-from .test_faults import (
+from .helpers import (
     child_environment,
     contact_request_body,
     post_json,
     running_gunicorn,
     stop_process,
 )
+from .nominatim_server import NominatimServer, running_nominatim
 
 # Database 15 of the local Redis, apart from anything else on it; keys get a fresh prefix.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

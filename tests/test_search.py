@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from clinic_finder.importer import apply_import, decode_upload, plan_import
@@ -11,19 +9,7 @@ from clinic_finder.models import PostalCode, Profession
 from clinic_finder.search import BoundingBox, find_clinics_near
 
 from .factories import make_clinic
-from .test_importer import DEMO_FILE
-
-EARTH_RADIUS_KM = 6371.009
-
-
-def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance computed independently of the app (haversine formula)."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+from .helpers import DEMO_FILE, haversine_km
 
 
 @pytest.fixture

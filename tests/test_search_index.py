@@ -29,7 +29,7 @@ from clinic_finder.search import (
 
 from .conftest import make_staff
 from .factories import make_clinic
-from .test_search import haversine_km
+from .helpers import haversine_km
 
 # Postcode 0150's neighbourhood, and a point about 40 km north of it.
 OSLO = "0150"

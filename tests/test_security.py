@@ -20,12 +20,9 @@ from flask import Flask, jsonify, request
 from sqlalchemy import select, text
 
 from clinic_finder import PROJECT_ROOT, create_app
-from clinic_finder.clinic_pages import slugify
-from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.extensions import db
-from clinic_finder.imports import create_batch, plan_batch
 from clinic_finder.mail import build_message, queue_email
-from clinic_finder.models import OutboxMessage, Profession
+from clinic_finder.models import OutboxMessage
 from clinic_finder.staff import OPEN_ENDPOINTS
 
 from .conftest import (
@@ -36,30 +33,25 @@ from .conftest import (
     formula_cells,
     make_staff,
     post_form,
-    set_up_link,
     sign_in,
 )
 from .factories import make_clinic
+from .helpers import (
+    ALL_GET,
+    GOOD_ROW,
+    ROUTES,
+    assert_security_headers,
+    csp,
+    csv_text,
+    make_object,
+    page_response,
+    rejected_rows_file,
+    rules,
+    url_for_rule,
+)
 
 # --- the routes ------------------------------------------------------------------------
 
-
-def _routes() -> list[tuple[str, str, str]]:
-    """Return (method, rule, endpoint) for every route of a freshly built app."""
-    app = create_app(config_for_tests("sqlite://"))
-    with app.app_context():
-        db.engine.dispose()
-    routes = []
-    for rule in app.url_map.iter_rules():
-        # Static files are served by Werkzeug from disk; nothing of ours runs there.
-        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            routes.append((method, rule.rule, rule.endpoint))
-    return sorted(routes, key=lambda route: (route[1], route[0]))
-
-
-ROUTES = _routes()
 
 # Admin-only areas; ordinary staff get 403 there and nowhere else under /staff.
 ADMIN_ONLY = ("/staff/audit", "/staff/users", "/staff/privacy", "/staff/embed")
@@ -69,96 +61,16 @@ def _is_admin_only(rule: str) -> bool:
     return any(rule == area or rule.startswith(area + "/") for area in ADMIN_ONLY)
 
 
-def _rules(method: str, *prefixes: str, open_pages: bool = True) -> list[str]:
-    return [
-        rule
-        for route_method, rule, endpoint in ROUTES
-        if route_method == method
-        and rule.startswith(prefixes)
-        and (open_pages or endpoint not in OPEN_ENDPOINTS)
-    ]
-
-
 def _endpoint(rule: str) -> str:
     return next(endpoint for _, route_rule, endpoint in ROUTES if route_rule == rule)
 
 
-STAFF_GET = _rules("GET", "/staff", open_pages=False)
-STAFF_POST = _rules("POST", "/staff", open_pages=False)
-ALL_GET = _rules("GET", "/")
+STAFF_GET = rules("GET", "/staff", open_pages=False)
+STAFF_POST = rules("POST", "/staff", open_pages=False)
 
 # A JSON-safe, CSV-safe and HTML-safe hostile name: formula, markup and quotes in one.
 HOSTILE_NAME = '=HYPERLINK("http://evil.example","<b>click</b>")'
 EMAIL_INJECTION = "Pia Pasient\r\nBcc: x@evil.example"
-
-_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<options>[^)]*)\))?:)?(?P<name>\w+)>")
-
-
-def _rejected_rows_file(name: str) -> str:
-    """A clinic list with one row that is rejected (postcode 0000 is not in the register)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["clinic_name", "postcode", "clinician_name", "profession", "hpr_number"])
-    writer.writerow([name, "0000", name, "chiropractor", "1234567"])
-    return buffer.getvalue()
-
-
-def _make_object(app: Flask, argument: str, name: str) -> int | str:
-    """Create one object of the kind a URL argument names; return its id (or token)."""
-    with app.app_context():
-        session = db.session
-        if argument in ("clinic_id", "clinician_id"):
-            clinic = make_clinic(session, name=name, email="post@klinikk.example")
-            object_id = clinic.id if argument == "clinic_id" else clinic.clinicians[0].id
-        elif argument == "batch_id":
-            batch = create_batch(session, "clinics.csv", _rejected_rows_file(name).encode())
-            plan_batch(session, batch)  # as its background job would
-            object_id = batch.id
-        elif argument == "request_id":
-            contact_request, _ = create_contact_request(
-                session,
-                ContactDetails(
-                    name=name,
-                    email="pia@example.org",
-                    phone=None,
-                    postcode="0150",
-                    profession=Profession.PHYSIOTHERAPIST,
-                    message="Vondt i korsryggen",
-                ),
-                staff_inbox="staff-inbox@clinic-finder.example",
-                base_url="https://finnklinikk.example",
-            )
-            object_id = contact_request.id
-        elif argument == "user_id":
-            return make_staff(app, "colleague@clinic-finder.example")
-        elif argument == "token":  # a one-time link's: a real one, so its page runs
-            make_staff(app, "newcomer@clinic-finder.example", enrolled=False)
-            return set_up_link(app, "newcomer@clinic-finder.example").rsplit("/", 1)[1]
-        else:
-            raise LookupError(argument)
-        session.commit()
-        return object_id
-
-
-def url_for_rule(app: Flask, rule: str, name: str = "Testklinikken") -> str:
-    """Fill a rule's arguments with objects that exist, so the view itself runs."""
-
-    def fill(match: re.Match) -> str:
-        argument = match.group("name")
-        if match.group("converter") == "any":
-            return match.group("options").split(",")[0].strip().strip("'\"")
-        if argument == "code":
-            return "0150"
-        if argument == "slug":  # a clinic page's slug; the clinic is made by <clinic_id>
-            return slugify(name)
-        try:
-            return str(_make_object(app, argument, name))
-        except LookupError:
-            raise AssertionError(
-                f"test_security cannot fill <{argument}> in {rule}: teach _make_object how"
-            ) from None
-
-    return _ARGUMENT.sub(fill, rule)
 
 
 def test_route_enumeration_sees_every_area():
@@ -238,7 +150,7 @@ def test_other_staff_page_opens_for_ordinary_staff(app, staff_client, rule):
 # --- CSRF --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rule", _rules("POST", "/staff", "/contact"))
+@pytest.mark.parametrize("rule", rules("POST", "/staff", "/contact"))
 def test_post_without_csrf_token_is_refused(app, request, rule):
     # Signed in as an admin wherever that is needed, so the token is the only thing missing.
     needs_account = rule.startswith("/staff") and _endpoint(rule) not in OPEN_ENDPOINTS
@@ -514,7 +426,7 @@ def _contact_api_with_huge_clinic(app, request):
 
 def _referral_with_huge_clinic(app, request):
     client = request.getfixturevalue("staff_client")
-    request_id = _make_object(app, "request_id", "Pia")
+    request_id = make_object(app, "request_id", "Pia")
     page = f"/staff/requests/{request_id}"
     return post_form(client, page, f"{page}/referral", clinic_id=HUGE)
 
@@ -541,7 +453,7 @@ def _upload(client, content: bytes, filename: str = "clinics.csv"):
     )
 
 
-CSV_CONTENT = _rejected_rows_file("Testklinikken").encode()
+CSV_CONTENT = rejected_rows_file("Testklinikken").encode()
 
 
 def test_upload_over_5_mb_is_refused_with_413(staff_client):
@@ -591,7 +503,7 @@ def test_upload_name_is_shown_as_text(staff_client):
 @pytest.mark.parametrize("rule", [r for r in STAFF_GET if r.endswith(".csv")])
 def test_csv_download_neutralises_formula_cells(app, staff_client, rule, prefix):
     payload = prefix + HOSTILE_NAME.lstrip("=")
-    _make_object(app, "clinic_id", payload)  # in the directory, for the export
+    make_object(app, "clinic_id", payload)  # in the directory, for the export
     response = staff_client.get(url_for_rule(app, rule, name=payload))  # and in an import
     assert response.status_code == 200
     text = response.get_data(as_text=True).lstrip("\ufeff")
@@ -686,7 +598,7 @@ def test_contact_email_address_with_a_line_break_is_refused(app, client, channel
 
 
 def test_referral_emails_carry_no_injected_headers(app, staff_client):
-    request_id = _make_object(app, "request_id", EMAIL_INJECTION)
+    request_id = make_object(app, "request_id", EMAIL_INJECTION)
     with app.app_context():
         clinic = make_clinic(db.session, name=EMAIL_INJECTION, email="post@klinikk.example")
         db.session.commit()
@@ -722,65 +634,19 @@ def test_queue_email_folds_line_breaks_out_of_the_subject(app, session):
 # --- security headers: framing, CSP, HSTS ------------------------------------------------
 
 
-def _csp(response) -> dict[str, list[str]]:
-    """The Content-Security-Policy as {directive: [sources]}; {} when there is none."""
-    policy = response.headers.get("Content-Security-Policy")
-    if policy is None:
-        return {}
-    directives = {}
-    for directive in policy.split(";"):
-        name, *sources = directive.split()
-        directives[name.lower()] = sources
-    return directives
-
-
-def _assert_security_headers(response, frame_ancestors=("'none'",)) -> None:
-    assert response.headers.get("X-Content-Type-Options") == "nosniff"
-    # A one-time link's token is in its address: no page after it may be told the address.
-    secret_address = response.request.path.startswith("/staff/link/")
-    assert response.headers.get("Referrer-Policy") == (
-        "no-referrer" if secret_address else "strict-origin-when-cross-origin"
-    )
-    csp = _csp(response)
-    # Nobody may frame us, except article sites framing /embed (test_embed.py checks that
-    # with EMBED_ALLOWED_ORIGINS set; these apps have none, so /embed refuses too).
-    assert csp["frame-ancestors"] == list(frame_ancestors)
-    if frame_ancestors == ("'none'",):
-        assert response.headers.get("X-Frame-Options") == "DENY"
-    else:
-        assert "X-Frame-Options" not in response.headers
-    # Scripts only from our own origin, plus at most this response's nonce: never inline
-    # script in general, never eval, never another host.
-    script_sources = csp["script-src"]
-    assert script_sources[0] == "'self'"
-    assert all(source.startswith("'nonce-") for source in script_sources[1:])
-    assert csp["object-src"] == ["'none'"]
-    assert response.headers.get("Permissions-Policy") == (
-        "camera=(), microphone=(), geolocation=(self), payment=()"
-    )
-    assert csp["style-src"] == ["'self'"]
-    assert csp["img-src"] == ["'self'", "data:", "https://tile.openstreetmap.org"]
-
-
-def _page_response(app, request, rule):
-    signed_in = rule.startswith("/staff") and rule != "/staff/sign-in"
-    client = request.getfixturevalue("admin_client" if signed_in else "client")
-    return client.get(url_for_rule(app, rule))
-
-
 @pytest.mark.parametrize("rule", [*ALL_GET, "/no-such-page", "/static/css/site.css"])
 def test_every_response_carries_the_security_headers(app, request, rule):
-    response = _page_response(app, request, rule)
+    response = page_response(app, request, rule)
     response.close()  # a static file is streamed from disk
     assert response.status_code < 500
-    _assert_security_headers(response)
+    assert_security_headers(response)
 
 
 @pytest.mark.parametrize(
     "path", ["/test-only/crash", "/api/v1/test-only/crash", "/test-only/bad-sql"]
 )
 def test_error_responses_carry_the_security_headers(failing_app, path):
-    _assert_security_headers(failing_app.test_client().get(path))
+    assert_security_headers(failing_app.test_client().get(path))
 
 
 # Names url_for reads as instructions, and the routes' own argument names.
@@ -797,7 +663,7 @@ def test_url_for_keywords_in_the_query_break_no_page(app, request, rule):
     url = url_for_rule(app, rule)
     response = client.get(url + ("&" if "?" in url else "?") + query)
     assert response.status_code < 500
-    _assert_security_headers(response)
+    assert_security_headers(response)
 
 
 @pytest.mark.parametrize("name", [*URL_FOR_KEYWORDS, *ROUTE_ARGUMENTS])
@@ -836,7 +702,7 @@ def app_whose_pages_cannot_render(failing_app):
 def test_an_error_page_that_cannot_render_still_answers_safely(app_whose_pages_cannot_render, path):
     response = app_whose_pages_cannot_render.test_client().get(path + "?break-pages=1")
     assert response.status_code in (404, 500)
-    _assert_security_headers(response)
+    assert_security_headers(response)
     assert response.headers["X-Request-ID"]
     _assert_reveals_nothing(response)
     assert "Finn klinikk" in response.get_data(as_text=True)
@@ -849,7 +715,7 @@ def test_map_script_runs_only_by_this_responses_nonce(client, session):
     for _ in range(2):
         response = client.get("/find?postcode=0150")
         body = response.get_data(as_text=True)
-        (nonce,) = [s[len("'nonce-") : -1] for s in _csp(response)["script-src"][1:]]
+        (nonce,) = [s[len("'nonce-") : -1] for s in csp(response)["script-src"][1:]]
         # Every inline script on the page carries the nonce; none runs without it.
         inline_scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", body)
         assert inline_scripts, "the results page should have its map script"
@@ -859,7 +725,7 @@ def test_map_script_runs_only_by_this_responses_nonce(client, session):
 
 
 def test_page_without_inline_script_grants_no_nonce(client):
-    assert _csp(client.get("/contact"))["script-src"] == ["'self'"]
+    assert csp(client.get("/contact"))["script-src"] == ["'self'"]
 
 
 def test_tiles_are_allowed_only_from_the_configured_tile_server(database_url):
@@ -868,7 +734,7 @@ def test_tiles_are_allowed_only_from_the_configured_tile_server(database_url):
     )
     try:
         response = app.test_client().get("/find")
-        assert _csp(response)["img-src"] == ["'self'", "data:", "https://*.tiles.example.no"]
+        assert csp(response)["img-src"] == ["'self'", "data:", "https://*.tiles.example.no"]
     finally:
         with app.app_context():
             db.engine.dispose()
@@ -901,8 +767,6 @@ RLO_NAME = "Fysio\u202eakinilk\u202c Sentrum"  # shown as "Fysio klinikka Sentru
 def test_import_stores_names_without_bidi_controls(session):
     from clinic_finder.importer import apply_import, plan_import
     from clinic_finder.models import Clinic, Clinician
-
-    from .test_importer import GOOD_ROW, csv_text
 
     row = {
         **GOOD_ROW,

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from .conftest import PROJECT_ROOT, make_staff, set_up_link
-from .test_faults import PRODUCTION_ENVIRONMENT, child_environment, post_json, running_gunicorn
+from .helpers import PRODUCTION_ENVIRONMENT, child_environment, post_json, running_gunicorn
 
 pytestmark = pytest.mark.slow
 
