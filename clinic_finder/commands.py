@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .audit import record
 from .auth import (
     AccountError,
     IssuedLink,
@@ -151,15 +151,6 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
 def regeocode_clinics_command() -> None:
     """Look up again the addresses of clinics placed only at their postcode's centre."""
     report = regeocode_postcode_located(db.session, current_geocoder())
-    record(
-        db.session,
-        "command line",
-        "clinic.regeocode",
-        "clinic",
-        None,
-        {"updated": report.updated, "still_postcode": report.still_postcode},
-        summary=f"{report.updated} clinic(s) placed by street address",
-    )
     db.session.commit()
     click.echo(
         f"{report.updated} clinic(s) now placed by street address; "
@@ -300,6 +291,56 @@ def purge_requests_command(dry_run: bool, vacuum_full: bool) -> None:
     click.echo(f"{count} request(s) received more than {days} days ago {verb}.")
 
 
+def loop_options(loop_help: str, *, interval: float):
+    """--loop, --interval and (for tests) --max-runs, for a command that can keep at it."""
+
+    def decorate(command):
+        # For tests: stop --loop after this many runs (0: run until stopped).
+        command = click.option("--max-runs", type=click.IntRange(min=0), default=0, hidden=True)(
+            command
+        )
+        command = click.option(
+            "--interval",
+            type=click.FloatRange(min=0),
+            default=interval,
+            show_default=True,
+            help="Seconds between runs with --loop.",
+        )(command)
+        return click.option("--loop", is_flag=True, help=loop_help)(command)
+
+    return decorate
+
+
+def _repeat(run_once: Callable[[int], None], *, loop: bool, interval: float, max_runs: int) -> None:
+    """Run once, or with ``loop`` every ``interval`` seconds until stopped.
+
+    A loop outlives a database restart: a database error is reported and the next run
+    tries again (a single run lets it fail, so cron sees it). systemd stops a service with
+    SIGTERM: it ends the loop as Ctrl-C does, rolling back what runs (an email or a job
+    left claimed is taken up again when its lease runs out). ``max_runs`` is for tests.
+    """
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    runs = 0
+    try:
+        while True:
+            try:
+                run_once(runs)
+            except SQLAlchemyError as error:
+                if not loop:
+                    raise
+                db.session.rollback()
+                click.echo(f"Database error ({type(error).__name__}); trying again.", err=True)
+            runs += 1
+            if not loop or (max_runs and runs >= max_runs):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("Stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 outbox_cli = AppGroup("outbox", help="Send queued email.")
 
 # Messages per send_due call; a run goes on until nothing is due.
@@ -334,40 +375,17 @@ def _echo_send_report(report: SendReport) -> None:
 
 
 @outbox_cli.command("send")
-@click.option("--loop", is_flag=True, help="Keep sending every --interval seconds (Ctrl-C stops).")
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds between runs with --loop.",
-)
-# For tests: stop --loop after this many runs (0: run until stopped).
-@click.option("--max-runs", type=click.IntRange(min=0), default=0, hidden=True)
+@loop_options("Keep sending every --interval seconds (Ctrl-C stops).", interval=30.0)
 def send_outbox_command(loop: bool, interval: float, max_runs: int) -> None:
     """Send the queued email that is due; failures wait with back-off (cron, or --loop)."""
-    if not loop:
-        _echo_send_report(_send_everything_due())
-        return
-    runs = 0
-    try:
-        while True:
-            try:
-                report = _send_everything_due()
-            except SQLAlchemyError as error:
-                # A loop outlives a database restart; the next run tries again.
-                db.session.rollback()
-                click.echo(f"Database error ({type(error).__name__}); trying again.", err=True)
-            else:
-                # Quiet while idle, so a service's log holds only runs that did something.
-                if runs == 0 or report.sent or report.failed:
-                    _echo_send_report(report)
-            runs += 1
-            if max_runs and runs >= max_runs:
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
+
+    def send_once(run: int) -> None:
+        report = _send_everything_due()
+        # Quiet while idle, so a service's log holds only runs that did something.
+        if run == 0 or report.sent or report.failed:
+            _echo_send_report(report)
+
+    _repeat(send_once, loop=loop, interval=interval, max_runs=max_runs)
 
 
 def _format_age(seconds: float) -> str:
@@ -399,42 +417,16 @@ jobs_cli = AppGroup("jobs", help="Run background jobs (planning and applying imp
 
 
 @jobs_cli.command("work")
-@click.option("--loop", is_flag=True, help="Keep looking for jobs every --interval seconds.")
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Seconds between looks at the queue with --loop.",
-)
-# For tests: stop --loop after this many looks (0: run until stopped).
-@click.option("--max-runs", type=click.IntRange(min=0), default=0, hidden=True)
+@loop_options("Keep looking for jobs every --interval seconds.", interval=2.0)
 def work_command(loop: bool, interval: float, max_runs: int) -> None:
     """Run the queued jobs (uploads to check, imports to apply); --loop keeps at it."""
-    # systemd stops a service with SIGTERM: end like Ctrl-C, rolling back what runs (a
-    # job left claimed is taken over when its lease runs out).
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    runs = 0
-    try:
-        while True:
-            try:
-                ran = run_pending()
-            except SQLAlchemyError as error:
-                # A loop outlives a database restart; the next look tries again.
-                db.session.rollback()
-                click.echo(f"Database error ({type(error).__name__}); trying again.", err=True)
-            else:
-                if ran or not loop:
-                    click.echo(f"Ran {ran} job(s).")
-            runs += 1
-            if not loop or (max_runs and runs >= max_runs):
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        db.session.rollback()
-        click.echo("Stopped.")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    def work_once(_run: int) -> None:
+        ran = run_pending()
+        if ran or not loop:
+            click.echo(f"Ran {ran} job(s).")
+
+    _repeat(work_once, loop=loop, interval=interval, max_runs=max_runs)
 
 
 @jobs_cli.command("status")

@@ -39,9 +39,10 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .audit import record
 from .config import GEOCODER_DEFAULTS, ConfigError
 from .importer import MAX_KM_FROM_POSTCODE, Location, Postcode, locate_at_postcode, normalise_key
-from .models import Clinic, GeocodeCacheEntry, LocationSource, now_utc
+from .models import Clinic, GeocodeCacheEntry, LocationSource, StaffUser, now_utc
 
 logger = logging.getLogger(__name__)
 
@@ -505,12 +506,16 @@ def postcode_located_clinics(session: Session) -> list[Clinic]:
 
 
 def regeocode_postcode_located(
-    session: Session, geocoder: ThrottledGeocoder | None, time_budget: float | None = None
+    session: Session,
+    geocoder: ThrottledGeocoder | None,
+    actor: StaffUser | str = "command line",
+    time_budget: float | None = None,
 ) -> RegeocodeReport:
     """Look up the postcode-placed clinics' addresses again and move those found; no commit.
 
     With a ``time_budget`` (seconds) it stops asking when that runs out; what is done so
-    far is kept once the caller commits, and the next run goes on from there.
+    far is kept once the caller commits, and the next run goes on from there. The run is
+    audited as ``actor``'s.
     """
     report = RegeocodeReport(unavailable=geocoder is None)
     locator = AddressLocator(session, geocoder, recheck_misses=True, time_budget=time_budget)
@@ -532,6 +537,15 @@ def regeocode_postcode_located(
             report.still_postcode += 1
     report.unavailable = report.unavailable or locator.unavailable
     report.out_of_time = locator.out_of_time
+    record(
+        session,
+        actor,
+        "clinic.regeocode",
+        "clinic",
+        None,
+        {"updated": report.updated, "still_postcode": report.still_postcode},
+        summary=f"{report.updated} clinic(s) placed by street address",
+    )
     session.flush()
     return report
 

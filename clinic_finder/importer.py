@@ -42,7 +42,7 @@ from .models import (
     StaffUser,
     now_utc,
 )
-from .postcodes import PostcodePlace
+from .postcodes import PostcodePlace, read_register
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
 from .validation import MAX_KM_FROM_POSTCODE, check_in_norway, clean_hpr_number
@@ -518,31 +518,6 @@ _CLINICIAN_COLUMNS = (
 )
 
 
-def _postcode_register(session: Session) -> dict[str, PostcodePlace]:
-    return {
-        row.postcode: PostcodePlace(
-            row.postcode,
-            row.place,
-            row.municipality,
-            row.county,
-            row.latitude,
-            row.longitude,
-            row.in_use,
-        )
-        for row in session.execute(
-            select(
-                PostalCode.postcode,
-                PostalCode.place,
-                PostalCode.municipality,
-                PostalCode.county,
-                PostalCode.latitude,
-                PostalCode.longitude,
-                PostalCode.in_use,
-            )
-        )
-    }
-
-
 def _directory_clinicians(session: Session, hpr_numbers: list[str]) -> dict[str, Any]:
     """The directory's clinicians with these HPR numbers (those of a file), as plain rows.
 
@@ -571,7 +546,7 @@ class _Plan:
         raw_rows: list[tuple[int, dict[str, str]]],
         locate: Locate | None,
     ) -> None:
-        self.postcodes = _postcode_register(session)
+        self.postcodes = read_register(session)
         self.clinics: dict[tuple[str, ...], Any] = {}
         for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
             key = clinic_key(existing.name, existing.address, existing.postcode)

@@ -174,22 +174,25 @@ class PostcodeRegisterCache:
         return self._places.get(code)
 
     def _reload(self, session: Session) -> None:
-        places = {
-            row.postcode: PostcodePlace(
-                row.postcode,
-                row.place,
-                row.municipality,
-                row.county,
-                row.latitude,
-                row.longitude,
-                row.in_use,
-            )
-            for row in session.scalars(select(PostalCode))
-        }
+        places = read_register(session)
         with self._lock:
             # Swapped whole: a reader in another thread sees the old dict or the new one.
             self._places = places
             self._loaded_at = time.monotonic()
+
+
+def read_register(session: Session) -> dict[str, PostcodePlace]:
+    """The whole postcode register as plain places, by postcode (one query, no models)."""
+    columns = (
+        PostalCode.postcode,
+        PostalCode.place,
+        PostalCode.municipality,
+        PostalCode.county,
+        PostalCode.latitude,
+        PostalCode.longitude,
+        PostalCode.in_use,
+    )
+    return {row.postcode: PostcodePlace(*row) for row in session.execute(select(*columns))}
 
 
 def postcode_cache() -> PostcodeRegisterCache:

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic_finder.staff.views import OPEN_ENDPOINTS
 from flask import Flask
 from sqlalchemy import make_url, select
 
@@ -35,6 +34,7 @@ from clinic_finder.import_format import CANONICAL_COLUMNS
 from clinic_finder.importer import apply_import, plan_import
 from clinic_finder.imports import create_batch, plan_batch
 from clinic_finder.models import ContactRequest, OutboxMessage, Profession
+from clinic_finder.staff import OPEN_ENDPOINTS
 
 from .conftest import (
     PRODUCTION_SECRET_KEY,

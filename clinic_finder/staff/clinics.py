@@ -15,7 +15,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..audit import record
 from ..directory import (
     ClinicFilters,
     DirectoryError,
@@ -255,15 +254,8 @@ def regeocode():
             flash(_("No geocoder is configured (GEOCODER=none)."), "error")
         else:
             budget = current_app.config["IMPORT_GEOCODING_BUDGET_SECONDS"]
-            report = regeocode_postcode_located(db.session, geocoder, time_budget=budget)
-            record(
-                db.session,
-                current_user,
-                "clinic.regeocode",
-                "clinic",
-                None,
-                {"updated": report.updated, "still_postcode": report.still_postcode},
-                summary=f"{report.updated} clinic(s) placed by street address",
+            report = regeocode_postcode_located(
+                db.session, geocoder, current_user, time_budget=budget
             )
             db.session.commit()
             message = _(

@@ -33,6 +33,11 @@ def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
 
+def _record_refused_sign_in(account_id: int | None, step: str) -> None:
+    """Audit a refused sign-in step, naming the account only when it exists."""
+    record(db.session, "anonymous", "auth.sign_in_failed", "staff_user", account_id, summary=step)
+
+
 # --- signing in and out ----------------------------------------------------------------
 
 
@@ -51,14 +56,7 @@ def sign_in():
         ):
             # The password alone must not reach enrolment: whoever got there first would
             # own the account. A set-up link from an admin must have been opened first.
-            record(
-                db.session,
-                "anonymous",
-                "auth.sign_in_failed",
-                "staff_user",
-                user.id,
-                summary="no set-up link",
-            )
+            _record_refused_sign_in(user.id, "no set-up link")
             db.session.commit()
             flash(str(NEEDS_SET_UP_LINK), "error")
             return render_template("staff/sign_in.html", form=form)
@@ -68,14 +66,7 @@ def sign_in():
             step = "staff.second_factor" if user.has_second_factor else "staff.enrol_second_factor"
             return redirect(url_for(step))
         # Only a known account is named: what was typed might be a password in the wrong box.
-        record(
-            db.session,
-            "anonymous",
-            "auth.sign_in_failed",
-            "staff_user",
-            found.id if found is not None else None,
-            summary="password step",
-        )
+        _record_refused_sign_in(found.id if found is not None else None, "password step")
         db.session.commit()
         current_app.logger.info("staff sign-in refused")
         flash(str(SIGN_IN_REFUSED), "error")
@@ -121,14 +112,7 @@ def second_factor():
         ):
             return _finish_sign_in(user)
         auth.register_failure(db.session, user, client, now)
-        record(
-            db.session,
-            "anonymous",
-            "auth.sign_in_failed",
-            "staff_user",
-            user.id,
-            summary="second factor",
-        )
+        _record_refused_sign_in(user.id, "second factor")
         db.session.commit()
         flash(_("That code did not work. Codes change every 30 seconds; try the newest."), "error")
     return render_template("staff/second_factor.html", form=form)
