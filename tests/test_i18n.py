@@ -281,16 +281,27 @@ NOT_PAGES = ("/api/", "/staff/api/", "/health", "/static/")
 
 
 class _VisibleText(HTMLParser):
-    """Text a person sees or hears: element text and labels, not scripts or styles."""
+    """Text a person sees or hears in the page's language: element text and labels, not
+    scripts or styles, nor what is marked as another language (``lang="en"``: the English
+    staff guide, the language switch's "English"), which browsers and screen readers
+    read as that language."""
 
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
         self._hidden = 0
+        self._foreign: tuple[str, int] | None = None  # (tag, depth) of a lang="en" element
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "style", "code"):
             self._hidden += 1
+        if self._foreign is not None:
+            if tag == self._foreign[0]:
+                self._foreign = (tag, self._foreign[1] + 1)
+            return
+        if (dict(attrs).get("lang") or "nb").split("-")[0] not in ("nb", "nn", "no"):
+            self._foreign = (tag, 1)
+            return
         for name, value in attrs:
             if name in ("aria-label", "title", "alt", "placeholder") and value:
                 self.parts.append(value)
@@ -298,9 +309,12 @@ class _VisibleText(HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("script", "style", "code") and self._hidden:
             self._hidden -= 1
+        if self._foreign is not None and tag == self._foreign[0]:
+            depth = self._foreign[1] - 1
+            self._foreign = (tag, depth) if depth else None
 
     def handle_data(self, data):
-        if not self._hidden:
+        if not self._hidden and self._foreign is None:
             self.parts.append(data)
 
 
