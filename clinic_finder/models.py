@@ -27,9 +27,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
-from sqlalchemy.sql.expression import true
+from sqlalchemy.sql.expression import false, true
 
 from .extensions import db
+from .hpr import LicenceStatus
 from .textguard import without_bidi_controls
 
 # The one timezone: clinics open, requests age and pages show times in Norway.
@@ -107,12 +108,12 @@ def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
-def enum_type(enum_class: type[enum.Enum], name: str) -> Enum:
+def enum_type(enum_class: type[enum.Enum], name: str, length: int = 20) -> Enum:
     """Store an enum by its values as VARCHAR with a CHECK: the same on SQLite and PostgreSQL."""
     return Enum(
         enum_class,
         native_enum=False,
-        length=20,
+        length=length,
         values_callable=_enum_values,
         name=name,
         create_constraint=True,
@@ -161,14 +162,12 @@ class Clinic(db.Model):
     phone: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
     website: Mapped[str | None] = mapped_column(String(500))
-    # Driftsavtale with the municipality: patients pay the public rate (HELFO refunds).
-    helfo_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
-    # None means nobody has told us.
-    accepts_new_patients: Mapped[bool | None] = mapped_column(Boolean)
-    # When staff (or an import) last confirmed accepts_new_patients; stale answers show as unknown.
-    accepts_new_patients_confirmed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True)
-    )
+    # Where patients book a time themselves (https only: validation.clean_booking_url).
+    booking_url: Mapped[str | None] = mapped_column(String(500))
+    # What patients ask before they come; None means nobody has told us.
+    step_free_access: Mapped[bool | None] = mapped_column(Boolean)
+    accessible_toilet: Mapped[bool | None] = mapped_column(Boolean)
+    parking: Mapped[bool | None] = mapped_column(Boolean)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     # Temporarily closed until this date (it reopens then); None means open.
     closed_until: Mapped[date | None] = mapped_column(Date)
@@ -180,9 +179,7 @@ class Clinic(db.Model):
     )
 
     postal_code: Mapped[PostalCode] = relationship()
-    clinicians: Mapped[list[Clinician]] = relationship(
-        back_populates="clinic", order_by="Clinician.name"
-    )
+    practices: Mapped[list[Practice]] = relationship(back_populates="clinic")
     verified_by: Mapped[StaffUser | None] = relationship()
     opening_hours: Mapped[list[OpeningHours]] = relationship(
         back_populates="clinic",
@@ -191,25 +188,35 @@ class Clinic(db.Model):
     )
 
     @property
-    def active_clinicians(self) -> list[Clinician]:
-        """The clinicians who work here now."""
-        return [clinician for clinician in self.clinicians if clinician.active]
+    def listed_practices(self) -> list[Practice]:
+        """The practices patients see here: active, by a clinician whose licence holds."""
+        listed = [practice for practice in self.practices if practice.is_listed]
+        return sorted(listed, key=lambda practice: (practice.clinician.name, practice.id or 0))
 
     @property
     def professions(self) -> list[Profession]:
         """The professions practised here, in a fixed order."""
-        present = {clinician.profession for clinician in self.active_clinicians}
+        present = {practice.profession for practice in self.listed_practices}
         return [profession for profession in Profession if profession in present]
 
+    def has_public_agreement(self, professions: frozenset[Profession] = frozenset()) -> bool:
+        """Whether a listed clinician here (of one of ``professions``; empty: any) has a
+        public agreement: what the HELFO filter means."""
+        return any(
+            practice.public_agreement
+            and (not professions or practice.profession in professions)
+            for practice in self.listed_practices
+        )
+
     def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
-        """Whether the clinic takes new patients, or None when unknown or not confirmed lately."""
-        confirmed = self.accepts_new_patients_confirmed_at
-        if self.accepts_new_patients is None or confirmed is None:
-            return None
-        confirmed = as_utc(confirmed)
-        if now - confirmed > ACCEPTS_NEW_PATIENTS_VALID_FOR:
-            return None
-        return self.accepts_new_patients
+        """Whether someone here takes new patients: True if any listed clinician says so
+        (confirmed lately), False if every one has said no lately, else None (unknown)."""
+        answers = [practice.accepts_new_patients_as_of(now) for practice in self.listed_practices]
+        if any(answer is True for answer in answers):
+            return True
+        if answers and all(answer is False for answer in answers):
+            return False
+        return None
 
     def is_closed_on(self, day: date) -> bool:
         """Whether the clinic is temporarily closed on that day."""
@@ -247,30 +254,51 @@ class OpeningHours(db.Model):
     clinic: Mapped[Clinic] = relationship(back_populates="opening_hours")
 
 
+# A clinician whose licence check said one of these is shown; the others are hidden at
+# once. "unchecked" is listed (the check may be off, or not yet run) but never shown as
+# verified: pages say it has not been checked.
+LISTED_LICENCE_STATUSES = frozenset({LicenceStatus.VALID, LicenceStatus.UNCHECKED})
+
+
 class Clinician(db.Model):
-    """A publicly licensed clinician, identified by their HPR number."""
+    """A publicly licensed person, identified by their HPR number; works at one or more
+    clinics (their practices)."""
 
     __tablename__ = "clinician"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    profession: Mapped[Profession] = mapped_column(
-        enum_type(Profession, "profession"),
-        index=True,
-    )
     # HPR: Helsepersonellregisteret, the national register of licensed health personnel.
     hpr_number: Mapped[str] = mapped_column(String(9), unique=True)
-    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
-    # A clinician who has left is kept (HPR stays unique) but no longer shown.
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
-    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The last check against HPR (hpr.py, licences.py): its outcome, every category the
+    # register holds for the person (code list 9060), and the authorisation's validity.
+    licence_status: Mapped[LicenceStatus] = mapped_column(
+        enum_type(LicenceStatus, "licence_status", length=40),
+        default=LicenceStatus.UNCHECKED,
+        server_default=LicenceStatus.UNCHECKED.value,
+        index=True,
+    )
+    licence_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    licence_valid_from: Mapped[date | None] = mapped_column(Date)
+    licence_valid_to: Mapped[date | None] = mapped_column(Date)
+    licence_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, onupdate=now_utc
     )
 
-    clinic: Mapped[Clinic] = relationship(back_populates="clinicians")
+    practices: Mapped[list[Practice]] = relationship(back_populates="clinician")
+
+    @property
+    def licence_is_listed(self) -> bool:
+        """Whether the licence check lets patients see this clinician."""
+        return self.licence_status in LISTED_LICENCE_STATUSES
+
+    @property
+    def active_practices(self) -> list[Practice]:
+        """Where this clinician works now."""
+        return [practice for practice in self.practices if practice.active]
 
     @validates("name")
     def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
@@ -278,6 +306,77 @@ class Clinician(db.Model):
 
     def __repr__(self) -> str:
         return f"<Clinician {self.hpr_number} {self.name!r}>"
+
+
+class Practice(db.Model):
+    """One clinician working at one clinic (FHIR's PractitionerRole): the profession
+    practised there, the services offered there, and the clinician's own public agreement
+    and answer on new patients there."""
+
+    __tablename__ = "practice"
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "clinic_id"),
+        # In Norway chiropractors never hold a public agreement (driftsavtale): their
+        # patients pay in full. Forms and the importer refuse it with a message first.
+        CheckConstraint(
+            "NOT (public_agreement AND profession = 'chiropractor')",
+            name="no_chiropractor_agreement",
+        ),
+        CheckConstraint(
+            "public_agreement OR agreement_municipality IS NULL",
+            name="municipality_only_with_agreement",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinician.id"), index=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
+    profession: Mapped[Profession] = mapped_column(
+        enum_type(Profession, "profession"), index=True
+    )
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Driftsavtale: this clinician's agreement with a municipality, for work at this
+    # clinic; the patient then pays only the public share (egenandel).
+    public_agreement: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    agreement_municipality: Mapped[str | None] = mapped_column(String(100))
+    # None means nobody has told us.
+    accepts_new_patients: Mapped[bool | None] = mapped_column(Boolean)
+    # When staff (or an import) last confirmed accepts_new_patients; stale answers show as unknown.
+    accepts_new_patients_confirmed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
+    # A clinician who has left this clinic is kept (history, audit) but no longer shown.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, onupdate=now_utc
+    )
+
+    clinician: Mapped[Clinician] = relationship(back_populates="practices")
+    clinic: Mapped[Clinic] = relationship(back_populates="practices")
+
+    @property
+    def is_listed(self) -> bool:
+        """Whether patients see this practice (the triggers' rule for listed_clinic too)."""
+        return self.active and self.clinician.licence_is_listed
+
+    def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
+        """The answer on new patients, or None when unknown or not confirmed lately."""
+        confirmed = self.accepts_new_patients_confirmed_at
+        if self.accepts_new_patients is None or confirmed is None:
+            return None
+        if now - as_utc(confirmed) > ACCEPTS_NEW_PATIENTS_VALID_FOR:
+            return None
+        return self.accepts_new_patients
+
+    @validates("agreement_municipality")
+    def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
+        return without_bidi_controls(value)
+
+    def __repr__(self) -> str:
+        return f"<Practice {self.clinician_id}@{self.clinic_id} {self.profession.value}>"
 
 
 # One bit per profession in ListedClinic.professions; the triggers that fill it (migration
@@ -296,9 +395,10 @@ LATITUDE_BAND_OFFSET = 9000  # keeps bands positive, so truncation is floor on e
 class ListedClinic(db.Model):
     """Where a clinic patients can find is, and which professions it lists: the search index.
 
-    A row exists exactly while its clinic is active and has at least one active clinician.
-    Database triggers keep it in step with ``clinic`` and ``clinician`` on every write, from
-    any code path (ORM, bulk inserts, SQL by hand); no Python code writes it.
+    A row exists exactly while its clinic is active and has at least one listed practice
+    (active, by a clinician whose licence status is listed). Database triggers keep it in
+    step with ``clinic``, ``practice`` and ``clinician`` on every write, from any code path
+    (ORM, bulk inserts, SQL by hand); no Python code writes it.
     """
 
     __tablename__ = "listed_clinic"
@@ -310,6 +410,7 @@ class ListedClinic(db.Model):
             "longitude",
             "latitude",
             "professions",
+            "agreement_professions",
             "clinic_id",
         ),
     )
@@ -317,7 +418,9 @@ class ListedClinic(db.Model):
     clinic_id: Mapped[int] = mapped_column(
         ForeignKey("clinic.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    professions: Mapped[int] = mapped_column(Integer)  # PROFESSION_BITS of active clinicians
+    professions: Mapped[int] = mapped_column(Integer)  # PROFESSION_BITS of listed practices
+    # PROFESSION_BITS of the listed practices with a public agreement: the HELFO filter.
+    agreement_professions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     latitude_band: Mapped[int] = mapped_column(Integer)
@@ -547,8 +650,10 @@ class ImportBatch(db.Model):
 class ImportRow(db.Model):
     """One row of an uploaded file as planned: stored once, paged by the preview, applied.
 
-    ``clinic`` and ``clinician`` hold the validated records (importer.ClinicRecord and
-    ClinicianRecord as JSON) of an accepted row; a rejected row has ``errors`` instead.
+    ``clinic``, ``clinician`` and ``practice`` hold the validated records
+    (importer.ClinicRecord, ClinicianRecord and PracticeRecord as JSON) of an accepted row;
+    a rejected row has ``errors`` instead. ``warnings`` say what an accepted row did not
+    change (a clinic detail that differs from an earlier row of the same clinic).
     """
 
     __tablename__ = "import_row"
@@ -568,6 +673,8 @@ class ImportRow(db.Model):
     raw: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     clinic: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     clinician: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    practice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class RequestStatus(enum.Enum):
