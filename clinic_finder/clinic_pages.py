@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .formatting import http_url
 from .maps import BIND_POPUP, MapParts, base_map, clinic_feature, escape_for_map, map_parts
-from .models import Clinic, ListedClinic, Profession
+from .models import Clinic, ListedClinic, Practice, Profession
 
 SCHEMA_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -50,16 +50,19 @@ def language_name(code: str, in_language: str) -> str:
 
 def _listed():
     """Clinics patients can find: those in the search index (ListedClinic), which the
-    database's triggers keep to exactly the active clinics with an active clinician."""
+    database's triggers keep to exactly the active clinics with a listed practice."""
     return exists().where(ListedClinic.clinic_id == Clinic.id)
 
 
 def get_listed_clinic(session: Session, clinic_id: int) -> Clinic | None:
-    """The clinic with this id if patients can find it, with its clinicians loaded; else None."""
+    """The clinic with this id if patients can find it, with its practices loaded; else None."""
     return session.scalar(
         select(Clinic)
         .where(Clinic.id == clinic_id, _listed())
-        .options(selectinload(Clinic.clinicians), selectinload(Clinic.postal_code))
+        .options(
+            selectinload(Clinic.practices).joinedload(Practice.clinician),
+            selectinload(Clinic.postal_code),
+        )
     )
 
 
@@ -77,8 +80,8 @@ def all_physiotherapy(clinic: Clinic) -> bool:
     physiotherapy practice. Chiropractic has no schema.org type of its own.
     """
     physiotherapy = {Profession.PHYSIOTHERAPIST, Profession.MANUAL_THERAPIST}
-    clinicians = clinic.active_clinicians
-    return bool(clinicians) and all(c.profession in physiotherapy for c in clinicians)
+    practices = clinic.listed_practices
+    return bool(practices) and all(p.profession in physiotherapy for p in practices)
 
 
 def clinic_structured_data(clinic: Clinic, page_url: str) -> dict:

@@ -55,10 +55,10 @@ class Complaint:
         return any(self.suits_service(service) for service in services)
 
     def matching_services(self, clinic: Clinic) -> list[str]:
-        """The services the clinic's active clinicians offer that suit this complaint."""
+        """The services the clinic's listed clinicians offer there that suit this complaint."""
         found = []
-        for clinician in clinic.active_clinicians:
-            for service in clinician.services or []:
+        for practice in clinic.listed_practices:
+            for service in practice.services or []:
                 if self.suits_service(service) and service not in found:
                     found.append(service)
         return found

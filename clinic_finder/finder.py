@@ -22,7 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
-from .models import ACCEPTS_NEW_PATIENTS_VALID_FOR, NORWAY, Clinician, PostalCode, Profession
+from .models import (
+    ACCEPTS_NEW_PATIENTS_VALID_FOR,
+    LISTED_LICENCE_STATUSES,
+    NORWAY,
+    Clinician,
+    PostalCode,
+    Practice,
+    Profession,
+)
 from .search import (
     TOTAL_COUNT_CAP,
     Listing,
@@ -52,6 +60,7 @@ class FinderQuery:
     new_patients_only: bool = False
     open_now: bool = False
     language: str | None = None
+    step_free_only: bool = False
 
     def listing(self, now: datetime) -> Listing:
         """The professions and filters as conditions of the index query, at ``now``."""
@@ -66,6 +75,7 @@ class FinderQuery:
             open_at=OpenAt(local.date(), local.time().replace(tzinfo=None))
             if self.open_now
             else None,
+            step_free_only=self.step_free_only,
         )
 
 
@@ -83,13 +93,16 @@ class FinderResult:
 
 
 def _services_by_clinic(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
-    """The services the active clinicians of these clinics offer, by clinic id."""
+    """The services the listed clinicians of these clinics offer there, by clinic id."""
     services: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(ids), SERVICES_CHUNK):
         rows = session.execute(
-            select(Clinician.clinic_id, Clinician.services).where(
-                Clinician.clinic_id.in_(ids[start : start + SERVICES_CHUNK]),
-                Clinician.active.is_(True),
+            select(Practice.clinic_id, Practice.services)
+            .join(Clinician, Clinician.id == Practice.clinician_id)
+            .where(
+                Practice.clinic_id.in_(ids[start : start + SERVICES_CHUNK]),
+                Practice.active.is_(True),
+                Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
             )
         )
         for clinic_id, offered in rows:

@@ -500,8 +500,6 @@ _CLINIC_COLUMNS = (
     Clinic.phone,
     Clinic.email,
     Clinic.website,
-    Clinic.helfo_agreement,
-    Clinic.accepts_new_patients,
     Clinic.latitude,
     Clinic.longitude,
     Clinic.location_source,
@@ -509,12 +507,8 @@ _CLINIC_COLUMNS = (
 )
 _CLINICIAN_COLUMNS = (
     Clinician.hpr_number,
-    Clinician.clinic_id,
     Clinician.name,
-    Clinician.profession,
     Clinician.languages,
-    Clinician.services,
-    Clinician.active,
 )
 
 

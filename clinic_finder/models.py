@@ -203,8 +203,7 @@ class Clinic(db.Model):
         """Whether a listed clinician here (of one of ``professions``; empty: any) has a
         public agreement: what the HELFO filter means."""
         return any(
-            practice.public_agreement
-            and (not professions or practice.profession in professions)
+            practice.public_agreement and (not professions or practice.profession in professions)
             for practice in self.listed_practices
         )
 
@@ -331,15 +330,11 @@ class Practice(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     clinician_id: Mapped[int] = mapped_column(ForeignKey("clinician.id"), index=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
-    profession: Mapped[Profession] = mapped_column(
-        enum_type(Profession, "profession"), index=True
-    )
+    profession: Mapped[Profession] = mapped_column(enum_type(Profession, "profession"), index=True)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Driftsavtale: this clinician's agreement with a municipality, for work at this
     # clinic; the patient then pays only the public share (egenandel).
-    public_agreement: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    public_agreement: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     agreement_municipality: Mapped[str | None] = mapped_column(String(100))
     # None means nobody has told us.
     accepts_new_patients: Mapped[bool | None] = mapped_column(Boolean)

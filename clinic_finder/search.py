@@ -40,12 +40,14 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from .models import (
     LATITUDE_BAND_OFFSET,
     LATITUDE_BANDS_PER_DEGREE,
+    LISTED_LICENCE_STATUSES,
     PROFESSION_BITS,
     Clinic,
     Clinician,
     ListedClinic,
     OpeningHours,
     PostalCode,
+    Practice,
     Profession,
 )
 
@@ -154,16 +156,19 @@ class Listing:
     that don't pass instead of Python loading them: a rare language over 100 km costs a
     few index probes, not the whole directory in memory. Each condition means exactly
     what its Python counterpart on a loaded clinic means (``Clinic.professions``,
-    ``accepts_new_patients_as_of``, ``hours.is_open_at``, a clinician's languages);
-    tests/test_finder.py checks that they agree.
+    ``Clinic.has_public_agreement``, a listed practice's ``accepts_new_patients_as_of``
+    and its clinician's languages, ``hours.is_open_at``, ``Clinic.step_free_access``);
+    tests/test_finder.py checks that they agree. The practice-level choices (agreement,
+    new patients, language) mean a listed clinician of a chosen profession.
     """
 
     professions: frozenset[Profession] = frozenset()  # empty: any of the three
     helfo_only: bool = False
     # Takes new patients, as confirmed at or after this moment (older answers are unknown).
     new_patients_since: datetime | None = None
-    language: str | None = None  # spoken by an active clinician
+    language: str | None = None  # spoken by a listed clinician
     open_at: OpenAt | None = None  # open then by the clinic's hours, and not closed for a while
+    step_free_only: bool = False  # a step-free entrance, as staff or the clinic told us
 
     @classmethod
     def of(cls, profession: Profession | None) -> Listing:
@@ -180,13 +185,14 @@ class Listing:
         return sum(PROFESSION_BITS[profession] for profession in self.professions)
 
     @property
-    def shape(self) -> tuple[bool, bool, bool, bool]:
+    def shape(self) -> tuple[bool, bool, bool, bool, bool]:
         """Which conditions the query needs: one cached statement per shape."""
         return (
             self.helfo_only,
             self.new_patients_since is not None,
             self.language is not None,
             self.open_at is not None,
+            self.step_free_only,
         )
 
     def parameters(self) -> dict:
@@ -213,19 +219,70 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _listing_conditions(shape: tuple[bool, bool, bool, bool]) -> list[ColumnElement[bool]]:
+def _practice_profession_bit() -> ColumnElement[int]:
+    """A practice's profession as its bit in PROFESSION_BITS."""
+    return case(
+        *((Practice.profession == profession, bit) for profession, bit in PROFESSION_BITS.items()),
+        else_=0,
+    )
+
+
+def _listing_conditions(
+    shape: tuple[bool, bool, bool, bool, bool],
+) -> list[ColumnElement[bool]]:
     """SQL for a Listing's choices, correlated with the listed clinic being read."""
-    helfo_only, new_patients, language, open_at = shape
+    helfo_only, new_patients, language, open_at, step_free_only = shape
+    conditions: list[ColumnElement[bool]] = []
+    if helfo_only:
+        # A clinician of a chosen profession with a public agreement here (the index's bits).
+        conditions.append(
+            ListedClinic.agreement_professions.bitwise_and(bindparam("profession_bits")) != 0
+        )
+    conditions += _practice_conditions(new_patients, language)
+    conditions += _clinic_conditions(open_at, step_free_only)
+    return conditions
+
+
+def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnElement[bool]]:
+    """A listed clinician of a chosen profession here who passes every practice test."""
+    practice_tests: list[ColumnElement[bool]] = []
+    if new_patients:
+        practice_tests += [
+            Practice.accepts_new_patients.is_(True),
+            Practice.accepts_new_patients_confirmed_at
+            >= bindparam(
+                "new_patients_since", type_=Practice.accepts_new_patients_confirmed_at.type
+            ),
+        ]
+    if language:
+        practice_tests.append(
+            cast(Clinician.languages, String).like(bindparam("language_pattern"), escape="\\")
+        )
+    if not practice_tests:
+        return []
+    # One clinician passes every test: the one who speaks the language is the one who
+    # takes new patients.
+    return [
+        select(literal(1))
+        .select_from(Practice)
+        .join(Clinician, Clinician.id == Practice.clinician_id)
+        .where(
+            Practice.clinic_id == ListedClinic.clinic_id,
+            Practice.active.is_(True),
+            Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
+            _practice_profession_bit().op("&")(bindparam("profession_bits")) != 0,
+            *practice_tests,
+        )
+        .exists()
+    ]
+
+
+def _clinic_conditions(open_at: bool, step_free_only: bool) -> list[ColumnElement[bool]]:
+    """The clinic's own facts: open at a moment, step-free."""
     conditions: list[ColumnElement[bool]] = []
     clinic_tests: list[ColumnElement[bool]] = []
-    if helfo_only:
-        clinic_tests.append(Clinic.helfo_agreement.is_(True))
-    if new_patients:
-        clinic_tests += [
-            Clinic.accepts_new_patients.is_(True),
-            Clinic.accepts_new_patients_confirmed_at
-            >= bindparam("new_patients_since", type_=Clinic.accepts_new_patients_confirmed_at.type),
-        ]
+    if step_free_only:
+        clinic_tests.append(Clinic.step_free_access.is_(True))
     if open_at:
         # Temporarily closed until a day means closed before that day, open on it.
         clinic_tests.append(
@@ -234,6 +291,11 @@ def _listing_conditions(shape: tuple[bool, bool, bool, bool]) -> list[ColumnElem
                 Clinic.closed_until <= bindparam("open_day", type_=Clinic.closed_until.type),
             )
         )
+    if clinic_tests:
+        conditions.append(
+            select(literal(1)).where(Clinic.id == ListedClinic.clinic_id, *clinic_tests).exists()
+        )
+    if open_at:
         clock = bindparam("open_clock", type_=OpeningHours.opens.type)
         conditions.append(
             select(literal(1))
@@ -242,20 +304,6 @@ def _listing_conditions(shape: tuple[bool, bool, bool, bool]) -> list[ColumnElem
                 OpeningHours.weekday == bindparam("open_weekday"),
                 OpeningHours.opens <= clock,
                 OpeningHours.closes > clock,
-            )
-            .exists()
-        )
-    if clinic_tests:
-        conditions.append(
-            select(literal(1)).where(Clinic.id == ListedClinic.clinic_id, *clinic_tests).exists()
-        )
-    if language:
-        conditions.append(
-            select(literal(1))
-            .where(
-                Clinician.clinic_id == ListedClinic.clinic_id,
-                Clinician.active.is_(True),
-                cast(Clinician.languages, String).like(bindparam("language_pattern"), escape="\\"),
             )
             .exists()
         )
@@ -357,8 +405,10 @@ def _count_within_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.sh
 @cache
 def _count_by_profession_statement(slots: int, shape: tuple[bool, ...]):
     """How many of the first `cap` listed clinics within a distance list each profession."""
+    # Under the HELFO filter a clinic counts for the professions holding an agreement there.
+    bits = ListedClinic.agreement_professions if shape[0] else ListedClinic.professions
     inside = (
-        select(ListedClinic.professions)
+        select(bits.label("professions"))
         .where(
             _band_condition(slots),
             *_IN_BOX,
@@ -502,6 +552,14 @@ def count_by_profession(
     clinics within the radius; only a profession it cannot settle is counted on its own.
     """
     listing = listing.with_professions(frozenset())
+    if listing.new_patients_since is not None or listing.language is not None:
+        # These mean one clinician of the chosen profession: counted profession by profession.
+        return {
+            profession: count_listed(
+                session, point, radius_km, listing.with_professions(frozenset([profession])), cap
+            )
+            for profession in Profession
+        }
     rows_cap = len(Profession) * (cap + 1)
     slots, parameters = _within_parameters(point, radius_km, listing)
     parameters["cap"] = rows_cap
@@ -581,11 +639,12 @@ def rank_clinics_near(
 def load_hits(
     session: Session, ranked: Sequence[tuple[float, int]], *, with_hours: bool = False
 ) -> list[ClinicHit]:
-    """The clinics of (km, id) pairs with their clinicians (and opening hours), in order."""
+    """The clinics of (km, id) pairs with their practices and clinicians (and opening
+    hours), in order."""
     ids = [clinic_id for _, clinic_id in ranked]
-    # One query with the clinicians joined: a page's worth, where a second query would
-    # cost as much again.
-    options = [joinedload(Clinic.clinicians)]
+    # One query with the practices and clinicians joined: a page's worth, where more
+    # queries would cost as much again.
+    options = [joinedload(Clinic.practices).joinedload(Practice.clinician)]
     if with_hours:
         options.append(selectinload(Clinic.opening_hours))
     statement = select(Clinic).where(Clinic.id.in_(ids)).options(*options)

@@ -1,4 +1,4 @@
-"""Small functions that put clinics in the database for tests."""
+"""Small functions that put clinics, clinicians and their practices in the database for tests."""
 
 from __future__ import annotations
 
@@ -6,16 +6,52 @@ import itertools
 
 from sqlalchemy.orm import Session
 
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
     Clinic,
     Clinician,
     LocationSource,
     PostalCode,
+    Practice,
     Profession,
     now_utc,
 )
 
 _hpr_numbers = itertools.count(8_000_001)
+
+
+def new_clinician(
+    name: str,
+    *,
+    languages: list[str] | None = None,
+    licence_status: LicenceStatus = LicenceStatus.UNCHECKED,
+    **fields,
+) -> Clinician:
+    """A clinician (the person) with a fresh HPR number, not yet working anywhere."""
+    fields.setdefault("hpr_number", str(next(_hpr_numbers)))
+    return Clinician(
+        name=name,
+        languages=["nb"] if languages is None else languages,
+        licence_status=licence_status,
+        **fields,
+    )
+
+
+def make_practice(
+    session: Session,
+    clinic: Clinic,
+    clinician: Clinician,
+    profession: Profession = Profession.PHYSIOTHERAPIST,
+    **fields,
+) -> Practice:
+    """Let ``clinician`` work at ``clinic`` (an agreement or a new-patient answer as told)."""
+    if fields.get("accepts_new_patients") is not None:
+        fields.setdefault("accepts_new_patients_confirmed_at", now_utc())
+    fields.setdefault("services", [])
+    practice = Practice(clinic=clinic, clinician=clinician, profession=profession, **fields)
+    session.add(practice)
+    session.flush()
+    return practice
 
 
 def make_clinic(
@@ -27,11 +63,19 @@ def make_clinic(
     longitude: float | None = None,
     professions: tuple[Profession, ...] = (Profession.PHYSIOTHERAPIST,),
     active: bool = True,
+    helfo_agreement: bool = False,
+    accepts_new_patients: bool | None = None,
+    services: list[str] | None = None,
+    languages: list[str] | None = None,
+    licence_status: LicenceStatus = LicenceStatus.UNCHECKED,
     **fields,
 ) -> Clinic:
-    """Add a clinic (at its postcode's centre unless told) with one clinician per profession."""
-    if fields.get("accepts_new_patients") is not None:
-        fields.setdefault("accepts_new_patients_confirmed_at", now_utc())
+    """Add a clinic (at its postcode's centre unless told) with one clinician per profession.
+
+    ``helfo_agreement`` gives every non-chiropractor there a public agreement (chiropractors
+    never have one); ``accepts_new_patients``, ``services``, ``languages`` and
+    ``licence_status`` apply to every clinician made here.
+    """
     postal = session.get(PostalCode, postcode)
     assert postal is not None, f"postcode {postcode} not loaded"
     clinic = Clinic(
@@ -45,16 +89,25 @@ def make_clinic(
         active=active,
         **fields,
     )
+    session.add(clinic)
     for index, profession in enumerate(professions):
-        clinic.clinicians.append(
-            Clinician(
-                name=f"{name} clinician {index + 1}",
+        agreement = helfo_agreement and profession is not Profession.CHIROPRACTOR
+        clinic.practices.append(
+            Practice(
+                clinician=new_clinician(
+                    f"{name} clinician {index + 1}",
+                    languages=languages,
+                    licence_status=licence_status,
+                ),
                 profession=profession,
-                hpr_number=str(next(_hpr_numbers)),
-                languages=["nb"],
-                services=[],
+                services=list(services or []),
+                public_agreement=agreement,
+                agreement_municipality=postal.municipality if agreement else None,
+                accepts_new_patients=accepts_new_patients,
+                accepts_new_patients_confirmed_at=now_utc()
+                if accepts_new_patients is not None
+                else None,
             )
         )
-    session.add(clinic)
     session.flush()
     return clinic

@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "listed_clinic",
     "one_time_link",
     "import_row",
+    "practice",
 }
 
 
@@ -92,8 +93,12 @@ def test_search_index_triggers_exist_at_head_and_go_on_downgrade(empty_database_
         with db.engine.connect() as connection:
             triggers = trigger_names(connection)
         assert triggers and all(name.startswith("listed_clinic_after_") for name in triggers)
-        expected = 5 if db.engine.dialect.name == "postgresql" else 6
+        expected = 6 if db.engine.dialect.name == "postgresql" else 7
         assert len(triggers) == expected
+        # Before practices, the first index's triggers are back.
+        downgrade(revision="d4e8f0a1b2c5")
+        with db.engine.connect() as connection:
+            assert len(trigger_names(connection)) == expected - 1
         downgrade(revision="5eb53e9adfc3")
         with db.engine.connect() as connection:
             assert trigger_names(connection) == set()
@@ -128,4 +133,80 @@ def test_batches_uploaded_before_import_jobs_are_queued_or_marked_applied(empty_
     assert [tuple(row) for row in rows] == [
         ("new.csv", "queued", 0, 0),
         ("old.csv", "applied", 0, 0),
+    ]
+
+
+def _sql(connection, statement: str, **values):
+    return connection.execute(text(statement), values)
+
+
+def test_clinics_agreement_moves_to_its_clinicians_but_never_to_a_chiropractor(
+    empty_database_url,
+):
+    """Today's data moves into practices without loss; the one wrong fact (an agreement
+    shown for a chiropractor) is corrected, and going back down restores the old shape."""
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade(revision="d4e8f0a1b2c5")
+        with db.engine.begin() as connection:
+            _sql(
+                connection,
+                "INSERT INTO postal_code (postcode, place, municipality, county, latitude,"
+                " longitude, in_use) VALUES ('0150', 'OSLO', 'OSLO', 'OSLO', 59.91, 10.75, true)",
+            )
+            _sql(
+                connection,
+                "INSERT INTO clinic (id, name, address, postcode, city, latitude, longitude,"
+                " location_source, helfo_agreement, accepts_new_patients,"
+                " accepts_new_patients_confirmed_at, active, created_at, updated_at) VALUES"
+                " (1, 'Ryggklinikken', 'Gata 1', '0150', 'Oslo', 59.91, 10.75, 'given', true,"
+                " true, '2026-12-01 10:00:00', true, '2026-01-01', '2026-01-01')",
+            )
+            for number, (name, profession) in enumerate(
+                (("Fysio Fredriksen", "physiotherapist"), ("Kiro Karlsen", "chiropractor")),
+                start=1,
+            ):
+                _sql(
+                    connection,
+                    "INSERT INTO clinician (id, name, profession, hpr_number, clinic_id,"
+                    " languages, services, active, created_at, updated_at) VALUES (:id, :name,"
+                    " :profession, :hpr, 1, '[\"nb\"]', '[\"massasje\"]', true,"
+                    " '2026-01-01', '2026-01-01')",
+                    id=number,
+                    name=name,
+                    profession=profession,
+                    hpr=str(1000 + number),
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            practices = _sql(
+                connection,
+                "SELECT clinician.name, practice.profession, practice.public_agreement,"
+                " practice.agreement_municipality, practice.accepts_new_patients,"
+                " practice.services, clinician.licence_status FROM practice JOIN clinician"
+                " ON clinician.id = practice.clinician_id ORDER BY clinician.name",
+            ).all()
+            listed = _sql(
+                connection, "SELECT professions, agreement_professions FROM listed_clinic"
+            ).one()
+        assert [tuple(row[:5]) for row in practices] == [
+            ("Fysio Fredriksen", "physiotherapist", True, "OSLO", True),
+            ("Kiro Karlsen", "chiropractor", False, None, True),
+        ]
+        assert all(row.licence_status == "unchecked" for row in practices)
+        assert tuple(listed) == (1 + 2, 2)
+
+        downgrade(revision="d4e8f0a1b2c5")
+        with db.engine.connect() as connection:
+            clinic = _sql(
+                connection, "SELECT helfo_agreement, accepts_new_patients FROM clinic"
+            ).one()
+            clinicians = _sql(
+                connection, "SELECT name, profession, clinic_id FROM clinician ORDER BY name"
+            ).all()
+        db.engine.dispose()
+    assert tuple(clinic) == (True, True)
+    assert [tuple(row) for row in clinicians] == [
+        ("Fysio Fredriksen", "physiotherapist", 1),
+        ("Kiro Karlsen", "chiropractor", 1),
     ]

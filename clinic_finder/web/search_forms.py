@@ -171,6 +171,7 @@ class FinderForm(SearchForm):
     )
     new_patients = BooleanField(_l("Taking new patients"), false_values=FALSE_VALUES)
     open_now = BooleanField(_l("Open now"), false_values=FALSE_VALUES)
+    step_free = BooleanField(_l("Step-free entrance"), false_values=FALSE_VALUES)
     language = SelectField(_l("Speaks"), default="", validate_choice=False)
 
     def __init__(self, *args, **kwargs) -> None:
@@ -214,6 +215,7 @@ class FinderForm(SearchForm):
             new_patients_only=self.new_patients.data,
             open_now=self.open_now.data,
             language=self.language.data or None,
+            step_free_only=self.step_free.data,
         )
 
     def query_arguments(self) -> dict:
@@ -227,6 +229,7 @@ class FinderForm(SearchForm):
             "new_patients": "true" if self.new_patients.data else None,
             "open_now": "true" if self.open_now.data else None,
             "language": self.language.data or None,
+            "step_free": "true" if self.step_free.data else None,
         }
         return {name: value for name, value in arguments.items() if value is not None}
 
