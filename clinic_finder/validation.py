@@ -17,6 +17,7 @@ from stdnum.no import orgnr
 # [0-9], not \d: "١٢٣" is a \d too, and would let one HPR number be written two ways.
 HPR_PATTERN = re.compile(r"^[0-9]{1,9}$")
 WEBSITE_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+BOOKING_URL_PATTERN = re.compile(r"^https://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 # Mainland Norway and Svalbard / Jan Mayen, generously.
 NORWAY_LATITUDE = (57.0, 81.5)
@@ -120,6 +121,23 @@ def clean_website(value: str) -> str:
     """Return an http(s) address; anything else (javascript:, ftp:, …) is refused."""
     if not WEBSITE_PATTERN.match(value):
         raise ValueError(_("%(value)s must be an http:// or https:// address", value=repr(value)))
+    return value
+
+
+def clean_booking_url(value: str) -> str:
+    """Return an https address for booking; http and anything else are refused.
+
+    Patients type their name, birth date and phone number on a booking page, so the link
+    we give them must not send that in clear text.
+    """
+    if not BOOKING_URL_PATTERN.match(value):
+        raise ValueError(
+            _(
+                "%(value)s must be an https:// address: patients give their details when "
+                "they book, so the booking page must be secure",
+                value=repr(value),
+            )
+        )
     return value
 
 
