@@ -20,6 +20,7 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.import_format import CANONICAL_COLUMNS, HEADER_ALIASES, REQUIRED_COLUMNS
 from clinic_finder.importer import (
     RowStatus,
@@ -27,7 +28,14 @@ from clinic_finder.importer import (
     decode_upload,
     plan_import,
 )
-from clinic_finder.models import Clinic, Clinician, PostalCode, Profession
+from clinic_finder.models import (
+    LISTED_LICENCE_STATUSES,
+    Clinic,
+    Clinician,
+    PostalCode,
+    Practice,
+    Profession,
+)
 from clinic_finder.search import RADIUS_CHOICES_KM, find_clinics_near
 
 from .factories import make_clinic
@@ -58,14 +66,20 @@ class ListedClinic:
     id: int
     point: tuple[float, float]
     active: bool
-    professions: frozenset[Profession]  # of its active clinicians
+    professions: frozenset[Profession]  # of its listed practices
 
 
 def snapshot_directory(session) -> list[ListedClinic]:
-    """Read every clinic with the professions of its active clinicians."""
+    """Read every clinic with the professions of its listed practices (active, by a
+    clinician whose licence check lets patients see them)."""
     professions: dict[int, set[Profession]] = {}
     for clinic_id, profession in session.execute(
-        select(Clinician.clinic_id, Clinician.profession).where(Clinician.active.is_(True))
+        select(Practice.clinic_id, Practice.profession)
+        .join(Practice.clinician)
+        .where(
+            Practice.active.is_(True),
+            Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
+        )
     ):
         professions.setdefault(clinic_id, set()).add(profession)
     return [
@@ -77,15 +91,23 @@ def snapshot_directory(session) -> list[ListedClinic]:
 
 
 def load_search_directory(session) -> None:
-    """Load the demo directory, then deactivate some of it and add clinics tied in distance."""
+    """Load the demo directory, then deactivate some of it, hide some clinicians by their
+    licence, and add clinics tied in distance."""
     import_text(session, decode_upload(DEMO_FILE.read_bytes()))
-    # Every 9th clinic and every 5th clinician inactive: some clinics then have no active
-    # clinician at all, or none of a profession, and must drop out of the results.
+    # Every 9th clinic, every 5th practice and every 7th clinician's licence out: some
+    # clinics then have no listed clinician at all, or none of a profession, and must drop
+    # out of the results.
     clinic_ids = session.scalars(select(Clinic.id).order_by(Clinic.id)).all()
     session.execute(update(Clinic).where(Clinic.id.in_(clinic_ids[::9])).values(active=False))
+    practice_ids = session.scalars(select(Practice.id).order_by(Practice.id)).all()
+    session.execute(
+        update(Practice).where(Practice.id.in_(practice_ids[2::5])).values(active=False)
+    )
     clinician_ids = session.scalars(select(Clinician.id).order_by(Clinician.id)).all()
     session.execute(
-        update(Clinician).where(Clinician.id.in_(clinician_ids[2::5])).values(active=False)
+        update(Clinician)
+        .where(Clinician.id.in_(clinician_ids[3::7]))
+        .values(licence_status=LicenceStatus.SUSPENDED)
     )
     # Three clinics on one spot: equal distances, which the id must order.
     spot = session.get(Clinic, clinic_ids[1])
@@ -151,8 +173,8 @@ def test_search_returns_the_exact_nearest_clinics(session):
         for hit in result.hits:
             assert hit.clinic.active
             assert any(
-                clinician.active and profession in (None, clinician.profession)
-                for clinician in hit.clinic.clinicians
+                practice.is_listed and profession in (None, practice.profession)
+                for practice in hit.clinic.practices
             )
 
     search_is_exact()
