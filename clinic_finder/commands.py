@@ -32,8 +32,15 @@ from .erasure import erase_deleted_rows
 from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
-from .importer import ImportFileError
-from .imports import apply_batch, create_batch, discard_batch, plan_batch, stored_rejected_rows
+from .importer import ImportFileError, RowResult
+from .imports import (
+    apply_batch,
+    create_batch,
+    discard_batch,
+    plan_batch,
+    stored_rejected_rows,
+    stored_warnings,
+)
 from .jobs import run_pending
 from .mail import SendReport, current_mailer, outbox_status, send_due
 from .models import (
@@ -80,6 +87,16 @@ def load_postcodes_command(path: Path | None, if_empty: bool) -> None:
     )
 
 
+def _echo_rejected_and_warnings(batch: ImportBatch) -> list[RowResult]:
+    """Say why each rejected row was, and what each warning was; return the rejected rows."""
+    rejected = stored_rejected_rows(db.session, batch)
+    for row in rejected:
+        click.echo(f"Line {row.line}: rejected: {'; '.join(row.errors)}", err=True)
+    for line, warnings in stored_warnings(db.session, batch):
+        click.echo(f"Line {line}: warning: {'; '.join(warnings)}", err=True)
+    return rejected
+
+
 @clinics_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check and classify every row; write nothing.")
@@ -112,9 +129,7 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
 
     if batch.unknown_columns:
         click.echo("Ignored unknown columns: " + ", ".join(batch.unknown_columns))
-    rejected = stored_rejected_rows(db.session, batch)
-    for row in rejected:
-        click.echo(f"Line {row.line}: rejected: {'; '.join(row.errors)}", err=True)
+    rejected = _echo_rejected_and_warnings(batch)
     if locator.looked_up or locator.unavailable:
         click.echo(
             f"Geocoding: {locator.looked_up} address(es) looked up, {locator.from_cache} from "
@@ -176,7 +191,9 @@ def export_clinics_command(path: Path | None) -> None:
         # The byte-order mark makes Excel read UTF-8; the importer skips it.
         path.write_text("\ufeff" + text, encoding="utf-8", newline="")
         where = str(path)
-    click.echo(f"Exported {len(rows)} clinicians to {where}.", err=True)
+    click.echo(
+        f"Exported {len(rows)} rows (one per clinician at each clinic) to {where}.", err=True
+    )
 
 
 def _link_lifetime() -> timedelta:

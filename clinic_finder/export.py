@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session, contains_eager
 
 from .import_format import CANONICAL_COLUMNS, export_row
 from .importer import RowResult
-from .models import Clinic, Clinician
+from .models import Clinic, Practice
 from .spreadsheet_cells import neutralise_cell
 
 REJECTED_ROWS_COLUMNS = (*CANONICAL_COLUMNS, "line", "reason")
 
 
-def _row_order(clinician: Clinician) -> tuple[object, ...]:
-    clinic = clinician.clinic
+def _row_order(practice: Practice) -> tuple[object, ...]:
+    clinic, clinician = practice.clinic, practice.clinician
     return (
         clinic.name.casefold(),
         clinic.name,
@@ -37,20 +37,22 @@ def _row_order(clinician: Clinician) -> tuple[object, ...]:
 
 
 def export_rows(session: Session) -> Iterator[dict[str, str]]:
-    """Yield one import-format row per active clinician of an active clinic.
+    """Yield one import-format row per active practice at an active clinic.
 
-    Values are in their export form but not yet neutralised (the CSV writers do that).
-    Rows come ordered by clinic name, clinic id and clinician name; the sort happens in
-    Python so that SQLite and PostgreSQL, whose collations differ, give the same file.
+    A clinician who works at two clinics has a row at each, as in the file that put them
+    there. Values are in their export form but not yet neutralised (the CSV writers do
+    that). Rows come ordered by clinic name, clinic id and clinician name; the sort happens
+    in Python so that SQLite and PostgreSQL, whose collations differ, give the same file.
     """
-    clinicians = session.scalars(
-        select(Clinician)
-        .join(Clinician.clinic)
-        .where(Clinic.active.is_(True), Clinician.active.is_(True))
-        .options(contains_eager(Clinician.clinic))
+    practices = session.scalars(
+        select(Practice)
+        .join(Practice.clinic)
+        .join(Practice.clinician)
+        .where(Clinic.active.is_(True), Practice.active.is_(True))
+        .options(contains_eager(Practice.clinic), contains_eager(Practice.clinician))
     ).all()
-    for clinician in sorted(clinicians, key=_row_order):
-        yield export_row(clinician.clinic, clinician)
+    for practice in sorted(practices, key=_row_order):
+        yield export_row(practice)
 
 
 def rows_to_csv(

@@ -2,7 +2,8 @@
 column — its header names, whether it is required, its longest value, how a cell is read,
 where the value goes, and how the export writes it back.
 
-A file has one row per clinician; clinic details repeat on each row of the same clinic.
+A file has one row per clinician at a clinic (a practice); the clinic's details repeat on
+each row of the same clinic, and a clinician who works at two clinics has a row at each.
 Adding a column is a row here, a field on the model (and its migration), and the form.
 The postcode and the coordinates are read here too, but placed by ``importer.validate_row``:
 they are checked against the postcode register and against each other.
@@ -18,8 +19,9 @@ from typing import Any
 import phonenumbers
 from flask_babel import gettext as _
 
-from .models import PROFESSION_TERMS, Clinic, Clinician, LocationSource, Profession
+from .models import PROFESSION_TERMS, LocationSource, Practice, Profession
 from .validation import (
+    clean_booking_url,
     clean_email,
     clean_hpr_number,
     clean_list,
@@ -130,11 +132,12 @@ def coordinate_for_export(value: float) -> str:
     return " " + text if text.startswith("-") else text
 
 
-def _coordinate(name: str) -> Callable[[Clinic, Clinician], str]:
+def _coordinate(name: str) -> Callable[[Practice], str]:
     # A clinic placed at its postcode's centre is written without coordinates: importing
     # it places it there again and keeps it marked as postcode precision, instead of
     # passing the centre off as the clinic's own coordinates.
-    def export(clinic: Clinic, _clinician: Clinician) -> str:
+    def export(practice: Practice) -> str:
+        clinic = practice.clinic
         if clinic.location_source is LocationSource.POSTCODE:
             return ""
         return coordinate_for_export(getattr(clinic, name))
@@ -143,10 +146,12 @@ def _coordinate(name: str) -> Callable[[Clinic, Clinician], str]:
 
 
 def _stored(record: str, name: str, write: Callable[[Any], str] = str):
-    """The export of a stored field: ``write`` turns the value into cell text."""
+    """The export of a stored field of the practice, its clinic or its clinician:
+    ``write`` turns the value into cell text."""
 
-    def export(clinic: Clinic, clinician: Clinician) -> str:
-        value = getattr(clinic if record == "clinic" else clinician, name)
+    def export(practice: Practice) -> str:
+        holder = practice if record == "practice" else getattr(practice, record)
+        value = getattr(holder, name)
         return "" if value is None else write(value)
 
     return export
@@ -166,11 +171,12 @@ class Column:
     parse: Callable[[str], Any] = one_line
     # The value of an empty cell.
     empty: Any = None
-    # Where the value goes: ("clinic" or "clinician", field name); None for the columns
-    # validate_row places itself (the postcode and the coordinates).
+    # Where the value goes: ("clinic", "clinician" or "practice", field name); None for
+    # the columns validate_row places itself (the postcode and the coordinates).
     target: tuple[str, str] | None = None
-    # Writes the stored value as the importer reads it.
-    export: Callable[[Clinic, Clinician], str] | None = None
+    # Writes the stored value of a practice (its clinic, its clinician) as the importer
+    # reads it.
+    export: Callable[[Practice], str] | None = None
 
 
 # fmt: off
@@ -187,7 +193,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("city", ("poststed",), max_length=100, empty="",
            target=("clinic", "city"), export=_stored("clinic", "city")),
     Column("phone", ("telefon",), max_length=40, parse=clean_phone,
-           target=("clinic", "phone"), export=lambda clinic, _: phone_for_export(clinic.phone)),
+           target=("clinic", "phone"),
+           export=lambda practice: phone_for_export(practice.clinic.phone)),
     Column("email", ("e-post", "epost"), max_length=254, parse=clean_email,
            target=("clinic", "email"), export=_stored("clinic", "email")),
     Column("website", ("nettside",), max_length=500, parse=clean_website,
@@ -195,26 +202,45 @@ COLUMNS: tuple[Column, ...] = (
     Column("clinician_name", ("behandler", "navn"), True, 200, empty="",
            target=("clinician", "name"), export=_stored("clinician", "name")),
     Column("profession", ("yrke", "profesjon"), True, parse=parse_profession,
-           target=("clinician", "profession"),
-           export=_stored("clinician", "profession", lambda p: p.value)),
+           target=("practice", "profession"),
+           export=_stored("practice", "profession", lambda p: p.value)),
     Column("hpr_number", ("hpr-nummer", "hpr", "hpr-nr"), True, parse=clean_hpr_number,
            empty="", target=("clinician", "hpr_number"),
            export=_stored("clinician", "hpr_number")),
+    # The clinician's own agreement, for their work at this clinic (never a chiropractor's).
     Column("helfo_agreement", ("driftsavtale",), parse=parse_yes_no, empty=False,
-           target=("clinic", "helfo_agreement"),
-           export=lambda clinic, _: yes_no(clinic.helfo_agreement)),
+           target=("practice", "public_agreement"),
+           export=_stored("practice", "public_agreement", yes_no)),
     Column("accepts_new_patients", ("tar imot nye", "tar imot nye pasienter"),
-           parse=parse_yes_no, target=("clinic", "accepts_new_patients"),
-           export=lambda clinic, _: yes_no(clinic.accepts_new_patients)),
+           parse=parse_yes_no, target=("practice", "accepts_new_patients"),
+           export=_stored("practice", "accepts_new_patients", yes_no)),
     Column("languages", ("språk",), parse=parse_list, empty=(),
            target=("clinician", "languages"),
            export=_stored("clinician", "languages", ";".join)),
     Column("services", ("behandlinger", "tjenester"), parse=parse_list, empty=(),
-           target=("clinician", "services"),
-           export=_stored("clinician", "services", ";".join)),
+           target=("practice", "services"),
+           export=_stored("practice", "services", ";".join)),
     Column("latitude", ("breddegrad",), parse=parse_coordinate, export=_coordinate("latitude")),
     Column("longitude", ("lengdegrad",), parse=parse_coordinate,
            export=_coordinate("longitude")),
+    # Added with practices (issue 12), after the older columns so that files and scripts
+    # that write those by position keep working.
+    Column("booking_url", ("timebestilling", "bestillingslenke", "booking", "bestill time",
+                           "nettbooking"),
+           max_length=500, parse=clean_booking_url, target=("clinic", "booking_url"),
+           export=_stored("clinic", "booking_url")),
+    Column("step_free_access", ("trinnfri inngang", "trinnfri tilgang", "trinnfritt"),
+           parse=parse_yes_no, target=("clinic", "step_free_access"),
+           export=_stored("clinic", "step_free_access", yes_no)),
+    Column("accessible_toilet", ("tilrettelagt toalett", "hc-toalett", "hc toalett", "hc-wc"),
+           parse=parse_yes_no, target=("clinic", "accessible_toilet"),
+           export=_stored("clinic", "accessible_toilet", yes_no)),
+    Column("parking", ("parkering",), parse=parse_yes_no, target=("clinic", "parking"),
+           export=_stored("clinic", "parking", yes_no)),
+    Column("municipality_agreement", ("driftsavtale kommune", "avtalekommune",
+                                      "kommune for driftsavtale", "driftsavtalekommune"),
+           max_length=100, target=("practice", "agreement_municipality"),
+           export=_stored("practice", "agreement_municipality")),
 )
 # fmt: on
 
@@ -227,6 +253,6 @@ HEADER_ALIASES: dict[str, str] = {
 }
 
 
-def export_row(clinic: Clinic, clinician: Clinician) -> dict[str, str]:
+def export_row(practice: Practice) -> dict[str, str]:
     """One clinician at one clinic as a row of the clinic list, ready to be neutralised."""
-    return {column.name: column.export(clinic, clinician) for column in COLUMNS}
+    return {column.name: column.export(practice) for column in COLUMNS}

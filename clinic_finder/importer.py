@@ -1,10 +1,11 @@
 """Read, validate, classify and apply a clinic list — one path for the CLI and the web upload.
 
-The file has one row per clinician; clinic details repeat on each row of the same clinic.
-Importing works in two steps so that nothing is written before it has all been checked:
-:func:`plan_rows` (or :func:`plan_import`, the whole file at once) classifies every row as
-new, updated, unchanged or rejected (with the line number and reason), and
-:func:`apply_import` writes the accepted rows. The caller owns the transaction, so a
+The file has one row per clinician at a clinic (a practice); clinic details repeat on each
+row of the same clinic, and the first row of a clinic gives them. Importing works in two
+steps so that nothing is written before it has all been checked: :func:`plan_rows` (or
+:func:`plan_import`, the whole file at once) classifies every row as new, updated,
+unchanged or rejected (with the line number and reason; an accepted row may carry
+warnings), and :func:`apply_import` writes the accepted rows. The caller owns the transaction, so a
 failure part-way leaves nothing behind. ``imports.py`` stores the plan and runs the two
 steps for the web upload and the command line alike.
 """
@@ -18,6 +19,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -30,6 +32,8 @@ from .import_format import (
     COLUMNS,
     HEADER_ALIASES,
     REQUIRED_COLUMNS,
+    one_line,
+    parse_postcode,
 )
 from .models import (
     Clinic,
@@ -37,6 +41,7 @@ from .models import (
     ImportBatch,
     LocationSource,
     PostalCode,
+    Practice,
     Profession,
     RowStatus,
     StaffUser,
@@ -45,7 +50,7 @@ from .models import (
 from .postcodes import PostcodePlace, read_register
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
-from .validation import MAX_KM_FROM_POSTCODE, check_in_norway, clean_hpr_number
+from .validation import MAX_KM_FROM_POSTCODE, check_in_norway, clean_hpr_number, split_list
 
 __all__ = ["RowStatus"]  # defined with the tables it is stored in; most callers import it here
 
@@ -73,8 +78,10 @@ class ClinicRecord:
     phone: str | None
     email: str | None
     website: str | None
-    helfo_agreement: bool
-    accepts_new_patients: bool | None
+    booking_url: str | None
+    step_free_access: bool | None
+    accessible_toilet: bool | None
+    parking: bool | None
     latitude: float
     longitude: float
     location_source: LocationSource
@@ -89,21 +96,8 @@ class ClinicRecord:
         return clinic_key(self.name, self.address, self.postcode)
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "org_number": self.org_number,
-            "address": self.address,
-            "postcode": self.postcode,
-            "city": self.city,
-            "phone": self.phone,
-            "email": self.email,
-            "website": self.website,
-            "helfo_agreement": self.helfo_agreement,
-            "accepts_new_patients": self.accepts_new_patients,
-            "latitude": self.latitude,
-            "longitude": self.longitude,
-            "location_source": self.location_source,
-        }
+        """The values as the model's fields."""
+        return {name: getattr(self, name) for name in _CLINIC_FIELDS}
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
@@ -117,49 +111,84 @@ class ClinicRecord:
 
 @dataclass(frozen=True)
 class ClinicianRecord:
-    """Validated clinician details from one row."""
+    """Validated details of the person from one row (the same on each of their rows)."""
 
     name: str
-    profession: Profession
     hpr_number: str
     languages: tuple[str, ...]
-    services: tuple[str, ...]
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "profession": self.profession,
-            "hpr_number": self.hpr_number,
-            "languages": list(self.languages),
-            "services": list(self.services),
-            "active": True,
-        }
+        """The values as the model's fields."""
+        return {"name": self.name, "hpr_number": self.hpr_number, "languages": list(self.languages)}
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
-        return {
-            "name": self.name,
-            "profession": self.profession.value,
-            "hpr_number": self.hpr_number,
-            "languages": list(self.languages),
-            "services": list(self.services),
-        }
+        return self.fields()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClinicianRecord:
         """The record stored by :meth:`to_json`."""
         return cls(
-            name=data["name"],
-            profession=Profession(data["profession"]),
-            hpr_number=data["hpr_number"],
-            languages=tuple(data["languages"]),
-            services=tuple(data["services"]),
+            name=data["name"], hpr_number=data["hpr_number"], languages=tuple(data["languages"])
         )
+
+
+@dataclass(frozen=True)
+class PracticeRecord:
+    """Validated details of the clinician's work at the row's clinic."""
+
+    profession: Profession
+    services: tuple[str, ...]
+    public_agreement: bool
+    # With an agreement and none given, the plan fills it in (_Plan.with_municipality).
+    agreement_municipality: str | None
+    accepts_new_patients: bool | None
+
+    def fields(self) -> dict[str, Any]:
+        """The values as the model's fields."""
+        return {
+            "profession": self.profession,
+            "services": list(self.services),
+            "public_agreement": self.public_agreement,
+            "agreement_municipality": self.agreement_municipality,
+            "accepts_new_patients": self.accepts_new_patients,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON values, to store with a planned row."""
+        return {**self.fields(), "profession": self.profession.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PracticeRecord:
+        """The record stored by :meth:`to_json`."""
+        return cls(
+            **{
+                **data,
+                "profession": Profession(data["profession"]),
+                "services": tuple(data["services"]),
+            }
+        )
+
+
+_CLINIC_FIELDS = tuple(field.name for field in dataclasses.fields(ClinicRecord))
+
+
+@dataclass(frozen=True)
+class RowRecords:
+    """What an accepted row says: the clinic, the clinician, and their practice there."""
+
+    clinic: ClinicRecord
+    clinician: ClinicianRecord
+    practice: PracticeRecord
 
 
 @dataclass
 class RowResult:
-    """One input row: where it was, what it said, and what importing it does."""
+    """One input row: where it was, what it said, and what importing it does.
+
+    ``warnings`` say what of an accepted row is not imported as written (a clinic detail
+    that differs from an earlier row of the same clinic: the earlier row's value is kept).
+    """
 
     line: int
     raw: dict[str, str]
@@ -167,6 +196,8 @@ class RowResult:
     errors: list[str] = field(default_factory=list)
     clinic: ClinicRecord | None = None
     clinician: ClinicianRecord | None = None
+    practice: PracticeRecord | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -190,6 +221,10 @@ class ImportReport:
     @property
     def accepted(self) -> list[RowResult]:
         return [row for row in self.rows if row.status is not RowStatus.REJECTED]
+
+    @property
+    def with_warnings(self) -> list[RowResult]:
+        return [row for row in self.rows if row.warnings]
 
 
 def normalise_key(text: str) -> str:
@@ -399,22 +434,44 @@ def _targets(values: dict[str, Any], record: str) -> dict[str, Any]:
     }
 
 
+def _practice_errors(values: dict[str, Any]) -> list[str]:
+    """What is wrong with the row's public agreement, by Norwegian rules."""
+    agreement = values.get("helfo_agreement")
+    if values.get("profession") is Profession.CHIROPRACTOR and agreement is True:
+        # Their patients pay in full: showing one with an agreement is a wrong price.
+        return [
+            _(
+                "Chiropractors have no public agreement (driftsavtale) in Norway: their "
+                "patients pay in full. Write no in helfo_agreement for a chiropractor."
+            )
+        ]
+    if agreement is False and values.get("municipality_agreement"):
+        return [
+            _(
+                "municipality_agreement is given but helfo_agreement is not yes: a "
+                "municipality goes only with a public agreement"
+            )
+        ]
+    return []
+
+
 def validate_row(
     raw: dict[str, str],
     postcodes: Mapping[str, Postcode],
     locate: Locate = locate_at_postcode,
-) -> tuple[ClinicRecord | None, ClinicianRecord | None, list[str]]:
-    """Check one row; return the records, or the reasons it cannot be imported.
+) -> tuple[RowRecords | None, list[str]]:
+    """Check one row; return its records, or the reasons it cannot be imported.
 
     Each cell is read by its column (import_format.COLUMNS); the postcode must be in the
-    register and the coordinates near it. A row without coordinates is placed by
-    ``locate`` (a geocoder, or the postcode centre).
+    register and the coordinates near it; a chiropractor has no public agreement, and a
+    municipality comes only with one. A row without coordinates is placed by ``locate``
+    (a geocoder, or the postcode centre).
     """
     values, errors = _read_cells(raw)
     postal, place_errors = _place(values, postcodes)
-    errors += place_errors
+    errors += place_errors + _practice_errors(values)
     if errors:
-        return None, None, errors
+        return None, errors
     assert postal is not None
     clinic_values = _targets(values, "clinic")
     if values["latitude"] is None:
@@ -428,7 +485,12 @@ def validate_row(
         longitude=location[1],
         location_source=location[2],
     )
-    return clinic, ClinicianRecord(**_targets(values, "clinician")), []
+    records = RowRecords(
+        clinic,
+        ClinicianRecord(**_targets(values, "clinician")),
+        PracticeRecord(**_targets(values, "practice")),
+    )
+    return records, []
 
 
 def clinic_key(name: str, address: str, postcode: str) -> tuple[str, ...]:
@@ -445,28 +507,6 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
         yield values[start : start + LOOKUP_CHUNK]
 
 
-def _find_existing_clinics(
-    session: Session, keys: set[tuple[str, ...]]
-) -> dict[tuple[str, ...], Clinic]:
-    """The directory's clinics that rows with these keys are (the oldest, for a key twice).
-
-    The keys are worked out from (id, name, address, postcode) tuples; only the clinics
-    that match are loaded as models, so a file costs what it names, not the directory.
-    """
-    ids: dict[tuple[str, ...], int] = {}
-    query = select(Clinic.id, Clinic.name, Clinic.address, Clinic.postcode).order_by(Clinic.id)
-    for clinic_id, name, address, postcode in session.execute(query):
-        key = clinic_key(name, address, postcode)
-        if key in keys:
-            ids.setdefault(key, clinic_id)
-    loaded: dict[int, Clinic] = {}
-    for chunk in _chunks(list(ids.values())):
-        loaded.update(
-            (c.id, c) for c in session.scalars(select(Clinic).where(Clinic.id.in_(chunk)))
-        )
-    return {key: loaded[clinic_id] for key, clinic_id in ids.items()}
-
-
 def _differs(model: Any, fields: dict[str, Any]) -> bool:
     return any(getattr(model, name) != value for name, value in fields.items())
 
@@ -479,50 +519,137 @@ def _hpr_number_of(raw: dict[str, str]) -> str | None:
         return None
 
 
-def _lines_of_hpr_numbers(raw_rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
+def _clinic_key_as_written(raw: dict[str, str]) -> tuple[str, ...]:
+    """The clinic a row is about, from its cells before they are checked."""
+    return clinic_key(
+        cell_value(raw, "clinic_name"),
+        cell_value(raw, "address"),
+        parse_postcode(cell_value(raw, "postcode")),
+    )
+
+
+@dataclass(frozen=True)
+class _HprLine:
+    """A line of the file with a given HPR number: its clinic, and the person it names."""
+
+    line: int
+    clinic: tuple[str, ...]
+    # (name, languages) as written, spacing folded: what must agree between clinics.
+    person: tuple[str, tuple[str, ...]]
+
+
+def _lines_of_hpr_numbers(raw_rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[_HprLine]]:
     """The lines each HPR number of a file is on, so a number given twice is seen at once."""
-    lines: dict[str, list[int]] = {}
+    lines: dict[str, list[_HprLine]] = {}
     for line, raw in raw_rows:
         number = _hpr_number_of(raw)
-        if number is not None:
-            lines.setdefault(number, []).append(line)
+        if number is None:
+            continue
+        person = (
+            one_line(cell_value(raw, "clinician_name")),
+            tuple(split_list(cell_value(raw, "languages"))),
+        )
+        lines.setdefault(number, []).append(_HprLine(line, _clinic_key_as_written(raw), person))
     return lines
+
+
+def _hpr_conflict(number: str, lines: list[_HprLine], clinic: tuple[str, ...]) -> str | None:
+    """Why a row is refused for an HPR number that other lines of the file have too.
+
+    At two clinics it is one clinician working at both (two practices), as long as the
+    rows agree on the person. Twice at one clinic, or with two names, we cannot know
+    which row is right: none is imported, and each names every line, so the staff member
+    fixes the file.
+    """
+    same_clinic = [entry.line for entry in lines if entry.clinic == clinic]
+    if len(same_clinic) > 1:
+        return _(
+            "HPR number %(hpr)s is on lines %(lines)s for the same clinic: a clinician has "
+            "one row per clinic, so none of these rows is imported",
+            hpr=number,
+            lines=", ".join(str(line) for line in same_clinic),
+        )
+    if len({entry.person for entry in lines}) > 1:
+        return _(
+            "HPR number %(hpr)s is on lines %(lines)s with different names or languages: "
+            "a clinician's rows must give the same name and languages, so none of these "
+            "rows is imported",
+            hpr=number,
+            lines=", ".join(str(entry.line) for entry in lines),
+        )
+    return None
+
+
+# A later row of a clinic that differs from its first row in one of these gets a warning
+# naming the column; the first row's value is kept. (The postcode, name and address, folded,
+# are what make it the same clinic.)
+_CLINIC_DETAILS: tuple[tuple[tuple[str, ...], str], ...] = (
+    *(
+        ((column.target[1],), column.name)
+        for column in COLUMNS
+        if column.target is not None and column.target[0] == "clinic"
+    ),
+    (("latitude", "longitude"), "latitude/longitude"),
+)
+
+
+def _clinic_differences(
+    first: ClinicRecord, first_line: int, later: ClinicRecord, line: int
+) -> list[str]:
+    """Warnings for the clinic details of a later row that differ from the first row's."""
+    return [
+        _(
+            "%(column)s on line %(line)s differs from line %(first)s of the same clinic: "
+            "the value on line %(first)s is kept",
+            column=column,
+            line=line,
+            first=first_line,
+        )
+        for names, column in _CLINIC_DETAILS
+        if any(getattr(first, name) != getattr(later, name) for name in names)
+    ]
 
 
 # What a plan compares a row with: the directory's values, read once as plain rows.
 _CLINIC_COLUMNS = (
     Clinic.id,
-    Clinic.name,
-    Clinic.org_number,
-    Clinic.address,
-    Clinic.postcode,
-    Clinic.city,
-    Clinic.phone,
-    Clinic.email,
-    Clinic.website,
-    Clinic.latitude,
-    Clinic.longitude,
-    Clinic.location_source,
+    *(getattr(Clinic, name) for name in _CLINIC_FIELDS),
     Clinic.active,
 )
-_CLINICIAN_COLUMNS = (
+_CLINICIAN_COLUMNS = (Clinician.hpr_number, Clinician.name, Clinician.languages)
+_PRACTICE_COLUMNS = (
     Clinician.hpr_number,
-    Clinician.name,
-    Clinician.languages,
+    Practice.clinic_id,
+    Practice.profession,
+    Practice.services,
+    Practice.public_agreement,
+    Practice.agreement_municipality,
+    Practice.accepts_new_patients,
+    Practice.active,
 )
 
 
-def _directory_clinicians(session: Session, hpr_numbers: list[str]) -> dict[str, Any]:
-    """The directory's clinicians with these HPR numbers (those of a file), as plain rows.
+def _directory_people(
+    session: Session, hpr_numbers: list[str]
+) -> tuple[dict[str, Any], dict[tuple[str, int], Any]]:
+    """The directory's clinicians with these HPR numbers (those of a file), and their
+    practices by (HPR number, clinic id), as plain rows.
 
-    Only the file's: their languages and services are JSON, and reading every clinician's
-    would cost more than planning a small file against a large directory.
+    Only the file's: their languages and services are JSON, and reading everyone's would
+    cost more than planning a small file against a large directory.
     """
-    found: dict[str, Any] = {}
+    clinicians: dict[str, Any] = {}
+    practices: dict[tuple[str, int], Any] = {}
     for chunk in _chunks(hpr_numbers):
         query = select(*_CLINICIAN_COLUMNS).where(Clinician.hpr_number.in_(chunk))
-        found.update((row.hpr_number, row) for row in session.execute(query))
-    return found
+        clinicians.update((row.hpr_number, row) for row in session.execute(query))
+        query = (
+            select(*_PRACTICE_COLUMNS)
+            .join(Practice.clinician)
+            .where(Clinician.hpr_number.in_(chunk))
+        )
+        practices.update(((row.hpr_number, row.clinic_id), row) for row in session.execute(query))
+    return clinicians, practices
 
 
 class _Plan:
@@ -546,27 +673,20 @@ class _Plan:
             key = clinic_key(existing.name, existing.address, existing.postcode)
             self.clinics.setdefault(key, existing)
         self.lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
-        self.clinicians = _directory_clinicians(session, list(self.lines_of_hpr))
+        self.clinicians, self.practices = _directory_people(session, list(self.lines_of_hpr))
         self.locate = locate or locate_at_postcode
         # The first line (and its details) of each clinic in the file, and one geocoder
         # answer per address per file, however the geocoder is doing.
         self.clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
         self.located: dict[tuple[str, str], Location] = {}
 
-    def shared_hpr_error(self, raw: dict[str, str]) -> str | None:
-        """Why a row is refused for an HPR number that other lines of the file have too."""
+    def hpr_conflict(self, raw: dict[str, str]) -> str | None:
+        """Why a row is refused for its HPR number being on other lines too, if it is."""
         number = _hpr_number_of(raw)
         lines = self.lines_of_hpr.get(number or "", [])
-        if len(lines) < 2:
+        if number is None or len(lines) < 2:
             return None
-        # We cannot know which of the rows is right: none is imported, and each names
-        # every line, so the staff member fixes the file.
-        return _(
-            "HPR number %(hpr)s is on lines %(lines)s: a clinician has one row, so "
-            "none of these rows is imported",
-            hpr=number,
-            lines=", ".join(str(line) for line in lines),
-        )
+        return _hpr_conflict(number, lines, _clinic_key_as_written(raw))
 
     def locator_for(self, clinic_name: str) -> Locate:
         """Place a row without coordinates where its clinic already is, else look it up.
@@ -594,54 +714,84 @@ class _Plan:
     def classify(self, line: int, raw: dict[str, str]) -> RowResult:
         """Check one row and say what importing it would do."""
         result = RowResult(line=line, raw=raw)
-        shared = self.shared_hpr_error(raw)
+        conflict = self.hpr_conflict(raw)
         # A row refused for its HPR number is still checked, to report all that is wrong
         # with it, but not geocoded: it will not be imported.
         locate = (
             locate_at_postcode
-            if shared
+            if conflict
             else self.locator_for(" ".join(cell_value(raw, "clinic_name").split()))
         )
-        clinic, clinician, errors = validate_row(raw, self.postcodes, locate)
-        if shared is not None:
-            errors.append(shared)
-        if clinic is None or clinician is None or errors:
+        records, errors = validate_row(raw, self.postcodes, locate)
+        if conflict is not None:
+            errors.append(conflict)
+        if records is None or errors:
             result.errors = errors
             return result
+        records = self.as_in_directory(records)
+        records, result.warnings = self.first_row_wins(line, records)
+        result.clinic, result.clinician = records.clinic, records.clinician
+        result.practice = records.practice
+        result.status = self.status(records)
+        return result
+
+    def existing_practice(self, records: RowRecords) -> Any | None:
+        """The directory's practice of the row's clinician at the row's clinic, if any."""
+        clinic = self.clinics.get(records.clinic.key)
+        if clinic is None:
+            return None
+        return self.practices.get((records.clinician.hpr_number, clinic.id))
+
+    def as_in_directory(self, records: RowRecords) -> RowRecords:
+        """The row's records with what the file leaves to the directory filled in.
+
+        The same point as the directory's keeps its precision (an exported file coming
+        back). An agreement without a municipality keeps the one the directory knows, and
+        a new agreement is with the clinic's municipality, where such agreements are made.
+        """
+        clinic, practice = records.clinic, records.practice
         existing_clinic = self.clinics.get(clinic.key)
         if existing_clinic is not None and (
             (existing_clinic.latitude, existing_clinic.longitude)
             == (clinic.latitude, clinic.longitude)
         ):
-            # The same point again (e.g. an exported file coming back) keeps its precision.
             clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
-        seen = self.clinic_in_file.setdefault(clinic.key, (line, clinic))
-        if seen[1] != clinic:
-            result.errors = [
-                _(
-                    "clinic details differ from line %(line)s for the same clinic; "
-                    "every row of a clinic must give the same clinic details",
-                    line=seen[0],
-                )
-            ]
-            return result
-        result.clinic, result.clinician = clinic, clinician
-        result.status = self.status(existing_clinic, clinic, clinician)
-        return result
+        if practice.public_agreement and practice.agreement_municipality is None:
+            existing = self.existing_practice(records)
+            if existing is not None and existing.public_agreement:
+                municipality = existing.agreement_municipality
+            else:
+                municipality = self.postcodes[clinic.postcode].municipality or None
+            practice = dataclasses.replace(practice, agreement_municipality=municipality)
+        return dataclasses.replace(records, clinic=clinic, practice=practice)
 
-    def status(
-        self, existing_clinic: Any | None, clinic: ClinicRecord, clinician: ClinicianRecord
-    ) -> RowStatus:
-        """New, updated or unchanged, against the directory as it was read."""
-        existing = self.clinicians.get(clinician.hpr_number)
+    def first_row_wins(self, line: int, records: RowRecords) -> tuple[RowRecords, list[str]]:
+        """The clinic as its first row in the file gives it, and warnings for what differs."""
+        first_line, first = self.clinic_in_file.setdefault(
+            records.clinic.key, (line, records.clinic)
+        )
+        if first_line == line:
+            return records, []
+        warnings = _clinic_differences(first, first_line, records.clinic, line)
+        return dataclasses.replace(records, clinic=first), warnings
+
+    def status(self, records: RowRecords) -> RowStatus:
+        """New, updated or unchanged, against the directory as it was read.
+
+        A row is a practice, found by HPR number and clinic: new if the clinician does not
+        work at that clinic yet, updated if anything of it, the clinician or the clinic
+        changes (or it, or the clinic, was deactivated).
+        """
+        existing = self.existing_practice(records)
         if existing is None:
             return RowStatus.NEW
+        clinic = self.clinics[records.clinic.key]
         if (
-            existing_clinic is None
-            or existing.clinic_id != existing_clinic.id
-            or _differs(existing, clinician.fields())
-            or _differs(existing_clinic, clinic.fields())
-            or not existing_clinic.active
+            not existing.active
+            or not clinic.active
+            or _differs(existing, records.practice.fields())
+            or _differs(self.clinicians[records.clinician.hpr_number], records.clinician.fields())
+            or _differs(clinic, records.clinic.fields())
         ):
             return RowStatus.UPDATED
         return RowStatus.UNCHANGED
@@ -730,50 +880,127 @@ def take_import_lock(session: Session) -> None:
         )
 
 
-def apply_import(session: Session, report: ImportReport) -> None:
-    """Write the accepted rows of a planned import; the caller commits or rolls back.
+def _find_existing_clinics(
+    session: Session, keys: set[tuple[str, ...]]
+) -> dict[tuple[str, ...], Clinic]:
+    """The directory's clinics that rows with these keys are (the oldest, for a key twice).
 
-    A clinic named in the file is (re)activated. Clinics and clinicians absent from the
-    file are left alone: an import never deletes. Imports apply one at a time: the
-    directory is read again under the lock, so two imports adding the same clinic or
-    clinician at once add it once.
+    The keys are worked out from (id, name, address, postcode) tuples; only the clinics
+    that match are loaded as models, so a file costs what it names, not the directory.
     """
-    take_import_lock(session)
-    accepted = report.accepted
+    ids: dict[tuple[str, ...], int] = {}
+    query = select(Clinic.id, Clinic.name, Clinic.address, Clinic.postcode).order_by(Clinic.id)
+    for clinic_id, name, address, postcode in session.execute(query):
+        key = clinic_key(name, address, postcode)
+        if key in keys:
+            ids.setdefault(key, clinic_id)
+    loaded: dict[int, Clinic] = {}
+    for chunk in _chunks(list(ids.values())):
+        loaded.update(
+            (c.id, c) for c in session.scalars(select(Clinic).where(Clinic.id.in_(chunk)))
+        )
+    return {key: loaded[clinic_id] for key, clinic_id in ids.items()}
+
+
+def _find_existing_people(
+    session: Session, hpr_numbers: list[str]
+) -> tuple[dict[str, Clinician], dict[tuple[int, int], Practice]]:
+    """The directory's clinicians with these HPR numbers, and every practice of theirs by
+    (clinician id, clinic id)."""
+    clinicians: dict[str, Clinician] = {}
+    practices: dict[tuple[int, int], Practice] = {}
+    for chunk in _chunks(hpr_numbers):
+        query = select(Clinician).where(Clinician.hpr_number.in_(chunk))
+        found = {c.id: c for c in session.scalars(query)}
+        clinicians.update((c.hpr_number, c) for c in found.values())
+        query = select(Practice).where(Practice.clinician_id.in_(list(found)))
+        practices.update(((p.clinician_id, p.clinic_id), p) for p in session.scalars(query))
+    return clinicians, practices
+
+
+def _apply_clinics_and_clinicians(
+    session: Session, accepted: list[RowResult], clinicians: dict[str, Clinician]
+) -> dict[tuple[str, ...], Clinic]:
+    """Add or update every clinic and clinician the rows name; return the clinics by key."""
     clinics = _find_existing_clinics(
         session, {row.clinic.key for row in accepted if row.clinic is not None}
     )
-    clinicians: dict[str, Clinician] = {}
-    hpr_numbers = [row.clinician.hpr_number for row in accepted if row.clinician is not None]
-    for chunk in _chunks(hpr_numbers):
-        query = select(Clinician).where(Clinician.hpr_number.in_(chunk))
-        clinicians.update((c.hpr_number, c) for c in session.scalars(query))
-    now = now_utc()
     for row in accepted:
         assert row.clinic is not None and row.clinician is not None
         clinic = clinics.get(row.clinic.key)
         if clinic is None:
-            clinic = Clinic(**row.clinic.fields(), active=True)
+            clinics[row.clinic.key] = clinic = Clinic(**row.clinic.fields(), active=True)
             session.add(clinic)
-            clinics[row.clinic.key] = clinic
-            if clinic.accepts_new_patients is not None:
-                clinic.accepts_new_patients_confirmed_at = now
         else:
-            if clinic.accepts_new_patients != row.clinic.accepts_new_patients:
-                clinic.accepts_new_patients_confirmed_at = (
-                    None if row.clinic.accepts_new_patients is None else now
-                )
+            # Every row of a clinic carries its first row's details: the same values again.
             apply_changes(clinic, row.clinic.fields())
-            if not clinic.active:
-                clinic.active = True
+            clinic.active = True
         clinician = clinicians.get(row.clinician.hpr_number)
         if clinician is None:
-            clinician = Clinician(**row.clinician.fields(), clinic=clinic)
-            session.add(clinician)
+            clinician = Clinician(**row.clinician.fields())
             clinicians[row.clinician.hpr_number] = clinician
+            session.add(clinician)
         else:
             apply_changes(clinician, row.clinician.fields())
-            # By id where it has one: reading clinician.clinic would load each one's clinic.
-            if clinic.id is None or clinician.clinic_id != clinic.id:
-                clinician.clinic = clinic
+    return clinics
+
+
+def _apply_practice(
+    session: Session,
+    existing: Practice | None,
+    clinic: Clinic,
+    clinician: Clinician,
+    record: PracticeRecord,
+    now: datetime,
+) -> None:
+    """Add or update the clinician's practice at the clinic (active again, if it was not)."""
+    fields = record.fields()
+    if existing is None:
+        confirmed_at = None if record.accepts_new_patients is None else now
+        session.add(
+            # By id, not relationship: appending to clinic.practices would load them all.
+            Practice(
+                clinic_id=clinic.id,
+                clinician_id=clinician.id,
+                **fields,
+                accepts_new_patients_confirmed_at=confirmed_at,
+                active=True,
+            )
+        )
+        return
+    if existing.accepts_new_patients != record.accepts_new_patients:
+        # A changed answer is confirmed now; the same answer again confirms nothing new.
+        existing.accepts_new_patients_confirmed_at = (
+            None if record.accepts_new_patients is None else now
+        )
+    apply_changes(existing, fields)
+    existing.active = True
+
+
+def apply_import(session: Session, report: ImportReport) -> list[Clinician]:
+    """Write the accepted rows of a planned import; the caller commits or rolls back.
+
+    Each row is a practice, found by HPR number and clinic; its clinic and clinician are
+    added or updated with it. A clinic named in the file is (re)activated, and so is a
+    practice. Clinics, clinicians and practices absent from the file are left alone: an
+    import never deletes or deactivates. Imports apply one at a time: the directory is
+    read again under the lock, so two imports adding the same clinic or clinician at once
+    add it once. Returns the file's clinicians (for the licence check), in file order.
+    """
+    take_import_lock(session)
+    accepted = report.accepted
+    hpr_numbers = list(
+        dict.fromkeys(row.clinician.hpr_number for row in accepted if row.clinician is not None)
+    )
+    clinicians, practices = _find_existing_people(session, hpr_numbers)
+    clinics = _apply_clinics_and_clinicians(session, accepted, clinicians)
+    # New clinics and clinicians get their ids here, so practices are added by id.
     session.flush()
+    now = now_utc()
+    for row in accepted:
+        assert row.clinic is not None and row.clinician is not None and row.practice is not None
+        clinic, clinician = clinics[row.clinic.key], clinicians[row.clinician.hpr_number]
+        existing = practices.get((clinician.id, clinic.id))
+        _apply_practice(session, existing, clinic, clinician, row.practice, now)
+    session.flush()
+    return [clinicians[number] for number in hpr_numbers]

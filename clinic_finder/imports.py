@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, Text, cast, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from .importer import (
@@ -24,6 +25,7 @@ from .importer import (
     ClinicRecord,
     ImportReport,
     Locate,
+    PracticeRecord,
     RowResult,
     apply_import,
     decode_upload,
@@ -32,7 +34,16 @@ from .importer import (
     record_import,
     take_import_lock,
 )
-from .models import ImportBatch, ImportRow, ImportStatus, RowStatus, StaffUser, now_utc
+from .models import (
+    Clinician,
+    ImportBatch,
+    ImportRow,
+    ImportStatus,
+    RowStatus,
+    StaffUser,
+    as_utc,
+    now_utc,
+)
 
 # Planned rows are stored this many at a time, or after this many seconds (geocoding can
 # make rows slow); the caller's checkpoint runs after each store.
@@ -40,11 +51,19 @@ PLAN_CHUNK_ROWS = 500
 PLAN_CHUNK_SECONDS = 5.0
 # The preview shows this many rows a page.
 ROWS_PER_PAGE = 50
-# What the preview can show: every row in file order, or one status.
-ROW_FILTERS = ("all", *(status.value for status in RowStatus))
+# The key of a plan's summary that counts its rows with warnings (beside the statuses).
+WARNINGS = "warnings"
+# What the preview can show: every row in file order, one status, or the rows with warnings.
+ROW_FILTERS = ("all", *(status.value for status in RowStatus), WARNINGS)
 
 # Called with (rows done, rows in the file) after each stored chunk of a plan.
 Checkpoint = Callable[[int, int], None]
+# An imported clinician whose licence was last checked longer ago than this (or never) is
+# checked against HPR when the import is applied.
+LICENCE_STALE_AFTER = timedelta(days=30)
+# The most applying an import spends asking HPR; the clinicians left over stay as they are
+# until `flask clinicians verify-licences` comes to them.
+IMPORT_LICENCE_BUDGET_SECONDS = 30.0
 
 
 class BatchAlreadyApplied(RuntimeError):
@@ -87,6 +106,8 @@ def _stored(batch_id: int, row: RowResult) -> dict[str, Any]:
         "raw": row.raw if row.status is RowStatus.REJECTED else {},
         "clinic": row.clinic.to_json() if row.clinic is not None else None,
         "clinician": row.clinician.to_json() if row.clinician is not None else None,
+        "practice": row.practice.to_json() if row.practice is not None else None,
+        "warnings": row.warnings,
     }
 
 
@@ -123,6 +144,7 @@ def plan_batch(
 
     for row in plan_rows(session, raw_rows, locate):
         counts[row.status.value] += 1
+        counts[WARNINGS] += bool(row.warnings)
         chunk.append(_stored(batch_id, row))
         if len(chunk) >= PLAN_CHUNK_ROWS or time.monotonic() - stored_at > PLAN_CHUNK_SECONDS:
             store()
@@ -131,6 +153,7 @@ def plan_batch(
                 checkpoint(done, total)
     store()
     batch.summary = {status.value: counts[status.value] for status in RowStatus}
+    batch.summary[WARNINGS] = counts[WARNINGS]
     batch.status = ImportStatus.PLANNED
     batch.planned_at = now_utc()
     session.flush()
@@ -140,7 +163,13 @@ def plan_batch(
 def stored_accepted_rows(session: Session, batch: ImportBatch) -> list[RowResult]:
     """The rows of a stored plan that will be written, in file order, as the importer's rows."""
     query = (
-        select(ImportRow.line, ImportRow.status, ImportRow.clinic, ImportRow.clinician)
+        select(
+            ImportRow.line,
+            ImportRow.status,
+            ImportRow.clinic,
+            ImportRow.clinician,
+            ImportRow.practice,
+        )
         .where(ImportRow.batch_id == batch.id, ImportRow.status != RowStatus.REJECTED)
         .order_by(ImportRow.line)
     )
@@ -151,8 +180,9 @@ def stored_accepted_rows(session: Session, batch: ImportBatch) -> list[RowResult
             status=status,
             clinic=ClinicRecord.from_json(clinic),
             clinician=ClinicianRecord.from_json(clinician),
+            practice=PracticeRecord.from_json(practice),
         )
-        for line, status, clinic, clinician in session.execute(query)
+        for line, status, clinic, clinician, practice in session.execute(query)
     ]
 
 
@@ -169,6 +199,18 @@ def stored_rejected_rows(session: Session, batch: ImportBatch) -> list[RowResult
     ]
 
 
+def stored_warnings(session: Session, batch: ImportBatch) -> list[tuple[int, list[str]]]:
+    """The (line, warnings) of a stored plan's rows that have warnings, in file order."""
+    if not batch.summary.get(WARNINGS):
+        return []
+    query = (
+        select(ImportRow.line, ImportRow.warnings)
+        .where(ImportRow.batch_id == batch.id, ImportRow.status != RowStatus.REJECTED)
+        .order_by(ImportRow.line)
+    )
+    return [(line, list(warnings)) for line, warnings in session.execute(query) if warnings]
+
+
 def default_row_filter(batch: ImportBatch) -> str:
     """What the preview shows first: the rejected rows if there are any, else every row."""
     return "rejected" if batch.summary.get("rejected") else "all"
@@ -180,13 +222,17 @@ def rows_in_filter(batch: ImportBatch, show: str) -> int:
 
 
 def stored_rows_query(batch: ImportBatch, show: str = "all") -> Select[tuple[ImportRow]]:
-    """The preview's rows in file order: all of them, or one status.
+    """The preview's rows in file order: all of them, one status, or those with warnings.
 
-    Both read an index in order ((batch, line), or (batch, status, line)), so a page costs
-    the same whatever the file's size; a sort over every row would not.
+    Each reads an index in order ((batch, line), or (batch, status, line)), so a page costs
+    the same whatever the file's size; a sort over every row would not. Rows with warnings
+    are picked from the file's rows as they come (a file has few, and no index says which).
     """
     query = select(ImportRow).where(ImportRow.batch_id == batch.id)
-    if show != "all":
+    if show == WARNINGS:
+        # The JSON as text: PostgreSQL's json type has no equality, and both store "[]".
+        query = query.where(cast(ImportRow.warnings, Text) != "[]")
+    elif show != "all":
         query = query.where(ImportRow.status == RowStatus(show))
     return query.order_by(ImportRow.line)
 
@@ -215,13 +261,43 @@ def apply_batch(
     if claimed != 1:
         raise BatchAlreadyApplied(f"import batch {batch.id} is applied or being applied")
     report = ImportReport(rows=stored_accepted_rows(session, batch))
-    apply_import(session, report)
+    clinicians = apply_import(session, report)
     record_import(session, actor, report, batch, counts=batch.summary)
+    # The licence check of the import's clinicians (issue 12): the one call site.
+    if licences_enabled():
+        check_imported_licences(session, clinicians)
     batch.status = ImportStatus.APPLIED
     batch.lease_token = batch.lease_until = None
     batch.error = None
     session.flush()
     return dict(batch.summary)
+
+
+def licences_enabled() -> bool:
+    """Whether applying an import checks its clinicians' licences against HPR.
+
+    Not yet: the check itself (``licences.check_clinicians``) comes with the HPR client.
+    Until then imported clinicians stay unchecked, and pages say so.
+    """
+    return False
+
+
+def licences_due(clinicians: Iterable[Clinician], now: datetime) -> list[Clinician]:
+    """The clinicians never checked against HPR, or last checked before LICENCE_STALE_AFTER."""
+    return [
+        clinician
+        for clinician in clinicians
+        if clinician.licence_checked_at is None
+        or now - as_utc(clinician.licence_checked_at) > LICENCE_STALE_AFTER
+    ]
+
+
+def check_imported_licences(session: Session, clinicians: list[Clinician]) -> None:
+    """Check the new and stale clinicians of an applied import against HPR, within
+    IMPORT_LICENCE_BUDGET_SECONDS; the caller commits with the import."""
+    due = licences_due(clinicians, now_utc())
+    if due:
+        raise NotImplementedError("wire licences.check_clinicians here when it lands")
 
 
 def discard_batch(session: Session, batch: ImportBatch) -> None:

@@ -133,8 +133,74 @@ def test_export_writes_values_in_import_form(session):
     assert list(row) == list(CANONICAL_COLUMNS)
     assert row["phone"] == "55 12 34 56"
     assert (row["helfo_agreement"], row["accepts_new_patients"]) == ("yes", "no")
+    assert row["municipality_agreement"] == "Bergen"
     assert (row["languages"], row["services"]) == ("nb;en", "exercise therapy;dry needling")
     assert (row["latitude"], row["longitude"]) == ("60.395", "5.325")
+    assert [row[name] for name in ACCESS_COLUMNS] == ["", "", "", ""]
+
+
+ACCESS_COLUMNS = ("booking_url", "step_free_access", "accessible_toilet", "parking")
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ("https://booking.example/fjord?clinic=4&lang=nb", "yes", "no", ""),
+        ("", "", "yes", "no"),
+        ("https://timebestilling.example/", "no", "", "yes"),
+    ],
+)
+def test_export_round_trips_booking_link_and_access_facts(session, cells):
+    row = {**GOOD_ROW, **dict(zip(ACCESS_COLUMNS, cells, strict=True))}
+    import_text(session, csv_text(row))
+    (exported,) = export_rows(session)
+    assert [exported[name] for name in ACCESS_COLUMNS] == list(cells)
+    assert_round_trips(session, export_directory_csv(session), 1)
+
+
+def test_export_round_trips_a_clinician_at_two_clinics_and_their_agreements(session):
+    colleague = {
+        **GOOD_ROW,
+        "clinician_name": "Øyvind Ås",
+        "hpr_number": "1000002",
+        "profession": "chiropractor",
+        "helfo_agreement": "no",
+        "accepts_new_patients": "",
+        "services": "manipulation",
+    }
+    elsewhere = {
+        **GOOD_ROW,
+        "clinic_name": "Bryggen Fysio",
+        "address": "Bryggen 1",
+        "municipality_agreement": "Askøy",
+        "accepts_new_patients": "yes",
+        "latitude": "60.3975",
+        "longitude": "5.324",
+    }
+    import_text(session, csv_text(GOOD_ROW, colleague, elsewhere))
+    rows = list(export_rows(session))
+    assert [(r["clinic_name"], r["hpr_number"]) for r in rows] == [
+        ("Bryggen Fysio", "9876543"),
+        ("Fjordklinikken", "9876543"),
+        ("Fjordklinikken", "1000002"),
+    ]
+    assert [(r["helfo_agreement"], r["municipality_agreement"]) for r in rows] == [
+        ("yes", "Askøy"),
+        ("yes", "Bergen"),
+        ("no", ""),
+    ]
+    assert [r["accepts_new_patients"] for r in rows] == ["yes", "no", ""]
+    assert [r["profession"] for r in rows] == ["physiotherapist", "physiotherapist", "chiropractor"]
+    assert_round_trips(session, export_directory_csv(session), 3)
+
+
+def test_export_round_trips_an_agreement_whose_municipality_is_not_known(session):
+    clinic = make_clinic(session, name="Ukjent kommune", helfo_agreement=True)
+    clinic.practices[0].agreement_municipality = None
+    session.commit()
+    (row,) = export_rows(session)
+    assert (row["helfo_agreement"], row["municipality_agreement"]) == ("yes", "")
+    assert_round_trips(session, export_directory_csv(session), 1)
 
 
 def test_export_keeps_geocoded_and_postcode_precision_and_foreign_phone(session):
@@ -198,20 +264,20 @@ def test_export_round_trips_negative_longitude_on_jan_mayen(session):
     assert_round_trips(session, text, 1)
 
 
-def test_export_leaves_out_inactive_clinics_and_clinicians(session):
+def test_export_leaves_out_inactive_clinics_and_practices(session):
     make_clinic(session, name="Stengt klinikk", active=False)
     open_clinic = make_clinic(
         session,
         name="Åpen klinikk",
         professions=(Profession.CHIROPRACTOR, Profession.PHYSIOTHERAPIST),
     )
-    open_clinic.clinicians[0].active = False
+    open_clinic.practices[0].active = False
     session.commit()
 
     rows = list(export_rows(session))
 
     assert [row["clinic_name"] for row in rows] == ["Åpen klinikk"]
-    assert [row["hpr_number"] for row in rows] == [open_clinic.clinicians[1].hpr_number]
+    assert [row["hpr_number"] for row in rows] == [open_clinic.practices[1].clinician.hpr_number]
 
 
 def test_export_orders_by_clinic_then_clinician(session):
@@ -248,11 +314,21 @@ def _set_phone(clinic, payload):
 
 
 def _set_clinician_name(clinic, payload):
-    clinic.clinicians[0].name = payload
+    clinic.practices[0].clinician.name = payload
 
 
 def _set_services(clinic, payload):
-    clinic.clinicians[0].services = [payload, "dry needling"]
+    clinic.practices[0].services = [payload, "dry needling"]
+
+
+def _set_municipality(clinic, payload):
+    clinic.practices[0].public_agreement = True
+    clinic.practices[0].agreement_municipality = payload
+
+
+def _set_booking_url(clinic, payload):
+    # The forms and the importer take https only; whatever is stored is still neutralised.
+    clinic.booking_url = payload
 
 
 @pytest.mark.parametrize(
@@ -264,6 +340,8 @@ def _set_services(clinic, payload):
         _set_phone,
         _set_clinician_name,
         _set_services,
+        _set_municipality,
+        _set_booking_url,
     ],
 )
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -279,7 +357,15 @@ def test_export_neutralises_formula_cells(session, put, payload):
 
 
 @pytest.mark.parametrize(
-    "put", [_set_clinic_name, _set_address, _set_city, _set_clinician_name, _set_services]
+    "put",
+    [
+        _set_clinic_name,
+        _set_address,
+        _set_city,
+        _set_clinician_name,
+        _set_services,
+        _set_municipality,
+    ],
 )
 @pytest.mark.parametrize("payload", SPLIT_PAYLOADS)
 def test_export_neutralises_every_part_a_spreadsheet_may_split_off(session, put, payload):
@@ -298,7 +384,7 @@ def test_export_neutralises_every_part_a_spreadsheet_may_split_off(session, put,
 def test_export_with_split_payloads_reimports_unchanged(session, payload):
     clinic = make_clinic(session)
     clinic.name = "Ryggklinikken " + payload
-    clinic.clinicians[0].services = [" ".join(payload.replace(";", " ").split()), "dry needling"]
+    clinic.practices[0].services = [" ".join(payload.replace(";", " ").split()), "dry needling"]
     session.commit()
     assert_round_trips(session, export_directory_csv(session), 1)
 
@@ -367,7 +453,7 @@ def test_clinics_export_writes_a_file_that_reimports_unchanged(runner, tmp_path)
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbfclinic_name,")
     rows = data.count(b"\r\n") - 1
-    assert f"Exported {rows} clinicians" in result.stderr
+    assert f"Exported {rows} rows (one per clinician at each clinic)" in result.stderr
     again = runner.invoke(args=["clinics", "import", str(path)])
     assert again.exit_code == 0, again.output
     assert f"{rows} rows: 0 new, 0 updated, {rows} unchanged, 0 rejected." in again.output

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 
 import pytest
 from sqlalchemy import func, select
 
+from clinic_finder.clinic_pages import slugify
 from clinic_finder.importer import (
     ImportFileError,
     RowStatus,
+    apply_import,
     decode_upload,
     plan_import,
 )
-from clinic_finder.models import Clinic, Clinician, LocationSource, PostalCode, Profession
+from clinic_finder.models import (
+    Clinic,
+    Clinician,
+    LocationSource,
+    PostalCode,
+    Practice,
+    Profession,
+)
 
 from .helpers import DEMO_FILE, GOOD_ROW, HEADER, csv_text, import_text
 
@@ -41,17 +51,21 @@ def test_demo_directory_imports_completely(session):
         )
     )
     assert {"Svalbard", "Troms og Finnmark", "Oslo", "Vestland", "Nordland"} <= counties
-    professions = set(session.scalars(select(Clinician.profession)))
+    professions = set(session.scalars(select(Practice.profession)))
     assert professions == set(Profession)
+    chiropractors = select(Practice).where(Practice.profession == Profession.CHIROPRACTOR)
+    assert not any(practice.public_agreement for practice in session.scalars(chiropractors))
 
 
 def test_demo_directory_imported_twice_is_unchanged(session):
     text = decode_upload(DEMO_FILE.read_bytes())
     import_text(session, text)
     clinics_before = count(session, Clinic)
+    practices_before = count(session, Practice)
     second = import_text(session, text)
     assert second.count(RowStatus.UNCHANGED) == len(second.rows)
     assert count(session, Clinic) == clinics_before
+    assert count(session, Practice) == practices_before
 
 
 def test_demo_contacts_are_on_reserved_domains():
@@ -68,13 +82,19 @@ def test_row_is_stored_with_normalised_values(session):
     clinic = session.scalars(select(Clinic)).one()
     assert clinic.name == "Fjordklinikken"
     assert clinic.phone == "+47 55 12 34 56"
-    assert clinic.helfo_agreement is True
-    assert clinic.accepts_new_patients is False
     assert clinic.location_source is LocationSource.GIVEN
-    clinician = clinic.clinicians[0]
-    assert clinician.profession is Profession.PHYSIOTHERAPIST
-    assert clinician.languages == ["nb", "en"]
-    assert clinician.services == ["exercise therapy", "dry needling"]
+    assert (clinic.booking_url, clinic.step_free_access, clinic.parking) == (None, None, None)
+    (practice,) = clinic.practices
+    assert practice.profession is Profession.PHYSIOTHERAPIST
+    assert practice.public_agreement is True
+    # No municipality given: the agreement is with the clinic's own (5003 is in Bergen).
+    assert practice.agreement_municipality == "Bergen"
+    assert practice.accepts_new_patients is False
+    assert practice.accepts_new_patients_confirmed_at is not None
+    assert practice.services == ["exercise therapy", "dry needling"]
+    assert practice.active is True
+    assert practice.clinician.languages == ["nb", "en"]
+    assert practice.clinician.hpr_number == "9876543"
 
 
 def test_row_without_coordinates_is_placed_at_its_postcode(session):
@@ -96,9 +116,10 @@ def test_norwegian_values_and_semicolons_are_understood(session):
     }
     report = import_text(session, csv_text(row, delimiter=";"))
     assert report.count(RowStatus.NEW) == 1
-    clinician = session.scalars(select(Clinician)).one()
-    assert clinician.profession is Profession.MANUAL_THERAPIST
-    assert clinician.clinic.latitude == pytest.approx(60.395)
+    practice = session.scalars(select(Practice)).one()
+    assert practice.profession is Profession.MANUAL_THERAPIST
+    assert (practice.public_agreement, practice.accepts_new_patients) == (True, False)
+    assert practice.clinic.latitude == pytest.approx(60.395)
 
 
 def test_clinicians_of_one_clinic_share_it(session):
@@ -106,16 +127,18 @@ def test_clinicians_of_one_clinic_share_it(session):
     import_text(session, csv_text(GOOD_ROW, second))
     assert count(session, Clinic) == 1
     assert count(session, Clinician) == 2
+    assert count(session, Practice) == 2
 
 
 def _directory(session) -> dict[str, list[dict]]:
-    """Every stored column of every clinic and clinician, to compare before and after."""
+    """Every stored column of every clinic, clinician and practice, to compare before and
+    after."""
     return {
         model.__name__: [
             {column.key: getattr(row, column.key) for column in model.__table__.columns}
             for row in session.scalars(select(model).order_by(model.id))
         ]
-        for model in (Clinic, Clinician)
+        for model in (Clinic, Clinician, Practice)
     }
 
 
@@ -143,7 +166,8 @@ def test_smaller_file_leaves_what_it_does_not_name_untouched(session):
     assert report.counts == {"new": 0, "updated": 0, "unchanged": 1, "rejected": 0}
     assert _directory(session) == before
     assert count(session, Clinic) == 2 and count(session, Clinician) == 3
-    assert all(row["active"] for rows in before.values() for row in rows)
+    assert count(session, Practice) == 3
+    assert all(row["active"] for model in ("Clinic", "Practice") for row in before[model])
 
 
 def test_changed_row_is_updated_not_duplicated(session):
@@ -166,6 +190,19 @@ def test_changed_row_is_updated_not_duplicated(session):
         ({"email": "øystein@klinikk.example"}, "We cannot send email to"),
         ({"website": "javascript:alert(1)"}, "http:// or https://"),
         ({"helfo_agreement": "maybe"}, "must be yes or no"),
+        ({"parking": "kanskje"}, "parking: 'kanskje' must be yes or no"),
+        ({"step_free_access": "2"}, "step_free_access: '2' must be yes or no"),
+        ({"booking_url": "http://fjordklinikken.example/book"}, "must be an https:// address"),
+        ({"booking_url": "javascript:alert(1)"}, "must be an https:// address"),
+        ({"booking_url": "https://" + "b" * 500}, "booking_url is longer than 500 characters"),
+        (
+            {"profession": "kiropraktor", "helfo_agreement": "ja"},
+            "Chiropractors have no public agreement (driftsavtale) in Norway",
+        ),
+        (
+            {"helfo_agreement": "no", "municipality_agreement": "Bergen"},
+            "a municipality goes only with a public agreement",
+        ),
         ({"latitude": "48.85", "longitude": "2.35"}, "outside Norway"),
         ({"latitude": "63.43", "longitude": "10.39"}, "km from postcode 5003"),
         ({"latitude": "abc"}, "decimal numbers"),
@@ -180,31 +217,115 @@ def test_bad_row_is_rejected_with_reason(session, changes, reason):
     assert any(reason in error for error in row.errors), row.errors
 
 
-def test_duplicate_hpr_rejects_every_row_with_it_naming_all_lines(session):
-    other_clinic = {**GOOD_ROW, "clinic_name": "Annen klinikk", "address": "Torget 1"}
+# A second clinic in Bergen, for rows of one clinician at two clinics.
+OTHER_CLINIC = {
+    "clinic_name": "Bryggen Fysio",
+    "address": "Bryggen 1",
+    "phone": "55 98 76 54",
+    "email": "post@bryggen.example",
+    "website": "",
+    "latitude": "60.3975",
+    "longitude": "5.3240",
+}
+
+
+def test_same_hpr_twice_at_one_clinic_rejects_those_rows_naming_their_lines(session):
     someone_else = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
-    spaced = {**other_clinic, "hpr_number": "987 654 3"}  # the same number, spelt apart
-    report = import_text(session, csv_text(GOOD_ROW, someone_else, other_clinic, spaced))
+    spaced = {**GOOD_ROW, "hpr_number": "987 654 3"}  # the same number, spelt apart
+    report = import_text(session, csv_text(GOOD_ROW, someone_else, spaced))
     assert [row.status for row in report.rows] == [
         RowStatus.REJECTED,
         RowStatus.NEW,
         RowStatus.REJECTED,
-        RowStatus.REJECTED,
     ]
-    for row in (report.rows[0], report.rows[2], report.rows[3]):
+    for row in (report.rows[0], report.rows[2]):
         assert row.errors == [
-            "HPR number 9876543 is on lines 2, 4, 5: a clinician has one row, so none of "
-            "these rows is imported"
+            "HPR number 9876543 is on lines 2, 4 for the same clinic: a clinician has one "
+            "row per clinic, so none of these rows is imported"
         ]
     assert list(session.scalars(select(Clinician.hpr_number))) == ["9876544"]
 
 
+def test_same_hpr_at_two_clinics_makes_two_practices_of_one_clinician(session):
+    elsewhere = {
+        **GOOD_ROW,
+        **OTHER_CLINIC,
+        "profession": "manuellterapeut",
+        "helfo_agreement": "nei",
+        "accepts_new_patients": "ja",
+        "services": "manual therapy",
+    }
+    report = import_text(session, csv_text(GOOD_ROW, elsewhere))
+    assert report.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    clinician = session.scalars(select(Clinician)).one()
+    practices = {p.clinic.name: p for p in clinician.practices}
+    assert set(practices) == {"Fjordklinikken", "Bryggen Fysio"}
+    fjord, bryggen = practices["Fjordklinikken"], practices["Bryggen Fysio"]
+    assert (fjord.profession, fjord.public_agreement, fjord.accepts_new_patients) == (
+        Profession.PHYSIOTHERAPIST,
+        True,
+        False,
+    )
+    assert (bryggen.profession, bryggen.public_agreement, bryggen.accepts_new_patients) == (
+        Profession.MANUAL_THERAPIST,
+        False,
+        True,
+    )
+    assert bryggen.agreement_municipality is None
+    assert (fjord.services, bryggen.services) == (
+        ["exercise therapy", "dry needling"],
+        ["manual therapy"],
+    )
+
+    again = plan_import(session, csv_text(GOOD_ROW, elsewhere))
+    assert again.counts == {"new": 0, "updated": 0, "unchanged": 2, "rejected": 0}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"clinician_name": "Kari Nordmann Berg"},
+        {"languages": "nb"},
+        {"languages": "en;nb"},
+    ],
+)
+def test_same_hpr_at_two_clinics_with_another_name_or_languages_is_rejected(session, change):
+    elsewhere = {**GOOD_ROW, **OTHER_CLINIC, **change}
+    someone_else = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
+    report = import_text(session, csv_text(GOOD_ROW, someone_else, elsewhere))
+    assert [row.status for row in report.rows] == [
+        RowStatus.REJECTED,
+        RowStatus.NEW,
+        RowStatus.REJECTED,
+    ]
+    for row in (report.rows[0], report.rows[2]):
+        assert row.errors == [
+            "HPR number 9876543 is on lines 2, 4 with different names or languages: a "
+            "clinician's rows must give the same name and languages, so none of these rows "
+            "is imported"
+        ]
+    assert list(session.scalars(select(Clinician.hpr_number))) == ["9876544"]
+
+
+def test_same_hpr_twice_at_one_clinic_and_once_elsewhere_keeps_the_other_clinic(session):
+    spaced = {**GOOD_ROW, "hpr_number": "987 654 3"}
+    elsewhere = {**GOOD_ROW, **OTHER_CLINIC}
+    report = import_text(session, csv_text(GOOD_ROW, spaced, elsewhere))
+    assert [row.status for row in report.rows] == [
+        RowStatus.REJECTED,
+        RowStatus.REJECTED,
+        RowStatus.NEW,
+    ]
+    assert "is on lines 2, 3 for the same clinic" in report.rows[0].errors[0]
+    assert [p.clinic.name for p in session.scalars(select(Practice))] == ["Bryggen Fysio"]
+
+
 def test_duplicate_hpr_is_reported_besides_a_row_s_other_errors(session):
-    bad_postcode = {**GOOD_ROW, "clinic_name": "Annen klinikk", "postcode": "0000"}
-    report = plan_import(session, csv_text(GOOD_ROW, bad_postcode))
+    bad_email = {**GOOD_ROW, "email": "not-an-email"}
+    report = plan_import(session, csv_text(GOOD_ROW, bad_email))
     assert report.counts["rejected"] == 2
     assert "is on lines 2, 3" in report.rows[0].errors[0]
-    assert "not in the Norwegian postcode register" in report.rows[1].errors[0]
+    assert "email" in report.rows[1].errors[0]
     assert "is on lines 2, 3" in report.rows[1].errors[-1]
 
 
@@ -216,9 +337,250 @@ def test_duplicate_hpr_rows_are_not_geocoded(session):
         return postal.latitude, postal.longitude, LocationSource.POSTCODE
 
     row = {**GOOD_ROW, "latitude": "", "longitude": ""}
-    report = plan_import(session, csv_text(row, {**row, "address": "Torget 1"}), locate)
+    report = plan_import(session, csv_text(row, {**row, "clinician_name": "Kari"}), locate)
     assert report.counts["rejected"] == 2
     assert asked == []
+
+
+# --- practices, agreements and clinic details (issue 12) ----------------------------------
+
+
+def test_physiotherapist_with_and_chiropractor_without_agreement_share_a_clinic(client, session):
+    chiropractor = {
+        **GOOD_ROW,
+        "clinician_name": "Øyvind Ås",
+        "hpr_number": "9876544",
+        "profession": "kiropraktor",
+        "helfo_agreement": "nei",
+    }
+    report = import_text(session, csv_text(GOOD_ROW, chiropractor))
+    assert report.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    clinic = session.scalars(select(Clinic)).one()
+    agreements = {p.clinician.name: p.public_agreement for p in clinic.practices}
+    assert agreements == {"Kari Nordmann": True, "Øyvind Ås": False}
+
+    body = client.get(f"/clinics/{clinic.id}-{slugify(clinic.name)}?lang=en").get_data(as_text=True)
+    cards = clinician_cards(body)
+    assert "Public agreement with Bergen — you pay the public rate" in cards["Kari Nordmann"]
+    assert "No public agreement — you pay the full price" in cards["Øyvind Ås"]
+    assert "Public agreement with" not in cards["Øyvind Ås"]
+    assert "Yes, with Kari Nordmann — you pay the public rate" in body
+
+
+def clinician_cards(body: str) -> dict[str, str]:
+    """Each clinician card of a clinic page, by the clinician's name."""
+    cards = re.findall(r"<li>\s*<h3>(.*?)</h3>(.*?)</li>", body, flags=re.DOTALL)
+    return dict(cards)
+
+
+def test_clinician_at_two_clinics_is_shown_at_both_and_found_from_both(client, session):
+    elsewhere = {**GOOD_ROW, **OTHER_CLINIC, "profession": "fysioterapeut"}
+    import_text(session, csv_text(GOOD_ROW, elsewhere))
+    clinics = session.scalars(select(Clinic).order_by(Clinic.name)).all()
+    assert [clinic.name for clinic in clinics] == ["Bryggen Fysio", "Fjordklinikken"]
+    for clinic in clinics:
+        body = client.get(f"/clinics/{clinic.id}-{slugify(clinic.name)}?lang=en").get_data(
+            as_text=True
+        )
+        assert "Kari Nordmann" in clinician_cards(body)
+
+    found = client.get("/api/v1/clinics?postcode=5003&radius=10").get_json()
+    by_clinic = {
+        result["name"]: [c["hpr_number"] for c in result["clinicians"]]
+        for result in found["results"]
+    }
+    assert by_clinic == {"Bryggen Fysio": ["9876543"], "Fjordklinikken": ["9876543"]}
+    page = client.get("/find?postcode=5003&radius=10&lang=en").get_data(as_text=True)
+    assert "Bryggen Fysio" in page and "Fjordklinikken" in page
+
+
+def test_later_row_with_other_clinic_details_gets_a_warning_and_the_first_row_wins(session):
+    colleague = {
+        **GOOD_ROW,
+        "clinician_name": "Ola Nordmann",
+        "hpr_number": "9876544",
+        "phone": "55 00 00 00",
+        "booking_url": "https://booking.example/fjord",
+        "parking": "ja",
+        "helfo_agreement": "no",
+        "accepts_new_patients": "yes",
+    }
+    report = import_text(session, csv_text(GOOD_ROW, colleague))
+    assert report.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert report.rows[0].warnings == []
+    assert report.rows[1].warnings == [
+        f"{column} on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+        for column in ("phone", "booking_url", "parking")
+    ]
+    clinic = session.scalars(select(Clinic)).one()
+    assert (clinic.phone, clinic.booking_url, clinic.parking) == ("+47 55 12 34 56", None, None)
+    # What is the clinician's own differs without a warning: each practice has its own.
+    answers = {
+        p.clinician.name: (p.public_agreement, p.accepts_new_patients) for p in clinic.practices
+    }
+    assert answers == {"Kari Nordmann": (True, False), "Ola Nordmann": (False, True)}
+
+
+def test_later_row_with_other_coordinates_gets_one_warning_for_them(session):
+    moved = {**GOOD_ROW, "hpr_number": "9876544", "latitude": "60.3960", "longitude": "5.3260"}
+    unplaced = {**GOOD_ROW, "hpr_number": "9876545", "latitude": "", "longitude": ""}
+    report = plan_import(session, csv_text(GOOD_ROW, moved, unplaced))
+    assert report.rows[1].warnings == [
+        "latitude/longitude on line 3 differs from line 2 of the same clinic: the value on "
+        "line 2 is kept"
+    ]
+    # A row without coordinates is placed where its clinic's first row put it: no warning.
+    assert report.rows[2].warnings == []
+    assert report.rows[1].clinic == report.rows[2].clinic == report.rows[0].clinic
+
+
+def test_clinic_name_in_another_case_is_the_same_clinic_with_a_warning(session):
+    shouting = {**GOOD_ROW, "clinic_name": "FJORDKLINIKKEN", "hpr_number": "9876544"}
+    report = import_text(session, csv_text(GOOD_ROW, shouting))
+    assert report.rows[1].warnings == [
+        "clinic_name on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+    ]
+    assert session.scalars(select(Clinic.name)).all() == ["Fjordklinikken"]
+
+
+def test_first_accepted_row_of_a_clinic_gives_its_details(session):
+    broken = {**GOOD_ROW, "hpr_number": "", "phone": "22 00 00 00"}
+    colleague = {**GOOD_ROW, "hpr_number": "9876544", "phone": "22 33 44 55"}
+    report = import_text(session, csv_text(broken, colleague, GOOD_ROW))
+    assert [row.status for row in report.rows] == [
+        RowStatus.REJECTED,
+        RowStatus.NEW,
+        RowStatus.NEW,
+    ]
+    assert report.rows[2].warnings == [
+        "phone on line 4 differs from line 3 of the same clinic: the value on line 3 is kept"
+    ]
+    assert session.scalars(select(Clinic.phone)).one() == "+47 22 33 44 55"
+
+
+def test_new_clinic_columns_are_stored(session):
+    row = {
+        **GOOD_ROW,
+        "booking_url": "https://booking.example/fjordklinikken",
+        "step_free_access": "ja",
+        "accessible_toilet": "nei",
+        "parking": "",
+        "municipality_agreement": "  Bergen   kommune ",
+    }
+    import_text(session, csv_text(row))
+    clinic = session.scalars(select(Clinic)).one()
+    assert clinic.booking_url == "https://booking.example/fjordklinikken"
+    assert (clinic.step_free_access, clinic.accessible_toilet, clinic.parking) == (
+        True,
+        False,
+        None,
+    )
+    assert clinic.practices[0].agreement_municipality == "Bergen kommune"
+
+
+NORWEGIAN_HEADER = {
+    "clinic_name": "Klinikknavn",
+    "address": "Adresse",
+    "postcode": "Postnr",
+    "clinician_name": "Behandler",
+    "profession": "Yrke",
+    "hpr_number": "HPR-nummer",
+    "helfo_agreement": "Driftsavtale",
+    "municipality_agreement": "Avtalekommune",
+    "accepts_new_patients": "Tar imot nye pasienter",
+    "services": "Tjenester",
+    "booking_url": "Timebestilling",
+    "step_free_access": "Trinnfri inngang",
+    "accessible_toilet": "HC-toalett",
+    "parking": "Parkering",
+}
+
+
+@pytest.mark.parametrize(
+    ("column", "alias"),
+    [
+        ("municipality_agreement", "Driftsavtale kommune"),
+        ("municipality_agreement", "Kommune for driftsavtale"),
+        ("booking_url", "Bestillingslenke"),
+        ("booking_url", "BOOKING"),
+        ("accessible_toilet", "Tilrettelagt toalett"),
+    ],
+)
+def test_norwegian_names_of_the_new_columns_are_understood(session, column, alias):
+    header = {**NORWEGIAN_HEADER, column: alias}
+    text = (
+        ";".join(header.values())
+        + "\r\nFjordklinikken;Strandgata 4;5003;Kari Nordmann;Fysioterapeut;9876543;Ja;"
+        "Bergen;Ja;trening;https://booking.example/fjord;Ja;Nei;Ja\r\n"
+    )
+    report = import_text(session, text)
+    assert report.unknown_columns == []
+    assert report.counts["new"] == 1, report.rows[0].errors
+    practice = session.scalars(select(Practice)).one()
+    clinic = practice.clinic
+    assert (practice.public_agreement, practice.agreement_municipality) == (True, "Bergen")
+    assert (practice.accepts_new_patients, practice.services) == (True, ["trening"])
+    assert clinic.booking_url == "https://booking.example/fjord"
+    assert (clinic.step_free_access, clinic.accessible_toilet, clinic.parking) == (
+        True,
+        False,
+        True,
+    )
+
+
+def test_agreement_without_municipality_keeps_the_one_the_directory_knows(session):
+    import_text(session, csv_text({**GOOD_ROW, "municipality_agreement": "Askøy"}))
+    report = import_text(session, csv_text(GOOD_ROW))
+    assert report.counts["unchanged"] == 1
+    assert session.scalars(select(Practice)).one().agreement_municipality == "Askøy"
+
+
+def test_agreement_ended_clears_its_municipality(session):
+    import_text(session, csv_text({**GOOD_ROW, "municipality_agreement": "Askøy"}))
+    report = import_text(session, csv_text({**GOOD_ROW, "helfo_agreement": "nei"}))
+    assert report.counts["updated"] == 1
+    practice = session.scalars(select(Practice)).one()
+    assert (practice.public_agreement, practice.agreement_municipality) == (False, None)
+
+
+def test_row_changing_only_its_practice_is_updated(session):
+    import_text(session, csv_text(GOOD_ROW))
+    confirmed = session.scalars(select(Practice)).one().accepts_new_patients_confirmed_at
+    report = import_text(session, csv_text({**GOOD_ROW, "accepts_new_patients": "ja"}))
+    assert report.counts["updated"] == 1
+    practice = session.scalars(select(Practice)).one()
+    assert practice.accepts_new_patients is True
+    assert practice.accepts_new_patients_confirmed_at > confirmed
+
+
+def test_inactive_practice_named_again_is_updated_and_active(session):
+    import_text(session, csv_text(GOOD_ROW))
+    session.scalars(select(Practice)).one().active = False
+    session.commit()
+    report = import_text(session, csv_text(GOOD_ROW))
+    assert report.counts["updated"] == 1
+    assert session.scalars(select(Practice)).one().active is True
+
+
+def test_practice_absent_from_the_file_stays_as_it_is(session):
+    elsewhere = {**GOOD_ROW, **OTHER_CLINIC}
+    import_text(session, csv_text(GOOD_ROW, elsewhere))
+    session.expire_all()
+    before = _directory(session)
+    report = import_text(session, csv_text(elsewhere))
+    session.expire_all()
+    assert report.counts["unchanged"] == 1
+    assert _directory(session) == before
+    assert [p.active for p in session.scalars(select(Practice))] == [True, True]
+
+
+def test_apply_returns_the_file_s_clinicians_once_each(session):
+    elsewhere = {**GOOD_ROW, **OTHER_CLINIC}
+    colleague = {**GOOD_ROW, "clinician_name": "Ola Nordmann", "hpr_number": "9876544"}
+    report = plan_import(session, csv_text(GOOD_ROW, colleague, elsewhere))
+    clinicians = apply_import(session, report)
+    assert [clinician.hpr_number for clinician in clinicians] == ["9876543", "9876544"]
+    assert all(clinician.id is not None for clinician in clinicians)
 
 
 def test_rejected_rows_do_not_stop_valid_rows(session):
@@ -290,7 +652,7 @@ def test_neutralised_cell_from_our_export_comes_back_as_written(session):
         session, csv_text({**GOOD_ROW, "clinic_name": "'+Helse", "clinician_name": "'-Anne"})
     )
     clinician = session.scalars(select(Clinician)).one()
-    assert clinician.name == "-Anne" and clinician.clinic.name == "+Helse"
+    assert clinician.name == "-Anne" and clinician.practices[0].clinic.name == "+Helse"
 
 
 def test_too_long_values_are_rejected_with_reason(session):
@@ -323,7 +685,7 @@ def test_list_cell_at_the_caps_is_imported(session):
     services = [f"behandling {n:02d} " + "z" * 66 for n in range(30)]  # 30 items of 80
     assert {len(service) for service in services} == {80}
     import_text(session, csv_text({**GOOD_ROW, "services": ";".join(services)}))
-    assert session.scalars(select(Clinician)).one().services == services
+    assert session.scalars(select(Practice)).one().services == services
 
 
 # --- encodings (issue item 13) -----------------------------------------------------------
@@ -359,7 +721,7 @@ def test_excel_unicode_text_utf16_with_tabs_is_read(session, encoding):
     assert report.counts["new"] == 1, report.rows[0].errors
     clinic = session.scalars(select(Clinic)).one()
     assert clinic.name == "Sørum Fysio"
-    assert clinic.clinicians[0].services == ["exercise therapy", "dry needling"]
+    assert clinic.practices[0].services == ["exercise therapy", "dry needling"]
 
 
 def test_utf16_without_a_bom_is_still_refused_for_its_nul_bytes():

@@ -22,6 +22,7 @@ from clinic_finder.models import (
     ImportRow,
     ImportStatus,
     LocationSource,
+    Practice,
     now_utc,
 )
 
@@ -36,15 +37,17 @@ from .conftest import (
 from .nominatim_server import running_nominatim
 
 # A file in Norwegian Excel shape: semicolons, Windows-1252, Norwegian headers, decimal
-# commas, Ja/Nei, CRLF, a quoted field with a newline, and four bad rows (two of them share
-# an HPR number, so neither is imported).
+# commas, Ja/Nei, CRLF, a quoted field with a newline, and four bad rows (two of them give
+# one HPR number two names, so neither is imported). A physiotherapist with an agreement and
+# a chiropractor without one share a clinic, and differ on taking new patients: the normal
+# case, which the directory used to refuse.
 NORWEGIAN_EXCEL = (
     "Klinikknavn;Orgnr;Adresse;Postnr;Poststed;Telefon;E-post;Nettside;Behandler;Yrke;"
     "HPR-nummer;Driftsavtale;Tar imot nye;Språk;Behandlinger;Breddegrad;Lengdegrad;Notat\r\n"
     "Fjordklinikken;;Strandgata 4;5003;Bergen;55 12 34 56;post@fjord.example;;Kari Nordmann;"
     'Fysioterapeut;9876543;Ja;Nei;nb;trening;60,3950;5,3250;"to linjer\r\nher"\r\n'
     "Fjordklinikken;;Strandgata 4;5003;Bergen;55 12 34 56;post@fjord.example;;Øyvind Ås;"
-    "Kiropraktor;9876544;Ja;Nei;nb;manipulasjon;60,3950;5,3250;\r\n"
+    "Kiropraktor;9876544;Nei;Ja;nb;manipulasjon;60,3950;5,3250;\r\n"
     "Nordlys Helse;;Storgata 1;9008;Tromsø;;;;Åse Berg;MANUELLTERAPEUT;9876545;nei;ja;nb;;"
     "69,6490;18,9560;\r\n"
     "Naprapatklinikken;;Torget 2;0150;Oslo;;;;Per Hansen;Naprapat;9876546;nei;ja;;;;;\r\n"
@@ -77,11 +80,12 @@ def upload(client, data: bytes, filename: str = "klinikker.csv"):
 
 
 def counts(app) -> tuple[int, int]:
+    """(clinics, clinicians); every clinician these files add works at one clinic."""
     with app.app_context():
-        return (
-            db.session.scalar(select(func.count()).select_from(Clinic)),
-            db.session.scalar(select(func.count()).select_from(Clinician)),
-        )
+        practices = db.session.scalar(select(func.count()).select_from(Practice))
+        clinicians = db.session.scalar(select(func.count()).select_from(Clinician))
+        assert practices == clinicians
+        return db.session.scalar(select(func.count()).select_from(Clinic)), clinicians
 
 
 def latest_batch_id(app) -> int:
@@ -112,6 +116,7 @@ def test_norwegian_excel_file_previews_then_imports_exactly_the_valid_rows(app, 
     assert "not one of the publicly licensed professions" in preview
     assert "9999" in preview and "not in the Norwegian postcode register" in preview
     assert preview.count("HPR number 9876543 is on lines 2, 8") == 2  # on both rows
+    assert "with different names" in preview
     assert counts(app) == (0, 0), "the preview must not write"
 
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
@@ -174,9 +179,7 @@ def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client,
     base_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
     apply_and_wait(staff_client, base_id)
     with app.app_context():
-        before = sorted(
-            (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
-        )
+        before = directory_rows()
     changed = NORWEGIAN_EXCEL.decode("cp1252").replace("Åse Berg", "Åse Berg Lund")
     changed += (
         "Siste Klinikk;;Gata 9;0150;Oslo;;;;Refused Writer;Fysioterapeut;9876599;nei;ja;;;;;\r\n"
@@ -190,11 +193,24 @@ def test_failure_mid_apply_leaves_directory_exactly_as_before(app, staff_client,
     page = staff_client.get(f"/staff/import/{batch_id}").get_data(as_text=True)
     assert "nothing was changed" in page and "Import 3 rows" in page
     with app.app_context():
-        after = sorted(
-            (c.hpr_number, c.name, c.clinic.name) for c in db.session.scalars(select(Clinician))
-        )
+        after = directory_rows()
         assert db.session.get(ImportBatch, batch_id).applied_at is None
     assert after == before
+
+
+def directory_rows() -> list[tuple]:
+    """Every practice as (HPR number, name, clinic, profession, agreement, active)."""
+    return sorted(
+        (
+            p.clinician.hpr_number,
+            p.clinician.name,
+            p.clinic.name,
+            p.profession.value,
+            p.public_agreement,
+            p.active,
+        )
+        for p in db.session.scalars(select(Practice))
+    )
 
 
 def test_empty_file_gets_a_clear_error(staff_client):
@@ -243,6 +259,72 @@ def test_export_round_trips_through_the_web_import(app, staff_client):
     assert exported.get_data(as_text=True).startswith("\ufeffclinic_name,")
     _, preview = upload_checked(staff_client, exported.data, "clinics.csv")
     assert "2 rows" in preview and "2 unchanged" in preview
+
+
+# One clinic on three rows, in Norwegian headers with the new columns: the physiotherapist
+# has the agreement, the chiropractor cannot have one, and the third row gives the clinic
+# another phone number and booking link (the first row's are kept, with warnings).
+PRACTICES_FILE = (
+    "Klinikknavn;Adresse;Postnr;Telefon;Timebestilling;Trinnfri inngang;HC-toalett;"
+    "Parkering;Behandler;Yrke;HPR-nummer;Driftsavtale;Avtalekommune;Tar imot nye;"
+    "Breddegrad;Lengdegrad\r\n"
+    "Fjordklinikken;Strandgata 4;5003;55 12 34 56;https://booking.example/fjord;Ja;Nei;;"
+    "Kari Nordmann;Fysioterapeut;9876543;Ja;Bergen;Nei;60,3950;5,3250\r\n"
+    "Fjordklinikken;Strandgata 4;5003;55 12 34 56;https://booking.example/fjord;Ja;Nei;;"
+    "Øyvind Ås;Kiropraktor;9876544;Ja;;Ja;60,3950;5,3250\r\n"
+    "Fjordklinikken;Strandgata 4;5003;55 99 99 99;http://booking.example/ny;Ja;Nei;;"
+    "Ola Nordmann;Kiropraktor;9876545;Nei;;Ja;60,3950;5,3250\r\n"
+).encode("cp1252")
+
+
+def test_preview_rejects_a_chiropractor_with_an_agreement_and_an_http_booking_link(
+    app, staff_client
+):
+    _, preview = upload_checked(staff_client, PRACTICES_FILE)
+    assert "3 rows" in preview and "1 new" in preview and "2 rejected" in preview
+    assert "Chiropractors have no public agreement (driftsavtale) in Norway" in preview
+    assert "booking_url: &#39;http://booking.example/ny&#39; must be an https:// address" in (
+        preview
+    )
+    # A rejected row is no later row of its clinic: nothing to warn about.
+    assert "Warning: " not in preview
+
+
+def test_preview_counts_and_shows_warnings_under_their_rows(app, staff_client):
+    data = PRACTICES_FILE.replace(b"http://booking.example/ny", b"https://booking.example/ny")
+    data = data.replace(b"9876544;Ja;;Ja", b"9876544;Nei;;Ja")
+    batch_id, preview = upload_checked(staff_client, data)
+    assert "3 rows" in preview and "3 new" in preview and "0 rejected" in preview
+    assert "1 accepted row has a warning" in preview
+    assert preview.count("Warning: ") == 2
+    for column in ("phone", "booking_url"):
+        assert (
+            f"Warning: {column} on line 4 differs from line 2 of the same clinic: the value "
+            "on line 2 is kept" in preview
+        )
+    with_warnings = staff_client.get(f"/staff/import/{batch_id}?show=warnings").get_data(
+        as_text=True
+    )
+    assert "With warnings (1)" in with_warnings
+    assert re.findall(r"<tr><td>(\d+)</td>", with_warnings) == ["4"]
+
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    with app.app_context():
+        clinic = db.session.scalars(select(Clinic)).one()
+        assert (clinic.phone, clinic.booking_url) == (
+            "+47 55 12 34 56",
+            "https://booking.example/fjord",
+        )
+        assert (clinic.step_free_access, clinic.accessible_toilet, clinic.parking) == (
+            True,
+            False,
+            None,
+        )
+        assert directory_rows() == [
+            ("9876543", "Kari Nordmann", "Fjordklinikken", "physiotherapist", True, True),
+            ("9876544", "Øyvind Ås", "Fjordklinikken", "chiropractor", False, True),
+            ("9876545", "Ola Nordmann", "Fjordklinikken", "chiropractor", False, True),
+        ]
 
 
 @pytest.fixture
