@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import functools
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +25,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from geopy.distance import great_circle
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from .audit import apply_changes, record
@@ -86,7 +87,7 @@ class ClinicRecord:
     longitude: float
     location_source: LocationSource
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, ...]:
         """Identify the clinic by normalised name, address and postcode.
 
@@ -349,10 +350,18 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
 
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
+    text = raw.get(column)
+    if not text:
+        return ""
     # Our export writes "'=…" (in any part of a cell) so spreadsheets don't run it; take
-    # such a value back as it was. Bidi controls are never stored (models.py), so they are
-    # not read either: a file that has them compares equal to what it stored.
-    return without_bidi_controls(restore_cell(raw.get(column, "").strip()))
+    # such a value back as it was (a cell without a ' has nothing to take back, and most
+    # have none: a 10,000-row file has 200,000 cells). Bidi controls are never stored
+    # (models.py), so they are not read either: a file that has them compares equal to
+    # what it stored.
+    text = text.strip()
+    if "'" in text:
+        text = restore_cell(text)
+    return without_bidi_controls(text)
 
 
 def locate_at_postcode(address: str, postal: Postcode, city: str) -> Location:
@@ -538,19 +547,33 @@ class _HprLine:
     person: tuple[str, tuple[str, ...]]
 
 
-def _lines_of_hpr_numbers(raw_rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[_HprLine]]:
-    """The lines each HPR number of a file is on, so a number given twice is seen at once."""
-    lines: dict[str, list[_HprLine]] = {}
+def _hpr_numbers_of_file(
+    raw_rows: list[tuple[int, dict[str, str]]],
+) -> tuple[list[str], dict[str, list[_HprLine]]]:
+    """Every HPR number of a file, and the lines of those on several rows, so that a
+    number given twice is seen at once."""
+    rows_of: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for line, raw in raw_rows:
         number = _hpr_number_of(raw)
-        if number is None:
-            continue
-        person = (
-            one_line(cell_value(raw, "clinician_name")),
-            tuple(split_list(cell_value(raw, "languages"))),
-        )
-        lines.setdefault(number, []).append(_HprLine(line, _clinic_key_as_written(raw), person))
-    return lines
+        if number is not None:
+            rows_of.setdefault(number, []).append((line, raw))
+    # Only these are compared (a few, if any): reading every row's person would cost more.
+    lines = {
+        number: [
+            _HprLine(
+                line,
+                _clinic_key_as_written(raw),
+                (
+                    one_line(cell_value(raw, "clinician_name")),
+                    tuple(split_list(cell_value(raw, "languages"))),
+                ),
+            )
+            for line, raw in rows
+        ]
+        for number, rows in rows_of.items()
+        if len(rows) > 1
+    }
+    return list(rows_of), lines
 
 
 def _hpr_conflict(number: str, lines: list[_HprLine], clinic: tuple[str, ...]) -> str | None:
@@ -672,8 +695,8 @@ class _Plan:
         for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
             key = clinic_key(existing.name, existing.address, existing.postcode)
             self.clinics.setdefault(key, existing)
-        self.lines_of_hpr = _lines_of_hpr_numbers(raw_rows)
-        self.clinicians, self.practices = _directory_people(session, list(self.lines_of_hpr))
+        hpr_numbers, self.lines_of_hpr = _hpr_numbers_of_file(raw_rows)
+        self.clinicians, self.practices = _directory_people(session, hpr_numbers)
         self.locate = locate or locate_at_postcode
         # The first line (and its details) of each clinic in the file, and one geocoder
         # answer per address per file, however the geocoder is doing.
@@ -683,8 +706,8 @@ class _Plan:
     def hpr_conflict(self, raw: dict[str, str]) -> str | None:
         """Why a row is refused for its HPR number being on other lines too, if it is."""
         number = _hpr_number_of(raw)
-        lines = self.lines_of_hpr.get(number or "", [])
-        if number is None or len(lines) < 2:
+        lines = self.lines_of_hpr.get(number or "")
+        if number is None or lines is None:
             return None
         return _hpr_conflict(number, lines, _clinic_key_as_written(raw))
 
@@ -751,11 +774,14 @@ class _Plan:
         """
         clinic, practice = records.clinic, records.practice
         existing_clinic = self.clinics.get(clinic.key)
-        if existing_clinic is not None and (
-            (existing_clinic.latitude, existing_clinic.longitude)
+        if (
+            existing_clinic is not None
+            and existing_clinic.location_source is not clinic.location_source
+            and (existing_clinic.latitude, existing_clinic.longitude)
             == (clinic.latitude, clinic.longitude)
         ):
             clinic = dataclasses.replace(clinic, location_source=existing_clinic.location_source)
+            records = dataclasses.replace(records, clinic=clinic)
         if practice.public_agreement and practice.agreement_municipality is None:
             existing = self.existing_practice(records)
             if existing is not None and existing.public_agreement:
@@ -763,7 +789,8 @@ class _Plan:
             else:
                 municipality = self.postcodes[clinic.postcode].municipality or None
             practice = dataclasses.replace(practice, agreement_municipality=municipality)
-        return dataclasses.replace(records, clinic=clinic, practice=practice)
+            records = dataclasses.replace(records, practice=practice)
+        return records
 
     def first_row_wins(self, line: int, records: RowRecords) -> tuple[RowRecords, list[str]]:
         """The clinic as its first row in the file gives it, and warnings for what differs."""
@@ -945,36 +972,30 @@ def _apply_clinics_and_clinicians(
     return clinics
 
 
-def _apply_practice(
-    session: Session,
-    existing: Practice | None,
-    clinic: Clinic,
-    clinician: Clinician,
-    record: PracticeRecord,
-    now: datetime,
-) -> None:
-    """Add or update the clinician's practice at the clinic (active again, if it was not)."""
-    fields = record.fields()
-    if existing is None:
-        confirmed_at = None if record.accepts_new_patients is None else now
-        session.add(
-            # By id, not relationship: appending to clinic.practices would load them all.
-            Practice(
-                clinic_id=clinic.id,
-                clinician_id=clinician.id,
-                **fields,
-                accepts_new_patients_confirmed_at=confirmed_at,
-                active=True,
-            )
-        )
-        return
-    if existing.accepts_new_patients != record.accepts_new_patients:
+def _new_practice(
+    clinic: Clinic, clinician: Clinician, record: PracticeRecord, now: datetime
+) -> dict[str, Any]:
+    """A practice to insert: the clinician at the clinic, active, answers confirmed now."""
+    return {
+        **record.fields(),
+        "clinic_id": clinic.id,
+        "clinician_id": clinician.id,
+        "accepts_new_patients_confirmed_at": None if record.accepts_new_patients is None else now,
+        "active": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _update_practice(practice: Practice, record: PracticeRecord, now: datetime) -> None:
+    """Bring a practice up to the row (active again, if it was not)."""
+    if practice.accepts_new_patients != record.accepts_new_patients:
         # A changed answer is confirmed now; the same answer again confirms nothing new.
-        existing.accepts_new_patients_confirmed_at = (
+        practice.accepts_new_patients_confirmed_at = (
             None if record.accepts_new_patients is None else now
         )
-    apply_changes(existing, fields)
-    existing.active = True
+    apply_changes(practice, record.fields())
+    practice.active = True
 
 
 def apply_import(session: Session, report: ImportReport) -> list[Clinician]:
@@ -997,10 +1018,18 @@ def apply_import(session: Session, report: ImportReport) -> list[Clinician]:
     # New clinics and clinicians get their ids here, so practices are added by id.
     session.flush()
     now = now_utc()
+    added: list[dict[str, Any]] = []
     for row in accepted:
         assert row.clinic is not None and row.clinician is not None and row.practice is not None
         clinic, clinician = clinics[row.clinic.key], clinicians[row.clinician.hpr_number]
         existing = practices.get((clinician.id, clinic.id))
-        _apply_practice(session, existing, clinic, clinician, row.practice, now)
+        if existing is None:
+            added.append(_new_practice(clinic, clinician, row.practice, now))
+        else:
+            _update_practice(existing, row.practice, now)
+    if added:
+        # In one statement rather than as objects: a new file is mostly new practices, and
+        # nothing here reads them back (a relationship read later loads them as any other).
+        session.execute(insert(Practice), added)
     session.flush()
     return [clinicians[number] for number in hpr_numbers]
