@@ -122,18 +122,21 @@ def clinic_list(rng: random.Random, rows: int) -> bytes:
             "address": f"{rng.choice(STREETS)} {rng.randint(1, 150)}",
             "postcode": place.postcode,
             "phone": phone_number(rng).replace(" ", "").removeprefix("+47").removeprefix("0047"),
-            "helfo_agreement": rng.choice(("ja", "nei")),
-            "accepts_new_patients": rng.choice(("ja", "nei", "")),
             "latitude": f"{latitude:.5f}",
             "longitude": f"{longitude:.5f}",
         }
         for _ in range(rng.randint(1, 3)):
+            profession = rng.choice(PROFESSIONS)
+            # Each clinician's own agreement; a chiropractor never has one.
+            agreement = profession != "kiropraktor" and rng.random() < 0.5
             writer.writerow(
                 clinic
                 | {
                     "clinician_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
-                    "profession": rng.choice(PROFESSIONS),
+                    "profession": profession,
                     "hpr_number": str(next(hpr_numbers)),
+                    "helfo_agreement": "ja" if agreement else "nei",
+                    "accepts_new_patients": rng.choice(("ja", "nei", "")),
                     "languages": rng.choice(LANGUAGES),
                     "services": rng.choice(SERVICES),
                 }
