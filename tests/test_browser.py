@@ -277,10 +277,14 @@ def test_import_page_follows_its_background_jobs_by_itself(
     app.config["JOBS_RUN_IN_PROCESS"] = False  # production's way: a worker runs the jobs
     make_staff(app)
     clinic_list = tmp_path / "klinikker.csv"
+    # The physiotherapist has the agreement, the chiropractor none; the second row gives
+    # the clinic another phone number, which the preview warns of (the first row's wins).
     clinic_list.write_text(
-        "clinic_name,postcode,clinician_name,profession,hpr_number,latitude,longitude\r\n"
-        "Fjordklinikken,5003,Kari Nordmann,physiotherapist,9876543,60.395,5.325\r\n"
-        "Fjordklinikken,5003,Ola Nordmann,chiropractor,9876544,60.395,5.325\r\n",
+        "clinic_name,postcode,phone,clinician_name,profession,hpr_number,helfo_agreement,"
+        "latitude,longitude\r\n"
+        "Fjordklinikken,5003,55 12 34 56,Kari Nordmann,physiotherapist,9876543,yes,60.395,"
+        "5.325\r\n"
+        "Fjordklinikken,5003,55 00 00 00,Ola Nordmann,chiropractor,9876544,no,60.395,5.325\r\n",
         encoding="utf-8",
     )
     page.goto(f"{live_server}/staff/import?lang=en")
@@ -295,6 +299,9 @@ def test_import_page_follows_its_background_jobs_by_itself(
 
     assert "Ran 1 job(s)." in runner.invoke(args=["jobs", "work"]).output
     page.get_by_role("button", name="Import 2 rows").wait_for(timeout=10_000)
+    checked = page.locator("main").inner_text()
+    assert "1 accepted row has a warning" in checked
+    assert "Warning: phone on line 3 differs from line 2 of the same clinic" in checked
     page.get_by_role("button", name="Import 2 rows").click()
     assert "waiting to be written" in page.locator("main").inner_text()
 
