@@ -139,6 +139,7 @@ def register_commands(app: Flask) -> None:
     `flask db-backup` and `flask db-restore`."""
     from .backup import db_backup_command, db_restore_command
     from .commands import (
+        clinicians_cli,
         clinics_cli,
         jobs_cli,
         outbox_cli,
@@ -149,6 +150,7 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(postcodes_cli)
     app.cli.add_command(clinics_cli)
+    app.cli.add_command(clinicians_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(requests_cli)
     app.cli.add_command(outbox_cli)
