@@ -77,7 +77,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from . import auth, geocoding, i18n, mail
+    from . import auth, geocoding, hpr, i18n, mail
     from .extensions import csrf, db, limiter, migrate
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -97,6 +97,7 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     auth.init_app(app)
     geocoding.init_app(app)
+    hpr.init_app(app)
     mail.init_app(app)
 
 
