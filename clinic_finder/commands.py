@@ -460,7 +460,10 @@ def _echo_licence_summary(summary: LicenceRunSummary) -> None:
             "see 'Licences to look at' on the staff pages."
         )
     if summary.unavailable:
-        click.echo(f"HPR gave no usable answer for {summary.unavailable} clinician(s).")
+        click.echo(
+            f"HPR gave no usable answer for {summary.unavailable} clinician(s); their status "
+            "is unchanged: run the command again later to check them."
+        )
     if summary.stopped_because:
         click.echo(
             f"Stopped ({summary.stopped_because}) with {summary.not_reached} clinician(s) "

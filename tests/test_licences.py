@@ -48,9 +48,7 @@ def _register(people: dict[str, Clinician]) -> dict:
         {
             people["valid"].hpr_number: {"approvals": [approval("FT")]},
             # Holds FT, practises as a chiropractor: no authorisation for that.
-            people["no_authorisation_for_profession"].hpr_number: {
-                "approvals": [approval("FT")]
-            },
+            people["no_authorisation_for_profession"].hpr_number: {"approvals": [approval("FT")]},
             people["suspended"].hpr_number: {
                 "approvals": [approval("KI", suspended_from="2026-10-01")]
             },
@@ -97,9 +95,7 @@ def test_verify_licences_stores_every_status_and_hides_those_not_valid(
     assert len(list(changes)) == 5
 
 
-def test_a_run_that_hpr_breaks_off_resumes_where_it_stopped(
-    hpr_app, hpr_server, runner, session
-):
+def test_a_run_that_hpr_breaks_off_resumes_where_it_stopped(hpr_app, hpr_server, runner, session):
     people = _directory(session)
     hpr_server.register.update(_register(people))
     hpr_server.fail("down", after=2)
@@ -107,8 +103,8 @@ def test_a_run_that_hpr_breaks_off_resumes_where_it_stopped(
     broken = runner.invoke(args=["clinicians", "verify-licences"])
 
     assert broken.exit_code == 1
-    assert "Stopped (HPR unavailable)" in broken.output
-    assert "run the command again" in broken.output
+    assert "HPR gave no usable answer for 3 clinician(s)" in broken.output
+    assert "run the command again later" in broken.output
     session.expire_all()
     checked = [c for c in people.values() if c.licence_checked_at is not None]
     assert len(checked) == 2
@@ -125,9 +121,7 @@ def test_a_run_that_hpr_breaks_off_resumes_where_it_stopped(
 
     assert resumed.exit_code == 0, resumed.output
     asked_again = hpr_server.asked_for()[before:]
-    assert sorted(asked_again) == sorted(
-        c.hpr_number for c in people.values() if c not in checked
-    )
+    assert sorted(asked_again) == sorted(c.hpr_number for c in people.values() if c not in checked)
     session.expire_all()
     assert all(c.licence_checked_at is not None for c in people.values())
 
@@ -151,9 +145,7 @@ def test_stale_days_decides_who_is_checked_again(hpr_app, hpr_server, runner, se
     assert len(hpr_server.asked_for()[asked:]) == 5
 
 
-def test_a_suspended_clinician_comes_back_once_hpr_says_valid(
-    hpr_app, hpr_server, runner, session
-):
+def test_a_suspended_clinician_comes_back_once_hpr_says_valid(hpr_app, hpr_server, runner, session):
     people = _directory(session)
     hpr_server.register.update(_register(people))
     runner.invoke(args=["clinicians", "verify-licences"])
@@ -199,10 +191,21 @@ def test_a_time_budget_stops_a_run_and_says_how_many_were_not_reached(
     assert hpr_server.asked_for() == []
 
 
-@pytest.mark.parametrize("mode", ["error", "slow", "garbage"])
-def test_hpr_giving_no_usable_answer_changes_nobody(
-    hpr_app, hpr_client, hpr_server, session, mode
+def test_a_run_stops_once_hpr_has_failed_several_times_in_a_row(
+    hpr_app, hpr_client, hpr_server, session
 ):
+    people = _directory(session)
+    more = [make_clinic(session, name=f"Flere {n}").practices[0].clinician for n in range(3)]
+    session.commit()
+    hpr_server.fail("down")
+    summary = check_clinicians(db.session, [*people.values(), *more], client=hpr_client)
+    assert summary.unavailable == 3
+    assert summary.not_reached == 5
+    assert summary.stopped_because == "HPR unavailable"
+
+
+@pytest.mark.parametrize("mode", ["error", "slow", "garbage"])
+def test_hpr_giving_no_usable_answer_changes_nobody(hpr_app, hpr_client, hpr_server, session, mode):
     people = _directory(session)
     hpr_server.register.update(_register(people))
     hpr_server.fail(mode)
