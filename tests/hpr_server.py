@@ -75,7 +75,7 @@ SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 HENT_PERSON_ACTION = "http://schemas.nhn.no/reg/HPRv2/IHPR2Service/HentPerson"
 TEST_USERNAME = "clinic_finder_test"
 TEST_PASSWORD = "hpr-test-password-1"  # noqa: S105 - the loopback server's, not a real one
-CLIENT_TIMEOUT = 0.3
+CLIENT_TIMEOUT = 0.5
 MODES = ("ok", "error", "down", "slow", "garbage", "changed")
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
