@@ -264,6 +264,7 @@ def test_a_wrong_password_is_unavailable_and_not_repeated(hpr_server):
         ("down", "HTTP 503"),
         ("garbage", "could not be read"),
         ("changed", "could not be read: Unexpected element"),
+        ("empty_error", "fault: Unknown fault"),
     ],
 )
 def test_a_failing_service_is_unavailable(hpr_server, hpr_client, mode, message):
