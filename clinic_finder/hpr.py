@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, current_app
-from lxml import etree
 from zeep import Client, Settings
 from zeep import exceptions as zeep_exceptions
 from zeep.transports import Transport
@@ -326,8 +325,8 @@ def _hpr_number(value: str | int) -> int:
 
 def _is_not_found(fault: zeep_exceptions.Fault) -> bool:
     texts = [fault.message or ""]
-    # zeep gives the <detail> element, or the whole answer as text when it had no Fault.
-    if isinstance(fault.detail, etree._Element):
+    # zeep gives the <detail> element, or the whole answer as bytes when it had no Fault.
+    if fault.detail is not None and not isinstance(fault.detail, bytes | str):
         found = fault.detail.find(_FAULT_MESSAGE_PATH)
         if found is not None and found.text:
             texts.append(found.text)
