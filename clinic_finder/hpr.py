@@ -267,7 +267,9 @@ class HprClient:
             session=session, timeout=timeout_seconds, operation_timeout=timeout_seconds
         )
         # Strict: an element the WSDL does not know fails the call instead of being skipped.
-        settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True)
+        settings = Settings(
+            strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
         client = Client(str(WSDL_PATH), transport=transport, settings=settings)
         self._service = client.create_service(_BINDING, url)
 
@@ -307,7 +309,7 @@ class HprClient:
             # ValueError: a value zeep could not convert, such as a malformed date.
             raise HprUnavailable(f"HPR's answer could not be read: {error}") from error
         if result is None:
-            return None
+            return None  # a nil HentPersonResult: no such person to authorise
         try:
             return _person_from(result, number)
         except (AttributeError, TypeError, ValueError) as error:
@@ -323,7 +325,8 @@ def _hpr_number(value: str | int) -> int:
 
 def _is_not_found(fault: zeep_exceptions.Fault) -> bool:
     texts = [fault.message or ""]
-    if fault.detail is not None:
+    # zeep gives the <detail> element, or the whole answer as bytes when it had no Fault.
+    if fault.detail is not None and not isinstance(fault.detail, bytes | str):
         found = fault.detail.find(_FAULT_MESSAGE_PATH)
         if found is not None and found.text:
             texts.append(found.text)

@@ -16,10 +16,11 @@ clinic_finder uses, the way its Basic endpoint (a WCF ``BasicHttpBinding``, SOAP
 
 It can be told to misbehave (:meth:`HprServer.fail`): ``error`` (500 with WCF's internal
 error fault), ``down`` (503 from a load balancer, in HTML), ``slow`` (answers only after the
-client has given up), ``garbage`` (200 with an HTML page) and ``changed`` (the person with
-an element the contract does not have, as a new version of the service might send); after
-a number of good answers, and for a number of requests, so a run can be broken off and
-resumed. Every request is recorded with its arrival time (:attr:`HprServer.requests`).
+client has given up), ``garbage`` (200 with an HTML page), ``empty_error`` (500 with a SOAP
+envelope but no fault in it) and ``changed`` (the person with an element the contract does
+not have, as a new version of the service might send); after a number of good answers,
+and for a number of requests, so a run can be broken off and resumed. Every request is
+recorded with its arrival time (:attr:`HprServer.requests`).
 
 The register's JSON format (:func:`load_register`; e.g. ``data/demo_hpr_register.json``)
 is one object whose keys are HPR numbers (1 to 9 digits, as strings) and whose values are
@@ -75,8 +76,8 @@ SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 HENT_PERSON_ACTION = "http://schemas.nhn.no/reg/HPRv2/IHPR2Service/HentPerson"
 TEST_USERNAME = "clinic_finder_test"
 TEST_PASSWORD = "hpr-test-password-1"  # noqa: S105 - the loopback server's, not a real one
-CLIENT_TIMEOUT = 0.3
-MODES = ("ok", "error", "down", "slow", "garbage", "changed")
+CLIENT_TIMEOUT = 0.5
+MODES = ("ok", "error", "down", "slow", "garbage", "changed", "empty_error")
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 HPR = "http://schemas.nhn.no/reg/HPRv2"
@@ -483,6 +484,8 @@ class HprServer:
         elif mode == "error":
             code = (WCF_DISPATCHER, "InternalServiceFault")
             return 500, fault_response(code, INTERNAL_ERROR_REASON, False), SOAP_CONTENT_TYPE
+        elif mode == "empty_error":
+            return 500, etree.tostring(_envelope()[0]), SOAP_CONTENT_TYPE
         elif mode == "down":
             return 503, _DOWN_PAGE, "text/html"
         elif mode == "garbage":
