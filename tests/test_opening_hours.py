@@ -261,6 +261,8 @@ def test_a_week_is_read_as_a_receptionist_types_it(text, week):
         ("08-16", "Say which days “08-16” is for"),
         ("Mon-Fri 8-16, Sat 10-14", "end each day's hours with a semicolon"),
         ("man 07-08, 09-10, 11-12, 13-14", "At most 3 stretches a day"),
+        # A run of "kl" once made the search quadratic: minutes for a hostile cell.
+        pytest.param("man " + "kl " * 20_000 + "x 08-16", "is not a day", id="long-kl-run"),
     ],
 )
 def test_an_unreadable_week_gets_a_message_naming_what_is_wrong(text, message):
