@@ -43,6 +43,7 @@ from werkzeug.test import encode_multipart
 
 from clinic_finder.extensions import db
 from clinic_finder.hours import parse_day
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.importer import decode_upload, plan_import
 from clinic_finder.models import (
     AuditEntry,
@@ -60,6 +61,7 @@ from clinic_finder.models import (
     RequestStatus,
     SignInPause,
     StaffUser,
+    now_utc,
     today,
 )
 from clinic_finder.textguard import without_bidi_controls
@@ -301,7 +303,7 @@ def test_openapi_description_is_served_and_valid(client):
 
 def seed_directory(session) -> None:
     """Add clinics that make every optional and nullable field of a search result show up."""
-    make_clinic(
+    first = make_clinic(
         session,
         name="<script>alert(1)</script> & 'Fysio'",
         postcode="0150",
@@ -311,7 +313,15 @@ def seed_directory(session) -> None:
         helfo_agreement=True,
         accepts_new_patients=True,
         professions=tuple(Profession),
+        booking_url="https://fysio.example/bestill",
+        step_free_access=True,
+        accessible_toilet=False,
+        parking=True,
     )
+    checked = first.practices[0].clinician
+    checked.licence_status = LicenceStatus.VALID
+    checked.licence_categories = ["KI"]
+    checked.licence_checked_at = now_utc()
     make_clinic(session, name="Bergen Fysio", postcode="5003", accepts_new_patients=False)
     closed = make_clinic(
         session,
@@ -321,8 +331,8 @@ def seed_directory(session) -> None:
         location_source=LocationSource.POSTCODE,
         closed_until=today() + timedelta(days=30),
     )
-    closed.clinicians[0].languages = ["nb", "se"]
-    closed.clinicians[0].services = ["dry needling"]
+    closed.practices[0].clinician.languages = ["nb", "se"]
+    closed.practices[0].services = ["dry needling"]
     make_clinic(
         session, name="Tromsø Kiropraktor", postcode="9008", professions=(Profession.CHIROPRACTOR,)
     )

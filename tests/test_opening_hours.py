@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from clinic_finder.hours import HoursError, format_day, is_open_at, parse_day, week_of
+from clinic_finder.hours import (
+    HoursError,
+    format_day,
+    format_week,
+    is_open_at,
+    parse_day,
+    parse_week,
+    week_of,
+)
 from clinic_finder.models import AuditEntry, Clinic, OpeningHours
 
 from .conftest import post_form
@@ -170,3 +181,130 @@ def test_a_bad_day_is_explained_in_norwegian_to_norwegian_staff(app):
         pytest.raises(HoursError, match="stenger klinikken før den åpner"),
     ):
         parse_day("16-08")
+
+
+# --- A week in one cell (the clinic list's opening_hours column) ----------------------------
+
+MORNING = [(time(8), time(16))]
+
+
+def _week(**days: list) -> dict[int, list]:
+    """A week from ``mon=…, sat=…``; days not given are closed."""
+    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    return {day: days.get(name, []) for day, name in enumerate(names)}
+
+
+@pytest.mark.parametrize(
+    "text, week",
+    [
+        ("", _week()),
+        ("  ", _week()),
+        ("man-fre 08-16", _week(mon=MORNING, tue=MORNING, wed=MORNING, thu=MORNING, fri=MORNING)),
+        (
+            "man-fre 08-16; tor 08-19; lør 10-14",
+            _week(
+                mon=MORNING,
+                tue=MORNING,
+                wed=MORNING,
+                thu=[(time(8), time(19))],
+                fri=MORNING,
+                sat=[(time(10), time(14))],
+            ),
+        ),
+        (
+            "man-tor 07:30-15:30, 16:00-20:00; fre 08-14",
+            _week(
+                **dict.fromkeys(
+                    ("mon", "tue", "wed", "thu"),
+                    [(time(7, 30), time(15, 30)), (time(16), time(20))],
+                ),
+                fri=[(time(8), time(14))],
+            ),
+        ),
+        ("Mon–Fri 8-16", _week(mon=MORNING, tue=MORNING, wed=MORNING, thu=MORNING, fri=MORNING)),
+        ("mon to fri 8-16", _week(mon=MORNING, tue=MORNING, wed=MORNING, thu=MORNING, fri=MORNING)),
+        (
+            "mandag til fredag: 08.00–16.00",
+            _week(mon=MORNING, tue=MORNING, wed=MORNING, thu=MORNING, fri=MORNING),
+        ),
+        ("Man. – Ons. kl. 08–16", _week(mon=MORNING, tue=MORNING, wed=MORNING)),
+        ("man, ons og fre 08-16", _week(mon=MORNING, wed=MORNING, fri=MORNING)),
+        ("ma 08-16\nto 08-16", _week(mon=MORNING, thu=MORNING)),
+        ("måndag 08-16; laurdag 10-14", _week(mon=MORNING, sat=[(time(10), time(14))])),
+        ("hverdager 08-16; ons stengt", _week(mon=MORNING, tue=MORNING, thu=MORNING, fri=MORNING)),
+        (
+            "tor 08-19; man-fre 08-16",
+            _week(mon=MORNING, tue=MORNING, wed=MORNING, thu=[(time(8), time(19))], fri=MORNING),
+        ),
+        ("helg 10-14;", _week(sat=[(time(10), time(14))], sun=[(time(10), time(14))])),
+        ("søn 12-24", _week(sun=[(time(12), time(23, 59))])),
+    ],
+)
+def test_a_week_is_read_as_a_receptionist_types_it(text, week):
+    assert parse_week(text) == week
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("mna-fre 08-16", "“mna” is not a day of the week"),
+        ("man-fre 08-16; sunday 10-14; frokost 08-09", "“frokost” is not a day of the week"),
+        ("man-fre 08-12, 11-16", "“man-fre 08-12, 11-16”: Two stretches of the same day overlap"),
+        ("man 16-08", "“man 16-08”: In “16-08” the clinic closes before it opens"),
+        ("lør 25-26", "25:00 is not a time of day"),
+        ("tor 08-12; tor 13-16", "Thursday is given twice, in “tor 08-12” and in “tor 13-16”"),
+        ("man-fre 08-16; tor-lør 10-14", "Thursday is given twice"),
+        ("fre-man 08-16", "In “fre-man” the days are in the wrong order"),
+        ("man-ons-fre 08-16", "Could not read the days “man-ons-fre”"),
+        ("man,,fre 08-16", "Could not read the days"),
+        ("man-fre", "Say the hours for “man-fre”"),
+        ("08-16", "Say which days “08-16” is for"),
+        ("Mon-Fri 8-16, Sat 10-14", "end each day's hours with a semicolon"),
+        ("man 07-08, 09-10, 11-12, 13-14", "At most 3 stretches a day"),
+        # A run of "kl" once made the search quadratic: minutes for a hostile cell.
+        pytest.param("man " + "kl " * 20_000 + "x 08-16", "is not a day", id="long-kl-run"),
+    ],
+)
+def test_an_unreadable_week_gets_a_message_naming_what_is_wrong(text, message):
+    with pytest.raises(HoursError, match=re.escape(message)):
+        parse_week(text)
+
+
+def test_a_week_is_written_with_norwegian_days_and_shared_hours_together():
+    week = parse_week("man-fre 08-16; tor 08-19; lør 10-14")
+    assert format_week(week) == "man–ons, fre 08:00–16:00; tor 08:00–19:00; lør 10:00–14:00"
+
+
+def test_a_week_without_hours_is_written_empty():
+    assert format_week(_week()) == ""
+    assert format_week({}) == ""
+
+
+def test_a_day_given_twice_is_named_in_norwegian_to_norwegian_staff(app):
+    with (
+        app.test_request_context("/?lang=nb"),
+        pytest.raises(HoursError, match="Dagen torsdag står to ganger"),
+    ):
+        parse_week("tor 08-12; tor 13-16")
+
+
+_MINUTES_OF_DAY = st.integers(min_value=0, max_value=23 * 60 + 59)
+
+
+@st.composite
+def _days(draw) -> list:
+    """Up to three stretches of one day, in order, none overlapping."""
+    count = draw(st.integers(min_value=0, max_value=3))
+    bounds = sorted(draw(st.sets(_MINUTES_OF_DAY, min_size=2 * count, max_size=2 * count)))
+    clock = [time(minute // 60, minute % 60) for minute in bounds]
+    return list(zip(clock[::2], clock[1::2], strict=True))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(days=st.lists(_days(), min_size=7, max_size=7))
+def test_format_week_is_read_back_identically(days):
+    week = dict(enumerate(days))
+    text = format_week(week)
+    assert parse_week(text) == week
+    assert format_week(parse_week(text)) == text
