@@ -11,6 +11,7 @@ command or the job runner).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,8 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from .hpr import current_client as current_hpr_client
+from .hpr import licence_checks_enabled
 from .importer import (
     ClinicianRecord,
     ClinicRecord,
@@ -34,6 +38,7 @@ from .importer import (
     record_import,
     take_import_lock,
 )
+from .licences import DEFAULT_STALE_DAYS, LicenceRunSummary, check_clinicians
 from .models import (
     Clinician,
     ImportBatch,
@@ -44,6 +49,8 @@ from .models import (
     as_utc,
     now_utc,
 )
+
+logger = logging.getLogger(__name__)
 
 # Planned rows are stored this many at a time, or after this many seconds (geocoding can
 # make rows slow); the caller's checkpoint runs after each store.
@@ -58,11 +65,8 @@ ROW_FILTERS = ("all", *(status.value for status in RowStatus), WARNINGS)
 
 # Called with (rows done, rows in the file) after each stored chunk of a plan.
 Checkpoint = Callable[[int, int], None]
-# An imported clinician whose licence was last checked longer ago than this (or never) is
-# checked against HPR when the import is applied.
-LICENCE_STALE_AFTER = timedelta(days=30)
-# The most applying an import spends asking HPR; the clinicians left over stay as they are
-# until `flask clinicians verify-licences` comes to them.
+# The most applying an import spends asking HPR about its clinicians; those left over stay
+# as they are until `flask clinicians verify-licences` comes to them.
 IMPORT_LICENCE_BUDGET_SECONDS = 30.0
 
 
@@ -249,7 +253,9 @@ def apply_batch(
     Under the import lock, the batch is first marked applied with a conditional UPDATE,
     so however many workers (or clicks) try, one writes it; with ``lease_token``, only the
     job that holds the batch's lease. Raises :class:`BatchAlreadyApplied` otherwise.
-    Returns the file's counts by status.
+    With licence checks on (``HPR_URL``), the file's new clinicians, and those not checked
+    lately, are then checked against HPR within a time budget (:func:`check_imported_licences`,
+    the one place an import does). Returns the file's counts by status.
     """
     take_import_lock(session)
     claim = update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.applied_at.is_(None))
@@ -263,8 +269,7 @@ def apply_batch(
     report = ImportReport(rows=stored_accepted_rows(session, batch))
     clinicians = apply_import(session, report)
     record_import(session, actor, report, batch, counts=batch.summary)
-    # The licence check of the import's clinicians (issue 12): the one call site.
-    if licences_enabled():
+    if licence_checks_enabled():
         check_imported_licences(session, clinicians)
     batch.status = ImportStatus.APPLIED
     batch.lease_token = batch.lease_until = None
@@ -273,31 +278,55 @@ def apply_batch(
     return dict(batch.summary)
 
 
-def licences_enabled() -> bool:
-    """Whether applying an import checks its clinicians' licences against HPR.
-
-    Not yet: the check itself (``licences.check_clinicians``) comes with the HPR client.
-    Until then imported clinicians stay unchecked, and pages say so.
-    """
-    return False
-
-
 def licences_due(clinicians: Iterable[Clinician], now: datetime) -> list[Clinician]:
-    """The clinicians never checked against HPR, or last checked before LICENCE_STALE_AFTER."""
-    return [
+    """The clinicians never checked against HPR, or not for DEFAULT_STALE_DAYS (as
+    ``flask clinicians verify-licences`` picks them): the never-checked first, then the
+    oldest, so that a budget that runs out leaves the most recently checked."""
+    cutoff = now - timedelta(days=DEFAULT_STALE_DAYS)
+    due = [
         clinician
         for clinician in clinicians
-        if clinician.licence_checked_at is None
-        or now - as_utc(clinician.licence_checked_at) > LICENCE_STALE_AFTER
+        if clinician.licence_checked_at is None or as_utc(clinician.licence_checked_at) < cutoff
     ]
+    return sorted(
+        due,
+        key=lambda clinician: (
+            clinician.licence_checked_at is not None,
+            as_utc(clinician.licence_checked_at or now),
+        ),
+    )
 
 
-def check_imported_licences(session: Session, clinicians: list[Clinician]) -> None:
-    """Check the new and stale clinicians of an applied import against HPR, within
-    IMPORT_LICENCE_BUDGET_SECONDS; the caller commits with the import."""
+def check_imported_licences(
+    session: Session, clinicians: list[Clinician]
+) -> LicenceRunSummary | None:
+    """Check an applied import's new and stale clinicians against HPR, for at most
+    IMPORT_LICENCE_BUDGET_SECONDS; the answers are written with the import.
+
+    Returns what the check found, or None when it broke off: the import is kept either
+    way, and whoever was not checked stays as they were, for verify-licences to come to.
+    """
+    client = current_hpr_client()
+    assert client is not None, "call only when licence_checks_enabled()"
     due = licences_due(clinicians, now_utc())
-    if due:
-        raise NotImplementedError("wire licences.check_clinicians here when it lands")
+    try:
+        summary = check_clinicians(
+            session, due, client=client, budget_seconds=IMPORT_LICENCE_BUDGET_SECONDS
+        )
+    except SQLAlchemyError:
+        raise  # the transaction is broken: the import fails as a whole, as it should
+    except Exception:
+        # Whatever the register (or our reading of it) did, a checked file still imports.
+        logger.exception("import: the licence check broke off; the import goes on")
+        return None
+    logger.info(
+        "import: %s licence(s) checked, %s hidden, %s HPR could not answer, %s not reached",
+        summary.checked,
+        summary.hidden,
+        summary.unavailable,
+        summary.not_reached,
+    )
+    return summary
 
 
 def discard_batch(session: Session, batch: ImportBatch) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from clinic_finder import imports
 from clinic_finder.clinic_pages import slugify
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.importer import (
     ImportFileError,
     RowStatus,
@@ -24,9 +27,11 @@ from clinic_finder.models import (
     PostalCode,
     Practice,
     Profession,
+    now_utc,
 )
 
 from .helpers import DEMO_FILE, GOOD_ROW, HEADER, csv_text, import_text
+from .hpr_server import register_from_json
 
 
 def count(session, model) -> int:
@@ -740,3 +745,129 @@ def test_broken_utf16_is_refused_naming_its_line():
     )  # lone low surrogate
     with pytest.raises(ImportFileError, match="Line 3 is not valid UTF-16"):
         decode_upload(data)
+
+
+# --- the licence check on import (issue 12) ------------------------------------------------
+
+SUSPENDED_CHIROPRACTOR = {
+    **GOOD_ROW,
+    "clinician_name": "Øyvind Ås",
+    "hpr_number": "9876544",
+    "profession": "kiropraktor",
+    "helfo_agreement": "nei",
+}
+UNKNOWN_TO_HPR = {**GOOD_ROW, **OTHER_CLINIC, "clinician_name": "Per Berg", "hpr_number": "9876545"}
+
+
+def hpr_register() -> dict:
+    """What the loopback HPR says: Kari holds FT, Øyvind's KI is suspended, Per is unknown."""
+    return register_from_json(
+        {
+            "9876543": {"approvals": [{"category": "FT", "valid_from": "2010-08-01"}]},
+            "9876544": {
+                "approvals": [
+                    {
+                        "category": "KI",
+                        "valid_from": "2012-01-01",
+                        "suspensions": [{"from": "2026-10-01", "to": None}],
+                    }
+                ]
+            },
+        }
+    )
+
+
+def import_file(runner, tmp_path, *rows: dict[str, str]):
+    path = tmp_path / "klinikker.csv"
+    path.write_text(csv_text(*rows), encoding="utf-8")
+    result = runner.invoke(args=["clinics", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def licences(session) -> dict[str, LicenceStatus]:
+    session.expire_all()
+    return {c.hpr_number: c.licence_status for c in session.scalars(select(Clinician))}
+
+
+def test_import_checks_its_new_clinicians_against_hpr_and_hides_the_suspended(
+    hpr_app, hpr_server, runner, session, client, tmp_path
+):
+    hpr_server.register.update(hpr_register())
+    import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR, UNKNOWN_TO_HPR)
+
+    assert sorted(hpr_server.asked_for()) == ["9876543", "9876544", "9876545"]
+    assert licences(session) == {
+        "9876543": LicenceStatus.VALID,
+        "9876544": LicenceStatus.SUSPENDED,
+        "9876545": LicenceStatus.NOT_FOUND,
+    }
+    clinic = session.scalars(select(Clinic).where(Clinic.name == "Fjordklinikken")).one()
+    body = client.get(f"/clinics/{clinic.id}-{slugify(clinic.name)}?lang=en").get_data(as_text=True)
+    assert list(clinician_cards(body)) == ["Kari Nordmann"]
+    # Bryggen Fysio's only clinician is not in the register: the clinic is not found at all.
+    found = client.get("/api/v1/clinics?postcode=5003&radius=10").get_json()
+    assert [result["name"] for result in found["results"]] == ["Fjordklinikken"]
+
+
+def test_import_checks_again_only_those_not_checked_lately(
+    hpr_app, hpr_server, runner, session, tmp_path
+):
+    hpr_server.register.update(hpr_register())
+    import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+    kari = session.scalars(select(Clinician).where(Clinician.hpr_number == "9876543")).one()
+    kari.licence_checked_at = now_utc() - timedelta(days=31)
+    session.commit()
+    asked = len(hpr_server.asked_for())
+
+    again = import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+
+    assert "2 unchanged" in again.output
+    assert hpr_server.asked_for()[asked:] == ["9876543"]
+
+
+def test_import_without_hpr_leaves_licences_unchecked(runner, session, tmp_path):
+    import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+    assert set(licences(session).values()) == {LicenceStatus.UNCHECKED}
+    assert session.scalars(select(Clinician.licence_checked_at)).all() == [None, None]
+
+
+def test_import_is_written_when_hpr_is_down(hpr_app, hpr_server, runner, session, tmp_path):
+    hpr_server.fail("down")
+    result = import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+    assert "2 new" in result.output
+    assert licences(session) == {
+        "9876543": LicenceStatus.UNCHECKED,
+        "9876544": LicenceStatus.UNCHECKED,
+    }
+
+
+def test_import_stops_checking_at_its_time_budget(
+    hpr_app, hpr_server, runner, session, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(imports, "IMPORT_LICENCE_BUDGET_SECONDS", 0)
+    import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+    assert hpr_server.asked_for() == []
+    assert count(session, Practice) == 2
+
+
+def test_import_is_written_when_the_licence_check_breaks_off(
+    hpr_app, runner, session, tmp_path, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("an answer nobody expected")
+
+    monkeypatch.setattr(imports, "check_clinicians", broken)
+    import_file(runner, tmp_path, GOOD_ROW, SUSPENDED_CHIROPRACTOR)
+    assert count(session, Practice) == 2
+
+
+def test_licences_due_are_the_never_checked_then_the_oldest(session):
+    now = now_utc()
+    people = [
+        Clinician(name="Fersk", hpr_number="1", licence_checked_at=now - timedelta(days=2)),
+        Clinician(name="Gammel", hpr_number="2", licence_checked_at=now - timedelta(days=40)),
+        Clinician(name="Ny", hpr_number="3"),
+        Clinician(name="Eldst", hpr_number="4", licence_checked_at=now - timedelta(days=400)),
+    ]
+    assert [c.name for c in imports.licences_due(people, now)] == ["Ny", "Eldst", "Gammel"]

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from clinic_finder import create_app, jobs
 from clinic_finder.extensions import db
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.imports import plan_batch
 from clinic_finder.models import (
     AuditEntry,
@@ -34,6 +35,7 @@ from .conftest import (
     sign_in,
     wait_for_import,
 )
+from .hpr_server import register_from_json
 from .nominatim_server import running_nominatim
 
 # A file in Norwegian Excel shape: semicolons, Windows-1252, Norwegian headers, decimal
@@ -325,6 +327,29 @@ def test_preview_counts_and_shows_warnings_under_their_rows(app, staff_client):
             ("9876544", "Øyvind Ås", "Fjordklinikken", "chiropractor", False, True),
             ("9876545", "Ola Nordmann", "Fjordklinikken", "chiropractor", False, True),
         ]
+
+
+def test_web_import_checks_the_licences_of_its_new_clinicians(hpr_app, hpr_server, staff_client):
+    hpr_server.register.update(
+        register_from_json(
+            {
+                "9876543": {"approvals": [{"category": "FT", "valid_from": "2010-08-01"}]},
+                "9876545": {"approvals": [{"category": "FT", "valid_from": "2010-08-01"}]},
+            }
+        )
+    )
+    batch_id, _ = upload_checked(staff_client, PRACTICES_FILE.replace(b"http://", b"https://"))
+    assert hpr_server.asked_for() == [], "checking the file asks HPR nothing"
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    # The chiropractor with an agreement was rejected; the two imported are checked.
+    assert sorted(hpr_server.asked_for()) == ["9876543", "9876545"]
+    with hpr_app.app_context():
+        statuses = {c.name: c.licence_status for c in db.session.scalars(select(Clinician))}
+    # Ola practises as a chiropractor but holds FT only: hidden from patients.
+    assert statuses == {
+        "Kari Nordmann": LicenceStatus.VALID,
+        "Ola Nordmann": LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION,
+    }
 
 
 @pytest.fixture
