@@ -49,7 +49,10 @@ def export_rows(session: Session) -> Iterator[dict[str, str]]:
         .join(Practice.clinic)
         .join(Practice.clinician)
         .where(Clinic.active.is_(True), Practice.active.is_(True))
-        .options(contains_eager(Practice.clinic), contains_eager(Practice.clinician))
+        .options(
+            contains_eager(Practice.clinic).selectinload(Clinic.opening_hours),
+            contains_eager(Practice.clinician),
+        )
     ).all()
     for practice in sorted(practices, key=_row_order):
         yield export_row(practice)

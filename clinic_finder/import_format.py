@@ -19,6 +19,7 @@ from typing import Any
 import phonenumbers
 from flask_babel import gettext as _
 
+from .hours import format_week, parse_week, week_of
 from .models import PROFESSION_TERMS, LocationSource, Practice, Profession
 from .validation import (
     clean_booking_url,
@@ -87,6 +88,12 @@ def parse_coordinate(value: str) -> float:
 def parse_list(value: str) -> tuple[str, ...]:
     """A ;-separated list, within the directory's caps."""
     return tuple(clean_list(value))
+
+
+def parse_opening_hours(value: str) -> str:
+    """A week as a receptionist types it (hours.parse_week), in the one form the export
+    writes (hours.format_week), so that two spellings of one week compare equal."""
+    return format_week(parse_week(value))
 
 
 # --- how the export writes values ---------------------------------------------------------
@@ -241,6 +248,11 @@ COLUMNS: tuple[Column, ...] = (
                                       "kommune for driftsavtale", "driftsavtalekommune"),
            max_length=100, target=("practice", "agreement_municipality"),
            export=_stored("practice", "agreement_municipality")),
+    # The whole week in one cell. Empty leaves the clinic's hours as they are (staff often
+    # keep them on the clinic's page), so that a list without them never wipes them.
+    Column("opening_hours", ("åpningstider", "åpningstid", "opening hours"), max_length=500,
+           parse=parse_opening_hours, empty="", target=("clinic", "opening_hours"),
+           export=lambda practice: format_week(week_of(practice.clinic))),
 )
 # fmt: on
 

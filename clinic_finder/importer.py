@@ -25,10 +25,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 from geopy.distance import great_circle
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from .audit import apply_changes, record
+from .hours import Stretch, format_week, parse_week
 from .import_format import (
     COLUMNS,
     HEADER_ALIASES,
@@ -41,6 +42,7 @@ from .models import (
     Clinician,
     ImportBatch,
     LocationSource,
+    OpeningHours,
     PostalCode,
     Practice,
     Profession,
@@ -86,6 +88,9 @@ class ClinicRecord:
     latitude: float
     longitude: float
     location_source: LocationSource
+    # The week as import_format.parse_opening_hours writes it; "" when the row gives none
+    # (the clinic's hours then stay as they are). Not a column: apply_import writes it.
+    opening_hours: str = ""
 
     @functools.cached_property
     def key(self) -> tuple[str, ...]:
@@ -102,7 +107,11 @@ class ClinicRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
-        return {**self.fields(), "location_source": self.location_source.value}
+        return {
+            **self.fields(),
+            "location_source": self.location_source.value,
+            "opening_hours": self.opening_hours,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClinicRecord:
@@ -171,7 +180,10 @@ class PracticeRecord:
         )
 
 
-_CLINIC_FIELDS = tuple(field.name for field in dataclasses.fields(ClinicRecord))
+# ClinicRecord's fields that are the clinic's columns (its hours are rows of their own).
+_CLINIC_FIELDS = tuple(
+    field.name for field in dataclasses.fields(ClinicRecord) if field.name != "opening_hours"
+)
 
 
 @dataclass(frozen=True)
@@ -675,6 +687,19 @@ def _directory_people(
     return clinicians, practices
 
 
+def _directory_hours(session: Session, clinic_ids: list[int]) -> dict[int, str]:
+    """The opening hours of these clinics, each week as the import format writes it
+    (clinics without hours are left out)."""
+    weeks: dict[int, dict[int, list[Stretch]]] = {}
+    for chunk in _chunks(clinic_ids):
+        query = select(
+            OpeningHours.clinic_id, OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes
+        ).where(OpeningHours.clinic_id.in_(chunk))
+        for clinic_id, weekday, opens, closes in session.execute(query):
+            weeks.setdefault(clinic_id, {}).setdefault(weekday, []).append((opens, closes))
+    return {clinic_id: format_week(week) for clinic_id, week in weeks.items()}
+
+
 class _Plan:
     """What planning a file knows: the directory as plain rows, and the file so far.
 
@@ -697,6 +722,12 @@ class _Plan:
             self.clinics.setdefault(key, existing)
         hpr_numbers, self.lines_of_hpr = _hpr_numbers_of_file(raw_rows)
         self.clinicians, self.practices = _directory_people(session, hpr_numbers)
+        # The hours of the file's clinics, read only when the file gives hours at all.
+        self.hours: dict[int, str] = {}
+        if any(raw.get("opening_hours") for _, raw in raw_rows):
+            keys = {_clinic_key_as_written(raw) for _, raw in raw_rows}
+            ids = [self.clinics[key].id for key in keys if key in self.clinics]
+            self.hours = _directory_hours(session, ids)
         self.locate = locate or locate_at_postcode
         # The first line (and its details) of each clinic in the file, and one geocoder
         # answer per address per file, however the geocoder is doing.
@@ -813,12 +844,14 @@ class _Plan:
         if existing is None:
             return RowStatus.NEW
         clinic = self.clinics[records.clinic.key]
+        hours = records.clinic.opening_hours
         if (
             not existing.active
             or not clinic.active
             or _differs(existing, records.practice.fields())
             or _differs(self.clinicians[records.clinician.hpr_number], records.clinician.fields())
             or _differs(clinic, records.clinic.fields())
+            or (hours and hours != self.hours.get(clinic.id, ""))
         ):
             return RowStatus.UPDATED
         return RowStatus.UNCHANGED
@@ -998,6 +1031,33 @@ def _update_practice(practice: Practice, record: PracticeRecord, now: datetime) 
     practice.active = True
 
 
+def _apply_opening_hours(
+    session: Session, clinics: dict[tuple[str, ...], Clinic], accepted: list[RowResult]
+) -> None:
+    """Give each clinic the hours its rows give, where they differ from what it has."""
+    given = {
+        clinics[row.clinic.key].id: row.clinic.opening_hours
+        for row in accepted
+        if row.clinic is not None and row.clinic.opening_hours
+    }
+    current = _directory_hours(session, list(given))
+    changed = [clinic_id for clinic_id, week in given.items() if current.get(clinic_id) != week]
+    for chunk in _chunks(changed):
+        session.execute(
+            delete(OpeningHours)
+            .where(OpeningHours.clinic_id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    added = [
+        {"clinic_id": clinic_id, "weekday": day, "opens": opens, "closes": closes}
+        for clinic_id in changed
+        for day, stretches in parse_week(given[clinic_id]).items()
+        for opens, closes in stretches
+    ]
+    if added:
+        session.execute(insert(OpeningHours), added)
+
+
 def apply_import(session: Session, report: ImportReport) -> list[Clinician]:
     """Write the accepted rows of a planned import; the caller commits or rolls back.
 
@@ -1031,5 +1091,6 @@ def apply_import(session: Session, report: ImportReport) -> list[Clinician]:
         # In one statement rather than as objects: a new file is mostly new practices, and
         # nothing here reads them back (a relationship read later loads them as any other).
         session.execute(insert(Practice), added)
+    _apply_opening_hours(session, clinics, accepted)
     session.flush()
     return [clinicians[number] for number in hpr_numbers]

@@ -194,6 +194,28 @@ def test_export_round_trips_a_clinician_at_two_clinics_and_their_agreements(sess
     assert_round_trips(session, export_directory_csv(session), 3)
 
 
+def test_export_writes_opening_hours_one_way_and_reads_them_back(session):
+    import_text(
+        session, csv_text({**GOOD_ROW, "opening_hours": "Mandag–fredag kl. 8-16; tor 8-19"})
+    )
+    colleague = {**GOOD_ROW, **CLOSED_ON_WEDNESDAYS}
+    import_text(session, csv_text(colleague))
+    rows = {row["clinic_name"]: row["opening_hours"] for row in export_rows(session)}
+    assert rows == {
+        "Fjordklinikken": "man–ons, fre 08:00–16:00; tor 08:00–19:00",
+        "Onsdagsstengt": "man–tir, tor–fre 08:00–15:30",
+    }
+    assert_round_trips(session, export_directory_csv(session), 2)
+
+
+CLOSED_ON_WEDNESDAYS = {
+    "clinic_name": "Onsdagsstengt",
+    "address": "Torget 1",
+    "hpr_number": "1000002",
+    "opening_hours": "hverdager 08:00-15:30; ons stengt",
+}
+
+
 def test_export_round_trips_an_agreement_whose_municipality_is_not_known(session):
     clinic = make_clinic(session, name="Ukjent kommune", helfo_agreement=True)
     clinic.practices[0].agreement_municipality = None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from clinic_finder import imports
 from clinic_finder.clinic_pages import slugify
+from clinic_finder.hours import format_week, week_of
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.importer import (
     ImportFileError,
@@ -871,3 +872,73 @@ def test_licences_due_are_the_never_checked_then_the_oldest(session):
         Clinician(name="Eldst", hpr_number="4", licence_checked_at=now - timedelta(days=400)),
     ]
     assert [c.name for c in imports.licences_due(people, now)] == ["Ny", "Eldst", "Gammel"]
+
+
+# --- opening hours in the clinic list --------------------------------------------------------
+
+
+def stored_week(session) -> str:
+    session.expire_all()
+    return format_week(week_of(session.scalars(select(Clinic)).one()))
+
+
+def test_opening_hours_are_stored_as_the_week_the_cell_gives(session):
+    import_text(session, csv_text({**GOOD_ROW, "opening_hours": "man-fre 08-16; tor 08-19"}))
+    clinic = session.scalars(select(Clinic)).one()
+    thursday = [(entry.opens, entry.closes) for entry in clinic.opening_hours if entry.weekday == 3]
+    assert thursday == [(time(8), time(19))]
+    assert {entry.weekday for entry in clinic.opening_hours} == {0, 1, 2, 3, 4}
+    assert stored_week(session) == "man–ons, fre 08:00–16:00; tor 08:00–19:00"
+
+
+def test_one_week_written_two_ways_on_rows_of_a_clinic_is_no_warning(session):
+    colleague = {
+        **GOOD_ROW,
+        "hpr_number": "9876544",
+        "clinician_name": "Ola Nordmann",
+        "opening_hours": "Mandag til fredag kl. 8.00–16.00",
+    }
+    report = import_text(
+        session, csv_text({**GOOD_ROW, "opening_hours": "hverdager 08-16"}, colleague)
+    )
+    assert [row.warnings for row in report.rows] == [[], []]
+    other = {**colleague, "hpr_number": "9876545", "opening_hours": "man-fre 08-15"}
+    again = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "hverdager 08-16"}, other))
+    assert again.rows[1].warnings == [
+        "opening_hours on line 3 differs from line 2 of the same clinic: the value on line 2 "
+        "is kept"
+    ]
+
+
+def test_changed_opening_hours_update_the_row_and_replace_the_week(session):
+    import_text(session, csv_text({**GOOD_ROW, "opening_hours": "man-fre 08-16"}))
+    same = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "man–fre 08:00–16:00"}))
+    assert same.counts["unchanged"] == 1
+    report = import_text(
+        session, csv_text({**GOOD_ROW, "opening_hours": "man-tor 08-18; lør 10-14"})
+    )
+    assert report.counts["updated"] == 1
+    assert stored_week(session) == "man–tor 08:00–18:00; lør 10:00–14:00"
+
+
+def test_a_row_without_opening_hours_leaves_the_clinic_s_hours_as_they_are(session):
+    import_text(session, csv_text({**GOOD_ROW, "opening_hours": "man-fre 08-16"}))
+    report = import_text(session, csv_text(GOOD_ROW))
+    assert report.counts["unchanged"] == 1
+    assert stored_week(session) == "man–fre 08:00–16:00"
+
+
+def test_unreadable_opening_hours_reject_the_row_saying_why(session):
+    report = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "fre-man 08-16"}))
+    (row,) = report.rows
+    assert row.status is RowStatus.REJECTED
+    assert any(error.startswith("opening_hours: ") for error in row.errors), row.errors
+
+
+def test_norwegian_name_of_the_opening_hours_column_is_understood(session):
+    header = HEADER.replace("opening_hours", "Åpningstider")
+    report = import_text(
+        session, csv_text({**GOOD_ROW, "opening_hours": "man-fre 08-16"}, header=header)
+    )
+    assert report.unknown_columns == []
+    assert stored_week(session) == "man–fre 08:00–16:00"

@@ -20,6 +20,7 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
+from clinic_finder.hours import format_week, week_of
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.import_format import CANONICAL_COLUMNS, HEADER_ALIASES, REQUIRED_COLUMNS
 from clinic_finder.importer import (
@@ -32,6 +33,7 @@ from clinic_finder.models import (
     LISTED_LICENCE_STATUSES,
     Clinic,
     Clinician,
+    OpeningHours,
     PostalCode,
     Practice,
     Profession,
@@ -196,6 +198,25 @@ PHONES = ("+47 22 56 10 88", "+47 92 59 09 23")
 EMAILS = ("post@fjordklinikken.example", "kari.nordmann@sentrum.example")
 WEBSITES = ("https://fjordklinikken.example/", "http://sentrum.example")
 BOOKING_URLS = ("https://booking.example/fjord", "https://timebestilling.example/?klinikk=3")
+# Weeks as the export writes them ("": none given), each with ways a receptionist types it.
+OPENING_HOURS = {
+    "": ("",),
+    "man–fre 08:00–16:00": (
+        "man-fre 08-16",
+        "hverdager 08-16",
+        "Mandag til fredag kl. 8.00–16.00",
+        "man–fre 08:00–16:00",
+    ),
+    "man–tor 08:00–18:00; fre 08:00–15:00": (
+        "man-tor 08-18; fre 08-15",
+        "mon-thu 8-18; fri 8-15",
+        "Man-Tor 08:00-18:00\nFre 08:00-15:00",
+    ),
+    "man, ons, fre 09:00–15:00; lør 10:00–14:00": (
+        "lør 10-14; man, ons, fre 09-15",
+        "man,ons,fre 9-15; lør 10-14",
+    ),
+}
 CLINICIAN_NAMES = (
     "Kari Nordmann",
     "Åse Nygård",
@@ -284,6 +305,9 @@ CORRUPTIONS: dict[str, st.SearchStrategy[dict[str, str]]] = {
     "not a number": st.sampled_from(("N59.9", "59°54'", "sixty")).map(
         lambda text: {"latitude": text}
     ),
+    "unreadable opening hours": st.sampled_from(
+        ("fre-man 08-16", "man 16-08", "man-fre", "hver dag 8-16")
+    ).map(lambda text: {"opening_hours": text}),
     "required field missing": st.sampled_from(REQUIRED_COLUMNS).map(lambda name: {name: " "}),
 }
 # A later row of a clinic whose detail differs from the clinic's first row is imported with
@@ -301,6 +325,7 @@ CLINIC_DETAIL_COLUMNS = (
     "step_free_access",
     "accessible_toilet",
     "parking",
+    "opening_hours",
     "latitude/longitude",
 )
 
@@ -321,6 +346,7 @@ class ClinicTemplate:
     step_free_access: bool | None
     accessible_toilet: bool | None
     parking: bool | None
+    opening_hours: str  # a key of OPENING_HOURS
     point: tuple[str, str] | None  # (latitude, longitude) as written, with a decimal point
 
     @property
@@ -343,6 +369,7 @@ class ClinicTemplate:
             "step_free_access": self.step_free_access,
             "accessible_toilet": self.accessible_toilet,
             "parking": self.parking,
+            "opening_hours": self.opening_hours,
             "latitude/longitude": (
                 (float(self.point[0]), float(self.point[1]))
                 if self.point
@@ -444,6 +471,7 @@ def clinic_templates(draw, register: dict[str, PostalCode], postcodes: list[str]
         step_free_access=draw(unknown_or),
         accessible_toilet=draw(unknown_or),
         parking=draw(unknown_or),
+        opening_hours=draw(st.sampled_from(sorted(OPENING_HOURS))),
         point=point,
     )
 
@@ -457,7 +485,18 @@ def clinic_variants(draw, clinic: ClinicTemplate, register: dict[str, PostalCode
     rows get a warning naming the column.
     """
     detail = draw(
-        st.sampled_from(("org_number", "name", "phone", "city", "booking_url", "parking", "point"))
+        st.sampled_from(
+            (
+                "org_number",
+                "name",
+                "phone",
+                "city",
+                "booking_url",
+                "parking",
+                "opening_hours",
+                "point",
+            )
+        )
     )
     if detail == "org_number":
         change = draw(st.sampled_from(ORG_NUMBERS)) if not clinic.org_number else ""
@@ -471,6 +510,8 @@ def clinic_variants(draw, clinic: ClinicTemplate, register: dict[str, PostalCode
         change = draw(st.sampled_from(("",) + BOOKING_URLS))
     elif detail == "parking":
         change = draw(st.sampled_from((None, True, False)))
+    elif detail == "opening_hours":
+        change = draw(st.sampled_from(sorted(OPENING_HOURS)))
     else:
         change = draw(clinic_templates(register, [clinic.postcode])).point
     return dataclasses.replace(clinic, **{detail: change})
@@ -569,6 +610,7 @@ def clinic_cells(draw, clinic: ClinicTemplate) -> dict[str, str]:
         "step_free_access": yes_no(draw, clinic.step_free_access, empty_means=None),
         "accessible_toilet": yes_no(draw, clinic.accessible_toilet, empty_means=None),
         "parking": yes_no(draw, clinic.parking, empty_means=None),
+        "opening_hours": draw(st.sampled_from(OPENING_HOURS[clinic.opening_hours])),
         "latitude": latitude,
         "longitude": longitude,
     }
@@ -724,6 +766,7 @@ def expected_import(case: ImportFile, register: dict[str, PostalCode]) -> Expect
 
 def clear_directory(session) -> None:
     """Delete every practice, clinic and clinician, so each example starts from empty."""
+    session.execute(delete(OpeningHours))
     session.execute(delete(Practice))
     session.execute(delete(Clinician))
     session.execute(delete(Clinic))
@@ -745,6 +788,7 @@ def stored_clinics(session) -> dict[tuple[str, ...], dict[str, object]]:
             "step_free_access": clinic.step_free_access,
             "accessible_toilet": clinic.accessible_toilet,
             "parking": clinic.parking,
+            "opening_hours": format_week(week_of(clinic)),
             "latitude/longitude": (clinic.latitude, clinic.longitude),
             "placed": clinic.location_source.value,
         }
