@@ -4,7 +4,7 @@ The script writes a synthetic clinic list in the import format (a fixed seed; re
 postcodes from the register, coordinates within about a kilometre of the postcode's
 centre, one to three clinicians per clinic, about a tenth of them also at a second clinic,
 agreements never for a chiropractor, booking links and access facts for half the clinics,
-every row valid), builds
+opening hours for nine in ten, every row valid), builds
 a fresh database with the real migrations and postcode register, and then times what
 ``flask clinics import`` does — keep the file as a batch (``create_batch()``), plan it and
 store the plan (``plan_batch()``), write it from the stored plan (``apply_batch()``),
@@ -74,6 +74,13 @@ MOBILE_PREFIXES = ("40", "41", "45", "46", "47", "48", "90", "91", "92", "93", "
 LANGUAGES = ("nb", "nb;en", "nb;en;de", "nn;en", "nb;pl")
 SERVICES = ("exercise therapy", "dry needling", "manual therapy", "shockwave therapy", "massage")
 YES_NO_UNKNOWN = ("yes", "no", "")
+WEEKS = (
+    "man-fre 08-16",
+    "man-fre 08-16; tor 08-19",
+    "man–tor 07:30–15:30, 16:00–20:00; fre 08–14",
+    "hverdager 08-15; lør 10-14",
+    "man, ons, fre 09-15",
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ def clinic_details(rng: random.Random, place: Place, number: int, taken: set[str
         "step_free_access": rng.choice(YES_NO_UNKNOWN) if facts else "",
         "accessible_toilet": rng.choice(YES_NO_UNKNOWN) if facts else "",
         "parking": rng.choice(YES_NO_UNKNOWN) if facts else "",
+        "opening_hours": rng.choice(WEEKS) if rng.random() < 0.9 else "",
         "latitude": f"{latitude:.6f}",
         "longitude": f"{longitude:.6f}",
     }

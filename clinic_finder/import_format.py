@@ -11,6 +11,7 @@ they are checked against the postcode register and against each other.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,9 +91,13 @@ def parse_list(value: str) -> tuple[str, ...]:
     return tuple(clean_list(value))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_opening_hours(value: str) -> str:
     """A week as a receptionist types it (hours.parse_week), in the one form the export
     writes (hours.format_week), so that two spellings of one week compare equal."""
+    # Remembered: every row of a clinic repeats its week, and a list has few spellings.
+    # A cell that cannot be read raises, and is not remembered (its message is in the
+    # language of the moment).
     return format_week(parse_week(value))
 
 

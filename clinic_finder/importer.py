@@ -20,7 +20,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from flask_babel import gettext as _
@@ -1031,6 +1031,17 @@ def _update_practice(practice: Practice, record: PracticeRecord, now: datetime) 
     practice.active = True
 
 
+@functools.lru_cache(maxsize=1024)
+def _stretches_of(week: str) -> tuple[tuple[int, time, time], ...]:
+    """(weekday, opens, closes) of a week as the import format writes it (a few weeks are
+    shared by many clinics, so each is read once)."""
+    return tuple(
+        (day, opens, closes)
+        for day, stretches in parse_week(week).items()
+        for opens, closes in stretches
+    )
+
+
 def _apply_opening_hours(
     session: Session, clinics: dict[tuple[str, ...], Clinic], accepted: list[RowResult]
 ) -> None:
@@ -1051,8 +1062,7 @@ def _apply_opening_hours(
     added = [
         {"clinic_id": clinic_id, "weekday": day, "opens": opens, "closes": closes}
         for clinic_id in changed
-        for day, stretches in parse_week(given[clinic_id]).items()
-        for opens, closes in stretches
+        for day, opens, closes in _stretches_of(given[clinic_id])
     ]
     if added:
         session.execute(insert(OpeningHours), added)
