@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, StaffUser
+from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, Practice, StaffUser
 
 from .helpers import DEMO_FILE, GOOD_ROW, csv_text
 
@@ -34,13 +34,15 @@ def test_clinics_import_loads_demo_file_and_is_idempotent(app, runner):
     assert first.exit_code == 0, first.output
     assert "0 rejected" in first.output
     clinics, clinicians = _count(app, Clinic), _count(app, Clinician)
-    assert clinics >= 300 and clinicians >= 500
+    practices = _count(app, Practice)  # a row each; some clinicians work at two clinics
+    assert clinics >= 300 and clinicians >= 500 and practices > clinicians
 
     second = runner.invoke(args=["clinics", "import", str(DEMO_FILE)])
     assert second.exit_code == 0
-    assert f"{clinicians} unchanged" in second.output
+    assert f"{practices} unchanged" in second.output
     assert " 0 new, 0 updated" in second.output
-    assert (_count(app, Clinic), _count(app, Clinician)) == (clinics, clinicians)
+    counted = (_count(app, Clinic), _count(app, Clinician), _count(app, Practice))
+    assert counted == (clinics, clinicians, practices)
 
 
 def test_clinics_import_dry_run_writes_nothing(app, runner, tmp_path):
