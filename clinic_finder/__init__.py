@@ -77,7 +77,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from . import auth, geocoding, i18n, mail
+    from . import auth, geocoding, hpr, i18n, mail
     from .extensions import csrf, db, limiter, migrate
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -97,6 +97,7 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     auth.init_app(app)
     geocoding.init_app(app)
+    hpr.init_app(app)
     mail.init_app(app)
 
 
@@ -139,6 +140,7 @@ def register_commands(app: Flask) -> None:
     `flask db-backup` and `flask db-restore`."""
     from .backup import db_backup_command, db_restore_command
     from .commands import (
+        clinicians_cli,
         clinics_cli,
         jobs_cli,
         outbox_cli,
@@ -149,6 +151,7 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(postcodes_cli)
     app.cli.add_command(clinics_cli)
+    app.cli.add_command(clinicians_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(requests_cli)
     app.cli.add_command(outbox_cli)

@@ -32,9 +32,11 @@ from .erasure import erase_deleted_rows
 from .export import export_rows, rows_to_csv
 from .extensions import db
 from .geocoding import AddressLocator, current_geocoder, regeocode_postcode_located
+from .hpr import current_client as current_hpr_client
 from .importer import ImportFileError
 from .imports import apply_batch, create_batch, discard_batch, plan_batch, stored_rejected_rows
 from .jobs import run_pending
+from .licences import DEFAULT_STALE_DAYS, LicenceRunSummary, check_clinicians, due_for_check
 from .mail import SendReport, current_mailer, outbox_status, send_due
 from .models import (
     Clinic,
@@ -443,3 +445,61 @@ def jobs_status_command() -> None:
             f"import {batch.id}\t{batch.status.value}\t{batch.rows_done}/{batch.rows_total} "
             f"rows\tlease until {lease}\tattempts {batch.attempts}"
         )
+
+
+clinicians_cli = AppGroup("clinicians", help="Look after clinicians and their licences.")
+
+
+def _echo_licence_summary(summary: LicenceRunSummary) -> None:
+    click.echo(f"Checked {summary.checked} clinician(s) against the Health Personnel Register.")
+    for status, count in sorted(summary.by_status.items()):
+        click.echo(f"  {status.value}: {count}")
+    if summary.hidden:
+        click.echo(
+            f"{summary.hidden} clinician(s) are now hidden from patients: "
+            "see 'Licences to look at' on the staff pages."
+        )
+    if summary.unavailable:
+        click.echo(
+            f"HPR gave no usable answer for {summary.unavailable} clinician(s); their status "
+            "is unchanged: run the command again later to check them."
+        )
+    if summary.stopped_because:
+        click.echo(
+            f"Stopped ({summary.stopped_because}) with {summary.not_reached} clinician(s) "
+            "not reached: run the command again to go on where it stopped."
+        )
+
+
+@clinicians_cli.command("verify-licences")
+@click.option(
+    "--stale-days",
+    type=click.IntRange(min=0),
+    default=DEFAULT_STALE_DAYS,
+    show_default=True,
+    help="Check clinicians never checked, or last checked more than this many days ago.",
+)
+def verify_licences_command(stale_days: int) -> None:
+    """Check clinicians' authorisations against the Health Personnel Register (HPR).
+
+    Paced by HPR_REQUESTS_PER_SECOND; each answer is saved at once, so an interrupted run
+    resumes where it stopped. Clinicians found not valid are hidden from patients.
+    """
+    client = current_hpr_client()
+    if client is None:
+        raise click.ClickException("The licence check is off: set HPR_URL (docs/hpr.md).")
+    due = list(db.session.scalars(due_for_check(stale_days)))
+    if not due:
+        click.echo(f"Every clinician was checked within the last {stale_days} day(s).")
+        return
+    with click.progressbar(length=len(due), label="Checking licences") as progress:
+
+        def save_and_advance(_clinician) -> None:
+            db.session.commit()
+            progress.update(1)
+
+        summary = check_clinicians(db.session, due, client=client, after_each=save_and_advance)
+    db.session.commit()
+    _echo_licence_summary(summary)
+    if summary.stopped_because or summary.unavailable:
+        sys.exit(1)

@@ -294,6 +294,21 @@ SETTINGS: tuple[Setting, ...] = (
         300.0,
         doc="a claimed job is a worker's for this long; a dead worker's is taken over",
     ),
+    Setting(
+        "HPR_URL",
+        str,
+        None,
+        doc="HPR's web service (its Basic endpoint); unset: licences are not checked",
+    ),
+    Setting("HPR_USERNAME", str, "", doc="our user at HPR's web service"),
+    Setting("HPR_PASSWORD", str, "", doc="its password (a secret: never logged or shown)"),
+    Setting("HPR_TIMEOUT_SECONDS", float, 10.0, doc="seconds to wait for HPR before giving up"),
+    Setting(
+        "HPR_REQUESTS_PER_SECOND",
+        float,
+        5.0,
+        doc="the most calls to HPR a second, from each process",
+    ),
 )
 
 # Settings that are not the operator's to choose: Flask's and its extensions' defaults,
@@ -332,6 +347,10 @@ ENVIRONMENT_NAMES = {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}
 # build_geocoder falls back on these for a partial mapping (tests build one from a few keys).
 GEOCODER_DEFAULTS: dict[str, Any] = {
     setting.name: setting.default for setting in SETTINGS if setting.name.startswith("GEOCODER")
+}
+# The same for the HPR client (hpr.build_client).
+HPR_DEFAULTS: dict[str, Any] = {
+    setting.name: setting.default for setting in SETTINGS if setting.name.startswith("HPR_")
 }
 
 
@@ -394,6 +413,21 @@ def check_production_config(config: Mapping[str, Any]) -> None:
             "APP_ENV=production needs PUBLIC_BASE_URL, the site's public https:// address "
             "(e.g. https://finnklinikk.example), for links in emails and the sitemap."
         )
+    _check_hpr_production_config(config)
+
+
+def _check_hpr_production_config(config: Mapping[str, Any]) -> None:
+    # Unset, licences are not checked; set, the password must only ever travel over TLS.
+    url = (config.get("HPR_URL") or "").strip()
+    if not url:
+        return
+    if not _is_https_url(url):
+        raise ConfigError(
+            "APP_ENV=production needs HPR_URL to be an https:// address without query or "
+            "credentials (e.g. https://ws.nhn.no/v2/HPR/Basic), or unset."
+        )
+    if not (config.get("HPR_USERNAME") and config.get("HPR_PASSWORD")):
+        raise ConfigError("APP_ENV=production with HPR_URL needs HPR_USERNAME and HPR_PASSWORD.")
 
 
 def _is_https_url(url: str) -> bool:

@@ -1,5 +1,5 @@
-"""Fixtures: an app per database backend, a client, a CLI runner, a live server, and
-Chromium with its pages and axe-core for the browser tests.
+"""Fixtures: an app per database backend, a client, a CLI runner, a live server, loopback
+SMTP and HPR servers, and Chromium with its pages and axe-core for the browser tests.
 
 Every database test runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
 (`.ci/run` sets it). The schema is built once per backend by the real migrations and the
@@ -312,6 +312,33 @@ def smtp(app):
         app.config.update(server.config(), STAFF_INBOX_EMAIL="inbox@clinic-finder.example")
         mail.init_app(app)
         yield server
+
+
+@pytest.fixture
+def hpr_server():
+    """A loopback HPR (tests/hpr_server.py) with an empty register; tests fill ``register``."""
+    from .hpr_server import running_hpr
+
+    with running_hpr() as server:
+        yield server
+
+
+@pytest.fixture
+def hpr_client(hpr_server):
+    """An HPR client pointed at the loopback HPR, built from settings as the app builds it."""
+    from clinic_finder.hpr import build_client
+
+    return build_client(hpr_server.config())
+
+
+@pytest.fixture
+def hpr_app(app, hpr_server):
+    """The app with HPR_URL pointing at the loopback HPR: licence checks on."""
+    from clinic_finder import hpr
+
+    app.config.update(hpr_server.config())
+    hpr.init_app(app)
+    return app
 
 
 def deliver_due(app: Flask, runner) -> str:

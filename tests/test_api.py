@@ -56,6 +56,14 @@ def test_search_returns_documented_shape(client, session):
     ):
         assert key in result
     assert result["helfo_agreement"] is True and result["accepts_new_patients"] is True
+    # The agreement is each clinician's: the manual therapist has it, the chiropractor never.
+    agreements = {c["profession"]: c["public_agreement"] for c in result["clinicians"]}
+    assert agreements == {"chiropractor": False, "manual_therapist": True}
+    assert all(
+        c["licence"] == {"status": "unchecked", "checked_at": None, "categories": []}
+        for c in result["clinicians"]
+    )
+    assert result["booking_url"] is None and result["step_free_access"] is None
 
 
 def test_svalbard_gets_nearest_clinics_outside_radius(client, session):
@@ -241,8 +249,8 @@ def test_nearest_postcode_refuses_bad_points_naming_the_field(client, query, fie
 def test_lists_stored_before_the_caps_are_cut_to_them_in_answers(client, session):
     # Written straight to the table, as a clinic imported before the caps may be.
     clinic = make_clinic(session)
-    clinic.clinicians[0].services = [f"behandling {n}" for n in range(10_000)]
-    clinic.clinicians[0].languages = ["nb", "x" * 500]
+    clinic.practices[0].services = [f"behandling {n}" for n in range(10_000)]
+    clinic.practices[0].clinician.languages = ["nb", "x" * 500]
     session.commit()
     response = client.get("/api/v1/clinics?postcode=0150")
     (clinician,) = response.get_json()["results"][0]["clinicians"]

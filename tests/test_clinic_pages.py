@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import pytest
 
 from clinic_finder.clinic_pages import SITEMAP_NAMESPACE, slugify
-from clinic_finder.models import Clinician, PostalCode, Profession, now_utc, today
+from clinic_finder.hpr import LicenceStatus
+from clinic_finder.models import PostalCode, Profession, now_utc, today
 
-from .factories import make_clinic
+from .factories import make_clinic, make_practice, new_clinician
 
 HOSTILE_NAME = "</script><script>alert(1)</script>"
 
@@ -54,36 +55,47 @@ def test_clinic_page_shows_the_clinic_and_its_active_clinicians(client, session)
         helfo_agreement=True,
         accepts_new_patients=True,
     )
-    clinic.clinicians[0].languages = ["nb", "en"]
-    clinic.clinicians[0].services = ["dry needling"]
-    clinic.clinicians.append(
-        Clinician(name="Gone Away", profession=Profession.CHIROPRACTOR, hpr_number="9999999")
+    physio = clinic.practices[0]
+    physio.clinician.languages = ["nb", "en"]
+    physio.services = ["dry needling"]
+    make_practice(
+        session, clinic, new_clinician("Gone Away"), Profession.CHIROPRACTOR, active=False
     )
-    clinic.clinicians[-1].active = False
+    make_practice(
+        session,
+        clinic,
+        new_clinician("Struck Off", licence_status=LicenceStatus.SUSPENDED),
+        Profession.CHIROPRACTOR,
+    )
     session.commit()
 
     response = client.get(_page_url(clinic))
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<h1>Fysio Ås</h1>" in body
-    for clinician in clinic.active_clinicians:
-        assert clinician.name in body
-        assert f"HPR number {clinician.hpr_number}" in body
+    for practice in clinic.listed_practices:
+        assert practice.clinician.name in body
+        assert f"HPR number {practice.clinician.hpr_number}" in body
     assert "Gone Away" not in body
+    assert "Struck Off" not in body
     assert "Chiropractor" in body and "Physiotherapist" in body
     assert "dry needling" in body
     assert "Norwegian Bokmål, English" in body
     assert 'href="tel:+4722334455"' in body
     assert 'href="mailto:post@fysio.example"' in body
     assert 'href="https://fysio.example/"' in body
-    assert "Yes — you pay the public rate" in body
+    # The agreement is the physiotherapist's, not the chiropractor's beside them.
+    assert "Yes, with Fysio Ås clinician 1 — you pay the public rate" in body
+    assert body.count("Public agreement with Oslo — you pay the public rate") == 1
+    assert body.count("No public agreement — you pay the full price") == 1
+    assert body.count("Authorisation not yet checked against the Health Personnel Register") == 2
     assert f'href="/contact?clinic={clinic.id}"' in body
     assert 'rel="canonical" href="http://127.0.0.1:5000' + _page_url(clinic) + '"' in body
 
 
 def test_clinic_page_in_norwegian_names_languages_in_norwegian(client, session):
     clinic = make_clinic(session, name="Fysio Ås")
-    clinic.clinicians[0].languages = ["en"]
+    clinic.practices[0].clinician.languages = ["en"]
     session.commit()
     body = client.get(_page_url(clinic) + "?lang=nb").get_data(as_text=True)
     assert '<html lang="nb">' in body
@@ -104,16 +116,17 @@ def test_website_that_is_not_http_gets_no_link(client, session):
         ({"accepts_new_patients": False}, "<dd>No</dd>"),
         ({}, "Unknown — ask the clinic"),
         (
-            {
-                "accepts_new_patients": True,
-                "accepts_new_patients_confirmed_at": now_utc() - timedelta(days=91),
-            },
+            {"accepts_new_patients": True, "stale": True},
             "Unknown — ask the clinic",
         ),
     ],
 )
 def test_accepts_new_patients_is_unknown_once_stale(client, session, fields, shown):
+    fields = dict(fields)
+    stale = fields.pop("stale", False)
     clinic = make_clinic(session, **fields)
+    if stale:
+        clinic.practices[0].accepts_new_patients_confirmed_at = now_utc() - timedelta(days=91)
     session.commit()
     body = client.get(_page_url(clinic)).get_data(as_text=True)
     facts = body[body.index("Taking new patients") :]
@@ -131,8 +144,8 @@ def test_temporarily_closed_clinic_says_when_it_reopens(client, session):
 def test_clinic_page_is_404_for_a_clinic_patients_cannot_find(client, session, kind):
     clinic = make_clinic(session, active=kind != "inactive")
     if kind == "no active clinician":
-        for clinician in clinic.clinicians:
-            clinician.active = False
+        for practice in clinic.practices:
+            practice.active = False
     session.commit()
     clinic_id = clinic.id + (1000 if kind == "unknown" else 0)
     assert client.get(f"/clinics/{clinic_id}-{slugify(clinic.name)}").status_code == 404
@@ -257,8 +270,8 @@ def test_sitemap_lists_the_finder_and_exactly_the_listed_clinics(client, session
     shown = [make_clinic(session, name="Fysio <Øst> & Vest"), make_clinic(session, name="B")]
     hidden = make_clinic(session, name="Closed down", active=False)
     empty = make_clinic(session, name="Nobody works here")
-    for clinician in empty.clinicians:
-        clinician.active = False
+    for practice in empty.practices:
+        practice.active = False
     session.commit()
 
     response = client.get("/sitemap.xml")
@@ -298,3 +311,32 @@ def test_any_template_can_build_a_clinic_link_with_the_slug_filter(app):
             "{{ url_for('clinics.clinic', clinic_id=7, slug=name | slug, **{'from': '0150'}) }}"
         )
         assert template.render(name="Fysio Ås") == "/clinics/7-fysio-as?from=0150"
+
+
+def test_a_verified_licence_says_when_it_was_checked(client, session):
+    clinic = make_clinic(session, name="Fysio Ås", licence_status=LicenceStatus.VALID)
+    clinic.practices[0].clinician.licence_checked_at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    session.commit()
+    body = client.get(_page_url(clinic)).get_data(as_text=True)
+    assert "Authorised physiotherapist — checked against the Health Personnel Register" in body
+    norwegian = client.get(_page_url(clinic) + "?lang=nb").get_data(as_text=True)
+    assert "Autorisert fysioterapeut – kontrollert mot Helsepersonellregisteret 3. des. 2026" in (
+        norwegian
+    )
+
+
+def test_booking_link_and_access_facts_are_shown_as_told(client, session):
+    clinic = make_clinic(
+        session,
+        booking_url="https://booking.example/fysio-as",
+        step_free_access=True,
+        accessible_toilet=False,
+    )
+    session.commit()
+    body = client.get(_page_url(clinic)).get_data(as_text=True)
+    assert 'href="https://booking.example/fysio-as"' in body
+    facts = body[body.index("Step-free entrance") :]
+    assert "<dd>Yes</dd>" in facts[:80]
+    assert "<dd>No</dd>" in body[body.index("Accessible toilet") :][:80]
+    # Parking was never told: unknown, not "no".
+    assert "Unknown — ask the clinic" in body[body.index("<dt>Parking") :][:120]

@@ -14,7 +14,8 @@ from clinic_finder.complaints import (
     parse_complaints,
     parse_profession_guide,
 )
-from clinic_finder.models import Clinic, Clinician, Profession
+from clinic_finder.hpr import LicenceStatus
+from clinic_finder.models import Clinic, Clinician, Practice, Profession
 
 from .helpers import rank_for_complaint
 
@@ -90,9 +91,9 @@ def test_a_profession_guide_missing_a_profession_is_refused():
 
 def _clinic(clinic_id: int, *services: str, active: bool = True) -> Clinic:
     clinic = Clinic(id=clinic_id, name=f"Klinikk {clinic_id}")
-    clinic.clinicians = [
-        Clinician(
-            name="Behandler",
+    clinic.practices = [
+        Practice(
+            clinician=Clinician(name="Behandler", licence_status=LicenceStatus.UNCHECKED),
             profession=Profession.PHYSIOTHERAPIST,
             services=list(services),
             active=active,

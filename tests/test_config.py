@@ -246,3 +246,58 @@ def test_development_cookie_is_not_secure_only():
 def test_production_refuses_a_cheaper_password_hash(production):
     with pytest.raises(ConfigError, match="scrypt"):
         create_app({"PASSWORD_HASH_METHOD": "scrypt:1024:8:1"})
+
+
+HPR_URL = "https://ws.nhn.no/v2/HPR/Basic"
+
+
+def test_hpr_licence_checks_are_off_by_default():
+    config = config_from_environment({})
+    assert config["HPR_URL"] is None
+    assert (config["HPR_TIMEOUT_SECONDS"], config["HPR_REQUESTS_PER_SECOND"]) == (10.0, 5.0)
+    assert create_app(config_for_tests("sqlite://")).extensions["hpr"] is None
+
+
+def test_hpr_settings_come_from_the_environment():
+    config = config_from_environment(
+        {
+            "HPR_URL": HPR_URL,
+            "HPR_USERNAME": "clinic_finder",
+            "HPR_PASSWORD": "s3cret",
+            "HPR_TIMEOUT_SECONDS": "4.5",
+            "HPR_REQUESTS_PER_SECOND": "2",
+        }
+    )
+    assert config["HPR_URL"] == HPR_URL
+    assert (config["HPR_USERNAME"], config["HPR_PASSWORD"]) == ("clinic_finder", "s3cret")
+    assert (config["HPR_TIMEOUT_SECONDS"], config["HPR_REQUESTS_PER_SECOND"]) == (4.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "username", "password"),
+    [
+        ("http://ws.nhn.no/v2/HPR/Basic", "clinic_finder", "s3cret"),
+        ("https://ws.nhn.no/v2/HPR/Basic?x=1", "clinic_finder", "s3cret"),
+        (HPR_URL, None, "s3cret"),
+        (HPR_URL, "clinic_finder", None),
+    ],
+)
+def test_production_refuses_hpr_without_https_or_credentials(production, url, username, password):
+    production("HPR_URL", url)
+    production("HPR_USERNAME", username)
+    production("HPR_PASSWORD", password)
+    with pytest.raises(ConfigError, match="HPR_"):
+        create_app()
+
+
+def test_production_checks_licences_at_an_https_hpr_url_with_credentials(production):
+    production("HPR_URL", HPR_URL)
+    production("HPR_USERNAME", "clinic_finder")
+    production("HPR_PASSWORD", "s3cret")
+    client = create_app().extensions["hpr"]
+    assert client is not None and client.url == HPR_URL
+
+
+def test_development_may_check_licences_over_plain_http():
+    app = create_app(config_for_tests("sqlite://", HPR_URL="http://127.0.0.1:8080/v2/HPR/Basic"))
+    assert app.extensions["hpr"].url == "http://127.0.0.1:8080/v2/HPR/Basic"

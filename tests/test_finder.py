@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from clinic_finder.finder import FinderQuery, find
 from clinic_finder.hours import is_open_at
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import NORWAY as OSLO
 from clinic_finder.models import Clinic, OpeningHours, PostalCode, Profession, now_utc
 from clinic_finder.search import ClinicHit, distance_km
@@ -24,11 +25,14 @@ KM = 1 / 111.2  # degrees of latitude in a kilometre
 
 def _clinic_north(session, name: str, km: float, *, services=(), languages=("nb",), **fields):
     origin = session.get(PostalCode, "0150")
-    clinic = make_clinic(session, name=name, latitude=origin.latitude + km * KM, **fields)
-    for clinician in clinic.clinicians:
-        clinician.services = list(services)
-        clinician.languages = list(languages)
-    return clinic
+    return make_clinic(
+        session,
+        name=name,
+        latitude=origin.latitude + km * KM,
+        services=list(services),
+        languages=list(languages),
+        **fields,
+    )
 
 
 def _names(page: str) -> list[str]:
@@ -120,7 +124,7 @@ def test_filters_helfo_new_patients_and_language(client, session):
     _clinic_north(session, "Med avtale", 0.5, helfo_agreement=True)
     _clinic_north(session, "Uten avtale", 0.6, helfo_agreement=False)
     stale = _clinic_north(session, "Gammelt svar", 0.7, accepts_new_patients=True)
-    stale.accepts_new_patients_confirmed_at = now_utc() - timedelta(days=120)
+    stale.practices[0].accepts_new_patients_confirmed_at = now_utc() - timedelta(days=120)
     _clinic_north(session, "Tar imot", 0.8, accepts_new_patients=True)
     _clinic_north(session, "Snakker polsk", 0.9, languages=("nb", "pl"))
     session.commit()
@@ -202,17 +206,11 @@ def _random_directory(session, rng: random.Random, count: int = 80) -> None:
             latitude=origin.latitude + rng.uniform(-0.15, 0.15),
             longitude=origin.longitude + rng.uniform(-0.3, 0.3),
             professions=tuple(rng.sample(list(Profession), rng.randint(1, 3))),
-            helfo_agreement=rng.random() < 0.5,
-            accepts_new_patients=rng.choice((True, False, None)),
             closed_until=rng.choice((None, None, today, today + timedelta(days=1))),
+            step_free_access=rng.choice((True, False, None)),
         )
-        if clinic.accepts_new_patients is not None:
-            age = rng.choice((timedelta(days=1), timedelta(days=90), timedelta(days=90, seconds=1)))
-            clinic.accepts_new_patients_confirmed_at = MOMENT - age
-        for clinician in clinic.clinicians:
-            clinician.languages = rng.sample(LANGUAGES, rng.randint(0, 2))
-            clinician.services = rng.sample(["exercise therapy", "massage", "Manuell terapi"], 1)
-            clinician.active = rng.random() < 0.85
+        for practice in clinic.practices:
+            _randomise_practice(rng, practice)
         for weekday in rng.sample(range(7), rng.randint(0, 3)):
             opens, closes = rng.choice(
                 ((time(8), time(16)), (time(10, 30), time(12)), (time(8), time(10, 30)))
@@ -221,18 +219,43 @@ def _random_directory(session, rng: random.Random, count: int = 80) -> None:
     session.commit()
 
 
+def _randomise_practice(rng: random.Random, practice) -> None:
+    """Each clinician's own agreement (never a chiropractor's), answer, languages, services,
+    and now and then one who left or whose licence failed."""
+    practice.public_agreement = (
+        practice.profession is not Profession.CHIROPRACTOR and rng.random() < 0.5
+    )
+    practice.accepts_new_patients = rng.choice((True, False, None))
+    if practice.accepts_new_patients is not None:
+        age = rng.choice((timedelta(days=1), timedelta(days=90), timedelta(days=90, seconds=1)))
+        practice.accepts_new_patients_confirmed_at = MOMENT - age
+    practice.services = rng.sample(["exercise therapy", "massage", "Manuell terapi"], 1)
+    practice.active = rng.random() < 0.85
+    clinician = practice.clinician
+    clinician.languages = rng.sample(LANGUAGES, rng.randint(0, 2))
+    clinician.licence_status = rng.choice(
+        [LicenceStatus.UNCHECKED] * 4 + [LicenceStatus.VALID] * 4 + [LicenceStatus.SUSPENDED]
+    )
+
+
 def _passes(clinic, query: FinderQuery) -> bool:
-    """What the filters mean, on a loaded clinic."""
+    """What the filters mean, on a loaded clinic: the agreement, new patients and language
+    belong to one listed clinician of a chosen profession."""
     if query.professions and not set(clinic.professions) & query.professions:
         return False
-    if query.helfo_only and not clinic.helfo_agreement:
-        return False
-    if query.new_patients_only and clinic.accepts_new_patients_as_of(MOMENT) is not True:
+    if query.helfo_only and not clinic.has_public_agreement(query.professions):
         return False
     if query.open_now and is_open_at(clinic, MOMENT) is not True:
         return False
-    return not query.language or any(
-        query.language in clinician.languages for clinician in clinic.active_clinicians
+    if query.step_free_only and clinic.step_free_access is not True:
+        return False
+    if not (query.new_patients_only or query.language):
+        return True
+    return any(
+        (not query.professions or practice.profession in query.professions)
+        and (not query.new_patients_only or practice.accepts_new_patients_as_of(MOMENT) is True)
+        and (not query.language or query.language in practice.clinician.languages)
+        for practice in clinic.listed_practices
     )
 
 
@@ -241,14 +264,21 @@ FILTER_CHOICES = [
     FinderQuery(10, new_patients_only=True),
     FinderQuery(10, open_now=True),
     FinderQuery(10, language="ti"),
+    FinderQuery(10, step_free_only=True),
+    FinderQuery(
+        25,
+        professions=frozenset([Profession.CHIROPRACTOR, Profession.MANUAL_THERAPIST]),
+        helfo_only=True,
+    ),
+    FinderQuery(25, new_patients_only=True, language="en"),
     FinderQuery(10, professions=frozenset([Profession.CHIROPRACTOR, Profession.MANUAL_THERAPIST])),
     FinderQuery(
         25,
         professions=frozenset([Profession.PHYSIOTHERAPIST]),
         helfo_only=True,
         language="en",
-        open_now=True,
     ),
+    FinderQuery(25, helfo_only=True, open_now=True, step_free_only=True),
 ]
 
 
@@ -268,7 +298,7 @@ def test_filters_in_the_database_mean_what_the_page_shows(session, query):
                 ),
             )
             for clinic in session.scalars(select(Clinic))
-            if clinic.active_clinicians
+            if clinic.listed_practices
         )
         if hit.distance_km <= query.radius_km and _passes(hit.clinic, query)
     ]
@@ -283,13 +313,25 @@ def test_filters_in_the_database_mean_what_the_page_shows(session, query):
         assert found.profession_counts[profession] == sum(
             1
             for clinic in session.scalars(select(Clinic))
-            if clinic.active_clinicians
+            if clinic.listed_practices
             and distance_km(
                 (origin.latitude, origin.longitude), (clinic.latitude, clinic.longitude)
             )
             <= query.radius_km
             and _passes(clinic, alone)
         )
+
+
+def test_no_search_finds_a_chiropractor_with_a_public_agreement(session):
+    """Chiropractors never hold one: a chiropractor-only HELFO search finds nothing, though
+    half the physiotherapists beside them have an agreement."""
+    _random_directory(session, random.Random(7))
+    origin = session.get(PostalCode, "0150")
+    query = FinderQuery(50, professions=frozenset([Profession.CHIROPRACTOR]), helfo_only=True)
+    found = find(session, origin, query, limit=50, offset=0, now=MOMENT, with_counts=True)
+    assert found.search.hits == []
+    assert found.profession_counts[Profession.CHIROPRACTOR] == 0
+    assert found.profession_counts[Profession.PHYSIOTHERAPIST] > 0
 
 
 def test_complaint_pages_follow_the_ring_rule_over_the_whole_list(app, session):
@@ -302,7 +344,7 @@ def test_complaint_pages_follow_the_ring_rule_over_the_whole_list(app, session):
     everything = [
         (clinic, distance_km(point, (clinic.latitude, clinic.longitude)))
         for clinic in session.scalars(select(Clinic))
-        if clinic.active_clinicians
+        if clinic.listed_practices
         and distance_km(point, (clinic.latitude, clinic.longitude)) <= 25
         and _passes(clinic, query)
     ]

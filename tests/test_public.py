@@ -49,7 +49,7 @@ def test_search_lists_clinics_nearest_first_with_distance(client, session):
     assert 'href="tel:+4722334455"' in page
     assert 'href="mailto:post@second.example"' in page
     assert 'href="https://second.example/"' in page
-    assert "Yes — you pay the public rate" in page
+    assert "Yes, with First clinician 1 — you pay the public rate" in page
 
 
 def test_deep_link_prefills_form_and_filters_profession(client, session):

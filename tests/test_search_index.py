@@ -9,15 +9,19 @@ import sqlite3
 
 import pytest
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from clinic_finder import search
-from clinic_finder.directory import set_clinic_active, set_clinician_active
+from clinic_finder.directory import set_clinic_active
+from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
+    LISTED_LICENCE_STATUSES,
     PROFESSION_BITS,
     Clinic,
     Clinician,
     ListedClinic,
     PostalCode,
+    Practice,
     Profession,
 )
 from clinic_finder.search import (
@@ -28,7 +32,7 @@ from clinic_finder.search import (
 )
 
 from .conftest import make_staff
-from .factories import make_clinic
+from .factories import make_clinic, make_practice, new_clinician
 from .helpers import haversine_km
 
 # Postcode 0150's neighbourhood, and a point about 40 km north of it.
@@ -36,16 +40,21 @@ OSLO = "0150"
 NORTH_OFFSET = 0.36
 
 
-def expected_index(session) -> dict[int, tuple[int, float, float, int]]:
-    """What listed_clinic must hold, worked out from clinic and clinician in Python."""
+def expected_index(session) -> dict[int, tuple[int, int, float, float, int]]:
+    """What listed_clinic must hold, worked out from clinics, practices and licences in Python."""
     professions: dict[int, int] = {}
-    for clinic_id, profession in session.execute(
-        select(Clinician.clinic_id, Clinician.profession).where(Clinician.active.is_(True))
-    ):
-        professions[clinic_id] = professions.get(clinic_id, 0) | PROFESSION_BITS[profession]
+    agreements: dict[int, int] = {}
+    for practice in session.scalars(select(Practice)):
+        if not (practice.active and practice.clinician.licence_status in LISTED_LICENCE_STATUSES):
+            continue
+        bit = PROFESSION_BITS[practice.profession]
+        professions[practice.clinic_id] = professions.get(practice.clinic_id, 0) | bit
+        if practice.public_agreement:
+            agreements[practice.clinic_id] = agreements.get(practice.clinic_id, 0) | bit
     return {
         clinic.id: (
             professions[clinic.id],
+            agreements.get(clinic.id, 0),
             clinic.latitude,
             clinic.longitude,
             latitude_band(clinic.latitude),
@@ -55,9 +64,15 @@ def expected_index(session) -> dict[int, tuple[int, float, float, int]]:
     }
 
 
-def stored_index(session) -> dict[int, tuple[int, float, float, int]]:
+def stored_index(session) -> dict[int, tuple[int, int, float, float, int]]:
     return {
-        row.clinic_id: (row.professions, row.latitude, row.longitude, row.latitude_band)
+        row.clinic_id: (
+            row.professions,
+            row.agreement_professions,
+            row.latitude,
+            row.longitude,
+            row.latitude_band,
+        )
         for row in session.scalars(select(ListedClinic))
     }
 
@@ -107,15 +122,15 @@ def test_moved_clinic_is_found_where_it_is_now(session):
     assert stored_index(session) == expected_index(session)
 
 
-def test_clinic_whose_last_clinician_left_is_not_found(session, actor):
+def test_clinic_whose_last_clinician_left_is_not_found(session):
     clinic = make_clinic(session, professions=(Profession.PHYSIOTHERAPIST, Profession.CHIROPRACTOR))
     session.commit()
-    physio, chiro = sorted(clinic.clinicians, key=lambda c: c.profession.value, reverse=True)
-    set_clinician_active(session, actor, chiro, False)
+    physio, chiro = sorted(clinic.practices, key=lambda p: p.profession.value, reverse=True)
+    chiro.active = False
     session.commit()
     assert found_ids(session, profession=Profession.CHIROPRACTOR) == []
     assert found_ids(session, profession=Profession.PHYSIOTHERAPIST) == [clinic.id]
-    set_clinician_active(session, actor, physio, False)
+    physio.active = False
     session.commit()
     assert found_ids(session) == []
     assert stored_index(session) == {}
@@ -124,7 +139,7 @@ def test_clinic_whose_last_clinician_left_is_not_found(session, actor):
 def test_profession_change_moves_the_clinic_between_filters(session):
     clinic = make_clinic(session, professions=(Profession.PHYSIOTHERAPIST,))
     session.commit()
-    clinic.clinicians[0].profession = Profession.MANUAL_THERAPIST
+    clinic.practices[0].profession = Profession.MANUAL_THERAPIST
     session.commit()
     assert found_ids(session, profession=Profession.PHYSIOTHERAPIST) == []
     assert found_ids(session, profession=Profession.MANUAL_THERAPIST) == [clinic.id]
@@ -135,16 +150,91 @@ def test_clinician_moving_to_another_clinic_updates_both(session):
     second = make_clinic(session, name="Second", professions=())
     session.commit()
     assert found_ids(session) == [first.id]
-    first.clinicians[0].clinic = second
+    first.practices[0].clinic = second
     session.commit()
     assert found_ids(session) == [second.id]
     assert stored_index(session) == expected_index(session)
 
 
+def test_a_clinician_at_two_clinics_is_found_at_both(session):
+    """One person, two practices: each clinic lists them, with its own agreement."""
+    first = make_clinic(session, name="First", professions=())
+    second = make_clinic(session, name="Second", postcode="0560", professions=())
+    person = new_clinician("Kari Nordmann")
+    make_practice(session, first, person, public_agreement=True)
+    make_practice(session, second, person, public_agreement=False)
+    session.commit()
+    assert sorted(found_ids(session)) == sorted([first.id, second.id])
+    helfo = search.Listing(helfo_only=True)
+    assert found_ids(session, profession=helfo) == [first.id]
+    assert stored_index(session) == expected_index(session)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        LicenceStatus.NOT_FOUND,
+        LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION,
+        LicenceStatus.SUSPENDED,
+        LicenceStatus.EXPIRED,
+    ],
+)
+def test_a_licence_that_fails_hides_the_clinician_at_every_clinic_at_once(session, status):
+    first = make_clinic(session, name="First", professions=(Profession.CHIROPRACTOR,))
+    second = make_clinic(session, name="Second", postcode="0560", professions=())
+    colleague = make_clinic(session, name="Colleague", postcode="0560")
+    chiropractor = first.practices[0].clinician
+    make_practice(session, second, chiropractor, Profession.CHIROPRACTOR)
+    session.commit()
+    assert len(found_ids(session, profession=Profession.CHIROPRACTOR)) == 2
+    # One UPDATE of the person, as the licence check writes it: both clinics drop out.
+    session.execute(
+        update(Clinician).where(Clinician.id == chiropractor.id).values(licence_status=status)
+    )
+    session.commit()
+    assert found_ids(session, profession=Profession.CHIROPRACTOR) == []
+    assert found_ids(session) == [colleague.id]
+    assert stored_index(session) == expected_index(session)
+    chiropractor.licence_status = LicenceStatus.VALID
+    session.commit()
+    assert len(found_ids(session, profession=Profession.CHIROPRACTOR)) == 2
+
+
+def test_the_helfo_filter_means_a_clinician_of_the_chosen_profession_with_an_agreement(session):
+    """The wrong price the issue found: a chiropractor-only search must not return a clinic
+    because a physiotherapist there has the agreement."""
+    shared = make_clinic(
+        session,
+        name="Shared",
+        professions=(Profession.PHYSIOTHERAPIST, Profession.CHIROPRACTOR),
+        helfo_agreement=True,
+    )
+    session.commit()
+    chiropractors_with_agreement = search.Listing(
+        frozenset([Profession.CHIROPRACTOR]), helfo_only=True
+    )
+    physiotherapists_with_agreement = search.Listing(
+        frozenset([Profession.PHYSIOTHERAPIST]), helfo_only=True
+    )
+    assert found_ids(session, profession=chiropractors_with_agreement) == []
+    assert found_ids(session, profession=physiotherapists_with_agreement) == [shared.id]
+    assert stored_index(session)[shared.id][:2] == (1 | 2, 2)
+
+
+def test_the_database_refuses_a_chiropractor_with_a_public_agreement(session):
+    clinic = make_clinic(session, professions=(Profession.CHIROPRACTOR,))
+    session.commit()
+    with pytest.raises(IntegrityError):
+        session.execute(
+            update(Practice).where(Practice.clinic_id == clinic.id).values(public_agreement=True)
+        )
+    session.rollback()
+
+
 def test_deleted_clinician_and_clinic_leave_the_index(session):
     clinic = make_clinic(session)
     session.commit()
-    session.execute(delete(Clinician).where(Clinician.clinic_id == clinic.id))
+    session.execute(delete(Practice).where(Practice.clinic_id == clinic.id))
     session.commit()
     assert found_ids(session) == []
     session.execute(delete(Clinic).where(Clinic.id == clinic.id))
@@ -160,7 +250,7 @@ def test_bulk_statements_that_bypass_the_orm_keep_the_index_in_step(session):
         update(Clinic).where(Clinic.id.in_([c.id for c in clinics[:2]])).values(active=False)
     )
     session.execute(
-        update(Clinician).where(Clinician.clinic_id == clinics[2].id).values(active=False)
+        update(Practice).where(Practice.clinic_id == clinics[2].id).values(active=False)
     )
     session.execute(
         text("UPDATE clinic SET latitude = latitude + 1 WHERE id = :id"), {"id": clinics[3].id}
@@ -184,7 +274,9 @@ def scatter_dense_city(session, rng: random.Random, count: int) -> None:
             active=rng.random() > 0.1,
         )
         if rng.random() < 0.15:
-            clinic.clinicians[0].active = False
+            clinic.practices[0].active = False
+        elif rng.random() < 0.05:
+            clinic.practices[0].clinician.licence_status = LicenceStatus.SUSPENDED
     # Some clinics on one spot, so equal distances are ordered by id.
     for number in range(4):
         make_clinic(session, name=f"Same spot {number}", latitude=origin.latitude + 0.01)
@@ -192,12 +284,12 @@ def scatter_dense_city(session, rng: random.Random, count: int) -> None:
 
 
 def listed_snapshot(session) -> list[tuple[int, tuple[float, float], set[Profession]]]:
-    """Every clinic patients may find, with the professions of its active clinicians."""
+    """Every clinic patients may find, with the professions of its listed practices."""
     return [
         (
             clinic.id,
             (clinic.latitude, clinic.longitude),
-            {clinician.profession for clinician in clinic.clinicians if clinician.active},
+            {practice.profession for practice in clinic.practices if practice.is_listed},
         )
         for clinic in session.scalars(select(Clinic).where(Clinic.active.is_(True)))
     ]
