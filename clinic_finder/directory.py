@@ -1,5 +1,5 @@
 """Keeping the directory: staff create, change, verify and retire clinics, the clinicians
-(the people) and their practices (a clinician at a clinic).
+(the people) and their practices (a clinician at a clinic), and find licences to look at.
 
 Every function that changes something takes the session and the acting staff member,
 records what it changed in the audit log, and leaves the commit to its caller: the view
@@ -9,6 +9,7 @@ or command decides when a change is whole (an edit and the licence check it trig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -16,7 +17,9 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import apply_changes, record, to_json_value
+from .hpr import LicenceStatus
 from .importer import Locate, locate_at_postcode
+from .licences import DEFAULT_STALE_DAYS
 from .models import (
     Clinic,
     Clinician,
@@ -339,3 +342,30 @@ def update_clinician(
             session, actor, "clinician.update", "clinician", clinician.id, changes, clinician.name
         )
     return changes
+
+
+# --- licences ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LicenceWatch:
+    """What the "licences to look at" page counts besides its list: clinicians never
+    checked, and checks old enough for `flask clinicians verify-licences` to redo."""
+
+    unchecked: int
+    stale: int
+
+
+def licence_watch(session: Session, now: datetime) -> LicenceWatch:
+    """Count the clinicians never checked, and those last checked too long ago."""
+    unchecked = session.scalar(
+        select(func.count())
+        .select_from(Clinician)
+        .where(Clinician.licence_status == LicenceStatus.UNCHECKED)
+    )
+    stale = session.scalar(
+        select(func.count())
+        .select_from(Clinician)
+        .where(Clinician.licence_checked_at < now - timedelta(days=DEFAULT_STALE_DAYS))
+    )
+    return LicenceWatch(unchecked=unchecked or 0, stale=stale or 0)

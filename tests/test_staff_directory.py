@@ -4,7 +4,7 @@ clinicians as people, and the licences to look at — each change audited."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from babel.dates import format_date
@@ -25,7 +25,8 @@ from clinic_finder.models import (
 )
 
 from .conftest import post_form
-from .factories import make_clinic, make_practice
+from .factories import make_clinic, make_practice, new_clinician
+from .hpr_server import register_from_json
 
 CLINIC_FORM = {
     "name": "Ny Klinikk",
@@ -543,13 +544,206 @@ def test_unknown_practice_or_clinician_is_not_found(staff_client):
     assert staff_client.get("/staff/clinicians/999/edit").status_code == 404
 
 
+# --- licences to look at -----------------------------------------------------------------
+
+
+def _checked(clinician, status, days_ago=1, **fields):
+    clinician.licence_status = status
+    clinician.licence_checked_at = now_utc() - timedelta(days=days_ago)
+    for name, value in fields.items():
+        setattr(clinician, name, value)
+    return clinician
+
+
+def test_licences_page_lists_a_suspended_clinician_and_not_a_valid_one(staff_client, session):
+    clinic = make_clinic(session, name="Fjordklinikken")
+    other = make_clinic(session, name="Byklinikken", postcode="0151", professions=())
+    suspended = _checked(
+        clinic.practices[0].clinician,
+        LicenceStatus.SUSPENDED,
+        licence_categories=["FT"],
+        licence_valid_from=date(2015, 6, 1),
+        licence_valid_to=date(2030, 1, 1),
+    )
+    make_practice(session, other, suspended, active=False)
+    valid = _checked(new_clinician("Gyldig Person"), LicenceStatus.VALID, licence_categories=["FT"])
+    make_practice(session, other, valid)
+    session.commit()
+    page = staff_client.get("/staff/licences").get_data(as_text=True)
+    assert f'href="/staff/clinicians/{suspended.id}">{suspended.name}</a>' in page
+    assert "Suspended" in page and "FT" in page
+    assert format_date(date(2015, 6, 1), "medium", locale="en") in page
+    assert format_date(date(2030, 1, 1), "medium", locale="en") in page
+    assert f'href="/staff/clinics/{clinic.id}">Fjordklinikken</a>' in page
+    assert f'href="/staff/clinics/{other.id}">Byklinikken</a> (has left)' in page
+    assert "Gyldig Person" not in page
+    # The menu leads there.
+    assert 'href="/staff/licences"' in staff_client.get("/staff/").get_data(as_text=True)
+
+
+def test_licences_page_puts_the_newest_check_first_and_counts_the_rest(staff_client, session):
+    clinic = make_clinic(session, professions=())
+    for name, status, days_ago in (
+        ("Gammel Sjekk", LicenceStatus.EXPIRED, 40),
+        ("Ny Sjekk", LicenceStatus.NOT_FOUND, 2),
+        ("Midt I", LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION, 10),
+        ("Gyldig Gammel", LicenceStatus.VALID, 31),
+    ):
+        make_practice(session, clinic, _checked(new_clinician(name), status, days_ago))
+    for number in range(3):
+        make_practice(session, clinic, new_clinician(f"Usjekket {number}"))
+    session.commit()
+    page = staff_client.get("/staff/licences").get_data(as_text=True)
+    assert page.index("Ny Sjekk") < page.index("Midt I") < page.index("Gammel Sjekk")
+    assert "Not found in HPR" in page and "No authorisation for the profession" in page
+    assert "Expired" in page and "Usjekket" not in page and "Gyldig Gammel" not in page
+    assert "3 clinicians not checked yet" in page
+    assert "2 checks older than 30 days." in page
+
+
+def test_hidden_clinician_is_not_shown_to_patients_but_staff_see_why(staff_client, client, session):
+    clinic = make_clinic(session, professions=(Profession.CHIROPRACTOR, Profession.PHYSIOTHERAPIST))
+    hidden = _checked(clinic.practices[0].clinician, LicenceStatus.EXPIRED)
+    session.commit()
+    listed = _listed_hpr_numbers(client, "0150")[clinic.id]
+    assert hidden.hpr_number not in listed and len(listed) == 1
+    page = staff_client.get(f"/staff/clinicians/{hidden.id}").get_data(as_text=True)
+    assert "Expired" in page and "Hidden from patients at every clinic" in page
+
+
+def test_check_again_says_when_licence_checks_are_off(staff_client, session):
+    clinician = make_clinic(session).practices[0].clinician
+    session.commit()
+    page = staff_client.get(f"/staff/clinicians/{clinician.id}").get_data(as_text=True)
+    assert "Licence checks are off: HPR_URL is not set." in page
+    response = post_form(
+        staff_client,
+        "/staff/licences",
+        f"/staff/clinicians/{clinician.id}/check-licence?back=licences",
+    )
+    assert response.headers["Location"] == "/staff/licences"
+    page = staff_client.get("/staff/licences").get_data(as_text=True)
+    # Said twice: the message about the button pressed, and the page's own note.
+    assert page.count("Licence checks are off: HPR_URL is not set.") == 2
+    assert "Check again" not in page
+    # Without its CSRF token the button does nothing.
+    response = staff_client.post(f"/staff/clinicians/{clinician.id}/check-licence")
+    assert response.status_code in (302, 400)
+
+
+def _approval(category: str, suspended: bool = False) -> dict:
+    """One authorisation as the loopback HPR's register holds it (tests/hpr_server.py)."""
+    entry = {"category": category, "valid_from": "2012-08-01", "valid_to": None}
+    if suspended:
+        entry["suspensions"] = [{"from": "2026-10-01", "to": None}]
+    return entry
+
+
+def _in_hpr(hpr_server, hpr_number: str, *approvals: dict) -> None:
+    hpr_server.register.update(register_from_json({hpr_number: {"approvals": list(approvals)}}))
+
+
+def test_check_again_asks_hpr_and_hides_a_suspended_clinician(
+    hpr_app, hpr_server, staff_client, client, session
+):
+    clinic = make_clinic(session)
+    clinician = clinic.practices[0].clinician
+    session.commit()
+    _in_hpr(hpr_server, clinician.hpr_number, _approval("FT", suspended=True))
+    page = staff_client.get(f"/staff/clinicians/{clinician.id}").get_data(as_text=True)
+    assert "Check licence again" in page
+    response = post_form(
+        staff_client,
+        f"/staff/clinicians/{clinician.id}",
+        f"/staff/clinicians/{clinician.id}/check-licence",
+    )
+    assert response.headers["Location"] == f"/staff/clinicians/{clinician.id}"
+    assert hpr_server.asked_for() == [clinician.hpr_number]
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Checked {clinician.name} against HPR: Suspended." in page
+    assert clinic.id not in _listed_hpr_numbers(client, "0150")
+    listed = staff_client.get("/staff/licences").get_data(as_text=True)
+    assert f">{clinician.name}</a>" in listed and "Check again" in listed
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "licence_checked")).one()
+    assert entry.actor_label == "staff@clinic-finder.example"
+
+
+def test_check_again_from_the_list_goes_back_to_it(hpr_app, hpr_server, staff_client, session):
+    clinician = _checked(make_clinic(session).practices[0].clinician, LicenceStatus.EXPIRED)
+    session.commit()
+    _in_hpr(hpr_server, clinician.hpr_number, _approval("FT"))
+    response = post_form(
+        staff_client,
+        "/staff/licences",
+        f"/staff/clinicians/{clinician.id}/check-licence?back=licences",
+    )
+    assert response.headers["Location"] == "/staff/licences"
+    page = staff_client.get("/staff/licences").get_data(as_text=True)
+    assert f"Checked {clinician.name} against HPR: Valid." in page
+    assert f">{clinician.name}</a>" not in page
+    session.expire_all()
+    assert session.get(Clinician, clinician.id).licence_status is LicenceStatus.VALID
+
+
+def test_check_again_while_hpr_is_down_changes_nothing_and_says_so(
+    hpr_app, hpr_server, staff_client, session
+):
+    clinician = _checked(make_clinic(session).practices[0].clinician, LicenceStatus.SUSPENDED)
+    session.commit()
+    hpr_server.fail("down")
+    response = post_form(
+        staff_client,
+        f"/staff/clinicians/{clinician.id}",
+        f"/staff/clinicians/{clinician.id}/check-licence",
+    )
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "HPR could not be reached, so the licence was not checked." in page
+    session.expire_all()
+    assert session.get(Clinician, clinician.id).licence_status is LicenceStatus.SUSPENDED
+
+
+def test_adding_a_clinician_checks_their_licence_at_once(
+    hpr_app, hpr_server, staff_client, session
+):
+    clinic = make_clinic(session, professions=())
+    session.commit()
+    # Authorised as a physiotherapist, added as a chiropractor.
+    _in_hpr(hpr_server, "7654321", _approval("FT"))
+    assert _add_at(staff_client, clinic, profession="chiropractor").status_code == 302
+    session.expire_all()
+    clinician = session.scalar(select(Clinician).where(Clinician.hpr_number == "7654321"))
+    assert clinician.licence_status is LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION
+    assert clinician.licence_categories == ["FT"] and clinician.licence_checked_at is not None
+
+
+def test_saving_a_practice_checks_the_licence_and_hpr_down_keeps_the_change(
+    hpr_app, hpr_server, staff_client, session
+):
+    clinic = make_clinic(session)
+    practice = clinic.practices[0]
+    session.commit()
+    _in_hpr(hpr_server, practice.clinician.hpr_number, _approval("FT"))
+    url = f"/staff/practices/{practice.id}/edit"
+    post_form(staff_client, url, **_edit_form(practice))
+    session.expire_all()
+    assert session.get(Clinician, practice.clinician_id).licence_status is LicenceStatus.VALID
+    hpr_server.fail("down")
+    response = post_form(staff_client, url, **_edit_form(practice, services="massage"))
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "HPR could not be reached" in page
+    session.expire_all()
+    assert session.get(Practice, practice.id).services == ["massage"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
+        ("get", "/staff/licences"),
         ("get", "/staff/clinicians/1"),
         ("get", "/staff/clinicians/1/edit"),
         ("get", "/staff/practices/1/edit"),
         ("get", "/staff/clinics/1/clinicians/new"),
+        ("post", "/staff/clinicians/1/check-licence"),
         ("post", "/staff/practices/1/deactivate"),
     ],
 )

@@ -17,6 +17,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import and_, or_, select
 
+from .. import hpr
 from ..directory import (
     ClinicFilters,
     DirectoryError,
@@ -56,6 +57,7 @@ from .forms import (
     EditPracticeForm,
     NewPracticeForm,
 )
+from .licences import check_licence_now
 
 CLINICS_PER_PAGE = 50
 HISTORY_LENGTH = 20
@@ -241,6 +243,7 @@ def new_clinician(clinic_id: int):
         else:
             db.session.commit()
             _flash_added(practice)
+            check_licence_now(practice.clinician)
             return redirect(url_for("staff.clinic", clinic_id=clinic.id))
     return render_template("staff/practice_form.html", form=form, clinic=clinic, practice=None)
 
@@ -260,6 +263,7 @@ def edit_practice(practice_id: int):
         else:
             db.session.commit()
             flash(_("Saved.") if changes else _("Nothing changed."), "success")
+            check_licence_now(practice.clinician)
             return redirect(url_for("staff.clinic", clinic_id=practice.clinic_id))
     return render_template(
         "staff/practice_form.html", form=form, clinic=practice.clinic, practice=practice
@@ -297,6 +301,7 @@ def clinician(clinician_id: int):
         clinician=clinician,
         practices=practices,
         history=history,
+        checks_on=hpr.licence_checks_enabled(),
         action_form=ConfirmForm(),
     )
 
