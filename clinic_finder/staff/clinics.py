@@ -69,7 +69,7 @@ def _locator(time_budget: float | None = None) -> AddressLocator:
 
 def _show_refusal(form: FlaskForm, error: DirectoryError) -> None:
     """Show a directory rule's refusal beside the field it is about, else above the form."""
-    field = form._fields.get(error.field) if error.field else None
+    field = form[error.field] if error.field and error.field in form else None
     if field is None:
         form.form_errors.append(str(error))
     else:
