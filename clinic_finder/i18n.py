@@ -31,6 +31,7 @@ from flask import (
 from flask_babel import Babel, LazyString, get_locale, gettext, refresh, to_user_timezone
 from flask_babel import lazy_gettext as _l
 
+from .hpr import LicenceStatus
 from .models import (
     NORWAY,
     PROFESSION_TERMS,
@@ -72,6 +73,15 @@ STATUS_NAMES = {
     RequestStatus.IN_PROGRESS: _l("In progress"),
     RequestStatus.REFERRED: _l("Referred"),
     RequestStatus.CLOSED: _l("Closed"),
+}
+# What the last check against the Health Personnel Register (HPR) said, for staff.
+LICENCE_STATUS_NAMES = {
+    LicenceStatus.VALID: _l("Valid"),
+    LicenceStatus.NOT_FOUND: _l("Not found in HPR"),
+    LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION: _l("No authorisation for the profession"),
+    LicenceStatus.SUSPENDED: _l("Suspended"),
+    LicenceStatus.EXPIRED: _l("Expired"),
+    LicenceStatus.UNCHECKED: _l("Not checked yet"),
 }
 LOCATION_SOURCE_NAMES = {
     LocationSource.GIVEN: _l("given"),
@@ -226,6 +236,13 @@ def status_name(status: RequestStatus | str | None) -> str:
     return str(STATUS_NAMES[RequestStatus(status)])
 
 
+def licence_status_name(status: LicenceStatus | str | None) -> str:
+    """A licence check's outcome in words, e.g. "Suspended"."""
+    if status is None or status == "":
+        return ""
+    return str(LICENCE_STATUS_NAMES[LicenceStatus(status)])
+
+
 def location_source_name(source: LocationSource | str) -> str:
     """How a clinic was placed, in words (given, geocoded, postcode)."""
     return str(LOCATION_SOURCE_NAMES[LocationSource(source)])
@@ -249,6 +266,7 @@ def init_app(app: Flask) -> None:
         "moment": format_moment,
         "profession_name": profession_name,
         "status_name": status_name,
+        "licence_status_name": licence_status_name,
         "location_source_name": location_source_name,
         "import_status_name": import_status_name,
         "row_status_name": row_status_name,

@@ -53,7 +53,13 @@ from .models import (
 from .postcodes import PostcodePlace, read_register
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
-from .validation import MAX_KM_FROM_POSTCODE, check_in_norway, clean_hpr_number, split_list
+from .validation import (
+    MAX_KM_FROM_POSTCODE,
+    check_in_norway,
+    clean_hpr_number,
+    public_agreement_errors,
+    split_list,
+)
 
 __all__ = ["RowStatus"]  # defined with the tables it is stored in; most callers import it here
 
@@ -456,24 +462,25 @@ def _targets(values: dict[str, Any], record: str) -> dict[str, Any]:
 
 
 def _practice_errors(values: dict[str, Any]) -> list[str]:
-    """What is wrong with the row's public agreement, by Norwegian rules."""
-    agreement = values.get("helfo_agreement")
-    if values.get("profession") is Profession.CHIROPRACTOR and agreement is True:
+    """What is wrong with the row's public agreement, by Norwegian rules (the forms' rule,
+    validation.public_agreement_errors, in the words of the file's columns)."""
+    if "helfo_agreement" not in values:  # unreadable: its own error says so
+        return []
+    problems = public_agreement_errors(
+        values.get("profession"), values["helfo_agreement"], values.get("municipality_agreement")
+    )
+    messages = {
         # Their patients pay in full: showing one with an agreement is a wrong price.
-        return [
-            _(
-                "Chiropractors have no public agreement (driftsavtale) in Norway: their "
-                "patients pay in full. Write no in helfo_agreement for a chiropractor."
-            )
-        ]
-    if agreement is False and values.get("municipality_agreement"):
-        return [
-            _(
-                "municipality_agreement is given but helfo_agreement is not yes: a "
-                "municipality goes only with a public agreement"
-            )
-        ]
-    return []
+        "public_agreement": _(
+            "Chiropractors have no public agreement (driftsavtale) in Norway: their "
+            "patients pay in full. Write no in helfo_agreement for a chiropractor."
+        ),
+        "agreement_municipality": _(
+            "municipality_agreement is given but helfo_agreement is not yes: a "
+            "municipality goes only with a public agreement"
+        ),
+    }
+    return [messages[field] for field in problems]
 
 
 def validate_row(

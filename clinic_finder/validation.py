@@ -14,6 +14,8 @@ from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from flask_babel import gettext as _
 from stdnum.no import orgnr
 
+from .models import Profession
+
 # [0-9], not \d: "١٢٣" is a \d too, and would let one HPR number be written two ways.
 HPR_PATTERN = re.compile(r"^[0-9]{1,9}$")
 WEBSITE_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -125,16 +127,16 @@ def clean_website(value: str) -> str:
 
 
 def clean_booking_url(value: str) -> str:
-    """Return an https address for booking; http and anything else are refused.
+    """Return an https address for booking; plain http (or anything else) is refused.
 
-    Patients type their name, birth date and phone number on a booking page, so the link
-    we give them must not send that in clear text.
+    Patients type their name and health details into a booking page, so only an
+    encrypted one is linked to.
     """
     if not BOOKING_URL_PATTERN.match(value):
         raise ValueError(
             _(
-                "%(value)s must be an https:// address: patients give their details when "
-                "they book, so the booking page must be secure",
+                "%(value)s must be an https:// address: a booking page asks for personal "
+                "details, so only a secure one is linked to",
                 value=repr(value),
             )
         )
@@ -147,6 +149,23 @@ def clean_hpr_number(value: str) -> str:
     if not HPR_PATTERN.match(compact):
         raise ValueError(_("HPR number %(value)s must be 1 to 9 digits", value=repr(value)))
     return compact
+
+
+def public_agreement_errors(
+    profession: Profession, public_agreement: bool, municipality: str | None
+) -> dict[str, str]:
+    """What breaks Norway's rules for one practice's public agreement, by field name.
+
+    Chiropractors never hold a public agreement (driftsavtale): their patients pay in
+    full. The municipality is the agreement's, so it is given with one only. Forms and
+    the importer say so in words before the database's CHECK constraints refuse the row.
+    """
+    errors: dict[str, str] = {}
+    if public_agreement and profession is Profession.CHIROPRACTOR:
+        errors["public_agreement"] = _("Chiropractors do not hold a public agreement.")
+    if municipality and not public_agreement:
+        errors["agreement_municipality"] = _("Give a municipality only with a public agreement.")
+    return errors
 
 
 def check_in_norway(latitude: float, longitude: float) -> None:

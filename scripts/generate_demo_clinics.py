@@ -1118,11 +1118,14 @@ def hpr_register(
     for person in people_of(clinics):
         case = case_of.get(person.hpr_number, "valid")
         if case != "not_found":
+            # The loopback HPR's register format (tests/hpr_server.py, docs/hpr.md).
+            first_name, _, last_name = person.name.rpartition(" ")
             people[person.hpr_number] = {
-                "name": person.name,
-                "authorisations": authorisations(rng, person, case),
+                "first_name": first_name,
+                "last_name": last_name,
+                "approvals": authorisations(rng, person, case),
             }
-    return {"people": people}, cases
+    return people, cases
 
 
 # --- Generation ---------------------------------------------------------------------------
@@ -1273,7 +1276,7 @@ def licence_case_on(entry: dict[str, Any] | None, profession: str, day: date) ->
     """What a licence check on ``day`` would conclude from the register's entry."""
     if entry is None:
         return "not_found"
-    held = {a["category"]: a for a in entry["authorisations"]}
+    held = {a["category"]: a for a in entry["approvals"]}
     needed = [held.get(category) for category in HPR_CATEGORIES[profession]]
     if None in needed:
         return "no_authorisation_for_profession"
@@ -1297,13 +1300,11 @@ def check_register(
     expected = {hpr: case for case, numbers in cases.items() for hpr in numbers}
     status_of_case = {"valid_until_future_date": "valid", "valid_after_ended_suspension": "valid"}
     problems = []
-    if set(register["people"]) - {p.hpr_number for p in people}:
+    if set(register) - {p.hpr_number for p in people}:
         problems.append("the register names someone who is in no clinic")
     for person in people:
         case = expected.get(person.hpr_number, "valid")
-        found = licence_case_on(
-            register["people"].get(person.hpr_number), person.profession, REFERENCE_DATE
-        )
+        found = licence_case_on(register.get(person.hpr_number), person.profession, REFERENCE_DATE)
         if found != status_of_case.get(case, case):
             problems.append(f"HPR {person.hpr_number} should be {case}, the register says {found}")
     for case, count in LICENCE_CASES.items():

@@ -370,9 +370,14 @@ def make_object(app: Flask, argument: str, name: str) -> int | str:
     """Create one object of the kind a URL argument names; return its id (or token)."""
     with app.app_context():
         session = db.session
-        if argument in ("clinic_id", "clinician_id"):
+        if argument in ("clinic_id", "clinician_id", "practice_id"):
             clinic = make_clinic(session, name=name, email="post@klinikk.example")
-            object_id = clinic.id if argument == "clinic_id" else clinic.clinicians[0].id
+            practice = clinic.practices[0]
+            object_id = {
+                "clinic_id": clinic.id,
+                "clinician_id": practice.clinician_id,
+                "practice_id": practice.id,
+            }[argument]
         elif argument == "batch_id":
             batch = create_batch(session, "clinics.csv", rejected_rows_file(name).encode())
             plan_batch(session, batch)  # as its background job would

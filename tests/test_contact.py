@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from clinic_finder.contact_requests import NOTICE_VERSION, contains_fodselsnummer
 from clinic_finder.extensions import db
-from clinic_finder.models import Clinician, ContactRequest, OutboxMessage, Profession, RequestStatus
+from clinic_finder.hpr import LicenceStatus
+from clinic_finder.models import ContactRequest, OutboxMessage, Profession, RequestStatus
 
 from .conftest import csrf_token_from, deliver_due, post_form
 from .factories import make_clinic
@@ -199,10 +200,14 @@ def _clinic_id(session, kind: str) -> str:
     if kind == "without clinicians":
         return str(make_clinic(session, name="Tom", professions=()).id)
     if kind == "whose clinicians left":
-        clinic = make_clinic(session, name="Forlatt")
-        for clinician in session.scalars(select(Clinician).where(Clinician.clinic_id == clinic.id)):
-            clinician.active = False
+        clinic = make_clinic(session, name="Forlatt", professions=tuple(Profession))
+        for practice in clinic.practices:
+            practice.active = False
         return str(clinic.id)
+    if kind == "whose clinician's licence is suspended":
+        return str(
+            make_clinic(session, name="Suspendert", licence_status=LicenceStatus.SUSPENDED).id
+        )
     if kind == "unknown":
         return str(make_clinic(session).id + 1000)
     return kind
@@ -212,6 +217,7 @@ BAD_CLINIC_IDS = [
     "deactivated",
     "without clinicians",
     "whose clinicians left",
+    "whose clinician's licence is suspended",
     "unknown",
     "abc",
     "12.5",

@@ -17,6 +17,7 @@ import pytest
 from clinic_finder.hours import HoursError, parse_week
 
 from .conftest import PROJECT_ROOT
+from .hpr_server import load_register
 
 DATA = PROJECT_ROOT / "data"
 SCRIPT = PROJECT_ROOT / "scripts" / "generate_demo_clinics.py"
@@ -140,21 +141,24 @@ def test_demo_access_facts_are_yes_no_or_unknown(clinics):
 
 
 def test_demo_every_clinician_is_in_the_register_or_deliberately_absent(rows, register):
-    people = register["people"]
+    people = register
     listed = {row["hpr_number"] for row in rows}
     absent = listed - set(people)
     assert 1 <= len(absent) <= MAX_ABSENT_FROM_REGISTER
     assert set(people) <= listed
     for row in rows:
         if row["hpr_number"] in people:
-            assert people[row["hpr_number"]]["name"] == row["clinician_name"]
+            person = people[row["hpr_number"]]
+            assert f"{person['first_name']} {person['last_name']}" == row["clinician_name"]
 
 
 def test_demo_register_entries_have_the_agreed_shape(register):
-    for hpr, person in register["people"].items():
+    # The loopback HPR reads it as it is (and refuses any key it does not know).
+    assert len(load_register(DATA / "demo_hpr_register.json")) == len(register)
+    for hpr, person in register.items():
         assert hpr.isdigit() and len(hpr) == 9
-        assert set(person) == {"name", "authorisations"}
-        for authorisation in person["authorisations"]:
+        assert set(person) == {"first_name", "last_name", "approvals"}
+        for authorisation in person["approvals"]:
             assert set(authorisation) == {"category", "valid_from", "valid_to", "suspensions"}
             assert authorisation["category"] in {"KI", "FT", "MT"}
             for suspension in authorisation["suspensions"]:

@@ -90,10 +90,10 @@ def test_embed_ignores_a_complaint_it_does_not_know(client):
 
 def test_embed_ranks_by_the_complaint_and_prefills_the_contact_link(client, session):
     origin = session.get(PostalCode, "0150")
-    near = make_clinic(session, name="Nærmest", latitude=origin.latitude + 0.002)
-    near.clinicians[0].services = ["massage"]
-    suits = make_clinic(session, name="Passer", latitude=origin.latitude + 0.010)
-    suits.clinicians[0].services = ["exercise therapy"]
+    make_clinic(session, name="Nærmest", latitude=origin.latitude + 0.002, services=["massage"])
+    make_clinic(
+        session, name="Passer", latitude=origin.latitude + 0.010, services=["exercise therapy"]
+    )
     session.commit()
     body = _body(client.get("/embed?postcode=0150&complaint=sciatica"))
     assert body.index("Passer") < body.index("Nærmest")

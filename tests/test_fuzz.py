@@ -56,6 +56,7 @@ from clinic_finder.models import (
     OneTimeLink,
     OpeningHours,
     OutboxMessage,
+    Practice,
     Profession,
     RequestEvent,
     RequestStatus,
@@ -595,8 +596,10 @@ CLINIC_FORM = {
     "phone": "22 33 44 55",
     "email": "post@fuzz.example",
     "website": "https://fuzz.example/",
-    "helfo_agreement": "y",
-    "accepts_new_patients": "yes",
+    "booking_url": "https://fuzz.example/book",
+    "step_free_access": "yes",
+    "accessible_toilet": "",
+    "parking": "no",
     "closed_until": "",
     "latitude": "59.8906",
     "longitude": "10.7128",
@@ -630,7 +633,10 @@ def test_new_clinic_form_stores_all_or_nothing_of_hostile_values(app, staff_clie
             assert clinic.phone == _cleaned(clean_phone, data["phone"])
             assert clinic.email == _cleaned(clean_email, data["email"])
             assert clinic.website == (data["website"].strip() or None)
-            assert_no_nul(clinic.name, clinic.address, clinic.city, clinic.website)
+            assert clinic.booking_url == (data["booking_url"].strip() or None)
+            assert_no_nul(
+                clinic.name, clinic.address, clinic.city, clinic.website, clinic.booking_url
+            )
             clinic_id = clinic.id
         page = staff_client.get(f"/staff/clinics/{clinic_id}")
         assert page.status_code == 200
@@ -639,12 +645,15 @@ def test_new_clinic_form_stores_all_or_nothing_of_hostile_values(app, staff_clie
     sweep_then_fuzz(CLINIC_FORM, "clinic", check, free_text=("name", "address", "city"))
 
 
-CLINICIAN_FORM = {
-    "name": "Kari Fuzz",
-    "profession": "physiotherapist",
+NEW_PRACTICE_FORM = {
     "hpr_number": "1234567",
+    "name": "Kari Fuzz",
     "languages": "nb; en",
+    "profession": "physiotherapist",
     "services": "dry needling",
+    "public_agreement": "y",
+    "agreement_municipality": "Oslo",
+    "accepts_new_patients": "yes",
 }
 
 
@@ -657,35 +666,50 @@ def test_new_clinician_form_stores_all_or_nothing_of_hostile_values(app, staff_c
     fresh_hpr_numbers = itertools.count(7_000_001)
 
     def check(data):
-        if data["hpr_number"] == CLINICIAN_FORM["hpr_number"]:  # HPR numbers are unique
+        if data["hpr_number"] == NEW_PRACTICE_FORM["hpr_number"]:  # one person per number
             data = {**data, "hpr_number": str(next(fresh_hpr_numbers))}
         with app.app_context():
-            before = count_rows(Clinician, AuditEntry)
+            before = count_rows(Clinician, Practice, AuditEntry)
         response = staff_client.post(url, data={**data, "csrf_token": token})
         # 400: text we cannot store (a NUL byte) is refused at the door, with a message.
         assert response.status_code in (200, 302, 400)
         assert_no_raw_markup(response)
         with app.app_context():
-            after = count_rows(Clinician, AuditEntry)
+            after = count_rows(Clinician, Practice, AuditEntry)
             if response.status_code in (200, 400):
                 assert after == before
                 return
             assert after == {
                 "Clinician": before["Clinician"] + 1,
-                "AuditEntry": before["AuditEntry"] + 1,
+                "Practice": before["Practice"] + 1,
+                "AuditEntry": before["AuditEntry"] + 2,  # the person, and the practice
             }
-            clinician = newest(Clinician)
+            practice = newest(Practice)
+            clinician = practice.clinician
             assert clinician.name == _as_a_name(data["name"])
-            assert clinician.profession == Profession(data["profession"])
             assert clinician.hpr_number == clean_hpr_number(data["hpr_number"].strip())
             assert clinician.languages == split_list(data["languages"].strip(), ";,")
-            assert clinician.services == split_list(data["services"].strip(), ";,")
-            assert_no_nul(clinician.name, clinician.languages, clinician.services)
+            assert practice.profession == Profession(data["profession"])
+            assert practice.services == split_list(data["services"].strip(), ";,")
+            assert practice.profession is not Profession.CHIROPRACTOR or not (
+                practice.public_agreement
+            )
+            assert_no_nul(
+                clinician.name,
+                clinician.languages,
+                practice.services,
+                practice.agreement_municipality,
+            )
         page = staff_client.get(f"/staff/clinics/{clinic_id}")
         assert page.status_code == 200
         assert_no_raw_markup(page)
 
-    sweep_then_fuzz(CLINICIAN_FORM, "clinician", check, free_text=("name", "languages", "services"))
+    sweep_then_fuzz(
+        NEW_PRACTICE_FORM,
+        "clinician",
+        check,
+        free_text=("name", "languages", "services", "agreement_municipality"),
+    )
 
 
 STAFF_USER_FORM = {"email": "new@clinic-finder.example", "password": "a long and rare passphrase"}
@@ -1169,7 +1193,7 @@ def test_import_stores_all_or_nothing_of_hostile_files(app, staff_client):
 FORMS = {
     "contact": ("/contact", CONTACT_FORM, "client"),
     "clinic": ("/staff/clinics/new", CLINIC_FORM, "staff_client"),
-    "clinician": (None, CLINICIAN_FORM, "staff_client"),
+    "clinician": (None, NEW_PRACTICE_FORM, "staff_client"),
     "sign-in": ("/staff/sign-in", {"email": "a@b.example", "password": "wrong"}, "client"),
 }
 
@@ -1205,6 +1229,8 @@ NUL_BUG = "NUL bytes in form text reach the database (PostgreSQL: a 500)"
         ("clinician", "name", "both"),
         ("clinician", "languages", "both"),
         ("clinician", "services", "both"),
+        ("clinician", "agreement_municipality", "both"),
+        ("clinic", "booking_url", "both"),
         ("sign-in", "email", "postgresql"),
     ],
 )

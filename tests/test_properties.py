@@ -40,7 +40,7 @@ from clinic_finder.models import (
 )
 from clinic_finder.search import RADIUS_CHOICES_KM, find_clinics_near
 
-from .factories import make_clinic
+from .factories import make_clinic, make_practice, new_clinician
 from .helpers import DEMO_FILE, GOOD_ROW, csv_text, import_text
 
 EARTH_RADIUS_KM = 6371.009
@@ -72,12 +72,12 @@ class ListedClinic:
 
 
 def snapshot_directory(session) -> list[ListedClinic]:
-    """Read every clinic with the professions of its listed practices (active, by a
-    clinician whose licence check lets patients see them)."""
+    """Read every clinic with the professions patients see there: those of its active
+    practices whose clinician's licence check lets them be listed."""
     professions: dict[int, set[Profession]] = {}
     for clinic_id, profession in session.execute(
         select(Practice.clinic_id, Practice.profession)
-        .join(Practice.clinician)
+        .join(Clinician, Clinician.id == Practice.clinician_id)
         .where(
             Practice.active.is_(True),
             Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
@@ -92,12 +92,45 @@ def snapshot_directory(session) -> list[ListedClinic]:
     ]
 
 
+def build_demo_directory(session) -> None:
+    """Put the demo clinic list in the directory with the factories, not the importer.
+
+    The search is under test here, not the import: this reads only the columns that
+    place clinics and say who works there, so it stands whatever the import format does.
+    """
+    clinics: dict[tuple[str, str, str], Clinic] = {}
+    clinicians: dict[str, Clinician] = {}
+    with DEMO_FILE.open(encoding="utf-8-sig", newline="") as demo:
+        for row in csv.DictReader(demo):
+            key = (row["clinic_name"], row["address"], row["postcode"])
+            if key not in clinics:
+                latitude, longitude = (
+                    float(row[name]) if row.get(name) else None
+                    for name in ("latitude", "longitude")
+                )
+                clinics[key] = make_clinic(
+                    session,
+                    name=row["clinic_name"],
+                    postcode=row["postcode"],
+                    latitude=latitude,
+                    longitude=longitude,
+                    professions=(),
+                )
+            person = clinicians.setdefault(
+                row["hpr_number"],
+                new_clinician(row["clinician_name"], hpr_number=row["hpr_number"]),
+            )
+            if all(practice.clinic is not clinics[key] for practice in person.practices):
+                make_practice(session, clinics[key], person, Profession(row["profession"]))
+    session.flush()
+
+
 def load_search_directory(session) -> None:
-    """Load the demo directory, then deactivate some of it, hide some clinicians by their
-    licence, and add clinics tied in distance."""
-    import_text(session, decode_upload(DEMO_FILE.read_bytes()))
-    # Every 9th clinic, every 5th practice and every 7th clinician's licence out: some
-    # clinics then have no listed clinician at all, or none of a profession, and must drop
+    """Load the demo directory, then take some of it out of search and add clinics tied
+    in distance."""
+    build_demo_directory(session)
+    # Every 9th clinic inactive, every 5th practice ended, every 7th clinician's licence
+    # suspended: some clinics then list nobody, or nobody of a profession, and must drop
     # out of the results.
     clinic_ids = session.scalars(select(Clinic.id).order_by(Clinic.id)).all()
     session.execute(update(Clinic).where(Clinic.id.in_(clinic_ids[::9])).values(active=False))
@@ -105,12 +138,14 @@ def load_search_directory(session) -> None:
     session.execute(
         update(Practice).where(Practice.id.in_(practice_ids[2::5])).values(active=False)
     )
-    clinician_ids = session.scalars(select(Clinician.id).order_by(Clinician.id)).all()
-    session.execute(
-        update(Clinician)
-        .where(Clinician.id.in_(clinician_ids[3::7]))
-        .values(licence_status=LicenceStatus.SUSPENDED)
-    )
+    clinicians = session.scalars(select(Clinician).order_by(Clinician.id)).all()
+    for clinician in clinicians[3::7]:
+        clinician.licence_status = LicenceStatus.SUSPENDED
+    # Every 10th clinician also works at another clinic: one person, two places.
+    for index, clinician in enumerate(clinicians[::10]):
+        clinic = session.get(Clinic, clinic_ids[(index * 13 + 1) % len(clinic_ids)])
+        if all(practice.clinic_id != clinic.id for practice in clinician.practices):
+            make_practice(session, clinic, clinician, Profession.MANUAL_THERAPIST)
     # Three clinics on one spot: equal distances, which the id must order.
     spot = session.get(Clinic, clinic_ids[1])
     for name in ("Twin A", "Twin B", "Twin C"):

@@ -651,7 +651,16 @@ def test_error_responses_carry_the_security_headers(failing_app, path):
 
 # Names url_for reads as instructions, and the routes' own argument names.
 URL_FOR_KEYWORDS = ("endpoint", "_anchor", "_method", "_scheme", "_external")
-ROUTE_ARGUMENTS = ("clinic_id", "clinician_id", "slug", "batch_id", "request_id", "user_id", "code")
+ROUTE_ARGUMENTS = (
+    "clinic_id",
+    "clinician_id",
+    "practice_id",
+    "slug",
+    "batch_id",
+    "request_id",
+    "user_id",
+    "code",
+)
 
 
 @pytest.mark.parametrize("rule", ALL_GET)

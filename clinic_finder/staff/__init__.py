@@ -64,6 +64,7 @@ from . import (  # noqa: E402, F401
     home,
     hours,
     imports,
+    licences,
     requests,
     sign_in,
 )

@@ -1,4 +1,5 @@
-"""Keeping the directory: clinics, their clinicians, and where they are on the map."""
+"""Keeping the directory: clinics, the clinicians who work there (their practices), the
+clinicians as people, and where clinics are on the map."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from flask_wtf import FlaskForm
+from sqlalchemy import and_, or_, select
 
+from .. import hpr
 from ..directory import (
     ClinicFilters,
     DirectoryError,
-    add_clinician,
+    add_practice,
     create_clinic,
     mark_clinic_verified,
     set_clinic_active,
-    set_clinician_active,
+    set_practice_active,
     staff_clinic_query,
     update_clinic,
     update_clinician,
+    update_practice,
 )
 from ..extensions import db
 from ..geocoding import (
@@ -40,6 +44,7 @@ from ..models import (
     Clinic,
     Clinician,
     LocationSource,
+    Practice,
     Profession,
 )
 from ..web.requests import page_number
@@ -49,13 +54,41 @@ from .forms import (
     ClinicianForm,
     ClinicSearchForm,
     ConfirmForm,
+    EditPracticeForm,
+    NewPracticeForm,
 )
+from .licences import check_licence_now
 
 CLINICS_PER_PAGE = 50
+HISTORY_LENGTH = 20
 
 
 def _locator(time_budget: float | None = None) -> AddressLocator:
     return AddressLocator(db.session, current_geocoder(), time_budget=time_budget)
+
+
+def _show_refusal(form: FlaskForm, error: DirectoryError) -> None:
+    """Show a directory rule's refusal beside the field it is about, else above the form."""
+    field = form[error.field] if error.field and error.field in form else None
+    if field is None:
+        form.form_errors.append(str(error))
+    else:
+        field.errors = [*field.errors, str(error)]
+
+
+def _history(**ids_by_type: list[int]) -> list[AuditEntry]:
+    """The latest audit entries about these objects (by object type), newest first."""
+    about = [
+        and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_(ids))
+        for kind, ids in ids_by_type.items()
+        if ids
+    ]
+    return db.session.scalars(
+        select(AuditEntry)
+        .where(or_(*about))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(HISTORY_LENGTH)
+    ).all()
 
 
 # --- clinics ---------------------------------------------------------------------------
@@ -97,7 +130,7 @@ def new_clinic():
         try:
             clinic = create_clinic(db.session, current_user, form.values(), _locator())
         except DirectoryError as error:
-            form.form_errors.append(str(error))
+            _show_refusal(form, error)
         else:
             db.session.commit()
             flash(_("Added %(name)s. Now add its clinicians.", name=clinic.name), "success")
@@ -107,16 +140,19 @@ def new_clinic():
 
 @bp.get("/clinics/<int:clinic_id>")
 def clinic(clinic_id: int):
-    """Show one clinic with its clinicians and its history."""
+    """Show one clinic with the clinicians who work there and its history."""
     clinic = db.get_or_404(Clinic, clinic_id)
-    history = db.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.object_type == "clinic", AuditEntry.object_id == clinic.id)
-        .order_by(AuditEntry.at.desc())
-        .limit(20)
-    ).all()
+    # Those who work here first; those who left stay listed, for the record.
+    practices = sorted(
+        clinic.practices, key=lambda practice: (not practice.active, practice.clinician.name)
+    )
+    history = _history(clinic=[clinic.id], practice=[practice.id for practice in practices])
     return render_template(
-        "staff/clinic.html", clinic=clinic, history=history, action_form=ConfirmForm()
+        "staff/clinic.html",
+        clinic=clinic,
+        practices=practices,
+        history=history,
+        action_form=ConfirmForm(),
     )
 
 
@@ -126,16 +162,14 @@ def edit_clinic(clinic_id: int):
     clinic = db.get_or_404(Clinic, clinic_id)
     form = ClinicForm(obj=clinic)
     if request.method == "GET":
-        form.accepts_new_patients.data = {True: "yes", False: "no"}.get(
-            clinic.accepts_new_patients, ""
-        )
+        form.fill_from(clinic)
         if clinic.location_source is not LocationSource.GIVEN:
             form.latitude.data = form.longitude.data = None
     if form.validate_on_submit():
         try:
             changes = update_clinic(db.session, current_user, clinic, form.values(), _locator())
         except DirectoryError as error:
-            form.form_errors.append(str(error))
+            _show_refusal(form, error)
         else:
             db.session.commit()
             flash(_("Saved.") if changes else _("Nothing changed."), "success")
@@ -175,61 +209,116 @@ def verify_clinic(clinic_id: int):
     )
 
 
-# --- clinicians ------------------------------------------------------------------------
+# --- practices: a clinician at a clinic ----------------------------------------------
+
+
+def _flash_added(practice: Practice) -> None:
+    clinician = practice.clinician
+    elsewhere = [other.clinic.name for other in clinician.practices if other is not practice]
+    if not elsewhere:
+        flash(_("Added %(name)s.", name=clinician.name), "success")
+        return
+    flash(
+        _(
+            "%(name)s (HPR number %(number)s) also works at %(clinics)s: added here too. "
+            "Their name and languages stay as they were; change them on their own page.",
+            name=clinician.name,
+            number=clinician.hpr_number,
+            clinics=", ".join(elsewhere),
+        ),
+        "success",
+    )
 
 
 @bp.route("/clinics/<int:clinic_id>/clinicians/new", methods=["GET", "POST"])
 def new_clinician(clinic_id: int):
-    """Add a clinician to a clinic."""
+    """Add a clinician at a clinic: someone new, or someone who also works elsewhere."""
     clinic = db.get_or_404(Clinic, clinic_id)
-    form = ClinicianForm()
+    form = NewPracticeForm()
     if form.validate_on_submit():
         try:
-            add_clinician(db.session, current_user, clinic, form.values())
+            practice = add_practice(db.session, current_user, clinic, form.person(), form.values())
         except DirectoryError as error:
-            form.hpr_number.errors.append(str(error))
+            _show_refusal(form, error)
         else:
             db.session.commit()
-            flash(_("Added %(name)s.", name=form.name.data), "success")
+            _flash_added(practice)
+            check_licence_now(practice.clinician)
             return redirect(url_for("staff.clinic", clinic_id=clinic.id))
-    return render_template("staff/clinician_form.html", form=form, clinic=clinic, clinician=None)
+    return render_template("staff/practice_form.html", form=form, clinic=clinic, practice=None)
+
+
+@bp.route("/practices/<int:practice_id>/edit", methods=["GET", "POST"])
+def edit_practice(practice_id: int):
+    """Change how a clinician works at a clinic."""
+    practice = db.get_or_404(Practice, practice_id)
+    form = EditPracticeForm(obj=practice)
+    if request.method == "GET":
+        form.fill_from(practice)
+    if form.validate_on_submit():
+        try:
+            changes = update_practice(db.session, current_user, practice, form.values())
+        except DirectoryError as error:
+            _show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash(_("Saved.") if changes else _("Nothing changed."), "success")
+            check_licence_now(practice.clinician)
+            return redirect(url_for("staff.clinic", clinic_id=practice.clinic_id))
+    return render_template(
+        "staff/practice_form.html", form=form, clinic=practice.clinic, practice=practice
+    )
+
+
+@bp.post("/practices/<int:practice_id>/<any(deactivate, reactivate):action>")
+def set_practice_status(practice_id: int, action: str):
+    """Mark a clinician as having left one clinic, or back there."""
+    practice = db.get_or_404(Practice, practice_id)
+    if ConfirmForm().validate_on_submit():
+        set_practice_active(db.session, current_user, practice, action == "reactivate")
+        db.session.commit()
+        names = {"name": practice.clinician.name, "clinic": practice.clinic.name}
+        if action == "reactivate":
+            flash(_("%(name)s works at %(clinic)s again.", **names))
+        else:
+            flash(_("%(name)s is marked as having left %(clinic)s.", **names))
+    return redirect(url_for("staff.clinic", clinic_id=practice.clinic_id))
+
+
+# --- clinicians: the people ------------------------------------------------------------
+
+
+@bp.get("/clinicians/<int:clinician_id>")
+def clinician(clinician_id: int):
+    """Show a clinician: their licence check, every clinic they work at, their history."""
+    clinician = db.get_or_404(Clinician, clinician_id)
+    practices = sorted(
+        clinician.practices, key=lambda practice: (not practice.active, practice.clinic.name)
+    )
+    history = _history(clinician=[clinician.id], practice=[practice.id for practice in practices])
+    return render_template(
+        "staff/clinician.html",
+        clinician=clinician,
+        practices=practices,
+        history=history,
+        checks_on=hpr.licence_checks_enabled(),
+        action_form=ConfirmForm(),
+    )
 
 
 @bp.route("/clinicians/<int:clinician_id>/edit", methods=["GET", "POST"])
 def edit_clinician(clinician_id: int):
-    """Change a clinician's details."""
+    """Change a clinician's name or languages, wherever they work."""
     clinician = db.get_or_404(Clinician, clinician_id)
     form = ClinicianForm(obj=clinician)
     if request.method == "GET":
-        form.profession.data = clinician.profession.value
         form.languages.data = "; ".join(clinician.languages)
-        form.services.data = "; ".join(clinician.services)
     if form.validate_on_submit():
-        try:
-            update_clinician(db.session, current_user, clinician, form.values())
-        except DirectoryError as error:
-            form.hpr_number.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Saved %(name)s.", name=clinician.name), "success")
-            return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
-    return render_template(
-        "staff/clinician_form.html", form=form, clinic=clinician.clinic, clinician=clinician
-    )
-
-
-@bp.post("/clinicians/<int:clinician_id>/<any(deactivate, reactivate):action>")
-def set_clinician_status(clinician_id: int, action: str):
-    """Mark a clinician as having left, or back."""
-    clinician = db.get_or_404(Clinician, clinician_id)
-    if ConfirmForm().validate_on_submit():
-        set_clinician_active(db.session, current_user, clinician, action == "reactivate")
+        changes = update_clinician(db.session, current_user, clinician, form.values())
         db.session.commit()
-        if action == "reactivate":
-            flash(_("%(name)s is back.", name=clinician.name))
-        else:
-            flash(_("%(name)s is marked as left.", name=clinician.name))
-    return redirect(url_for("staff.clinic", clinic_id=clinician.clinic_id))
+        flash(_("Saved.") if changes else _("Nothing changed."), "success")
+        return redirect(url_for("staff.clinician", clinician_id=clinician.id))
+    return render_template("staff/clinician_form.html", form=form, clinician=clinician)
 
 
 # --- locations -------------------------------------------------------------------------

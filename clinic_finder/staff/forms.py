@@ -1,4 +1,5 @@
-"""Staff forms: sign-in, clinics, clinicians, staff accounts, imports. CSRF on all of them."""
+"""Staff forms: sign-in, clinics, clinicians and their practices, staff accounts, imports.
+CSRF on all of them."""
 
 from __future__ import annotations
 
@@ -34,12 +35,14 @@ from ..models import LocationSource, PostalCode, Profession, RequestStatus
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
+    clean_booking_url,
     clean_email,
     clean_hpr_number,
     clean_list,
     clean_org_number,
     clean_phone,
     clean_website,
+    public_agreement_errors,
 )
 from ..web.forms import cleaned_by, name_text, stripped
 
@@ -52,6 +55,25 @@ PRECISION_NAMES = {
 
 # Staff may separate a list with semicolons or commas; the import takes semicolons only.
 LIST_SEPARATORS = ";,"
+
+
+# Yes / no / not known, for what a clinic or a clinician has told us (or not).
+YES_NO_UNKNOWN = [
+    SelectChoice("", _l("Unknown")),
+    SelectChoice("yes", _l("Yes")),
+    SelectChoice("no", _l("No")),
+]
+_ANSWERS = {"yes": True, "no": False}
+
+
+def answer_of(field) -> bool | None:
+    """A yes / no / unknown field's value as the model keeps it."""
+    return _ANSWERS.get(field.data or "")
+
+
+def answer_choice(value: bool | None) -> str:
+    """A model's True / False / None as a yes / no / unknown field's choice."""
+    return {True: "yes", False: "no"}.get(value, "")
 
 
 def checked_list(form, field) -> None:
@@ -98,19 +120,14 @@ class ClinicForm(FlaskForm):
         filters=[stripped],
         validators=[Optional(), Length(max=500), cleaned_by(clean_website)],
     )
-    helfo_agreement = BooleanField(_l("Public agreement (driftsavtale, HELFO)"))
-    accepts_new_patients = SelectField(
-        _l("Takes new patients"),
-        choices=[
-            SelectChoice("", _l("Unknown")),
-            SelectChoice("yes", _l("Yes")),
-            SelectChoice("no", _l("No")),
-        ],
-        default="",
+    booking_url = StringField(
+        _l("Online booking"),
+        filters=[stripped],
+        validators=[Optional(), Length(max=500), cleaned_by(clean_booking_url)],
     )
-    accepts_new_patients_confirmed = BooleanField(
-        _l("I confirmed this with the clinic today"), default=False
-    )
+    step_free_access = SelectField(_l("Step-free entrance"), choices=YES_NO_UNKNOWN, default="")
+    accessible_toilet = SelectField(_l("Accessible toilet"), choices=YES_NO_UNKNOWN, default="")
+    parking = SelectField(_l("Parking"), choices=YES_NO_UNKNOWN, default="")
     closed_until = DateField(_l("Temporarily closed until (reopens on)"), validators=[Optional()])
     latitude = FloatField(_l("Latitude"), validators=[Optional()])
     longitude = FloatField(_l("Longitude"), validators=[Optional()])
@@ -157,9 +174,13 @@ class ClinicForm(FlaskForm):
             return False
         return valid
 
+    def fill_from(self, clinic) -> None:
+        """Show a clinic's yes / no / unknown facts (on a GET: a POST keeps what was typed)."""
+        for name in ("step_free_access", "accessible_toilet", "parking"):
+            self[name].data = answer_choice(getattr(clinic, name))
+
     def values(self) -> dict:
         """The model values the form describes."""
-        accepts = {"yes": True, "no": False}.get(self.accepts_new_patients.data or "")
         return {
             "name": self.name.data,
             "org_number": self.org_number.data or None,
@@ -169,36 +190,48 @@ class ClinicForm(FlaskForm):
             "phone": self.phone.data or None,
             "email": self.email.data or None,
             "website": self.website.data or None,
-            "helfo_agreement": bool(self.helfo_agreement.data),
-            "accepts_new_patients": accepts,
-            "accepts_new_patients_confirmed": bool(self.accepts_new_patients_confirmed.data),
+            "booking_url": self.booking_url.data or None,
+            "step_free_access": answer_of(self.step_free_access),
+            "accessible_toilet": answer_of(self.accessible_toilet),
+            "parking": answer_of(self.parking),
             "closed_until": self.closed_until.data,
             "latitude": self.latitude.data,
             "longitude": self.longitude.data,
         }
 
 
-class ClinicianForm(FlaskForm):
-    """A clinician's details as staff edit them."""
-
-    name = StringField(
-        _l("Name"), filters=[name_text], validators=[DataRequired(), Length(max=200)]
-    )
-    profession = SelectField(
-        _l("Profession"),
-        choices=[SelectChoice(p.value, PROFESSION_CHOICES[p]) for p in Profession],
-        validators=[InputRequired()],
-    )
-    hpr_number = StringField(
-        _l("HPR number"),
-        filters=[stripped],
-        validators=[DataRequired(), cleaned_by(clean_hpr_number)],
-    )
-    languages = StringField(
+def _languages_field() -> StringField:
+    return StringField(
         _l("Languages"),
         filters=[stripped],
         validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. nb; en"),
+    )
+
+
+class ClinicianForm(FlaskForm):
+    """A clinician as a person (wherever they work): name and languages."""
+
+    name = StringField(
+        _l("Name"), filters=[name_text], validators=[DataRequired(), Length(max=200)]
+    )
+    languages = _languages_field()
+
+    def values(self) -> dict:
+        """The model values the form describes."""
+        return {
+            "name": self.name.data,
+            "languages": clean_list(self.languages.data or "", LIST_SEPARATORS),
+        }
+
+
+class PracticeForm(FlaskForm):
+    """How a clinician works at one clinic, as staff edit it."""
+
+    profession = SelectField(
+        _l("Profession"),
+        choices=[SelectChoice(p.value, PROFESSION_CHOICES[p]) for p in Profession],
+        validators=[InputRequired()],
     )
     services = StringField(
         _l("Services"),
@@ -206,15 +239,77 @@ class ClinicianForm(FlaskForm):
         validators=[checked_list],
         description=_l("Separated by ; or commas, e.g. dry needling; exercise therapy"),
     )
+    public_agreement = BooleanField(_l("Public agreement (driftsavtale) for work here"))
+    agreement_municipality = StringField(
+        _l("Municipality of the agreement"),
+        filters=[name_text],
+        validators=[Length(max=100)],
+    )
+    accepts_new_patients = SelectField(_l("Takes new patients"), choices=YES_NO_UNKNOWN, default="")
+    accepts_new_patients_confirmed = BooleanField(
+        _l("I confirmed this with the clinician or the clinic today"), default=False
+    )
+
+    def validate(self, extra_validators=None) -> bool:
+        """Check the fields, then Norway's rules for a public agreement (validation.py)."""
+        valid = super().validate(extra_validators)
+        if self.profession.errors:
+            return valid
+        errors = public_agreement_errors(
+            Profession(self.profession.data),
+            bool(self.public_agreement.data),
+            self.agreement_municipality.data or None,
+        )
+        for name, message in errors.items():
+            self[name].errors = [*self[name].errors, message]
+        return valid and not errors
+
+    def fill_from(self, practice) -> None:
+        """Show a practice's values (on a GET: a POST keeps what was typed)."""
+        self.profession.data = practice.profession.value
+        self.services.data = "; ".join(practice.services)
+        self.accepts_new_patients.data = answer_choice(practice.accepts_new_patients)
 
     def values(self) -> dict:
         """The model values the form describes."""
         return {
-            "name": self.name.data,
             "profession": Profession(self.profession.data),
-            "hpr_number": self.hpr_number.data,
-            "languages": clean_list(self.languages.data or "", LIST_SEPARATORS),
             "services": clean_list(self.services.data or "", LIST_SEPARATORS),
+            "public_agreement": bool(self.public_agreement.data),
+            "agreement_municipality": self.agreement_municipality.data or None,
+            "accepts_new_patients": answer_of(self.accepts_new_patients),
+            "accepts_new_patients_confirmed": bool(self.accepts_new_patients_confirmed.data),
+        }
+
+
+class EditPracticeForm(PracticeForm):
+    """A practice as it is changed: also whether the clinician still works there."""
+
+    active = BooleanField(_l("Works here now"), default=True)
+
+    def values(self) -> dict:
+        """The model values the form describes."""
+        return {**super().values(), "active": bool(self.active.data)}
+
+
+class NewPracticeForm(PracticeForm):
+    """A clinician starting at a clinic: found by HPR number, or new to the directory."""
+
+    hpr_number = StringField(
+        _l("HPR number"),
+        filters=[stripped],
+        validators=[DataRequired(), cleaned_by(clean_hpr_number)],
+    )
+    # Only for someone new: a person already in the directory keeps their own.
+    name = StringField(_l("Name"), filters=[name_text], validators=[Length(max=200)])
+    languages = _languages_field()
+
+    def person(self) -> dict:
+        """Who the clinician is: HPR number, and name and languages if they are new."""
+        return {
+            "hpr_number": self.hpr_number.data,
+            "name": self.name.data or "",
+            "languages": clean_list(self.languages.data or "", LIST_SEPARATORS),
         }
 
 
