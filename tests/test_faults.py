@@ -46,6 +46,7 @@ from clinic_finder.models import (
     ImportStatus,
     LocationSource,
     OutboxMessage,
+    Practice,
     StaffUser,
 )
 
@@ -171,21 +172,22 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def directory_snapshot(app: Flask) -> list[tuple]:
-    """Every clinician with their clinic, as comparable tuples."""
+    """Every practice with its clinician and clinic, as comparable tuples."""
     with app.app_context():
         return sorted(
             (
-                c.hpr_number,
-                c.name,
-                c.profession.value,
-                c.active,
-                c.clinic.name,
-                c.clinic.address,
-                c.clinic.phone,
-                c.clinic.latitude,
-                c.clinic.longitude,
+                p.clinician.hpr_number,
+                p.clinician.name,
+                p.profession.value,
+                p.public_agreement,
+                p.active,
+                p.clinic.name,
+                p.clinic.address,
+                p.clinic.phone,
+                p.clinic.latitude,
+                p.clinic.longitude,
             )
-            for c in db.session.scalars(select(Clinician))
+            for p in db.session.scalars(select(Practice))
         )
 
 
