@@ -44,7 +44,7 @@ from werkzeug.test import encode_multipart
 from clinic_finder.extensions import db
 from clinic_finder.hours import parse_day
 from clinic_finder.hpr import LicenceStatus
-from clinic_finder.importer import decode_upload, plan_import
+from clinic_finder.importer import clinic_key, decode_upload, plan_import
 from clinic_finder.models import (
     AuditEntry,
     Clinic,
@@ -1175,8 +1175,20 @@ def test_import_stores_all_or_nothing_of_hostile_files(app, staff_client):
                 )
                 fields = row.clinician.fields()
                 assert {name: getattr(clinician, name) for name in fields} == fields
+                # The row's practice: at the (oldest) clinic its name, address and postcode name.
+                practice = min(
+                    (
+                        p
+                        for p in clinician.practices
+                        if clinic_key(p.clinic.name, p.clinic.address, p.clinic.postcode)
+                        == row.clinic.key
+                    ),
+                    key=lambda p: p.clinic_id,
+                )
+                fields = row.practice.fields()
+                assert {name: getattr(practice, name) for name in fields} == fields
                 fields = row.clinic.fields()
-                assert {name: getattr(clinician.clinic, name) for name in fields} == fields
+                assert {name: getattr(practice.clinic, name) for name in fields} == fields
                 assert_no_nul(fields)
 
     # Each step plans the import again, reading the whole postcode register: fewer mixtures.
