@@ -32,6 +32,7 @@ from clinic_finder.models import (
     Clinician,
     ContactRequest,
     OutboxMessage,
+    Practice,
     Profession,
     RequestEvent,
 )
@@ -151,7 +152,10 @@ def wreck_directory(app: Flask) -> None:
         db.session.execute(delete(RequestEvent))
         db.session.execute(delete(ContactRequest))
         tromso = db.session.scalar(select(Clinic.id).where(Clinic.name == "Tromsø Kiropraktikk"))
-        db.session.execute(delete(Clinician).where(Clinician.clinic_id == tromso))
+        people = select(Practice.clinician_id).where(Practice.clinic_id == tromso).subquery()
+        clinician_ids = list(db.session.scalars(select(people.c.clinician_id)))
+        db.session.execute(delete(Practice).where(Practice.clinic_id == tromso))
+        db.session.execute(delete(Clinician).where(Clinician.id.in_(clinician_ids)))
         db.session.execute(delete(Clinic).where(Clinic.id == tromso))
         db.session.execute(update(Clinic).values(name="Renamed by mistake"))
         make_clinic(db.session, name="Added after the backup", postcode="5003")
