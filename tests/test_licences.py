@@ -3,6 +3,7 @@ status stored and acted on, `flask clinicians verify-licences` resumable and sum
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -11,11 +12,21 @@ from sqlalchemy import select
 from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.licences import check_clinicians, clinicians_to_look_at, required_categories
-from clinic_finder.models import AuditEntry, Clinician, PostalCode, Profession, now_utc
+from clinic_finder.models import (
+    AuditEntry,
+    Clinic,
+    Clinician,
+    ListedClinic,
+    PostalCode,
+    Practice,
+    Profession,
+    now_utc,
+)
 from clinic_finder.search import find_clinics_near
 
+from .conftest import PROJECT_ROOT
 from .factories import make_clinic, make_practice, new_clinician
-from .hpr_server import register_from_json
+from .hpr_server import load_register, register_from_json
 
 FOREVER = None
 
@@ -213,3 +224,43 @@ def test_hpr_giving_no_usable_answer_changes_nobody(hpr_app, hpr_client, hpr_ser
     assert summary.unavailable == 1 and summary.checked == 0
     assert people["suspended"].licence_status is LicenceStatus.UNCHECKED
     assert people["suspended"].licence_checked_at is None
+
+
+def test_the_demo_directory_against_the_demo_register_meets_every_status(
+    hpr_app, hpr_server, runner, session
+):
+    """`make run`'s demo file, imported with HPR on (the import checks its new clinicians),
+    then checked again by the command: every status occurs, and only the valid and the
+    unchecked are found by patients."""
+    hpr_server.register.update(load_register(PROJECT_ROOT / "data" / "demo_hpr_register.json"))
+    imported = runner.invoke(args=["clinics", "import", str(PROJECT_ROOT / "data/clinics.csv")])
+    assert imported.exit_code == 0, imported.output
+
+    verified = runner.invoke(args=["clinicians", "verify-licences", "--stale-days", "0"])
+
+    assert verified.exit_code == 0, verified.output
+    statuses = Counter(session.scalars(select(Clinician.licence_status)))
+    # Four of each failing case in the demo register (scripts/generate_demo_clinics.py).
+    assert {status: statuses[status] for status in statuses if status != "valid"} == {
+        LicenceStatus.NOT_FOUND: 4,
+        LicenceStatus.NO_AUTHORISATION_FOR_PROFESSION: 4,
+        LicenceStatus.SUSPENDED: 4,
+        LicenceStatus.EXPIRED: 4,
+    }
+    assert statuses[LicenceStatus.VALID] > 500
+    for status in ("not_found", "no_authorisation_for_profession", "suspended", "expired"):
+        assert f"{status}: 4" in verified.output
+    hidden = {c.id for c in clinicians_to_look_at(session)}
+    assert len(hidden) == 16
+    listed_people = set(
+        session.scalars(
+            select(Practice.clinician_id)
+            .join(ListedClinic, ListedClinic.clinic_id == Practice.clinic_id)
+            .where(Practice.active.is_(True))
+        )
+    )
+    # A hidden clinician's clinic may still be listed for a colleague, but the practice
+    # is not what makes it listed: no listed clinic lists only hidden clinicians.
+    for clinic in session.scalars(select(Clinic).join(ListedClinic)):
+        assert any(p.clinician_id not in hidden for p in clinic.practices if p.active)
+    assert listed_people - hidden
