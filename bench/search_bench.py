@@ -32,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session
 
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
-from clinic_finder.models import Clinic, Clinician, PostalCode, Profession
+from clinic_finder.models import Clinic, Clinician, PostalCode, Practice, Profession
 from clinic_finder.postcodes import read_postcode_register
 from clinic_finder.search import find_clinics_near
 
@@ -165,32 +165,46 @@ def clinic_row(rng: random.Random, place: Place, number: int, now: datetime) -> 
         "latitude": latitude,
         "longitude": longitude,
         "location_source": "given",
-        "helfo_agreement": rng.random() < 0.5,
-        "accepts_new_patients": rng.choice((True, False, None)),
+        "step_free_access": rng.choice((True, False, None)),
         "active": True,
         "created_at": now,
         "updated_at": now,
     }
 
 
-def clinician_rows(
-    rng: random.Random, clinic_id: int, hpr_numbers: Iterator[int], now: datetime
-) -> list[dict[str, Any]]:
-    """One to three clinicians for a clinic, each with a unique HPR number."""
-    return [
-        {
-            "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
-            "profession": rng.choice(PROFESSIONS).value,
-            "hpr_number": str(next(hpr_numbers)),
-            "clinic_id": clinic_id,
-            "active": True,
-            "languages": ["nb"] + [code for code, share in LANGUAGE_SHARES if rng.random() < share],
-            "services": rng.sample(SERVICES, rng.randint(0, 3)),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for _ in range(rng.randint(1, 3))
-    ]
+def clinician_row(rng: random.Random, hpr_number: int, now: datetime) -> dict[str, Any]:
+    """One clinician (the person), with a unique HPR number; the licence not yet checked."""
+    return {
+        "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+        "hpr_number": str(hpr_number),
+        "languages": ["nb"] + [code for code, share in LANGUAGE_SHARES if rng.random() < share],
+        "licence_status": "unchecked",
+        "licence_categories": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def practice_row(
+    rng: random.Random, clinic_id: int, clinician_id: int, now: datetime
+) -> dict[str, Any]:
+    """A clinician at a clinic: their profession, services, agreement and answer there."""
+    profession = rng.choice(PROFESSIONS)
+    agreement = profession is not Profession.CHIROPRACTOR and rng.random() < 0.5
+    answer = rng.choice((True, False, None))
+    return {
+        "clinician_id": clinician_id,
+        "clinic_id": clinic_id,
+        "profession": profession.value,
+        "services": rng.sample(SERVICES, rng.randint(0, 3)),
+        "public_agreement": agreement,
+        "agreement_municipality": None,
+        "accepts_new_patients": answer,
+        "accepts_new_patients_confirmed_at": now if answer is not None else None,
+        "active": True,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def insert_clinics(
@@ -206,7 +220,10 @@ def insert_clinics(
     clinic_insert = insert(Clinic.__table__).returning(
         Clinic.__table__.c.id, sort_by_parameter_order=True
     )
-    clinician_insert = insert(Clinician.__table__).returning(Clinician.__table__.c.id)
+    clinician_insert = insert(Clinician.__table__).returning(
+        Clinician.__table__.c.id, sort_by_parameter_order=True
+    )
+    practice_insert = insert(Practice.__table__).returning(Practice.__table__.c.id)
     clinicians_added = 0
     for start in range(0, count, BATCH_SIZE):
         size = min(BATCH_SIZE, count - start)
@@ -216,14 +233,17 @@ def insert_clinics(
         ]
         # The database hands out the ids; RETURNING in parameter order pairs them up.
         clinic_ids = session.execute(clinic_insert, clinics).scalars().all()
-        clinicians = [
-            row
-            for clinic_id in clinic_ids
-            for row in clinician_rows(rng, clinic_id, hpr_numbers, now)
+        # One to three clinicians a clinic, each a person of their own.
+        at_clinic = [clinic_id for clinic_id in clinic_ids for _ in range(rng.randint(1, 3))]
+        clinicians = [clinician_row(rng, next(hpr_numbers), now) for _ in at_clinic]
+        clinician_ids = session.execute(clinician_insert, clinicians).scalars().all()
+        practices = [
+            practice_row(rng, clinic_id, clinician_id, now)
+            for clinic_id, clinician_id in zip(at_clinic, clinician_ids, strict=True)
         ]
         # RETURNING makes SQLAlchemy send a thousand rows a statement (insertmanyvalues),
         # so PostgreSQL's statement-level listed_clinic triggers run once per thousand.
-        session.execute(clinician_insert, clinicians).all()
+        session.execute(practice_insert, practices).all()
         clinicians_added += len(clinicians)
     session.commit()
     return clinicians_added
