@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import apply_changes, record, to_json_value
@@ -257,11 +258,25 @@ def add_practice(
     values = _checked_practice_values(clinic, values)
     answer = values.pop("accepts_new_patients", None)
     values.pop("accepts_new_patients_confirmed", None)
-    clinician = _clinician_for(session, actor, clinic, person)
-    practice = Practice(clinic=clinic, clinician=clinician, active=True, **values)
-    _set_accepts_new_patients(practice, answer, confirmed_now=True)
-    session.add(practice)
-    session.flush()
+    try:
+        # A savepoint: another staff member may add the same person (or the same person
+        # here) between our look-up and our insert; the database's unique rules then
+        # refuse ours, and only this step is undone.
+        with session.begin_nested():
+            clinician = _clinician_for(session, actor, clinic, person)
+            practice = Practice(clinic=clinic, clinician=clinician, active=True, **values)
+            _set_accepts_new_patients(practice, answer, confirmed_now=True)
+            session.add(practice)
+            session.flush()
+    except IntegrityError:
+        raise DirectoryError(
+            _(
+                "Someone else saved HPR number %(number)s just now. Send the form again "
+                "to add them here.",
+                number=person["hpr_number"],
+            ),
+            field="hpr_number",
+        ) from None
     record(
         session,
         actor,

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from babel.dates import format_date
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
@@ -863,3 +863,50 @@ def test_clinic_list_pages_leave_out_a_refused_filter(staff_client, session):
     session.commit()
     page = staff_client.get("/staff/clinics?q=klinikk&precision=x").get_data(as_text=True)
     assert 'href="/staff/clinics?page=2&amp;q=klinikk"' in page
+
+
+def test_adding_someone_another_staff_member_saved_a_moment_ago_is_a_form_error(
+    app, staff_client, session
+):
+    """Two staff add the same new person at once: the second save meets the unique HPR
+    number in the database, and gets a message to send the form again, not a 500."""
+    if db.engine.dialect.name != "postgresql":
+        # SQLite lets one writer at a time: the other's commit waits for this request.
+        pytest.skip("two writers at once need PostgreSQL")
+    clinic = make_clinic(session, professions=())
+    session.commit()
+
+    saved_by_the_other = []
+
+    def the_other_staff_member_saves_first(_session, _context, _instances):
+        if saved_by_the_other:
+            return
+        saved_by_the_other.append(True)
+        with db.engine.begin() as other:
+            other.execute(
+                insert(Clinician).values(
+                    name="Ny Person",
+                    hpr_number=NEW_PRACTICE["hpr_number"],
+                    languages=["nb"],
+                    licence_status=LicenceStatus.UNCHECKED,
+                    licence_categories=[],
+                    created_at=now_utc(),
+                    updated_at=now_utc(),
+                )
+            )
+
+    event.listen(db.session, "before_flush", the_other_staff_member_saves_first)
+    try:
+        response = _add_at(staff_client, clinic)
+    finally:
+        event.remove(db.session, "before_flush", the_other_staff_member_saves_first)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Someone else saved HPR number 7654321 just now" in page
+    assert f'value="{NEW_PRACTICE["name"]}"' in page
+
+    # Sent again, the form finds the person the other staff member saved and adds them here.
+    assert _add_at(staff_client, clinic).status_code == 302
+    session.expire_all()
+    clinician = session.scalar(select(Clinician).where(Clinician.hpr_number == "7654321"))
+    assert [practice.clinic_id for practice in clinician.practices] == [clinic.id]
