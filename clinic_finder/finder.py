@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
 from .models import (
     ACCEPTS_NEW_PATIENTS_VALID_FOR,
-    LISTED_LICENCE_STATUSES,
     NORWAY,
     Clinician,
     PostalCode,
@@ -101,8 +100,7 @@ def _services_by_clinic(session: Session, ids: Sequence[int]) -> dict[int, list[
             .join(Clinician, Clinician.id == Practice.clinician_id)
             .where(
                 Practice.clinic_id.in_(ids[start : start + SERVICES_CHUNK]),
-                Practice.active.is_(True),
-                Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
+                Practice.is_listed_sql(),
             )
         )
         for clinic_id, offered in rows:

@@ -25,9 +25,10 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
-from sqlalchemy.sql.expression import false, true
+from sqlalchemy.sql.expression import ColumnElement, false, true
 
 from .extensions import db
 from .hpr import LicenceStatus
@@ -356,6 +357,13 @@ class Practice(db.Model):
     def is_listed(self) -> bool:
         """Whether patients see this practice (the triggers' rule for listed_clinic too)."""
         return self.active and self.clinician.licence_is_listed
+
+    @classmethod
+    def is_listed_sql(cls) -> ColumnElement[bool]:
+        """``is_listed`` in SQL, for a query that joins the practice to its clinician."""
+        return and_(
+            cls.active.is_(True), Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES))
+        )
 
     def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
         """The answer on new patients, or None when unknown or not confirmed lately."""

@@ -40,7 +40,6 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from .models import (
     LATITUDE_BAND_OFFSET,
     LATITUDE_BANDS_PER_DEGREE,
-    LISTED_LICENCE_STATUSES,
     PROFESSION_BITS,
     Clinic,
     Clinician,
@@ -268,8 +267,7 @@ def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnEleme
         .join(Clinician, Clinician.id == Practice.clinician_id)
         .where(
             Practice.clinic_id == ListedClinic.clinic_id,
-            Practice.active.is_(True),
-            Clinician.licence_status.in_(sorted(LISTED_LICENCE_STATUSES)),
+            Practice.is_listed_sql(),
             _practice_profession_bit().op("&")(bindparam("profession_bits")) != 0,
             *practice_tests,
         )

@@ -61,13 +61,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from lxml import etree
+
+from .loopback import LoopbackHttpServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WSDL_FILE = PROJECT_ROOT / "clinic_finder" / "data" / "hpr" / "HPRService2.wsdl"
@@ -397,7 +399,7 @@ class _Failure:
             return mode
 
 
-class HprServer:
+class HprServer(LoopbackHttpServer):
     """HPR's Basic endpoint on 127.0.0.1: a register in memory, Basic auth, failures on cue."""
 
     def __init__(
@@ -412,26 +414,11 @@ class HprServer:
         self.slow_seconds = CLIENT_TIMEOUT + 1.0
         self._failure = _Failure()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll interval, so that stopping the server does not cost each test 0.5 s.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(self._handler_class())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{ENDPOINT_PATH}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes "slow" handlers so nothing outlives the test
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"http://127.0.0.1:{self.port}{ENDPOINT_PATH}"
 
     def fail(self, mode: str, *, after: int = 0, times: int | None = None) -> None:
         """Answer HentPerson in ``mode`` after ``after`` good answers, ``times`` times (None:

@@ -14,9 +14,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from .loopback import LoopbackHttpServer
 
 MODES = ("ok", "down", "slow", "garbage", "error_then_ok")
 TEST_USER_AGENT = "clinic_finder-tests/1.0 (tests@clinic-finder.example)"
@@ -33,7 +35,7 @@ class RecordedRequest:
     at: float  # time.monotonic() on arrival; the client runs in the same process
 
 
-class NominatimServer:
+class NominatimServer(LoopbackHttpServer):
     """Nominatim's search API on 127.0.0.1, with known addresses and switchable failures."""
 
     def __init__(self, places: dict[str, tuple[float, float]] | None = None) -> None:
@@ -45,30 +47,11 @@ class NominatimServer:
         self.slow_seconds = CLIENT_TIMEOUT + 1.0
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll interval, so that stopping the server does not cost each test 0.5 s.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
+        super().__init__(self._handler_class())
 
     @property
     def domain(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes "slow" handlers so nothing outlives the test
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     def fail(self, mode: str, *, times: int = 1, status: int = 500) -> None:
         """Switch to a failure mode (``times``/``status`` apply to error_then_ok)."""

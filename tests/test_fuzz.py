@@ -78,7 +78,7 @@ from .conftest import (
     wait_for_import,
 )
 from .factories import make_clinic
-from .helpers import GOOD_ROW, csv_text
+from .helpers import API_BODY, GOOD_ROW, csv_text
 
 # --- hostile values -------------------------------------------------------------------------
 
@@ -446,17 +446,7 @@ def test_contact_form_stores_all_or_nothing_of_hostile_values(app, client, admin
     sweep_then_fuzz(CONTACT_FORM, "contact", check, free_text=("name", "message"))
 
 
-API_CONTACT_BODY = {
-    "name": "Ola Nordmann",
-    "email": "ola@example.org",
-    "phone": None,
-    "postcode": "5003",
-    "profession": None,
-    "message": "Nakkesmerter",
-    "consent": True,
-    "clinic_id": None,
-    "share_message_with_clinic": False,
-}
+API_CONTACT_BODY = {**API_BODY, "share_message_with_clinic": False}
 JSON_VALUES = st.one_of(
     hostile_text(),
     st.none(),
