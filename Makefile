@@ -8,7 +8,7 @@ PORT ?= 5000
 export PORT
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: axe translations messages run serve test test-fast install install-test db browser lint format bench bench-search bench-import-web wrk clean security lock
+.PHONY: axe designsystemet translations messages run serve test test-fast install install-test db browser lint format bench bench-search bench-import-web wrk clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -83,6 +83,18 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	else echo "npm missing: the accessibility tests will skip (install nodejs and npm)"; fi
 
 axe: node_modules/axe-core/axe.min.js
+
+## Designsystemet's CSS, copied from the npm package package.json pins into our static files
+## (committed, so `make run` needs no npm). Run after changing its version in package.json.
+DS_CSS := node_modules/@digdir/designsystemet-css
+DS_STATIC := clinic_finder/static/vendor/designsystemet
+designsystemet:
+	npm ci --no-audit --no-fund --silent
+	cp $(DS_CSS)/dist/src/index.css $(DS_STATIC)/designsystemet.css
+	cp $(DS_CSS)/dist/theme/designsystemet.css $(DS_STATIC)/theme.css
+	cp $(DS_CSS)/LICENSE $(DS_STATIC)/LICENSE
+	node -p "require('./$(DS_CSS)/package.json').version" > $(DS_STATIC)/VERSION
+
 
 ## Tests run on one pytest-xdist worker per CPU, each with databases of its own (SQLite
 ## files; on PostgreSQL TEST_DATABASE_URL's name plus the worker id, e.g. test_gw0).
