@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -133,11 +134,36 @@ def _coordinates(latitude: float, longitude: float) -> str:
     return f"{latitude:.5f},{longitude:.5f}"
 
 
-def directions_url(origin: tuple[float, float], clinic: Clinic) -> str:
-    """OpenStreetMap's car directions from a point (the searched postcode) to the clinic."""
-    route = f"{_coordinates(*origin)};{_coordinates(clinic.latitude, clinic.longitude)}"
+def directions_url(origin: tuple[float, float] | None, clinic: Clinic) -> str:
+    """OpenStreetMap's car directions to the clinic, from a point (the searched place) or,
+    without one, from wherever the patient types in."""
+    start = _coordinates(*origin) if origin is not None else ""
+    route = f"{start};{_coordinates(clinic.latitude, clinic.longitude)}"
     return "https://www.openstreetmap.org/directions?engine=fossgis_osrm_car&route=" + quote(
         route, safe=""
+    )
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Where "Directions" leads: OpenStreetMap in a browser; on a phone, its maps app
+    (a geo: URI on Android, Apple Maps' link on iOS, which has no geo: handler).
+    static/js/directions.js picks the phone's link; without JavaScript it is OpenStreetMap."""
+
+    web_url: str
+    geo_uri: str
+    apple_url: str
+
+
+def directions(clinic: Clinic, origin: tuple[float, float] | None = None) -> Directions:
+    """The ways to get directions to a clinic (see ``Directions``)."""
+    point = _coordinates(clinic.latitude, clinic.longitude)
+    # RFC 5870 with the label convention Android's maps apps read: geo:0,0?q=lat,lon(Name).
+    label = quote(clinic.name, safe="")
+    return Directions(
+        web_url=directions_url(origin, clinic),
+        geo_uri=f"geo:{point}?q={quote(point, safe=',')}({label})",
+        apple_url=f"https://maps.apple.com/?daddr={quote(point, safe=',')}&q={label}",
     )
 
 

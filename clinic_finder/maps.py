@@ -19,8 +19,10 @@ from urllib.parse import quote
 
 import folium
 import xyzservices
+from branca.element import MacroElement
 from flask_babel import gettext as _
 from folium.plugins import MarkerCluster
+from folium.template import Template
 from folium.utilities import JsCode
 from markupsafe import Markup, escape
 
@@ -64,11 +66,52 @@ BIND_POPUP = JsCode(
 )
 
 
+# A results pin carries its place in the list, so "3" on the map is the third card. The
+# number is an int the server wrote, made a number again before it becomes markup.
+NUMBERED_PIN = JsCode(
+    "function(feature, latlng) {"
+    " var number = String(Number(feature.properties.number));"
+    " var icon = L.divIcon({className: 'clinic-pin', html: '<span>' + number + '</span>',"
+    " iconSize: [32, 32], iconAnchor: [16, 32], popupAnchor: [0, -30]});"
+    " return L.marker(latlng, {icon: icon});"
+    " }"
+)
+
+# As BIND_POPUP, and each pin registers under its clinic id, so static/js/results.js can
+# light up the pin of a tapped card, and a tapped pin can bring its card into view.
+BIND_RESULT_PIN = JsCode(
+    "function(feature, layer) {"
+    " var title = decodeURIComponent(feature.properties.title);"
+    " layer.bindPopup(feature.properties.popup_html);"
+    " layer.options.title = title;"
+    " layer.options.alt = title;"
+    " var id = Number(feature.properties.clinic_id);"
+    " (window.clinicPins = window.clinicPins || {})[id] = layer;"
+    " layer.on('click', function() {"
+    " document.dispatchEvent(new CustomEvent('clinic-pin', {detail: id}));"
+    " });"
+    " }"
+)
+
+
+class MetricScale(MacroElement):
+    """Leaflet's scale bar in kilometres and metres only (its default adds miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+
 def base_map(
     location: tuple[float, float], zoom: int, *, tiles_url: str, tiles_attribution: str
 ) -> folium.Map:
     """A folium map with our tile layer and nothing else."""
-    new_map = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True)
+    new_map = folium.Map(location=location, zoom_start=zoom, tiles=None)
+    MetricScale().add_to(new_map)
     # A TileProvider, not the URL: given a string, folium first searches xyzservices'
     # whole catalogue for a provider of that name, which costs milliseconds a page.
     provider = xyzservices.TileProvider(
@@ -81,16 +124,20 @@ def base_map(
     return new_map
 
 
-def clinic_feature(clinic, popup_html: str) -> dict:
-    """A clinic as a GeoJSON point whose popup and title BIND_POPUP attaches."""
+def clinic_feature(clinic, popup_html: str, number: int | None = None) -> dict:
+    """A clinic as a GeoJSON point whose popup and title BIND_POPUP attaches; ``number``
+    is its place in the list, shown on its pin."""
+    properties = {
+        "clinic_id": clinic.id,
+        "title": text_for_map(clinic.name),
+        "popup_html": popup_html,
+    }
+    if number is not None:
+        properties["number"] = int(number)
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [clinic.longitude, clinic.latitude]},
-        "properties": {
-            "clinic_id": clinic.id,
-            "title": text_for_map(clinic.name),
-            "popup_html": popup_html,
-        },
+        "properties": properties,
     }
 
 
@@ -105,21 +152,27 @@ def map_parts(finished_map: folium.Map) -> MapParts:
     return MapParts(html=html, script=script)
 
 
-def _popup_html(hit) -> str:
+def _popup_html(hit, number: int) -> str:
     clinic = hit.clinic
     details = escape_for_map(_("Details in the list"))
+    distance = _("%(distance)s in a straight line", distance=format_km(hit.distance_km))
     lines = [
-        f"<strong>{escape_for_map(clinic.name)}</strong>",
+        f"<strong>{int(number)}. {escape_for_map(clinic.name)}</strong>",
         escape_for_map(clinic.address),
         escape_for_map(f"{clinic.postcode} {clinic.city}"),
-        escape_for_map(format_km(hit.distance_km)),
+        escape_for_map(distance),
         f'<a href="#clinic-{int(clinic.id)}">{details}</a>',
     ]
     return "<br>".join(line for line in lines if line)
 
 
-def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution: str) -> MapParts:
-    """Build a map of the searched postcode and one marker per clinic, zoomed to fit."""
+def build_results_map(
+    result: SearchResult, *, tiles_url: str, tiles_attribution: str, first_number: int = 1
+) -> MapParts:
+    """Build a map of the searched place and one pin per clinic, zoomed to fit.
+
+    Pins are numbered like the list: the first clinic on this page is ``first_number``.
+    """
     origin = (result.origin.latitude, result.origin.longitude)
     results_map = base_map(origin, 11, tiles_url=tiles_url, tiles_attribution=tiles_attribution)
     # The searched place is a circle, not a pin, so every pin on the map is a clinic.
@@ -133,7 +186,10 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
     ).add_to(results_map)
 
     # One GeoJSON layer for all clinics: far faster to render than a folium object each.
-    features = [clinic_feature(hit.clinic, _popup_html(hit)) for hit in result.hits]
+    features = [
+        clinic_feature(hit.clinic, _popup_html(hit, number), number)
+        for number, hit in enumerate(result.hits, start=first_number)
+    ]
     if features:
         # Clinics in one building, or many in a city centre, merge into a numbered cluster
         # that opens when clicked or zoomed into (leaflet.markercluster, from our files).
@@ -144,7 +200,8 @@ def build_results_map(result: SearchResult, *, tiles_url: str, tiles_attribution
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
             name="clinics",
-            on_each_feature=BIND_POPUP,
+            on_each_feature=BIND_RESULT_PIN,
+            point_to_layer=NUMBERED_PIN,
         ).add_to(clusters)
 
     points = [origin] + [(hit.clinic.latitude, hit.clinic.longitude) for hit in result.hits]

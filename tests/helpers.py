@@ -572,3 +572,12 @@ def rank_for_complaint(hits, complaint, ring_km: float = COMPLAINT_RING_KM):
         return complaint_order_key(km, complaint.suits(clinic), clinic.id, ring_km)
 
     return sorted(hits, key=key)
+
+
+def result_names(page: str) -> list[str]:
+    """The clinics' names on a result list, in the list's order."""
+    return re.findall(
+        r'<li class="clinic[^"]*"[^>]*data-clinic-id="\d+"[^>]*>.*?<h2[^>]*><a [^>]*>([^<]+)</a>',
+        page,
+        flags=re.DOTALL,
+    )

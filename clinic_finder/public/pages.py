@@ -16,7 +16,7 @@ from flask import (
 from ..clinic_pages import (
     build_clinic_map,
     clinic_structured_data,
-    directions_url,
+    directions,
     get_listed_clinic,
     language_name,
     listed_clinic_slugs,
@@ -34,6 +34,8 @@ from ..search import distance_km
 bp = Blueprint("clinics", __name__)
 # Any template can link to a clinic page: url_for('clinics.clinic', clinic_id=…, slug=name|slug).
 bp.add_app_template_filter(slugify, "slug")
+# Any result card can offer directions: directions(clinic, (lat, lon) or None).
+bp.add_app_template_global(directions, "directions")
 
 
 def public_url(path: str) -> str:
@@ -80,7 +82,7 @@ def clinic(clinic_id: int, slug: str):
         clinic=clinic,
         origin=origin,
         distance=distance_km(start, (clinic.latitude, clinic.longitude)) if start else None,
-        directions_url=directions_url(start, clinic) if start else None,
+        directions=directions(clinic, start),
         openstreetmap_url=openstreetmap_url(clinic),
         canonical_url=page_url,
         structured_data=clinic_structured_data(clinic, page_url),
