@@ -29,8 +29,9 @@ def find():
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
     if "postcode" not in request.args:
-        # A deep link may bring a complaint or profession alone: a prefilled form, no error.
-        return render_template("public/find.html", **context)
+        # A deep link may bring a complaint or profession alone: a prefilled form, no error,
+        # and for a complaint, who can help with it.
+        return render_template("public/find.html", **context, complaint=form.selected_complaint)
     if not form.validate():
         return render_template("public/find.html", **context), 400
 
