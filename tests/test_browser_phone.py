@@ -164,3 +164,34 @@ def test_a_complaint_landing_says_who_can_help_before_the_form(
     form = phone.locator(".search-form").bounding_box()
     assert helps["y"] < form["y"]
     assert phone.locator(".complaint-landing dt").count() >= 2
+
+
+CONTROLS_TOO_SMALL = """() => [...document.querySelectorAll(
+    'main button, main .ds-button, main select, main input:not([type=hidden]):not([type=checkbox]),'
+    + ' main summary, main .ds-field:has(input[type=checkbox]) label')]
+  .filter(element => element.getClientRects().length > 0)
+  .filter(element => element.getBoundingClientRect().height < 44)
+  .map(element => element.tagName + ' '
+       + (element.textContent || element.name).trim().slice(0, 40))"""
+
+
+@pytest.mark.parametrize("path", ["/find", "/find?postcode=0150", "/find?complaint=sciatica"])
+def test_every_control_on_the_patients_pages_is_big_enough_for_a_thumb(
+    sqlite_only, session, live_server, phone, path
+):
+    _directory(session, count=3)
+    phone.goto(f"{live_server}{path}")
+    for details in phone.locator("main details").all():
+        details.evaluate("element => element.open = true")
+    assert phone.evaluate(CONTROLS_TOO_SMALL) == []
+
+
+def test_every_control_on_a_clinic_page_is_big_enough_for_a_thumb(
+    sqlite_only, session, live_server, phone
+):
+    _directory(session, count=1)
+    phone.goto(f"{live_server}/find?postcode=0150")
+    phone.locator("li.clinic h2 a").first.click()
+    phone.wait_for_load_state()
+    assert phone.locator("h1").inner_text() == "Klinikk 00"
+    assert phone.evaluate(CONTROLS_TOO_SMALL) == []

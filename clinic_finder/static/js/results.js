@@ -106,6 +106,11 @@
     });
   }
 
+  // The map may have been drawn before this script showed its region: fit it again.
+  if (wide.matches) {
+    refit();
+  }
+
   layout.addEventListener("click", function (event) {
     var card = event.target.closest("[data-clinic-id]");
     // Links and buttons in a card do their own thing; a tap elsewhere on it picks its pin.
