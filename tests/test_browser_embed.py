@@ -102,6 +102,8 @@ def test_allowed_article_site_shows_the_finder_in_its_frame(
     finder.locator("li.clinic").first.wait_for()
     assert finder.locator("li.clinic").count() == 3
     assert finder.locator("h1").inner_text() == "Find a clinic near you"
+    # This older snippet has no allow="geolocation": no location button that cannot work.
+    assert finder.locator("[data-locate]").is_hidden()
     link = finder.locator("li.clinic h3 a").first
     assert link.get_attribute("target") == "_blank"
     assert link.get_attribute("rel") == "noopener"
@@ -324,3 +326,28 @@ def test_embed_ignores_heights_from_other_origins(
     _finder_frame(page, live_server).goto(stranger_site.origin + "/")
     page.wait_for_timeout(400)
     assert _frame_height(page) == fitted
+
+
+def test_use_my_location_searches_inside_the_article_frame(
+    sqlite_only, app, session, many_clinics_near_0150, live_server, article_site, browser
+):
+    # The snippet's allow="geolocation" hands the article's permission on to our frame.
+    origin = session.get(PostalCode, "0150")
+    context = browser.new_context(
+        viewport={"width": 360, "height": 800},
+        geolocation={"latitude": origin.latitude, "longitude": origin.longitude},
+        permissions=["geolocation"],
+    )
+    try:
+        page = context.new_page()
+        _article_with_snippet(app, live_server, article_site)
+        page.goto(article_site.origin + "/", wait_until="load")
+        finder = page.frame_locator("iframe").first
+        finder.get_by_role("button", name="Bruk posisjonen min").click()
+        finder.locator("li.clinic").first.wait_for()
+        assert "postcode=0150" in _finder_frame(page, live_server).url
+        page.wait_for_function(
+            "() => document.querySelector('iframe').getBoundingClientRect().height > 900"
+        )
+    finally:
+        context.close()

@@ -6,6 +6,14 @@
 // the browser delivers to none other, never "*".
 (function () {
   "use strict";
+  // A snippet pasted without allow="geolocation" cannot ask for the reader's position:
+  // no "Use my location" rather than one that always fails (locate.js showed it).
+  var policy = document.featurePolicy || document.permissionsPolicy;
+  var locate = document.querySelector("[data-locate]");
+  if (locate && policy && policy.allowsFeature && !policy.allowsFeature("geolocation")) {
+    locate.hidden = true;
+  }
+
   var script = document.currentScript;
   if (!script || window.parent === window) {
     return;
