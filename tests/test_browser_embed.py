@@ -288,7 +288,6 @@ def test_embed_grows_to_fit_its_results_in_an_article_on_a_phone(
     # The rest of the article follows the frame, not hidden behind it.
     after = page.locator("#after").bounding_box()
     assert after["y"] >= page.locator("iframe").bounding_box()["y"] + height
-    page.screenshot(path="/tmp/x/article.png", full_page=True)
 
     # Content that grows without a new page (a message, an opened detail) grows the frame.
     frame.evaluate(
