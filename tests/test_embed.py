@@ -43,25 +43,63 @@ def _body(response) -> str:
 
 
 def test_embed_lists_the_nearest_clinics_linking_out_in_new_tabs(client, session):
-    near = make_clinic(session, name="Nær Fysio", accepts_new_patients=True)
+    near = make_clinic(
+        session, name="Nær Fysio", accepts_new_patients=True, phone="+47 22 33 44 55"
+    )
     make_clinic(session, name="Kiro Sentrum", professions=(Profession.CHIROPRACTOR,))
     session.commit()
 
-    response = client.get("/embed?postcode=0150&profession=physiotherapist")
+    response = client.get("/embed?postcode=0150&profession=physiotherapist&radius=10")
     body = _body(response)
     assert response.status_code == 200
-    assert "1 clinic within 25 km of 0150" in body
+    assert "1 clinic within 10 km of 0150" in body
     assert "Kiro Sentrum" not in body
+    # The card names the clinic, linking to its page in a new tab (top level), and then
+    # leads with a call.
+    card = body[body.index(f'id="clinic-{near.id}"') :]
     page = f"/clinics/{near.id}-{slugify(near.name)}?from=0150&amp;lang=en"
-    assert f'<a href="{page}" target="_blank" rel="noopener">Nær Fysio' in body
-    contact = re.search(r'<a href="(/contact\?[^"]*)" target="_blank" rel="noopener">', body)
+    assert f'<a class="ds-link" href="{page}" target="_blank" rel="noopener">Nær Fysio' in card
+    assert re.search(r'<div class="embed-actions">\s*<a class="ds-button action-call"', card)
+    assert '<a class="ds-button action-call" data-variant="primary" href="tel:+4722334455">' in card
+    find = re.search(r'href="(/find\?[^"]*)" target="_blank" rel="noopener">All results', body)
+    assert find and "postcode=0150" in find.group(1) and "radius=10" in find.group(1)
+    contact = re.search(r'href="(/contact\?[^"]*)" target="_blank" rel="noopener">', body)
     assert contact and "postcode=0150" in contact.group(1)
-    # No site header or footer, but a skip link, the page's language and our own map.
+    # No site header or footer, but a skip link, the page's language; no map to trap a finger.
     assert "site-header" not in body and "site-footer" not in body
     assert '<a class="skip-link" href="#main">' in body
     assert '<html lang="en">' in body
-    assert "/static/vendor/leaflet/leaflet.js" in body
-    assert re.search(r'<script nonce="[^"]+">', body)
+    assert "leaflet" not in body
+
+
+def test_embed_offers_the_radius_and_the_location_button(client):
+    body = _body(client.get("/embed?postcode=0150&radius=50"))
+    assert re.search(r'<select[^>]*name="radius"', body)
+    assert '<option selected value="50">50 km</option>' in body
+    assert re.search(r"<button [^>]*hidden data-locate[^>]*>Use my location</button>", body, re.S)
+    assert '<script src="/static/js/locate.js"></script>' in body
+
+
+def test_embed_reports_its_height_only_to_the_article_sites(client):
+    body = _body(client.get("/embed"))
+    (origins,) = re.findall(
+        r'<script src="/static/js/embed-frame.js" data-parent-origins="([^"]*)"></script>', body
+    )
+    assert origins.split() == [ARTICLES, OLD_ARTICLES]
+
+
+def test_embed_reports_its_height_to_nobody_when_no_site_may_frame_it(app, client):
+    app.config["EMBED_ALLOWED_ORIGINS"] = []
+    app.config["CONTACT_ALLOWED_ORIGINS"] = []
+    assert "embed-frame.js" not in _body(client.get("/embed"))
+
+
+def test_the_resize_scripts_are_served_as_javascript(client):
+    for name in ("embed-frame.js", "embed-resize.js"):
+        response = client.get(f"/static/js/{name}")
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        response.close()
 
 
 def test_embed_keeps_the_language_in_the_url_for_the_next_search(client, session):
@@ -272,8 +310,15 @@ def test_snippet_page_gives_admins_escaped_snippets(admin_client):
     snippet = html.unescape(iframe)
     assert snippet.startswith('<iframe src="http://127.0.0.1:5000/embed?profession=chiropractor')
     assert "complaint=sciatica&amp;lang=nb" in snippet
+    # A sensible height without the script; geolocation for "Use my location".
+    assert 'height="900"' in snippet and 'allow="geolocation"' in snippet
     # In the snippet's language (English until the catalogue has the Norwegian).
     assert re.search(r'title="(Find a clinic near you|Finn en klinikk nær deg)"', snippet)
+    # Our resize script, by an absolute address on the public site that never changes.
+    assert snippet.endswith(
+        '</iframe>\n<script src="http://127.0.0.1:5000/static/js/embed-resize.js" async></script>'
+    )
+    assert "the frame still works at a fixed height of 900 pixels" in body
     (button,) = re.findall(r'<textarea id="snippet-button"[^>]*>(.*?)</textarea>', body, re.S)
     assert html.unescape(button).startswith(
         '<a href="http://127.0.0.1:5000/find?profession=chiropractor'
@@ -282,6 +327,19 @@ def test_snippet_page_gives_admins_escaped_snippets(admin_client):
     assert html.unescape(link).startswith('<a href="http://127.0.0.1:5000/find?')
     assert f"<code>{ARTICLES}</code>" in body and f"<code>{OLD_ARTICLES}</code>" in body
     assert "No site is allowed to embed" not in body
+
+
+def test_snippet_script_is_on_the_configured_public_address(app, admin_client):
+    app.config["PUBLIC_BASE_URL"] = "https://finnklinikk.example.no/"
+    body = html.unescape(_body(admin_client.get("/staff/embed?language=nb")))
+    assert '<script src="https://finnklinikk.example.no/static/js/embed-resize.js" async>' in body
+    assert '<iframe src="https://finnklinikk.example.no/embed?lang=nb"' in body
+
+
+def test_staff_menu_leads_admins_to_the_snippet_page(admin_client, staff_client):
+    link = '<a href="/staff/embed">Finder in articles</a>'
+    assert link in _body(admin_client.get("/staff/"))
+    assert link not in _body(staff_client.get("/staff/"))
 
 
 def test_snippet_page_refuses_a_complaint_not_in_the_catalogue(admin_client):

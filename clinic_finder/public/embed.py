@@ -1,4 +1,8 @@
-"""The finder for an article site's iframe: postcode, profession, a short list and a map."""
+"""The finder for an article site's iframe: a compact search and a short list of clinics.
+
+No map: on a phone a map inside an article's frame catches the reader's finger and the
+page stops scrolling. The full finder, with its map and filters, is one tap away.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from ..finder import FinderQuery
 from ..finder import find as run_finder
 from ..headers import frameable_by_article_sites
 from ..i18n import profession_name
-from ..maps import build_results_map
 from ..models import now_utc
+from ..origins import allowed_origins
 from ..web.catalogues import complaint_catalogue
 from ..web.search_forms import SearchForm
 
@@ -35,6 +39,8 @@ def embed():
         "slugify": slugify,
         "complaint": complaint.slug if complaint else None,
         "complaint_entry": complaint,
+        # embed-frame.js tells only these article sites how tall the page is.
+        "parent_origins": allowed_origins(current_app.config),
     }
     if not request.args.get("postcode"):
         # Only the article's topic (a profession) is given: a prefilled form, not an error.
@@ -53,9 +59,4 @@ def embed():
         offset=0,
         now=now_utc(),
     ).search
-    results_map = build_results_map(
-        result,
-        tiles_url=current_app.config["MAP_TILES_URL"],
-        tiles_attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
-    )
-    return render_template("public/embed.html", result=result, results_map=results_map, **context)
+    return render_template("public/embed.html", result=result, **context)

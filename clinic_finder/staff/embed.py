@@ -20,7 +20,12 @@ from ..origins import allowed_origins
 from ..web.catalogues import complaint_catalogue
 from . import admin_required, bp
 
-IFRAME_HEIGHT = 720
+# What the frame is tall without our resize script (an article site that strips scripts):
+# the compact search and the first results; the rest scrolls inside the frame.
+IFRAME_HEIGHT = 900
+# The resize script's address never changes: articles keep the snippet for years, so it is
+# not a content-hashed static URL.
+RESIZE_SCRIPT = "js/embed-resize.js"
 # Inline styles on purpose: the snippet goes into the article site's page, not ours.
 BUTTON_STYLE = (
     "display:inline-block;padding:.6em 1.2em;background:#0b5cad;color:#fff;"
@@ -62,18 +67,28 @@ def _public_url(endpoint: str, **query: str) -> str:
 
 
 def build_snippets(profession: str, complaint: str, language: str) -> dict[str, str]:
-    """The HTML an article site pastes: an iframe of /embed, a link and a button to /find."""
+    """Build an article site's HTML: the iframe and our resize script, a link, a button."""
     query = {"profession": profession, "complaint": complaint, "lang": language}
     embed_url = _public_url("embed.embed", **query)
     find_url = _public_url("public.find", **query)
+    script_url = (
+        current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+        + current_app.static_url_path
+        + "/"
+        + RESIZE_SCRIPT
+    )
     with force_locale(language):
         title = gettext("Find a clinic near you")
     return {
         "embed_url": embed_url,
         "find_url": find_url,
+        "script_url": script_url,
+        # allow="geolocation" lets "Use my location" work inside the frame.
         "iframe": (
             f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="100%" '
-            f'height="{IFRAME_HEIGHT}" style="border:0;max-width:48rem" loading="lazy"></iframe>'
+            f'height="{IFRAME_HEIGHT}" style="border:0;max-width:48rem" loading="lazy" '
+            f'allow="geolocation"></iframe>\n'
+            f'<script src="{escape(script_url)}" async></script>'
         ),
         "link": f'<a href="{escape(find_url)}">{escape(title)}</a>',
         "button": f'<a href="{escape(find_url)}" style="{BUTTON_STYLE}">{escape(title)}</a>',
@@ -101,4 +116,5 @@ def embed_snippets():
         form=form,
         snippets=snippets,
         origins=allowed_origins(current_app.config),
+        iframe_height=IFRAME_HEIGHT,
     ), (200 if snippets else 400)
