@@ -35,6 +35,9 @@ def test_search_returns_documented_shape(client, session):
         "latitude": origin.latitude,
         "longitude": origin.longitude,
         "in_use": True,
+        "label": "0150 Oslo",
+        "query": "0150",
+        "kind": "postcode",
     }
     assert body["radius_km"] == 10 and body["within_radius"] is True and body["total"] == 1
     (result,) = body["results"]
