@@ -145,7 +145,7 @@ class SearchForm(FlaskForm):
     @property
     def by_postcode(self) -> bool:
         """Whether the search came as ``postcode=`` (an older link), not ``place=``."""
-        return not self.place.raw_data and self.postcode.raw_data is not None
+        return not self.place.raw_data and bool(self.postcode.raw_data)
 
     def validate_postcode(self, field: StringField) -> None:
         """Accept only postcodes in the register, and remember the one found."""
