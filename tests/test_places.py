@@ -268,9 +268,7 @@ def test_finder_finds_clinics_near_a_district_through_the_geocoder(geocoding_cli
     assert "Majorstua Manuellterapi" in response.get_data(as_text=True)
 
 
-def test_finder_shows_a_geocoder_outage_on_the_form_not_a_500(
-    geocoding_client, nominatim, session
-):
+def test_finder_shows_a_geocoder_outage_on_the_form_not_a_500(geocoding_client, nominatim, session):
     nominatim.fail("down")
     response = geocoding_client.get("/find?place=Majorstuen")
     assert response.status_code == 400
