@@ -342,3 +342,17 @@ def test_api_clinics_by_postcode_answers_as_before(client, session):
     assert body["origin"]["postcode"] == "0150" and body["origin"]["label"] == "0150 Oslo"
     bad = client.get("/api/v1/clinics?postcode=abc").get_json()
     assert list(bad["errors"]) == ["postcode"]
+
+
+def test_one_client_places_only_so_many_new_addresses(geocoding_client, nominatim):
+    for number in range(20):
+        response = geocoding_client.get(f"/find?place=Ukjentveien+{number}")
+        assert "We could not find" in response.get_data(as_text=True)
+    response = geocoding_client.get("/find?place=Majorstuen")
+    assert "We cannot look up addresses just now" in response.get_data(as_text=True)
+    assert len(nominatim.requests) == 20
+    # Texts already placed still answer from the cache, and so does the register.
+    assert "We could not find" in geocoding_client.get("/find?place=Ukjentveien+3").get_data(
+        as_text=True
+    )
+    assert geocoding_client.get("/find?place=Tromsø").status_code == 200

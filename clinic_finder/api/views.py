@@ -63,9 +63,10 @@ def clinics():
     db.session.commit()  # keeps a new geocoder answer in the cache
     if not valid:
         if form.place_choices:
+            several = f"Several places are called {form.place.data}: give one of choices' query."
             body = {
                 "error": "Bad Request",
-                "errors": form.errors,
+                "errors": {**form.errors, "place": [several]},
                 "choices": [place_json(place) for place in form.place_choices],
             }
             return jsonify(body), 400

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
+from limits import parse
+from limits.errors import StorageError
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -21,9 +25,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..clinic_pages import language_name
 from ..complaints import Complaint
-from ..extensions import db
+from ..extensions import db, limiter
 from ..finder import FinderQuery
-from ..geocoding import current_geocoder
+from ..geocoding import GeocoderBusy, ThrottledGeocoder, current_geocoder
 from ..i18n import PROFESSION_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
 from ..places import MAX_PLACE_LENGTH, POSTCODE_FIRST, Place, postcode_place, resolve_place
@@ -57,6 +61,8 @@ LANGUAGE_CODES = (
     "vi",
     "zh",
 )
+# New addresses and districts one client may have placed by the geocoder (ClientGeocoder).
+GEOCODER_LOOKUPS_PER_CLIENT = parse("20 per 10 minutes")
 FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
 # What a query string may say for "yes" and "no" (the API's callers write true/false).
 FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
@@ -126,7 +132,9 @@ class SearchForm(FlaskForm):
     postcode_errors_on_place = False
 
     def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
+        # A name several places share is not valid yet, but no mistake: the page offers
+        # the places (templates/public/_place_choice.html), the API lists them.
+        valid = super().validate(extra_validators) and not self.place_choices
         if self.postcode_errors_on_place and self.postcode.errors:
             self.place.errors = [*self.place.errors, *self.postcode.errors]
             self.postcode.errors = []
@@ -166,15 +174,16 @@ class SearchForm(FlaskForm):
             return
         if not field.data:
             raise ValidationError(gettext("Enter a postcode or a place."))
-        answer = resolve_place(db.session, field.data, current_geocoder())
+        geocoder = current_geocoder()
+        answer = resolve_place(
+            db.session, field.data, ClientGeocoder(geocoder) if geocoder is not None else None
+        )
         if answer.place is not None:
             self.origin = answer.place
             return
         if answer.choices:
             self.place_choices = answer.choices
-            raise ValidationError(
-                gettext("There is more than one %(place)s. Choose one.", place=field.data)
-            )
+            return
         if answer.geocoder_unavailable:
             raise ValidationError(
                 gettext(
@@ -204,6 +213,34 @@ class SearchForm(FlaskForm):
     @property
     def page_number(self) -> int:
         return self.page.data or 1
+
+
+class ClientGeocoder:
+    """The site's geocoder, asked for at most ``GEOCODER_LOOKUPS_PER_CLIENT`` new texts a client.
+
+    A patient searches a few addresses; more is a script using our geocoder, whose one turn
+    a second the whole site shares (a request waits for it). Cached texts cost nothing.
+    """
+
+    def __init__(self, geocoder: ThrottledGeocoder) -> None:
+        self.geocoder = geocoder
+        self.provider = geocoder.provider
+
+    def lookup(self, query: str, deadline: float | None = None):
+        if not self._allowed():
+            raise GeocoderBusy("this client asked for many new places a short while ago")
+        return self.geocoder.lookup(query, deadline=deadline)
+
+    @staticmethod
+    def _allowed() -> bool:
+        if not current_app.config.get("RATELIMIT_ENABLED", True):
+            return True
+        try:
+            return limiter.limiter.hit(
+                GEOCODER_LOOKUPS_PER_CLIENT, "place-geocoder", get_remote_address()
+            )
+        except (StorageError, ConnectionError, OSError):
+            return True  # the limits' storage is away: the site-wide spacing still holds
 
 
 def _unknown_postcode(code: str) -> str:
