@@ -144,6 +144,13 @@ class _Area:
     county: str
     postcodes: list[PostcodePlace] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Folded once here: suggestions compare every area's name at each keystroke.
+        self.folded = fold(self.name)
+        base = _base_name(self.name) if self.kind is PlaceKind.POST_TOWN else None
+        self.folded_base = fold(base) if base else None
+        self.exact = _exact(self.name)
+
     def to_place(self, query: str) -> Place:
         usable = [p for p in self.postcodes if p.for_street_addresses] or self.postcodes
         latitude = sum(p.latitude for p in usable) / len(usable)
@@ -322,13 +329,13 @@ def suggest_places(session: Session, text: str, limit: int = MAX_SUGGESTIONS) ->
         return [postcode_place(p) for p in sorted(codes, key=lambda p: p.postcode)[:limit]]
     index = place_index(session)
     wanted = fold(text)
-    starts = [area for area in index.areas if fold(area.name).startswith(wanted)]
+    starts = [area for area in index.areas if area.folded.startswith(wanted)]
+    typed = _exact(text)
 
     def order(area: _Area) -> tuple:
         # The places the text names ("Bø i Telemark" for "bø") before longer names.
-        named = wanted in (fold(area.name), fold(_base_name(area.name) or ""))
-        as_typed = _exact(area.name).startswith(_exact(text))
-        return (not named, not as_typed, len(area.name), fold(area.name))
+        named = wanted in (area.folded, area.folded_base)
+        return (not named, not area.exact.startswith(typed), len(area.name), area.folded)
 
     starts.sort(key=order)
     seen: set[str] = set()
