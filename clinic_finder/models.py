@@ -134,6 +134,8 @@ class PostalCode(db.Model):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     in_use: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The register's BRUKSOMRÅDE ("Gate-/veg-adresse", "Postboksar", …); None if not loaded.
+    usage: Mapped[str | None] = mapped_column(String(60))
 
     def __repr__(self) -> str:
         return f"<PostalCode {self.postcode} {self.place}>"

@@ -6,8 +6,10 @@ import csv
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
@@ -16,8 +18,15 @@ from sqlalchemy.orm import Session
 from .models import PostalCode
 from .validation import check_in_norway
 
+T = TypeVar("T")
+
 POSTCODE_PATTERN = re.compile(r"^\d{4}$")
 _RETIRED_SUFFIX = "(ikkje i bruk)"
+# The register's BRUKSOMRÅDE values for postcodes of street addresses (the others are
+# P.O. boxes, one firm's own postcode, service codes, historic or uncertain ones).
+STREET_ADDRESS_USAGES = frozenset(
+    {"Gate-/veg-adresse", "Gateadresser og postboksar", "Fleire bruksområde"}
+)
 
 
 class PostcodeFileError(ValueError):
@@ -55,7 +64,7 @@ def read_postcode_register(path: Path) -> list[dict[str, object]]:
             if not POSTCODE_PATTERN.match(code) or not row["LAT"] or not row["LON"]:
                 raise PostcodeFileError(f"{path}, line {reader.line_num}: bad postcode row")
             place = (row["POSTSTAD"] or "").strip()
-            retired = place.endswith(_RETIRED_SUFFIX)
+            retired = place.casefold().endswith(_RETIRED_SUFFIX)
             if retired:
                 place = place[: -len(_RETIRED_SUFFIX)].strip()
             entries.append(
@@ -68,6 +77,7 @@ def read_postcode_register(path: Path) -> list[dict[str, object]]:
                     "latitude": float(row["LAT"]),
                     "longitude": float(row["LON"]),
                     "in_use": not retired,
+                    "usage": (row.get("BRUKSOMRÅDE") or "").strip() or None,
                 }
             )
     return _place_strays_in_their_municipality(entries)
@@ -142,6 +152,15 @@ class PostcodePlace:
     latitude: float
     longitude: float
     in_use: bool
+    usage: str | None = None
+
+    @property
+    def for_street_addresses(self) -> bool:
+        """Whether people live or work at this postcode (not only P.O. boxes or one firm).
+
+        Unknown usage (a register loaded before usage was kept) counts as yes.
+        """
+        return self.usage is None or self.usage in STREET_ADDRESS_USAGES
 
 
 class PostcodeRegisterCache:
@@ -158,6 +177,16 @@ class PostcodeRegisterCache:
         self._places: dict[str, PostcodePlace] = {}
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
+        # Things computed from the register (the place-name index), dropped on reload.
+        self._derived: dict[str, object] = {}
+
+    def derived(self, session: Session, key: str, build: Callable[[list[PostcodePlace]], T]) -> T:
+        """Something computed from the whole register, kept until the register is reloaded."""
+        self.get(session, "")  # loads the register if it is missing or old
+        derived = self._derived
+        if key not in derived:
+            derived[key] = build(list(self._places.values()))
+        return derived[key]  # type: ignore[return-value]
 
     def forget(self) -> None:
         with self._lock:
@@ -178,6 +207,7 @@ class PostcodeRegisterCache:
         with self._lock:
             # Swapped whole: a reader in another thread sees the old dict or the new one.
             self._places = places
+            self._derived = {}
             self._loaded_at = time.monotonic()
 
 
@@ -191,6 +221,7 @@ def read_register(session: Session) -> dict[str, PostcodePlace]:
         PostalCode.latitude,
         PostalCode.longitude,
         PostalCode.in_use,
+        PostalCode.usage,
     )
     return {row.postcode: PostcodePlace(*row) for row in session.execute(select(*columns))}
 

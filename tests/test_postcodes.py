@@ -37,6 +37,17 @@ def test_retired_postcode_is_kept_but_not_in_use(session):
     assert "ikkje i bruk" not in retired.place
 
 
+def test_retired_postcode_is_recognised_whatever_the_case_of_its_mark(session):
+    # The register writes a few as "(Ikkje i bruk)"; they are no place to search from.
+    retired = session.get(PostalCode, "0022")
+    assert retired.in_use is False and retired.place == "Oslo"
+
+
+def test_each_postcode_keeps_what_it_is_used_for(session):
+    assert session.get(PostalCode, "3800").usage == "Gate-/veg-adresse"
+    assert session.get(PostalCode, "3833").usage == "Postboksar"
+
+
 def test_svalbard_and_finnmark_are_in_the_register(session):
     assert session.get(PostalCode, "9171").county == "Svalbard"
     assert session.get(PostalCode, "9990").municipality == "Båtsfjord"

@@ -17,7 +17,7 @@ def test_front_page_shows_empty_search_form(client):
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert 'name="postcode"' in page
+    assert 'name="place"' in page
     assert "erikbolstad.no/postnummer" in page
     assert "leaflet" not in page.lower()
 

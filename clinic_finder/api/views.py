@@ -14,6 +14,7 @@ from ..extensions import csrf, db
 from ..finder import find as run_finder
 from ..models import now_utc
 from ..origins import is_allowed_origin
+from ..places import MAX_PLACE_LENGTH, suggest_places
 from ..postcodes import lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..validation import check_in_norway
@@ -25,7 +26,7 @@ from ..web.contact_submission import (
     submit_contact_request,
 )
 from ..web.search_forms import ApiSearchForm
-from ..web.serializers import complaint_json, hit_json, postcode_json
+from ..web.serializers import complaint_json, hit_json, place_json, postcode_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -58,13 +59,23 @@ def _bad_request(errors: dict[str, list[str]]):
 def clinics():
     """Search clinics near a postcode; 400 naming each bad parameter."""
     form = ApiSearchForm(request.args)
-    if not form.validate():
+    valid = form.validate()
+    db.session.commit()  # keeps a new geocoder answer in the cache
+    if not valid:
+        if form.place_choices:
+            several = f"Several places are called {form.place.data}: give one of choices' query."
+            body = {
+                "error": "Bad Request",
+                "errors": {**form.errors, "place": [several]},
+                "choices": [place_json(place) for place in form.place_choices],
+            }
+            return jsonify(body), 400
         return _bad_request(form.errors)
     limit = form.limit.data or 20
     complaint = form.selected_complaint
     found = run_finder(
         db.session,
-        form.postal_code,
+        form.origin,
         form.finder_query(),
         limit=limit,
         offset=(form.page_number - 1) * limit,
@@ -79,7 +90,7 @@ def clinics():
         results.append(entry)
     return cacheable(
         {
-            "origin": postcode_json(result.origin),
+            "origin": place_json(result.origin),
             "radius_km": result.radius_km,
             "within_radius": result.within_radius,
             "total": result.total,
@@ -90,6 +101,20 @@ def clinics():
             "results": results,
         }
     )
+
+
+@bp.get("/places")
+def places():
+    """Suggest places from the postcode register for what was typed so far; 400 on a bad q.
+
+    Only the register is read: no third party sees what patients type.
+    """
+    text = " ".join(request.args.get("q", "").split())
+    if not text:
+        return _bad_request({"q": ["Give q, the start of a postcode or place name."]})
+    if len(text) > MAX_PLACE_LENGTH:
+        return _bad_request({"q": [f"q must be at most {MAX_PLACE_LENGTH} characters."]})
+    return cacheable({"places": [place_json(place) for place in suggest_places(db.session, text)]})
 
 
 @bp.get("/postcodes/<code>")
@@ -163,6 +188,7 @@ def _origin_allowed(origin: str | None) -> bool:
 # What a preflight may ask for, per endpoint: the reads send If-None-Match to revalidate.
 _CORS_METHODS = {
     "api.clinics": ("GET", "If-None-Match"),
+    "api.places": ("GET", "If-None-Match"),
     "api.postcode": ("GET", "If-None-Match"),
     "api.nearest_postcode": ("GET", "If-None-Match"),
     "api.contact_requests": ("POST", "Content-Type"),

@@ -42,14 +42,16 @@ def embed():
         # embed-frame.js tells only these article sites how tall the page is.
         "parent_origins": allowed_origins(current_app.config),
     }
-    if not request.args.get("postcode"):
+    if not request.args.get("postcode") and not request.args.get("place"):
         # Only the article's topic (a profession) is given: a prefilled form, not an error.
         return render_template("public/embed.html", result=None, **context)
-    if not form.validate():
+    valid = form.validate()
+    db.session.commit()  # keeps a new geocoder answer in the cache
+    if not valid:
         return render_template("public/embed.html", result=None, **context), 400
     result = run_finder(
         db.session,
-        form.postal_code,
+        form.origin,
         FinderQuery(
             radius_km=form.radius.data,
             professions=frozenset([form.selected_profession] if form.selected_profession else []),

@@ -28,18 +28,23 @@ def find():
         "profession_names": PROFESSION_NAMES,
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
-    if "postcode" not in request.args:
+    if "postcode" not in request.args and "place" not in request.args:
         # A deep link may bring a complaint or profession alone: a prefilled form, no error,
         # and for a complaint, who can help with it.
         return render_template("public/find.html", **context, complaint=form.selected_complaint)
-    if not form.validate():
+    valid = form.validate()
+    db.session.commit()  # keeps a new geocoder answer in the cache
+    if form.place_choices:
+        # A name several places share: the page offers them, it is no mistake of the patient.
+        return render_template("public/find.html", **context, complaint=form.selected_complaint)
+    if not valid:
         return render_template("public/find.html", **context), 400
 
     page_size = current_app.config["SEARCH_PAGE_SIZE"]
     moment = now_utc()
     found = run_finder(
         db.session,
-        form.postal_code,
+        form.origin,
         form.finder_query(),
         limit=page_size,
         offset=(form.page_number - 1) * page_size,

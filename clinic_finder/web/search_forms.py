@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
+from limits import parse
+from limits.errors import StorageError
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -15,16 +20,18 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..clinic_pages import language_name
 from ..complaints import Complaint
-from ..extensions import db
+from ..extensions import db, limiter
 from ..finder import FinderQuery
+from ..geocoding import GeocoderBusy, ThrottledGeocoder, current_geocoder
 from ..i18n import PROFESSION_NAMES, SUPPORTED_LOCALES, current_language
 from ..models import Profession
-from ..postcodes import PostcodePlace, lookup_postcode
+from ..places import MAX_PLACE_LENGTH, POSTCODE_FIRST, Place, postcode_place, resolve_place
+from ..postcodes import lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
 from .catalogues import complaint_catalogue
 from .forms import stripped
@@ -54,6 +61,9 @@ LANGUAGE_CODES = (
     "vi",
     "zh",
 )
+# New addresses and districts one client may have placed by the geocoder (ClientGeocoder).
+GEOCODER_LOOKUPS_PER_CLIENT = parse("20 per 10 minutes")
+FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
 # What a query string may say for "yes" and "no" (the API's callers write true/false).
 FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
 
@@ -68,23 +78,30 @@ RADIUS_MESSAGE = _choose_one_of(RADIUS_CHOICES_KM)
 
 
 class SearchForm(FlaskForm):
-    """Postcode, profession and radius: what a patient can search by.
+    """A place (or postcode), profession and radius: what a patient can search by.
 
     Submitted by GET so the article site can deep-link to a prefilled search; it
-    changes nothing, so it carries no CSRF token.
+    changes nothing, so it carries no CSRF token. ``place`` takes a postcode, a post
+    town, a municipality, an address or a district (places.py); ``postcode`` is what
+    links made before places were searchable carry, and means exactly what it did.
+    After validation ``origin`` is the search's :class:`~clinic_finder.places.Place`,
+    or ``place_choices`` the places a name may mean.
     """
 
     class Meta:
         csrf = False
 
-    postcode = StringField(
-        _l("Postcode"),
+    place = StringField(
+        _l("Postcode or place"),
         filters=[stripped],
         validators=[
-            InputRequired(_l("Enter your postcode.")),
-            Regexp(r"^[0-9]{4}$", message=_l("A postcode is four digits, for example 0150.")),
+            Length(
+                max=MAX_PLACE_LENGTH,
+                message=_l("Write at most %(max)d characters.", max=MAX_PLACE_LENGTH),
+            )
         ],
     )
+    postcode = StringField(_l("Postcode"), filters=[stripped])
     profession = SelectField(
         _l("Clinician"),
         choices=[SelectChoice("", _l("Any clinician"))]
@@ -109,20 +126,85 @@ class SearchForm(FlaskForm):
         ],
     )
 
-    postal_code: PostcodePlace | None = None
+    origin: Place | None = None
+    place_choices: tuple[Place, ...] = ()
+    # A page that shows only the place field shows an old link's postcode errors there.
+    postcode_errors_on_place = False
+
+    def validate(self, extra_validators=None) -> bool:
+        # A name several places share is not valid yet, but no mistake: the page offers
+        # the places (templates/public/_place_choice.html), the API lists them.
+        valid = super().validate(extra_validators) and not self.place_choices
+        if self.postcode_errors_on_place and self.postcode.errors:
+            self.place.errors = [*self.place.errors, *self.postcode.errors]
+            self.postcode.errors = []
+        return valid
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.place.data and self.postcode.data:
+            self.place.data = self.postcode.data  # an old link's postcode shows in the field
+
+    @property
+    def postal_code(self) -> Place | None:
+        """The search's origin (its old name: it always has a postcode for links)."""
+        return self.origin
+
+    @property
+    def by_postcode(self) -> bool:
+        """Whether the search came as ``postcode=`` (an older link), not ``place=``."""
+        return not self.place.raw_data and bool(self.postcode.raw_data)
 
     def validate_postcode(self, field: StringField) -> None:
         """Accept only postcodes in the register, and remember the one found."""
-        if field.errors:  # already not four digits: one message is enough
+        if not self.by_postcode:
             return
-        self.postal_code = lookup_postcode(db.session, field.data)
-        if self.postal_code is None:
+        if not field.data:
+            raise ValidationError(gettext("Enter your postcode."))
+        if not FOUR_DIGITS.match(field.data):
+            raise ValidationError(gettext("A postcode is four digits, for example 0150."))
+        postcode = lookup_postcode(db.session, field.data)
+        if postcode is None:
+            raise ValidationError(_unknown_postcode(field.data))
+        self.origin = postcode_place(postcode)
+
+    def validate_place(self, field: StringField) -> None:
+        """Resolve the place typed: one place, a choice of places, or a message saying why not."""
+        if self.by_postcode or field.errors:
+            return
+        if not field.data:
+            raise ValidationError(gettext("Enter a postcode or a place."))
+        geocoder = current_geocoder()
+        answer = resolve_place(
+            db.session, field.data, ClientGeocoder(geocoder) if geocoder is not None else None
+        )
+        if answer.place is not None:
+            self.origin = answer.place
+            return
+        if answer.choices:
+            self.place_choices = answer.choices
+            return
+        if answer.geocoder_unavailable:
             raise ValidationError(
                 gettext(
-                    "We do not know the postcode %(postcode)s. Check it and try again.",
-                    postcode=field.data,
+                    "We cannot look up addresses just now. "
+                    "Type a postcode or the name of a town instead."
                 )
             )
+        if POSTCODE_FIRST.match(field.data):
+            raise ValidationError(_unknown_postcode(field.data[:4]))
+        raise ValidationError(
+            gettext(
+                "We could not find %(place)s in Norway. Check the spelling, or type a postcode.",
+                place=field.data,
+            )
+        )
+
+    def origin_arguments(self) -> dict:
+        """The search's place as URL arguments: as it came (``postcode=`` or ``place=``)."""
+        if self.by_postcode:
+            return {"postcode": self.postcode.data}
+        return {"place": self.origin.query if self.origin else self.place.data}
 
     @property
     def selected_profession(self) -> Profession | None:
@@ -131,6 +213,40 @@ class SearchForm(FlaskForm):
     @property
     def page_number(self) -> int:
         return self.page.data or 1
+
+
+class ClientGeocoder:
+    """The site's geocoder, asked for at most ``GEOCODER_LOOKUPS_PER_CLIENT`` new texts a client.
+
+    A patient searches a few addresses; more is a script using our geocoder, whose one turn
+    a second the whole site shares (a request waits for it). Cached texts cost nothing.
+    """
+
+    def __init__(self, geocoder: ThrottledGeocoder) -> None:
+        self.geocoder = geocoder
+        self.provider = geocoder.provider
+
+    def lookup(self, query: str, deadline: float | None = None):
+        if not self._allowed():
+            raise GeocoderBusy("this client asked for many new places a short while ago")
+        return self.geocoder.lookup(query, deadline=deadline)
+
+    @staticmethod
+    def _allowed() -> bool:
+        if not current_app.config.get("RATELIMIT_ENABLED", True):
+            return True
+        try:
+            return limiter.limiter.hit(
+                GEOCODER_LOOKUPS_PER_CLIENT, "place-geocoder", get_remote_address()
+            )
+        except (StorageError, ConnectionError, OSError):
+            return True  # the limits' storage is away: the site-wide spacing still holds
+
+
+def _unknown_postcode(code: str) -> str:
+    return gettext(
+        "We do not know the postcode %(postcode)s. Check it and try again.", postcode=code
+    )
 
 
 def _capitalised(text: str) -> str:
@@ -156,6 +272,8 @@ class FinderForm(SearchForm):
     ``profession`` may be repeated (``profession=chiropractor&profession=physiotherapist``);
     a link with one, or none, means what it always meant.
     """
+
+    postcode_errors_on_place = True
 
     profession = SelectMultipleField(
         _l("Clinician"),
@@ -221,7 +339,7 @@ class FinderForm(SearchForm):
     def query_arguments(self) -> dict:
         """The search as URL arguments, for pagination, the language switch and sharing."""
         arguments = {
-            "postcode": self.postcode.data,
+            **self.origin_arguments(),
             "profession": sorted(self.profession.data or []) or None,
             "radius": self.radius.data,
             "complaint": self.complaint.data or None,
@@ -236,6 +354,8 @@ class FinderForm(SearchForm):
 
 class ApiSearchForm(FinderForm):
     """The search form plus how many results an API caller wants per page."""
+
+    postcode_errors_on_place = False  # a program is told which parameter was wrong
 
     limit = IntegerField(
         "Limit",

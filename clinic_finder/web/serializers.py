@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ..complaints import Complaint
 from ..models import Clinic, PostalCode, Practice, as_utc, now_utc, today
+from ..places import Place
 from ..postcodes import PostcodePlace
 from ..search import ClinicHit
 from ..validation import capped_list
 
 
-def postcode_json(postal_code: PostalCode | PostcodePlace) -> dict:
+def postcode_json(postal_code: PostalCode | PostcodePlace | Place) -> dict:
     """Describe a postcode for API callers."""
     return {
         "postcode": postal_code.postcode,
@@ -19,6 +20,20 @@ def postcode_json(postal_code: PostalCode | PostcodePlace) -> dict:
         "latitude": postal_code.latitude,
         "longitude": postal_code.longitude,
         "in_use": postal_code.in_use,
+    }
+
+
+def place_json(place: Place) -> dict:
+    """Describe a search's origin or a suggested place: its postcode's facts, plus its name.
+
+    ``label`` names it for people ("Tromsø", "0150 Oslo"), ``query`` is the ``place=``
+    that finds it again, ``kind`` says how it was found.
+    """
+    return {
+        **postcode_json(place),
+        "label": place.label,
+        "query": place.query,
+        "kind": place.kind.value,
     }
 
 

@@ -1,4 +1,4 @@
-// "Use my location": fill the postcode field with the postcode nearest the browser's
+// "Use my location": fill the place (or postcode) field with the postcode nearest the browser's
 // position and search. Progressive enhancement: without JavaScript (or geolocation) the
 // button stays hidden and the form works as before. The position is rounded to about
 // 100 m before it leaves the browser, and is sent only when the patient asks.
@@ -9,7 +9,8 @@
     return;
   }
   var form = button.form;
-  var field = form.querySelector("[name=postcode]");
+  // The finder's field is "place" (it takes a postcode too); the embed's is "postcode".
+  var field = form.querySelector("[name=place]") || form.querySelector("[name=postcode]");
   var status = document.getElementById(button.getAttribute("data-status"));
   button.hidden = false;
 
