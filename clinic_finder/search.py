@@ -25,6 +25,7 @@ from geopy.distance import EARTH_RADIUS
 from sqlalchemy import (
     ColumnElement,
     String,
+    and_,
     bindparam,
     case,
     cast,
@@ -244,15 +245,7 @@ def _listing_conditions(
 
 def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnElement[bool]]:
     """A listed clinician of a chosen profession here who passes every practice test."""
-    practice_tests: list[ColumnElement[bool]] = []
-    if new_patients:
-        practice_tests += [
-            Practice.accepts_new_patients.is_(True),
-            Practice.accepts_new_patients_confirmed_at
-            >= bindparam(
-                "new_patients_since", type_=Practice.accepts_new_patients_confirmed_at.type
-            ),
-        ]
+    practice_tests: list[ColumnElement[bool]] = _new_patients_tests() if new_patients else []
     if language:
         practice_tests.append(
             cast(Clinician.languages, String).like(bindparam("language_pattern"), escape="\\")
@@ -272,6 +265,15 @@ def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnEleme
             *practice_tests,
         )
         .exists()
+    ]
+
+
+def _new_patients_tests() -> list[ColumnElement[bool]]:
+    """A practice takes new patients, as confirmed at or after a moment."""
+    return [
+        Practice.accepts_new_patients.is_(True),
+        Practice.accepts_new_patients_confirmed_at
+        >= bindparam("new_patients_since", type_=Practice.accepts_new_patients_confirmed_at.type),
     ]
 
 
@@ -573,6 +575,137 @@ def count_by_profession(
                 session, point, radius_km, listing.with_professions(frozenset([profession])), cap
             )
     return counts
+
+
+@dataclass(frozen=True)
+class FilterCounts:
+    """How many listed clinics within a radius each filter would leave, all else as chosen.
+
+    A filter that is on counts what the search finds now; ``languages`` holds the count
+    for each language asked about, as if it were the one chosen.
+    """
+
+    helfo: int
+    new_patients: int
+    open_now: int
+    step_free: int
+    languages: dict[str, int]
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+@cache
+def _count_by_filter_statement(slots: int, shape: tuple[bool, ...], languages: int):
+    """The counts of FilterCounts in one statement, over every listed clinic within a distance.
+
+    Each clinic within the radius that passes the choices every count shares (the
+    professions, and the filters that are on, but the language) is read once, with a
+    flag for each filter that is off and its clinicians' languages as one string; the
+    counts are sums over those flags. A language needs one clinician who also passes the
+    new-patients filter when it is on, so the string holds only such clinicians' languages.
+    """
+    helfo_only, new_patients, language, open_at, step_free_only = shape
+    base_shape = (helfo_only, new_patients, False, open_at, step_free_only)
+    profession_test = _practice_profession_bit().op("&")(bindparam("profession_bits")) != 0
+    new_tests = _new_patients_tests() if new_patients else []
+    spoken = (
+        select(func.aggregate_strings(cast(Clinician.languages, String), " "))
+        .select_from(Practice)
+        .join(Clinician, Clinician.id == Practice.clinician_id)
+        .where(
+            Practice.clinic_id == ListedClinic.clinic_id,
+            Practice.is_listed_sql(),
+            profession_test,
+            *new_tests,
+        )
+        .scalar_subquery()
+    )
+    columns = [spoken.label("spoken")]
+    if not helfo_only:
+        columns.append(_flag(_listing_conditions((True, False, False, False, False))[0]))
+    if not new_patients:
+        columns.append(_flag(_practice_conditions(True, language)[0]))
+    if not open_at:
+        columns.append(_flag(and_(*_clinic_conditions(True, False))))
+    if not step_free_only:
+        columns.append(_flag(_clinic_conditions(False, True)[0]))
+    inside = (
+        select(*(column.label(f"c{number}") for number, column in enumerate(columns)))
+        .where(
+            _band_condition(slots),
+            *_IN_BOX,
+            _haversine_sql() <= bindparam("most_haversine"),
+            *_listing_conditions(base_shape),
+        )
+        .subquery()
+    )
+    flags = iter(inside.c[1:])
+
+    def speaks(pattern: str) -> ColumnElement[int]:
+        return _flag(inside.c.c0.like(bindparam(pattern), escape="\\"))
+
+    chosen = speaks("language_pattern") if language else literal(1)
+    total = func.sum(chosen)
+
+    def with_filter(on: bool, applies_language: bool = True) -> ColumnElement[int]:
+        if on:
+            return total
+        flag = next(flags)
+        return func.sum(flag * chosen if applies_language else flag)
+
+    helfo = with_filter(helfo_only)
+    # The new-patients flag already asks the chosen language of the same clinician.
+    new = with_filter(new_patients, applies_language=False)
+    open_now = with_filter(open_at)
+    step_free = with_filter(step_free_only)
+    sums = [
+        helfo,
+        new,
+        open_now,
+        step_free,
+        *(func.sum(speaks(f"language_pattern_{slot}")) for slot in range(languages)),
+    ]
+    return select(*(func.coalesce(value, 0) for value in sums)).select_from(inside)
+
+
+def count_by_filter(
+    session: Session,
+    point: tuple[float, float],
+    radius_km: float,
+    listing: Listing,
+    *,
+    new_patients_since: datetime,
+    open_at: OpenAt,
+    languages: Sequence[str] = (),
+) -> FilterCounts:
+    """Count what each filter would leave within the radius, with the rest of the listing.
+
+    ``new_patients_since`` and ``open_at`` say what the new-patients and open-now filters
+    mean when they are off now. The counts are exact: one statement reads every listed
+    clinic within the radius that passes the choices all counts share (see
+    ``_count_by_filter_statement``); the page shows them capped, as the totals are.
+    """
+    statement = _count_by_filter_statement
+    slots, parameters = _within_parameters(point, radius_km, listing)
+    parameters.update(
+        Listing(new_patients_since=new_patients_since, open_at=open_at).parameters(),
+        profession_bits=listing.profession_bits,
+    )
+    for slot, code in enumerate(languages):
+        parameters[f"language_pattern_{slot}"] = Listing(language=code).parameters()[
+            "language_pattern"
+        ]
+    row = (
+        session.connection()
+        .execute(statement(slots, listing.shape, len(languages)), parameters)
+        .one()
+    )
+    helfo, new_patients, open_now, step_free, *spoken = row
+    return FilterCounts(
+        helfo, new_patients, open_now, step_free, dict(zip(languages, spoken, strict=True))
+    )
 
 
 # Reorders the nearest (km, id) pairs a search found within a reach (the complaint rule in
