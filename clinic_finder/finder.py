@@ -224,6 +224,7 @@ def _count_filters(
         new_patients_since=every_filter_on.new_patients_since,
         open_at=every_filter_on.open_at,
         languages=languages,
+        cap=TOTAL_COUNT_CAP,
     )
     filters = {
         "helfo": counts.helfo,
