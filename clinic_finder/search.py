@@ -660,11 +660,11 @@ def _count_by_filter_statement(
     # Its own name: the filters that are on ask the clinic in subqueries of their own.
     clinic = aliased(Clinic, name="counted_clinic")
     columns = [spoken, *_filter_flags(shape, wanted, clinic)]
+    inside = select(*(column.label(f"c{number}") for number, column in enumerate(columns)))
+    if "open_now" in wanted or "step_free" in wanted:
+        inside = inside.select_from(ListedClinic).join(clinic, clinic.id == ListedClinic.clinic_id)
     inside = (
-        select(*(column.label(f"c{number}") for number, column in enumerate(columns)))
-        .select_from(ListedClinic)
-        .join(clinic, clinic.id == ListedClinic.clinic_id)
-        .where(
+        inside.where(
             _band_condition(slots),
             *_IN_BOX,
             _haversine_sql() <= bindparam("most_haversine"),
