@@ -56,11 +56,21 @@ from sqlalchemy.orm import Session
 
 from clinic_finder.config import normalise_database_url
 from clinic_finder.extensions import db
+from clinic_finder.finder import FinderQuery
+from clinic_finder.finder import find as run_finder
 from clinic_finder.models import Clinic, Clinician, PostalCode, Practice, Profession
 from clinic_finder.postcodes import read_postcode_register
 from clinic_finder.search import find_clinics_near
+from clinic_finder.web.search_forms import LANGUAGE_CODES
 
 RADII_KM = (25, 100)
+# The finder page's search with its counts (per profession and per filter), at 25 km:
+# plain, and with the filter patients use most from the articles.
+FINDER_QUERIES = {
+    "plain": FinderQuery(25),
+    "helfo": FinderQuery(25, helfo_only=True),
+}
+FINDER_MOMENT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)  # a Wednesday morning
 PAGE_SIZE = 20
 BATCH_SIZE = 5_000
 MAX_OFFSET_KM = 2.0
@@ -283,6 +293,34 @@ def time_search(session: Session, origins: Sequence[PostalCode], radius_km: int)
     return Timings(samples)
 
 
+def time_finder(session: Session, origins: Sequence[PostalCode], query: FinderQuery) -> Timings:
+    """Time the finder page's search with its counts (finder.find, with_counts) per origin.
+
+    In CPU time: SQLite runs in this process, so the figure holds on a busy machine too.
+    """
+
+    def search(origin: PostalCode):
+        return run_finder(
+            session,
+            origin,
+            query,
+            limit=PAGE_SIZE,
+            offset=0,
+            now=FINDER_MOMENT,
+            with_counts=True,
+            count_languages=LANGUAGE_CODES,
+        )
+
+    search(origins[0])
+    samples = []
+    for origin in origins:
+        session.expunge_all()
+        started = time.process_time()
+        search(origin)
+        samples.append((time.process_time() - started) * 1000.0)
+    return Timings(samples)
+
+
 def all_active_clinics(session: Session) -> list[tuple[int, float, float]]:
     # The finder also demands an active clinician; every generated clinic has one, so
     # the plain table read lists the same clinics.
@@ -358,6 +396,15 @@ def search_line(radius_km: int, timings: Timings) -> str:
     )
 
 
+def finder_line(name: str, timings: Timings) -> str:
+    label = f"finder {name}:"
+    return (
+        f"{label:<15}p50 {timings.percentile(0.50):.1f} ms  "
+        f"p95 {timings.percentile(0.95):.1f} ms  mean {timings.mean:.1f} ms  "
+        "CPU (25 km, with the counts)"
+    )
+
+
 def naive_lines(
     naive: Timings,
     searches: dict[int, Timings],
@@ -405,6 +452,10 @@ def run(args: argparse.Namespace, database_url: str) -> list[str]:
         for radius_km in RADII_KM:
             progress(f"timing {len(origins)} searches at {radius_km} km …")
             searches[radius_km] = time_search(session, origins, radius_km)
+        finders: dict[str, Timings] = {}
+        for name, query in FINDER_QUERIES.items():
+            progress(f"timing {len(origins)} finder searches with counts ({name}) …")
+            finders[name] = time_finder(session, origins, query)
         naive_origins = origins[: args.naive_queries]
         progress(f"timing {len(naive_origins)} naive full scans …")
         naive, mismatches, geodesic_differs = compare_naive(session, naive_origins)
@@ -417,6 +468,7 @@ def run(args: argparse.Namespace, database_url: str) -> list[str]:
         f"queries={len(origins)}  seed={args.seed}",
         f"insert: {insert_seconds:.1f} s  (generation + Core bulk insert)",
         *(search_line(radius_km, timings) for radius_km, timings in searches.items()),
+        *(finder_line(name, timings) for name, timings in finders.items()),
         *naive_lines(
             naive, searches, mismatches, geodesic_differs, len(naive_origins) * len(RADII_KM)
         ),

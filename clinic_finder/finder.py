@@ -8,14 +8,19 @@ same with filters as without. A complaint changes only the order, by the ring ru
 cut from that exact order, so page 2 never repeats or skips a clinic from page 1.
 
 When no clinic within the radius passes, the circle widens until it holds a page of
-clinics that do, as the plain search does, and the result says so.
+clinics that do, as the plain search does, and the result says so. So a search that finds
+nothing at all is one no clinic anywhere passes: the result then says which of its
+filters emptied it (``DeadEnd``), so the page can offer the same search without them.
+
+Beside each profession and each filter the page shows how many clinics within the radius
+choosing it would leave, the other choices applied (``with_counts``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -31,12 +36,16 @@ from .models import (
     Profession,
 )
 from .search import (
+    MAX_FALLBACK_RADIUS_KM,
     TOTAL_COUNT_CAP,
+    FilterCounts,
     Listing,
     OpenAt,
     Reorder,
     SearchResult,
+    count_by_filter,
     count_by_profession,
+    count_listed,
     load_hits,
     nearest_listed,
     rank_clinics_near,
@@ -46,6 +55,16 @@ from .search import (
 ALL_WITHIN = 1_000_000
 # Clinicians' services are read for this many clinics a statement.
 SERVICES_CHUNK = 500
+
+
+# The filters, by the names links and forms give them, and what "off" is for each.
+FILTERS = {
+    "helfo": ("helfo_only", False),
+    "new_patients": ("new_patients_only", False),
+    "open_now": ("open_now", False),
+    "step_free": ("step_free_only", False),
+    "language": ("language", None),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,17 @@ class FinderQuery:
     open_now: bool = False
     language: str | None = None
     step_free_only: bool = False
+
+    @property
+    def filters_on(self) -> tuple[str, ...]:
+        """The names of the filters this search has on, in FILTERS' order."""
+        return tuple(
+            name for name, (attribute, off) in FILTERS.items() if getattr(self, attribute) != off
+        )
+
+    def without(self, *filters: str) -> FinderQuery:
+        """The same search with these filters off."""
+        return replace(self, **{FILTERS[name][0]: FILTERS[name][1] for name in filters})
 
     def listing(self, now: datetime) -> Listing:
         """The professions and filters as conditions of the index query, at ``now``."""
@@ -79,16 +109,39 @@ class FinderQuery:
 
 
 @dataclass(frozen=True)
-class FinderResult:
-    """A page of the search, and how many clinics of each profession lie within the radius.
+class DeadEnd:
+    """Why a search found no clinic anywhere, for a way back.
 
-    The counts apply every choice but the professions, so each says what ticking that
-    profession finds; a count of ``TOTAL_COUNT_CAP`` or more is capped (shown as "200+").
+    ``emptied_by`` names each filter the search finds clinics without (the others on);
+    ``found_without_filters`` says whether it finds any with every filter off. Neither
+    is the case when no clinic of the chosen professions is listed at all.
+    """
+
+    filters: tuple[str, ...]
+    emptied_by: tuple[str, ...]
+    found_without_filters: bool
+
+
+@dataclass(frozen=True)
+class FinderResult:
+    """A page of the search, and how many clinics within the radius each choice leaves.
+
+    ``profession_counts`` apply every choice but the professions, so each says what
+    ticking that profession finds. ``filter_counts`` (by FILTERS' names, language apart)
+    and ``language_counts`` apply every other choice, the professions included, so each
+    says what ticking that filter, or choosing that language, finds; a filter that is on
+    counts what the search finds within the radius now. Counts over ``TOTAL_COUNT_CAP``
+    are capped (shown as "200+"): ``counts_capped`` and ``filters_capped`` say which.
+    ``dead_end`` is set when the search found nothing anywhere.
     """
 
     search: SearchResult
     profession_counts: dict[Profession, int] = field(default_factory=dict)
     counts_capped: frozenset[Profession] = frozenset()
+    filter_counts: dict[str, int] = field(default_factory=dict)
+    language_counts: dict[str, int] = field(default_factory=dict)
+    filters_capped: frozenset[str] = frozenset()
+    dead_end: DeadEnd | None = None
 
 
 def _services_by_clinic(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
@@ -154,6 +207,60 @@ def _count_professions(
     return {p: min(count, TOTAL_COUNT_CAP) for p, count in counts.items()}, capped
 
 
+def _count_filters(
+    session: Session,
+    point: tuple[float, float],
+    query: FinderQuery,
+    now: datetime,
+    languages: Sequence[str],
+) -> tuple[dict[str, int], dict[str, int], frozenset[str]]:
+    # What the new-patients and open-now filters mean at this moment, on or off now.
+    every_filter_on = replace(query, new_patients_only=True, open_now=True).listing(now)
+    counts: FilterCounts = count_by_filter(
+        session,
+        point,
+        query.radius_km,
+        query.listing(now),
+        new_patients_since=every_filter_on.new_patients_since,
+        open_at=every_filter_on.open_at,
+        languages=languages,
+        cap=TOTAL_COUNT_CAP,
+    )
+    filters = {
+        "helfo": counts.helfo,
+        "new_patients": counts.new_patients,
+        "open_now": counts.open_now,
+        "step_free": counts.step_free,
+    }
+    capped = frozenset(
+        name
+        for name, count in (*filters.items(), *counts.languages.items())
+        if count > TOTAL_COUNT_CAP
+    )
+
+    def at_cap(values: dict[str, int]) -> dict[str, int]:
+        return {name: min(count, TOTAL_COUNT_CAP) for name, count in values.items()}
+
+    return at_cap(filters), at_cap(counts.languages), capped
+
+
+def dead_end(
+    session: Session, point: tuple[float, float], query: FinderQuery, now: datetime
+) -> DeadEnd:
+    """Which of a search's filters left it with no clinic anywhere (see DeadEnd)."""
+    filters = query.filters_on
+
+    def finds(without: tuple[str, ...]) -> bool:
+        # A probe that stops at the first clinic that passes, however far away.
+        listing = query.without(*without).listing(now)
+        return count_listed(session, point, MAX_FALLBACK_RADIUS_KM, listing, cap=0) > 0
+
+    emptied_by = tuple(name for name in filters if finds((name,)))
+    if len(filters) == 1:
+        return DeadEnd(filters, emptied_by, bool(emptied_by))
+    return DeadEnd(filters, emptied_by, bool(filters) and (bool(emptied_by) or finds(filters)))
+
+
 def find(
     session: Session,
     origin: PostalCode,
@@ -163,12 +270,14 @@ def find(
     offset: int,
     now: datetime,
     with_counts: bool = False,
+    count_languages: Sequence[str] = (),
     with_hours: bool = False,
 ) -> FinderResult:
     """Run a patient's search and return one page (see the module docstring).
 
-    ``with_counts`` adds the count per profession that the finder page shows beside each;
-    ``with_hours`` loads the clinics' opening hours, for "open now" on the page.
+    ``with_counts`` adds the counts the finder page shows beside each profession and
+    filter, and beside each of ``count_languages``; ``with_hours`` loads the clinics'
+    opening hours, for "open now" on the page.
     """
     point = (origin.latitude, origin.longitude)
     listing = query.listing(now)
@@ -176,6 +285,11 @@ def find(
         _count_professions(session, point, query.radius_km, listing)
         if with_counts
         else ({}, frozenset())
+    )
+    filter_counts, language_counts, filters_capped = (
+        _count_filters(session, point, query, now, count_languages)
+        if with_counts
+        else ({}, {}, frozenset())
     )
     page = rank_clinics_near(
         session,
@@ -194,4 +308,13 @@ def find(
         load_hits(session, page.ranked, with_hours=with_hours),
         total_capped=page.total_capped,
     )
-    return FinderResult(search, counts, capped)
+    empty = not page.ranked and page.total == 0
+    return FinderResult(
+        search,
+        counts,
+        capped,
+        filter_counts,
+        language_counts,
+        filters_capped,
+        dead_end(session, point, query, now) if empty else None,
+    )

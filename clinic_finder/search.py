@@ -25,6 +25,7 @@ from geopy.distance import EARTH_RADIUS
 from sqlalchemy import (
     ColumnElement,
     String,
+    and_,
     bindparam,
     case,
     cast,
@@ -35,7 +36,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .models import (
     LATITUDE_BAND_OFFSET,
@@ -244,15 +245,7 @@ def _listing_conditions(
 
 def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnElement[bool]]:
     """A listed clinician of a chosen profession here who passes every practice test."""
-    practice_tests: list[ColumnElement[bool]] = []
-    if new_patients:
-        practice_tests += [
-            Practice.accepts_new_patients.is_(True),
-            Practice.accepts_new_patients_confirmed_at
-            >= bindparam(
-                "new_patients_since", type_=Practice.accepts_new_patients_confirmed_at.type
-            ),
-        ]
+    practice_tests: list[ColumnElement[bool]] = _new_patients_tests() if new_patients else []
     if language:
         practice_tests.append(
             cast(Clinician.languages, String).like(bindparam("language_pattern"), escape="\\")
@@ -272,6 +265,15 @@ def _practice_conditions(new_patients: bool, language: bool) -> list[ColumnEleme
             *practice_tests,
         )
         .exists()
+    ]
+
+
+def _new_patients_tests() -> list[ColumnElement[bool]]:
+    """A practice takes new patients, as confirmed at or after a moment."""
+    return [
+        Practice.accepts_new_patients.is_(True),
+        Practice.accepts_new_patients_confirmed_at
+        >= bindparam("new_patients_since", type_=Practice.accepts_new_patients_confirmed_at.type),
     ]
 
 
@@ -573,6 +575,174 @@ def count_by_profession(
                 session, point, radius_km, listing.with_professions(frozenset([profession])), cap
             )
     return counts
+
+
+@dataclass(frozen=True)
+class FilterCounts:
+    """How many listed clinics within a radius each filter would leave, all else as chosen.
+
+    A filter that is on counts what the search finds now; ``languages`` holds the count
+    for each language asked about, as if it were the one chosen. A count over the cap it
+    was taken with is at least that (counting stopped); the others are exact.
+    """
+
+    helfo: int
+    new_patients: int
+    open_now: int
+    step_free: int
+    languages: dict[str, int]
+
+
+FILTER_NAMES = ("helfo", "new_patients", "open_now", "step_free")
+# The first statement reads this many clinics of the circle: in most of the country that
+# is all of them, and in a city it settles every count over the cap at once.
+FILTER_SAMPLE_ROWS = 4 * (TOTAL_COUNT_CAP + 1)
+# A limit no circle reaches: every listed clinic within it is read.
+EVERY_ROW = 2**62
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _filter_flags(
+    shape: tuple[bool, ...], wanted: tuple[str, ...], clinic
+) -> list[ColumnElement[int]]:
+    """A 0/1 column per wanted filter, for the listed clinic being read and its `clinic`."""
+    _, new_patients, language, _, _ = shape
+    flags = {
+        "helfo": lambda: _flag(_listing_conditions((True, False, False, False, False))[0]),
+        # The same clinician takes new patients and speaks the chosen language.
+        "new_patients": lambda: _flag(_practice_conditions(True, language)[0]),
+        "open_now": lambda: _flag(
+            and_(
+                or_(
+                    clinic.closed_until.is_(None),
+                    clinic.closed_until <= bindparam("open_day", type_=Clinic.closed_until.type),
+                ),
+                _clinic_conditions(True, False)[-1],
+            )
+        ),
+        "step_free": lambda: _flag(clinic.step_free_access.is_(True)),
+    }
+    return [flags[name]() for name in wanted]
+
+
+@cache
+def _count_by_filter_statement(
+    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int
+):
+    """Counts for FilterCounts in one statement, over the first `rows` clinics of a circle.
+
+    Each clinic within the radius that passes the choices every count shares (the
+    professions, and the filters that are on but the language) is read once, with its
+    clinic row, a flag for each wanted filter, and its clinicians' languages as one string;
+    the counts are sums over those. A language needs one clinician who also passes the
+    new-patients filter when that is on, so the string holds only such clinicians'
+    languages. Returns the rows read, the count with the filters as they are, the wanted
+    filters' counts, then the languages'.
+    """
+    helfo_only, new_patients, language, open_at, step_free_only = shape
+    base_shape = (helfo_only, new_patients, False, open_at, step_free_only)
+    profession_test = _practice_profession_bit().op("&")(bindparam("profession_bits")) != 0
+    spoken = (
+        select(func.aggregate_strings(cast(Clinician.languages, String), " "))
+        .select_from(Practice)
+        .join(Clinician, Clinician.id == Practice.clinician_id)
+        .where(
+            Practice.clinic_id == ListedClinic.clinic_id,
+            Practice.is_listed_sql(),
+            profession_test,
+            *(_new_patients_tests() if new_patients else []),
+        )
+        .scalar_subquery()
+    )
+    # Its own name: the filters that are on ask the clinic in subqueries of their own.
+    clinic = aliased(Clinic, name="counted_clinic")
+    columns = [spoken, *_filter_flags(shape, wanted, clinic)]
+    inside = select(*(column.label(f"c{number}") for number, column in enumerate(columns)))
+    if "open_now" in wanted or "step_free" in wanted:
+        inside = inside.select_from(ListedClinic).join(clinic, clinic.id == ListedClinic.clinic_id)
+    inside = (
+        inside.where(
+            _band_condition(slots),
+            *_IN_BOX,
+            _haversine_sql() <= bindparam("most_haversine"),
+            *_listing_conditions(base_shape),
+        )
+        # A subquery with a limit is read once: SQLite would otherwise merge it into the
+        # sums below and run the languages' subquery again for every language.
+        .limit(bindparam("rows"))
+        .subquery()
+    )
+
+    def speaks(pattern: str) -> ColumnElement[int]:
+        return _flag(inside.c.c0.like(bindparam(pattern), escape="\\"))
+
+    chosen = speaks("language_pattern") if language else literal(1)
+    sums = [
+        # The new-patients flag already asks the chosen language, of the same clinician.
+        func.sum(flag if name == "new_patients" else flag * chosen)
+        for name, flag in zip(wanted, inside.c[1:], strict=True)
+    ]
+    sums += [func.sum(speaks(f"language_pattern_{slot}")) for slot in range(languages)]
+    return select(
+        func.count(), *(func.coalesce(value, 0) for value in [func.sum(chosen), *sums])
+    ).select_from(inside)
+
+
+def count_by_filter(
+    session: Session,
+    point: tuple[float, float],
+    radius_km: float,
+    listing: Listing,
+    *,
+    new_patients_since: datetime,
+    open_at: OpenAt,
+    languages: Sequence[str] = (),
+    cap: int = TOTAL_COUNT_CAP,
+) -> FilterCounts:
+    """Count what each filter would leave within the radius, with the rest of the listing.
+
+    ``new_patients_since`` and ``open_at`` say what the new-patients and open-now filters
+    mean while they are off. One statement reads the first clinics of the circle (see
+    ``_count_by_filter_statement``): where that is all of them, every count is exact.
+    Otherwise the counts over `cap` are settled, and one more statement counts the rest
+    over the whole circle: a choice few clinics pass can only be counted by reading them
+    all.
+    """
+    on = dict(zip(FILTER_NAMES, listing.shape[:2] + listing.shape[3:], strict=True))
+    slots, parameters = _within_parameters(point, radius_km, listing)
+    parameters.update(
+        Listing(new_patients_since=new_patients_since, open_at=open_at).parameters(),
+        profession_bits=listing.profession_bits,
+    )
+    patterns = {code: Listing(language=code).parameters()["language_pattern"] for code in languages}
+
+    def count(rows: int, wanted: tuple[str, ...], codes: Sequence[str]) -> tuple[int, dict]:
+        statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+        values = dict(parameters, rows=rows)
+        values.update(
+            (f"language_pattern_{slot}", patterns[code]) for slot, code in enumerate(codes)
+        )
+        read, total, *sums = session.connection().execute(statement, values).one()
+        return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
+
+    off = tuple(name for name in FILTER_NAMES if not on[name])
+    read, counts = count(FILTER_SAMPLE_ROWS, off, languages)
+    if read >= FILTER_SAMPLE_ROWS:
+        unsettled = [key for key, value in counts.items() if value <= cap]
+        if unsettled:
+            _, exact = count(
+                EVERY_ROW,
+                tuple(name for name in off if name in unsettled),
+                [code for code in languages if code in unsettled],
+            )
+            counts.update(exact)
+    return FilterCounts(
+        *(counts[name] if name in off else counts[""] for name in FILTER_NAMES),
+        languages={code: counts[code] for code in languages},
+    )
 
 
 # Reorders the nearest (km, id) pairs a search found within a reach (the complaint rule in

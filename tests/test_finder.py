@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from clinic_finder.finder import FinderQuery, find
+from clinic_finder.finder import DeadEnd, FinderQuery, find
 from clinic_finder.hours import is_open_at
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import NORWAY as OSLO
@@ -32,6 +32,16 @@ def _clinic_north(session, name: str, km: float, *, services=(), languages=("nb"
         services=list(services),
         languages=list(languages),
         **fields,
+    )
+
+
+def _profession_counts(page: str) -> dict[str, str]:
+    return dict(
+        re.findall(
+            r'name="profession" type="checkbox" value="(\w+)">\s*'
+            r'<label[^>]*>[^<]*<span class="count">\((\d+\+?)\)',
+            page,
+        )
     )
 
 
@@ -116,8 +126,11 @@ def test_several_professions_at_once(client, session):
     ).get_data(as_text=True)
     assert _names(page) == ["Kiro", "Manuell"]
     # The counts say what each choice finds, whatever is ticked now.
-    counts = re.findall(r'value="(\w+)">\s*<label[^>]*>[^<]*<span class="count">\((\d+)\)', page)
-    assert dict(counts) == {"chiropractor": "1", "physiotherapist": "1", "manual_therapist": "1"}
+    assert _profession_counts(page) == {
+        "chiropractor": "1",
+        "physiotherapist": "1",
+        "manual_therapist": "1",
+    }
 
 
 def test_filters_helfo_new_patients_and_language(client, session):
@@ -406,8 +419,11 @@ def test_the_plain_finder_page_counts_each_profession(client, session):
     _clinic_north(session, "Langt unna", 80, professions=(Profession.MANUAL_THERAPIST,))
     session.commit()
     page = client.get("/find?postcode=0150").get_data(as_text=True)
-    counts = re.findall(r'value="(\w+)">\s*<label[^>]*>[^<]*<span class="count">\((\d+\+?)\)', page)
-    assert dict(counts) == {"chiropractor": "1", "physiotherapist": "2", "manual_therapist": "0"}
+    assert _profession_counts(page) == {
+        "chiropractor": "1",
+        "physiotherapist": "2",
+        "manual_therapist": "0",
+    }
 
 
 def test_search_errors_are_in_norwegian_on_norwegian_pages(client):
@@ -426,3 +442,209 @@ def test_an_unknown_complaint_in_a_link_still_searches(client, session):
     response = client.get("/find?postcode=0150&complaint=korsrygg")
     assert response.status_code == 200
     assert _names(response.get_data(as_text=True)) == ["Ryggsenteret"]
+
+
+def _within(session, origin, radius_km: float):
+    point = (origin.latitude, origin.longitude)
+    return [
+        clinic
+        for clinic in session.scalars(select(Clinic))
+        if clinic.listed_practices
+        and distance_km(point, (clinic.latitude, clinic.longitude)) <= radius_km
+    ]
+
+
+COUNTED_CHOICES = [
+    *FILTER_CHOICES,
+    FinderQuery(25),
+    FinderQuery(25, new_patients_only=True, language="pl", step_free_only=True),
+    FinderQuery(
+        10,
+        professions=frozenset([Profession.MANUAL_THERAPIST]),
+        new_patients_only=True,
+        open_now=True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "sample_rows"),
+    [(query, None) for query in COUNTED_CHOICES] + [(query, 30) for query in COUNTED_CHOICES[-5:]],
+)
+def test_each_filter_counts_what_ticking_it_finds(session, monkeypatch, query, sample_rows):
+    # A first read of 30 clinics (of up to 80) with a cap of 5: the counts it settles, and
+    # those counted over the whole circle after it, come out as the brute force says.
+    cap = 5 if sample_rows else 200
+    if sample_rows:
+        monkeypatch.setattr("clinic_finder.search.FILTER_SAMPLE_ROWS", sample_rows)
+        monkeypatch.setattr("clinic_finder.finder.TOTAL_COUNT_CAP", cap)
+    _random_directory(session, random.Random(7))
+    origin = session.get(PostalCode, "0150")
+    found = find(
+        session,
+        origin,
+        query,
+        limit=20,
+        offset=0,
+        now=MOMENT,
+        with_counts=True,
+        count_languages=(*LANGUAGES, "so"),
+    )
+    near = _within(session, origin, query.radius_km)
+
+    def finds(choice: FinderQuery) -> int:
+        return sum(1 for clinic in near if _passes(clinic, choice))
+
+    switched_on = {
+        "helfo": FinderQuery(**{**query.__dict__, "helfo_only": True}),
+        "new_patients": FinderQuery(**{**query.__dict__, "new_patients_only": True}),
+        "open_now": FinderQuery(**{**query.__dict__, "open_now": True}),
+        "step_free": FinderQuery(**{**query.__dict__, "step_free_only": True}),
+    }
+    expected = {name: finds(choice) for name, choice in switched_on.items()}
+    expected_languages = {
+        code: finds(FinderQuery(**{**query.__dict__, "language": code}))
+        for code in (*LANGUAGES, "so")
+    }
+    assert found.filter_counts == {name: min(count, cap) for name, count in expected.items()}
+    assert found.language_counts == {
+        code: min(count, cap) for code, count in expected_languages.items()
+    }
+    assert found.language_counts["so"] == 0  # nobody speaks it: the count says so
+    assert found.filters_capped == {
+        key for key, count in (*expected.items(), *expected_languages.items()) if count > cap
+    }
+    if sample_rows is None:
+        assert found.filters_capped == frozenset()
+    # A filter that is on counts what the search finds now.
+    for name in query.filters_on:
+        if name != "language":
+            assert expected[name] == finds(query)
+
+
+def test_filter_counts_over_the_cap_are_capped(session, monkeypatch):
+    monkeypatch.setattr("clinic_finder.finder.TOTAL_COUNT_CAP", 5)
+    _random_directory(session, random.Random(7))
+    origin = session.get(PostalCode, "0150")
+    found = find(
+        session,
+        origin,
+        FinderQuery(25),
+        limit=20,
+        offset=0,
+        now=MOMENT,
+        with_counts=True,
+        count_languages=("nb", "so"),
+    )
+    assert found.language_counts == {"nb": 5, "so": 0}
+    assert "nb" in found.filters_capped and "so" not in found.filters_capped
+    assert found.filter_counts["helfo"] == 5 and "helfo" in found.filters_capped
+
+
+def test_a_search_nothing_anywhere_passes_names_the_filter_that_emptied_it(session):
+    _clinic_north(session, "Snakker norsk, med avtale", 0.5, helfo_agreement=True)
+    _clinic_north(session, "Trinnfri", 30, step_free_access=True)
+    session.commit()
+    origin = session.get(PostalCode, "0150")
+
+    def dead_end(query: FinderQuery):
+        return find(session, origin, query, limit=20, offset=0, now=MOMENT).dead_end
+
+    assert dead_end(FinderQuery(25, helfo_only=True)) is None
+    only_tigrinya = dead_end(FinderQuery(25, helfo_only=True, language="ti"))
+    assert only_tigrinya.filters == ("helfo", "language")
+    assert only_tigrinya.emptied_by == ("language",)
+    assert only_tigrinya.found_without_filters
+    # Each of the two finds a clinic alone, but no clinic passes both: only together.
+    together = dead_end(FinderQuery(5, helfo_only=True, step_free_only=True))
+    assert together.emptied_by == ("helfo", "step_free")
+    # No chiropractor is listed: no filter is to blame, and none is offered.
+    chiropractors = frozenset([Profession.CHIROPRACTOR])
+    assert dead_end(FinderQuery(25, professions=chiropractors)) == DeadEnd((), (), False)
+    assert dead_end(FinderQuery(25, professions=chiropractors, helfo_only=True)) == DeadEnd(
+        ("helfo",), (), False
+    )
+
+
+def _filter_input(page: str, name: str) -> str:
+    return re.search(rf'<input [^>]*\bname="{name}"[^>]*>', page).group(0)
+
+
+def _filter_label(page: str, name: str) -> str:
+    return re.search(rf'<label class="ds-label" for="{name}">(.*?)</label>', page).group(1)
+
+
+def test_a_filter_that_would_leave_none_shows_zero_and_cannot_be_ticked(client, session):
+    _clinic_north(session, "Trinnfri", 0.5, step_free_access=True, languages=("nb", "pl"))
+    _clinic_north(session, "Med trapp", 0.6, step_free_access=False)
+    _clinic_north(session, "Langt unna, trinnfri, avtale", 40, helfo_agreement=True)
+    session.commit()
+    page = client.get("/find?postcode=0150&radius=25").get_data(as_text=True)
+    assert _filter_label(page, "step_free").endswith('<span class="count">(1)</span>')
+    assert " disabled" not in _filter_input(page, "step_free")
+    # The only clinic with an agreement is 40 km away: none within 25 km.
+    assert _filter_label(page, "helfo").endswith('<span class="count">(0)</span>')
+    assert " disabled" in _filter_input(page, "helfo")
+    assert '<option value="pl">Polish (1)</option>' in page
+    assert '<option value="ti" disabled>Tigrinya (0)</option>' in page
+    # The other counts apply the filters that are on: step-free and Polish is one clinic.
+    page = client.get("/find?postcode=0150&radius=25&step_free=y").get_data(as_text=True)
+    assert '<option value="pl">Polish (1)</option>' in page
+    assert '<option value="nb">Norwegian Bokmål (1)</option>' in page
+
+
+def test_a_filter_that_is_on_stays_untickable_off_even_at_zero(client, session):
+    _clinic_north(session, "Nær, uten avtale", 0.5)
+    _clinic_north(session, "Langt unna med avtale", 40, helfo_agreement=True)
+    session.commit()
+    page = client.get("/find?postcode=0150&radius=5&helfo=y").get_data(as_text=True)
+    assert _names(page) == ["Langt unna med avtale"]  # the circle widened
+    helfo = _filter_input(page, "helfo")
+    assert "checked" in helfo and " disabled" not in helfo
+    assert _filter_label(page, "helfo").endswith('<span class="count">(0)</span>')
+
+
+def test_filter_counts_over_two_hundred_read_200_plus(client, session):
+    for number in range(201):
+        _clinic_north(session, f"Klinikk {number}", 0.01 * number, languages=("nb", "en"))
+    session.commit()
+    page = client.get("/find?postcode=0150").get_data(as_text=True)
+    assert '<option value="en">English (200+)</option>' in page
+    assert '<option value="pl" disabled>Polish (0)</option>' in page
+
+
+def test_an_empty_result_names_the_filter_and_links_to_the_search_without_it(client, session):
+    _clinic_north(session, "Snakker norsk", 0.5, languages=("nb",), helfo_agreement=True)
+    session.commit()
+    page = client.get("/find?postcode=0150&helfo=y&language=ti").get_data(as_text=True)
+    assert "No clinics found" in page
+    assert "No clinic anywhere in the directory passes “Speaks: Tigrinya”" in page
+    links = {
+        text: href.replace("&amp;", "&")
+        for href, text in re.findall(r'<a class="ds-button"[^>]* href="([^"]+)">([^<]+)</a>', page)
+    }
+    assert links == {
+        "Search without “Speaks: Tigrinya”": "/find?postcode=0150&radius=25&helfo=true",
+        "Search without any filters": "/find?postcode=0150&radius=25",
+    }
+    for href in links.values():
+        assert _names(client.get(href).get_data(as_text=True)) == ["Snakker norsk"]
+
+
+def test_an_empty_result_in_norwegian_names_the_filter_in_norwegian(client, session):
+    _clinic_north(session, "Snakker norsk", 0.5, languages=("nb",))
+    session.commit()
+    page = client.get("/find?postcode=0150&language=ti&lang=nb").get_data(as_text=True)
+    assert "Søk uten «Snakker: Tigrinja»" in page
+
+
+def test_share_print_and_email_are_only_offered_for_a_list(client, session):
+    _clinic_north(session, "Snakker norsk", 0.5, languages=("nb",))
+    session.commit()
+    listed = client.get("/find?postcode=0150").get_data(as_text=True)
+    assert "Email a link to this list" in listed and "data-share" in listed
+    assert "data-print" in listed
+    empty = client.get("/find?postcode=0150&language=ti").get_data(as_text=True)
+    assert "No clinics found" in empty
+    for offer in ("Email a link to this list", "data-share", "data-print", "share-links"):
+        assert offer not in empty

@@ -11,7 +11,7 @@ from ..i18n import PROFESSION_NAMES
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide
-from ..web.search_forms import FinderForm
+from ..web.search_forms import LANGUAGE_CODES, FinderForm
 
 bp = Blueprint("public", __name__)
 
@@ -50,6 +50,7 @@ def find():
         offset=(form.page_number - 1) * page_size,
         now=moment,
         with_counts=True,
+        count_languages=LANGUAGE_CODES,
         with_hours=True,
     )
     result = found.search
