@@ -58,9 +58,9 @@ def test_the_first_result_is_on_the_first_screen_of_a_phone(
     assert first is not None and first["y"] < PHONE["height"]
     # The search is folded away under its summary until the patient wants to change it.
     assert "0150 Oslo" in phone.locator(".summary-line").inner_text()
-    assert not phone.locator(".search-form [name=postcode]").is_visible()
+    assert not phone.locator(".search-form [name=place]").is_visible()
     phone.locator(".change-search > summary", has_text="Endre søk").click()
-    expect(phone.locator(".search-form [name=postcode]")).to_be_visible()
+    expect(phone.locator(".search-form [name=place]")).to_be_visible()
 
 
 def test_each_card_leads_with_call_book_and_directions_big_enough_for_a_thumb(

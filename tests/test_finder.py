@@ -571,7 +571,7 @@ def _filter_input(page: str, name: str) -> str:
 
 
 def _filter_label(page: str, name: str) -> str:
-    return re.search(rf'<label class="ds-label" for="{name}">(.*?)</label>', page).group(1)
+    return re.search(rf'<label class="ds-label"[^>]*\bfor="{name}">(.*?)</label>', page).group(1)
 
 
 def test_a_filter_that_would_leave_none_shows_zero_and_cannot_be_ticked(client, session):
