@@ -164,6 +164,13 @@ def test_missing_consent_is_said_in_a_few_words_and_nothing_typed_is_lost(client
     assert 'value="0150"' in page
 
 
+def test_error_summary_follows_a_question_with_its_answer_not_a_colon(client):
+    page = send(client, "nb", message="", consent=None).get_data(as_text=True)
+    summary = texts(page, "div", "class", "ds-error-summary")[0]
+    assert "Hva plager deg? Fortell kort hva som plager deg." in summary
+    assert "?:" not in summary and ".:" not in summary
+
+
 def test_form_posted_without_its_csrf_token_is_refused(client):
     response = client.post("/contact", data=FORM)
     assert response.status_code == 400
