@@ -141,9 +141,8 @@ def test_patient_sends_a_contact_request_from_the_results_page(
     assert not page.locator("#website").is_visible()
 
     page.get_by_role("button", name="Send my request").click()
-    assert page.locator(".ds-error-summary").inner_text().endswith(
-        "You must agree so that we can handle your request."
-    )
+    summary = page.locator(".ds-error-summary").inner_text()
+    assert summary.endswith("You must agree so that we can handle your request.")
 
     page.get_by_label("I agree that Finn klinikk may store").check()
     page.get_by_role("button", name="Send my request").click()
