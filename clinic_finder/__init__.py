@@ -171,9 +171,12 @@ def register_template_helpers(app: Flask) -> None:
     """Make formatting helpers available to every template."""
     from .formatting import format_km, http_url
     from .models import now_utc, today
+    from .web.catalogues import urgent_warning_signs
 
     app.add_template_filter(format_km, "km")
     app.add_template_filter(http_url, "http_url")
+    # For templates/_partials/urgent_care.html, which any page may include.
+    app.add_template_global(urgent_warning_signs)
 
     @app.context_processor
     def inject_clock() -> dict:

@@ -44,7 +44,7 @@ from .validation import email_spellings
 
 # Bump when the privacy notice's wording changes. What a request stores is notice_version():
 # this plus the retention period, the one setting the notice's text shows.
-NOTICE_VERSION = "2026-11-25"
+NOTICE_VERSION = "2026-12-06"
 MAX_MESSAGE_LENGTH = 2000
 ANSWER_PROMISE = _l("within 24–48 hours (weekdays)")
 

@@ -142,9 +142,10 @@ def test_patient_sends_a_contact_request_from_the_results_page(
     assert not page.locator("#website").is_visible()
 
     page.get_by_role("button", name="Send my request").click()
-    assert "We can only help you if you agree" in page.locator(".error-summary").inner_text()
+    summary = page.locator(".ds-error-summary").inner_text()
+    assert summary.endswith("You must agree so that we can handle your request.")
 
-    page.get_by_label("I agree that you store").check()
+    page.get_by_label("I agree that Finn klinikk may store").check()
     page.get_by_role("button", name="Send my request").click()
     reference = page.locator(".reference").inner_text()
     assert reference.startswith("KF-")

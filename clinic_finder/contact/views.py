@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import (
     Blueprint,
@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ..contact_requests import ANSWER_PROMISE, notice_version
+from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION
 from ..extensions import limiter
 from ..i18n import current_language, format_clock, format_day
 from ..models import now_utc
@@ -42,8 +42,8 @@ def _form_page(form: ContactForm, status: int, **extra) -> Response:
         form=form,
         # Set by the form: a clinic patients can find, or None once found wrong.
         clinic=form.clinic,
+        complaint=form.about_complaint,
         retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
-        notice_version=notice_version(current_app.config["REQUEST_RETENTION_DAYS"]),
         **extra,
     )
     return no_store(current_app.make_response((page, status)))
@@ -56,9 +56,10 @@ def contact():
     form = ContactForm()
     if request.method == "GET":
         form.postcode.data = request.args.get("postcode", "")[:4]
-        form.profession.data = request.args.get("profession", "")
         form.prefill_clinic(request.args.get("clinic", ""))
-        complaint = complaint_catalogue().get(request.args.get("complaint", ""))
+        form.prefill_profession(request.args.get("profession", ""))
+        form.complaint.data = request.args.get("complaint", "")
+        complaint = form.about_complaint
         if complaint is not None:
             # A start the patient can edit: what the article was about, in their language.
             form.message.data = complaint.name(current_language()) + ": "
@@ -76,6 +77,8 @@ def contact():
             except RequestNotStoredError:
                 return _form_page(form, 503, not_stored=NOT_STORED_MESSAGE)
             session["contact_reference"] = contact_request.reference
+            # Only for the urgent-care advice on the confirmation; never in the URL.
+            session["contact_complaint"] = form.complaint.data if form.about_complaint else None
             return redirect(url_for("contact.sent"))
     return _form_page(form, 400 if form.errors or form.form_errors else 200)
 
@@ -122,7 +125,21 @@ def sent():
     reference = session.get("contact_reference")
     if reference is None:
         return redirect(url_for("contact.contact"))
+    complaint = complaint_catalogue().get(session.get("contact_complaint") or "")
     response = current_app.make_response(
-        render_template("contact/sent.html", reference=reference, promise=ANSWER_PROMISE)
+        render_template(
+            "contact/sent.html", reference=reference, promise=ANSWER_PROMISE, complaint=complaint
+        )
     )
     return no_store(response)
+
+
+@bp.get("/privacy")
+def privacy():
+    """The full privacy notice for contact requests, as a page of its own."""
+    page = render_template(
+        "contact/privacy.html",
+        retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
+        updated=date.fromisoformat(NOTICE_VERSION),
+    )
+    return current_app.make_response(page)

@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     SelectChoice,
     SelectField,
@@ -27,6 +28,7 @@ from wtforms.validators import (
 from wtforms.widgets import HiddenInput
 
 from ..clinic_pages import get_listed_clinic
+from ..complaints import Complaint
 from ..contact_requests import (
     CONTACT_TIMES,
     DURATIONS,
@@ -38,6 +40,7 @@ from ..extensions import db
 from ..i18n import PROFESSION_CHOICES
 from ..models import Clinic, PostalCode, Profession
 from ..validation import clean_email, clean_phone
+from .catalogues import complaint_catalogue
 from .forms import cleaned_by, name_text, stripped
 
 UNKNOWN_CLINIC_MESSAGE = _l(
@@ -163,12 +166,13 @@ class ContactForm(FlaskForm):
         _l("You may share my description with the clinic you refer me to")
     )
     consent = CheckboxField(
-        _l(
-            "I agree that you store and use what I have written to help me find a clinician, "
-            "as described above."
-        ),
-        validators=[DataRequired(_l("We can only help you if you agree; tick the box."))],
+        _l("I agree that Finn klinikk may store and use what I have written to help me."),
+        # Said on its own, in the error summary and under the box: no label repeated.
+        validators=[DataRequired(_l("You must agree so that we can handle your request."))],
     )
+    # The complaint the patient came about (a slug from the catalogue), carried through the
+    # form only to show the right urgent-care advice; it is not stored with the request.
+    complaint = HiddenField(filters=[stripped])
     # A honeypot: hidden from people (CSS and aria-hidden), irresistible to form-filling bots.
     website = StringField(_l("Leave this field empty"))
 
@@ -188,6 +192,23 @@ class ContactForm(FlaskForm):
         if _CLINIC_ID.fullmatch(clinic_id):
             self.clinic = get_listed_clinic(db.session, int(clinic_id))
             self.clinic_id.data = self.clinic.id if self.clinic else None
+
+    def prefill_profession(self, searched: str) -> None:
+        """Choose the profession the patient searched for, else the clinic's only one.
+
+        A searched profession the clinic asked about does not practise is left out: the
+        patient then chooses, or lets us advise.
+        """
+        offered = self.clinic.professions if self.clinic else list(Profession)
+        if searched in {profession.value for profession in offered}:
+            self.profession.data = searched
+        elif self.clinic is not None and len(offered) == 1:
+            self.profession.data = offered[0].value
+
+    @property
+    def about_complaint(self) -> Complaint | None:
+        """The complaint the patient came about, if the catalogue knows it."""
+        return complaint_catalogue().get(self.complaint.data or "")
 
     def validate_clinic_id(self, field) -> None:
         """A clinic the request is about must be one patients can find."""
