@@ -46,4 +46,8 @@ def init_app(app: Flask) -> None:
     def compress_response(response: Response) -> Response:
         if not may_compress():
             return response
+        if request.accept_encodings.best_match(["br", "gzip"]) is None:
+            # Flask-Compress would take "br;q=0" (not acceptable) as a yes.
+            response.vary.add("Accept-Encoding")
+            return response
         return compress.after_request(response)
