@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,13 +107,16 @@ class Traffic:
     bytes: dict[str, float] = field(default_factory=dict)
     from_cache: set[str] = field(default_factory=set)
     statuses: dict[str, int] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)
 
     def counted(self) -> list[str]:
-        """The request ids that count: not tiles, not data: URLs."""
+        """The request ids that count: not tiles, not data: URLs, none that was blocked."""
         return [
             request_id
             for request_id, url in self.urls.items()
-            if url.startswith("http") and "tile.openstreetmap.org" not in url
+            if url.startswith("http")
+            and "tile.openstreetmap.org" not in url
+            and request_id not in self.blocked
         ]
 
     def transferred(self) -> int:
@@ -253,10 +257,15 @@ def load(page, cdp, url: str) -> Traffic:
     def served_from_cache(event):
         traffic.from_cache.add(event["requestId"])
 
+    def failed(event):
+        if event.get("blockedReason"):
+            traffic.blocked.add(event["requestId"])
+
     cdp.on("Network.requestWillBeSent", sent)
     cdp.on("Network.responseReceived", received)
     cdp.on("Network.loadingFinished", finished)
     cdp.on("Network.requestServedFromCache", served_from_cache)
+    cdp.on("Network.loadingFailed", failed)
     page.goto(url, wait_until="load")
     # The map loads Leaflet after the load event; let it finish before counting.
     page.wait_for_load_state("networkidle")
@@ -264,12 +273,14 @@ def load(page, cdp, url: str) -> Traffic:
     cdp.remove_listener("Network.responseReceived", received)
     cdp.remove_listener("Network.loadingFinished", finished)
     cdp.remove_listener("Network.requestServedFromCache", served_from_cache)
+    cdp.remove_listener("Network.loadingFailed", failed)
     return traffic
 
 
-def measure_page(browser: Browser, base_url: str, name: str, path: str) -> PageFigures:
+def visit_twice(
+    browser: Browser, url: str, blocked: Sequence[str]
+) -> tuple[Traffic, dict, Traffic]:
     """Load a page cold as a slow phone, then again from the same browser's cache."""
-    warm_up(browser, base_url + path)
     context = browser.new_context(
         viewport=VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True
     )
@@ -278,25 +289,46 @@ def measure_page(browser: Browser, base_url: str, name: str, path: str) -> PageF
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     # Blocked here, not with Playwright's routing, which would turn the HTTP cache off.
-    cdp.send("Network.setBlockedURLs", {"urls": TILE_PATTERNS})
+    cdp.send("Network.setBlockedURLs", {"urls": [*TILE_PATTERNS, *blocked]})
     cdp.send("Network.emulateNetworkConditions", SLOW_4G)
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
-
-    first = load(page, cdp, base_url + path)
+    first = load(page, cdp, url)
     figures = page.evaluate(MEASURE, RESULT_SELECTOR)
     # A repeat visit: a new navigation to the page, as following a link back to it is.
     page.goto("about:blank")
-    repeat = load(page, cdp, base_url + path)
+    repeat = load(page, cdp, url)
     context.close()
+    return first, figures, repeat
+
+
+def median_of(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def measure_page(
+    browser: Browser,
+    base_url: str,
+    name: str,
+    path: str,
+    *,
+    runs: int,
+    blocked: Sequence[str] = (),
+) -> PageFigures:
+    """The page's figures over several cold and repeat visits: times are the medians."""
+    warm_up(browser, base_url + path)
+    visits = [visit_twice(browser, base_url + path, blocked) for _ in range(runs)]
+    first, figures, _ = visits[0]
+    refetched = sorted({url for *_, repeat in visits for url in repeat.static_fetched_again()})
     return PageFigures(
         name=name,
         path=path,
-        bytes=first.transferred(),
+        bytes=int(statistics.median(visit.transferred() for visit, _, _ in visits)),
         requests=len(first.counted()),
-        fcp_ms=figures["fcp"],
+        fcp_ms=median_of([figures["fcp"] for _, figures, _ in visits]),
         result_y=figures["resultY"],
-        result_painted_ms=figures["resultPainted"],
-        refetched=repeat.static_fetched_again(),
+        result_painted_ms=median_of([figures["resultPainted"] for _, figures, _ in visits]),
+        refetched=refetched,
         clinic_href=figures["clinicHref"],
         timeline=first.timeline(),
     )
@@ -310,12 +342,12 @@ def milliseconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
-def report(pages: list[PageFigures], *, verbose: bool = False) -> list[str]:
+def report(pages: list[PageFigures], *, runs: int, verbose: bool = False) -> list[str]:
     """The figures as a table, then the targets with PASS or MISS (and each request)."""
     lines = [
         f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, {CPU_SLOWDOWN}× CPU slowdown, Slow 4G "
         f"({SLOW_4G['latency']} ms, {SLOW_4G['downloadThroughput'] * 8 / 1e6:.1f} Mbit/s down); "
-        "map tiles blocked and not counted",
+        f"map tiles blocked and not counted; times are medians of {runs} cold visits",
         "",
         f"{'page':<9} {'KB':>6} {'requests':>8} {'FCP':>8} {'1st result y':>12} "
         f"{'painted':>8} {'repeat: static fetched':>22}",
@@ -359,6 +391,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--verbose", action="store_true", help="list every request of each first visit"
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="cold and repeat visits per page; times are their medians (default 3)",
+    )
+    parser.add_argument(
+        "--block",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="also block these URLs (e.g. '*designsystemet.*.css'), to see what a file costs",
+    )
     parser.add_argument("--chromium", default=CHROMIUM, help=f"Chromium (default {CHROMIUM})")
     return parser.parse_args(argv)
 
@@ -381,22 +426,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         server = start_server(env, port, Path(workdir) / "gunicorn.log")
         base_url = f"http://127.0.0.1:{port}"
         try:
+            options = {"runs": args.runs, "blocked": args.block}
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium)
                 results = measure_page(
-                    browser, base_url, "results", f"/find?postcode={args.postcode}"
+                    browser, base_url, "results", f"/find?postcode={args.postcode}", **options
                 )
                 if results.clinic_href is None:
                     sys.exit("The results page listed no clinic: nothing to measure.")
                 pages = [
                     results,
-                    measure_page(browser, base_url, "clinic", results.clinic_href),
-                    measure_page(browser, base_url, "contact", "/contact"),
+                    measure_page(browser, base_url, "clinic", results.clinic_href, **options),
+                    measure_page(browser, base_url, "contact", "/contact", **options),
                 ]
                 browser.close()
         finally:
             stop_server(server)
-    print("\n".join(report(pages, verbose=args.verbose)))
+    print("\n".join(report(pages, runs=args.runs, verbose=args.verbose)))
 
 
 if __name__ == "__main__":
