@@ -34,6 +34,7 @@ from pathlib import Path
 
 import brotli
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import safe_join
 
 HASH_LENGTH = 12
@@ -172,7 +173,8 @@ def _immutable_response(manifest: StaticManifest, entry: HashedFile, body: bytes
 
 
 def _hashed_view(manifest: StaticManifest, endpoint: str, plain_view):
-    """Wrap a static endpoint's view: hashed names from memory as immutable, the rest as before."""
+    """Wrap a static endpoint's view: hashed names as immutable (compressed once), the rest
+    as before."""
 
     def serve_static(filename: str):
         split = split_hashed_name(filename)
@@ -192,6 +194,25 @@ def _hashed_view(manifest: StaticManifest, endpoint: str, plain_view):
         return plain_view(filename=original)
 
     return serve_static
+
+
+class StaticFilesWithoutSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, never saved on a static file's response.
+
+    Every request reads the session (auth.py checks a staff session's age), which would add
+    ``Vary: Cookie`` to static files, and a staff member's activity stamp a ``Set-Cookie``:
+    a browser would then revalidate each file whenever the cookie changes (a staff
+    member's on every page), and a shared cache could hand a file's ``Set-Cookie``, a
+    session, to the next visitor. A static file depends on no cookie.
+    """
+
+    def __init__(self, manifest: StaticManifest) -> None:
+        self.manifest = manifest
+
+    def save_session(self, app, session, response) -> None:
+        if request.endpoint is not None and self.manifest.serves(request.endpoint):
+            return
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> StaticManifest:
@@ -215,4 +236,5 @@ def init_app(app: Flask) -> StaticManifest:
             values["filename"] = manifest.url_name(endpoint, filename)
 
     app.extensions["static_manifest"] = manifest
+    app.session_interface = StaticFilesWithoutSession(manifest)
     return manifest

@@ -195,3 +195,16 @@ def test_repeat_visit_fetches_no_static_file_and_the_map_still_draws(
     assert static_urls, "the repeat visit used its static files"
     assert fetched_again == []
     context.close()
+
+
+def test_static_files_carry_no_session_cookie_and_do_not_vary_on_it(staff_client):
+    # A signed-in staff member's session is stamped on every page they open ...
+    page = staff_client.get("/staff/")
+    assert "session=" in page.headers.get("Set-Cookie", "")
+    # ... but not on a static file, which a shared cache could otherwise hand on.
+    for url in ("/static/css/site.css", linked(page.get_data(as_text=True), "site.css")):
+        response = staff_client.get(url)
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers, url
+        assert "Cookie" not in response.headers.get("Vary", ""), url
+        response.close()
