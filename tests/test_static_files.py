@@ -181,6 +181,7 @@ def test_repeat_visit_fetches_no_static_file_and_the_map_still_draws(
 
     page.goto(live_server + "/find?postcode=0150")
     page.wait_for_selector(".leaflet-marker-icon")
+    page.wait_for_load_state("networkidle")  # the marker images too
     first_visit = set(static_urls.values())
     assert any("leaflet.markercluster" in url for url in first_visit)
     assert all(HASHED_STATIC_URL.search(url) for url in first_visit), first_visit
