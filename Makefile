@@ -8,7 +8,7 @@ PORT ?= 5000
 export PORT
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: axe designsystemet translations messages run serve test test-fast install install-test db browser lint format bench bench-search bench-import-web wrk clean security lock
+.PHONY: axe designsystemet translations messages run serve test test-fast install install-test db browser lint format bench bench-page-weight bench-search bench-import-web wrk clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -143,11 +143,19 @@ $(VENV)/.bench-installed: $(BIN)/activate
 
 ## Benchmarks (bench/README.md): the server under wrk at 100,000 clinics, on SQLite and, when
 ## the local PostgreSQL answers, on PostgreSQL too (database $(BENCH_POSTGRES_URL), wiped);
-## then importing 10,000 rows. Run it on an idle machine: it takes about 6 minutes.
+## then importing 10,000 rows; then the page weight. Run it on an idle machine: it takes
+## about 7 minutes.
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_server
-bench: install wrk $(VENV)/.bench-installed
+bench: install wrk $(VENV)/.bench-installed install-test browser
 	$(BIN)/python bench/server_bench.py $$($(BIN)/python bench/benchdb.py --reachable $(BENCH_POSTGRES_URL) && echo --postgres-url $(BENCH_POSTGRES_URL))
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/page_weight.py
+
+## What a phone downloads and when it shows the first result: the results, clinic and
+## contact pages in Chromium at 360×800, 4× CPU slowdown, Slow 4G, on the demo database,
+## against the targets (results page ≤ 120 KB, first result painted ≤ 1.0 s); about a minute
+bench-page-weight: install-test browser
+	$(BIN)/python bench/page_weight.py
 
 ## The search alone, one query at a time, against a full scan with geodesic distances
 bench-search: install

@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_extensions(app)
     register_blueprints(app)
+    register_static_files(app)
     register_commands(app)
     register_error_handlers(app)
     register_template_helpers(app)
@@ -133,6 +134,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(leaflet_bp)
     app.register_blueprint(markercluster_bp)
+
+
+def register_static_files(app: Flask) -> None:
+    """Static files under content-hashed names for a year; responses compressed where safe."""
+    from . import compression, static_files
+
+    static_files.init_app(app)
+    compression.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

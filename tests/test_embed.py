@@ -77,13 +77,15 @@ def test_embed_offers_the_radius_and_the_location_button(client):
     assert re.search(r'<select[^>]*name="radius"', body)
     assert '<option selected value="50">50 km</option>' in body
     assert re.search(r"<button [^>]*hidden data-locate[^>]*>Use my location</button>", body, re.S)
-    assert '<script src="/static/js/locate.js"></script>' in body
+    assert re.search(r'<script src="/static/js/locate\.[0-9a-f]{12}\.js"></script>', body)
 
 
 def test_embed_reports_its_height_only_to_the_article_sites(client):
     body = _body(client.get("/embed"))
     (origins,) = re.findall(
-        r'<script src="/static/js/embed-frame.js" data-parent-origins="([^"]*)"></script>', body
+        r'<script src="/static/js/embed-frame\.[0-9a-f]{12}\.js" data-parent-origins="([^"]*)">'
+        r"</script>",
+        body,
     )
     assert origins.split() == [ARTICLES, OLD_ARTICLES]
 
