@@ -90,3 +90,10 @@ def test_the_app_refuses_to_start_with_a_broken_vocabulary(tmp_path):
     (tmp_path / "services.json").write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ValueError, match="not in the service vocabulary: dry-needling"):
         create_app({**config_for_tests("sqlite://"), "DATA_DIR": tmp_path})
+
+
+def test_the_staff_guide_lists_every_service_in_both_languages():
+    guide = (PROJECT_ROOT / "docs" / "staff-guide.md").read_text(encoding="utf-8")
+    section = guide.split("### Services", 1)[1].split("\n### ", 1)[0]
+    for service in load_services(SERVICES).services.values():
+        assert f"| {service.names['nb']} | {service.names['en']} |" in section
