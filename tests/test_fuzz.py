@@ -385,6 +385,7 @@ def test_api_answers_match_its_openapi_description(app, live_server):
                 fuzz_operation(strategy, operation.label, f"{live_server}/api/v1", http, sent)
     assert set(sent) == {
         "GET /clinics",
+        "GET /services",
         "GET /postcodes/{code}",
         "GET /postcodes/nearest",
         "POST /contact-requests",
