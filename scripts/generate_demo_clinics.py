@@ -25,6 +25,8 @@ The rest follows how Norway works, and ``check`` refuses a file that does not:
   neighbouring municipality): the same HPR number, name and languages on both rows, each
   practice with its own agreement and answer on new patients (an agreement is usually for
   one place of work). The same HPR number is never twice at one clinic.
+- Services are from the service list (``data/services.json``), written as clinics write
+  them: in Norwegian at about two clinics in three, in English at the rest.
 - About half the clinics have a booking link (https, on .example) and, independently,
   about half say whether they have a step-free entrance, an accessible toilet and parking;
   for the others those cells are empty (unknown).
