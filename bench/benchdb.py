@@ -40,13 +40,14 @@ LANGUAGE_SHARES = (
     ("ar", 0.02),
     ("ti", 0.002),
 )
+# Vocabulary keys (data/services.json), as the directory stores services.
 SERVICES = (
-    "exercise therapy",
-    "manual therapy",
-    "dry needling",
-    "shockwave therapy",
+    "exercise-therapy",
+    "manual-therapy",
+    "dry-needling",
+    "shockwave-therapy",
     "massage",
-    "spinal manipulation",
+    "spinal-manipulation",
     "rehabilitation",
 )
 

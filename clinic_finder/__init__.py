@@ -64,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_error_handlers(app)
     register_template_helpers(app)
+    register_catalogues(app)
     register_response_headers(app)
     register_input_guard(app)
     return app
@@ -180,16 +181,25 @@ def register_template_helpers(app: Flask) -> None:
     """Make formatting helpers available to every template."""
     from .formatting import format_km, http_url
     from .models import now_utc, today
-    from .web.catalogues import urgent_warning_signs
+    from .web.catalogues import service_name, urgent_warning_signs
 
     app.add_template_filter(format_km, "km")
     app.add_template_filter(http_url, "http_url")
     # For templates/_partials/urgent_care.html, which any page may include.
     app.add_template_global(urgent_warning_signs)
+    # A service key in the page's language: ``practice.services | map("service_name")``.
+    app.add_template_filter(service_name, "service_name")
 
     @app.context_processor
     def inject_clock() -> dict:
         return {"now": now_utc(), "today": today()}
+
+
+def register_catalogues(app: Flask) -> None:
+    """Read and check the data catalogues (services, complaints, professions) at start."""
+    from .web.catalogues import check_catalogues
+
+    check_catalogues(app)
 
 
 def register_response_headers(app: Flask) -> None:

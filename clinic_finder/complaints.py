@@ -1,7 +1,9 @@
 """The complaints the article site writes about, and what each profession means for patients.
 
 Both catalogues are data (``data/complaints.json``, ``data/professions.json``), read once
-per process and checked when read, so a bad edit fails loudly at start, not on a page.
+per process and checked when read, so a bad edit fails loudly at start, not on a page. A
+complaint's services are keys of the service vocabulary (``services.py``), and every one
+must be in it.
 
 Ranking rule for a complaint (docs/features.md explains it to users): clinics are grouped by
 distance into rings ``COMPLAINT_RING_KM`` wide around the searched postcode (0–2 km,
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .models import Clinic, Profession
+from .services import ServiceVocabulary, load_services
 
 COMPLAINT_RING_KM = 2.0
 LANGUAGES = ("nb", "en")
@@ -48,14 +51,16 @@ class Complaint:
         return (lines.get(language) or lines.get("en")) if lines else None
 
     def suits_service(self, service: str) -> bool:
-        """Whether a service, as a clinician wrote it, suits this complaint."""
-        return service.strip().lower() in self.services
+        """Whether a service (a vocabulary key, as the directory stores it) suits this
+        complaint."""
+        return service in self.services
 
     def suits_services(self, services: Iterable[str]) -> bool:
         return any(self.suits_service(service) for service in services)
 
     def matching_services(self, clinic: Clinic) -> list[str]:
-        """The services the clinic's listed clinicians offer there that suit this complaint."""
+        """The keys of the services the clinic's listed clinicians offer there that suit
+        this complaint (pages name them with the ``service_name`` filter)."""
         found = []
         for practice in clinic.listed_practices:
             for service in practice.services or []:
@@ -82,8 +87,11 @@ def _profession(value: Any, where: str) -> Profession:
         raise CatalogueError(f"{where}: unknown profession {value!r}") from None
 
 
-def parse_complaints(document: dict) -> dict[str, Complaint]:
-    """Check a complaints document and return its complaints by slug, in file order."""
+def parse_complaints(document: dict, vocabulary: ServiceVocabulary) -> dict[str, Complaint]:
+    """Check a complaints document and return its complaints by slug, in file order.
+
+    Each complaint's services must be keys of ``vocabulary``.
+    """
     complaints: dict[str, Complaint] = {}
     for index, entry in enumerate(document.get("complaints") or []):
         where = f"complaints[{index}]"
@@ -100,6 +108,11 @@ def parse_complaints(document: dict) -> dict[str, Complaint]:
         services = entry.get("services") or []
         if not all(isinstance(service, str) and service.strip() for service in services):
             raise CatalogueError(f"{where}: services must be non-empty texts")
+        unknown = [service for service in services if service not in vocabulary]
+        if unknown:
+            raise CatalogueError(
+                f"{where}: services not in the service vocabulary: {', '.join(unknown)}"
+            )
         help_lines = {
             _profession(key, f"{where}.help"): _texts(value, f"{where}.help.{key}")
             for key, value in (entry.get("help") or {}).items()
@@ -108,7 +121,7 @@ def parse_complaints(document: dict) -> dict[str, Complaint]:
             slug=slug,
             names=_texts(entry.get("name"), f"{where}.name"),
             professions=professions,
-            services=frozenset(service.strip().lower() for service in services),
+            services=frozenset(services),
             help=help_lines,
         )
     if not complaints:
@@ -170,9 +183,11 @@ def _read_json(path: Path) -> dict:
 
 
 @cache
-def load_complaints(path: Path) -> dict[str, Complaint]:
-    """The complaints catalogue at ``path``, read once per process."""
-    return parse_complaints(_read_json(path))
+def load_complaints(path: Path, services_path: Path | None = None) -> dict[str, Complaint]:
+    """The complaints catalogue at ``path``, read once per process, checked against the
+    service vocabulary at ``services_path`` (by default ``services.json`` beside it)."""
+    vocabulary = load_services(services_path or path.with_name("services.json"))
+    return parse_complaints(_read_json(path), vocabulary)
 
 
 @cache

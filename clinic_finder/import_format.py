@@ -21,7 +21,9 @@ import phonenumbers
 from flask_babel import gettext as _
 
 from .hours import format_week, parse_week, week_of
+from .i18n import current_language
 from .models import PROFESSION_TERMS, LocationSource, Practice, Profession
+from .services import current_vocabulary
 from .validation import (
     clean_booking_url,
     clean_email,
@@ -89,6 +91,26 @@ def parse_coordinate(value: str) -> float:
 def parse_list(value: str) -> tuple[str, ...]:
     """A ;-separated list, within the directory's caps."""
     return tuple(clean_list(value))
+
+
+@dataclass(frozen=True)
+class ServiceCell:
+    """A services cell: the vocabulary keys it names, and what it names that the
+    vocabulary does not know (left out of the import, with a warning on the row)."""
+
+    keys: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+
+def parse_services(value: str) -> ServiceCell:
+    """A ;-separated list of services in either language (key, name or alias, any case)."""
+    keys, unknown = current_vocabulary().resolve(clean_list(value))
+    return ServiceCell(tuple(keys), tuple(unknown))
+
+
+def services_for_export(keys: list[str]) -> str:
+    """Services by their names in the current language, which the importer reads back."""
+    return ";".join(current_vocabulary().names(keys, current_language()))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -229,9 +251,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("languages", ("språk",), parse=parse_list, empty=(),
            target=("clinician", "languages"),
            export=_stored("clinician", "languages", ";".join)),
-    Column("services", ("behandlinger", "tjenester"), parse=parse_list, empty=(),
-           target=("practice", "services"),
-           export=_stored("practice", "services", ";".join)),
+    # Names in either language (services.py); validate_row keeps the keys and warns of
+    # what the vocabulary does not know.
+    Column("services", ("behandlinger", "tjenester", "tilbud"), parse=parse_services,
+           empty=ServiceCell(), target=("practice", "services"),
+           export=_stored("practice", "services", services_for_export)),
     Column("latitude", ("breddegrad",), parse=parse_coordinate, export=_coordinate("latitude")),
     Column("longitude", ("lengdegrad",), parse=parse_coordinate,
            export=_coordinate("longitude")),

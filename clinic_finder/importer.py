@@ -34,6 +34,7 @@ from .import_format import (
     COLUMNS,
     HEADER_ALIASES,
     REQUIRED_COLUMNS,
+    ServiceCell,
     one_line,
     parse_postcode,
 )
@@ -194,19 +195,22 @@ _CLINIC_FIELDS = tuple(
 
 @dataclass(frozen=True)
 class RowRecords:
-    """What an accepted row says: the clinic, the clinician, and their practice there."""
+    """What an accepted row says: the clinic, the clinician, and their practice there, and
+    what of it is not imported as written (services the vocabulary does not know)."""
 
     clinic: ClinicRecord
     clinician: ClinicianRecord
     practice: PracticeRecord
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
 class RowResult:
     """One input row: where it was, what it said, and what importing it does.
 
-    ``warnings`` say what of an accepted row is not imported as written (a clinic detail
-    that differs from an earlier row of the same clinic: the earlier row's value is kept).
+    ``warnings`` say what of an accepted row is not imported as written: a clinic detail
+    that differs from an earlier row of the same clinic (the earlier row's value is kept),
+    or a service the vocabulary does not know (left out).
     """
 
     line: int
@@ -501,6 +505,8 @@ def validate_row(
     if errors:
         return None, errors
     assert postal is not None
+    services: ServiceCell = values["services"]
+    values["services"] = services.keys
     clinic_values = _targets(values, "clinic")
     if values["latitude"] is None:
         location = locate(clinic_values["address"], postal, clinic_values["city"])
@@ -517,8 +523,22 @@ def validate_row(
         clinic,
         ClinicianRecord(**_targets(values, "clinician")),
         PracticeRecord(**_targets(values, "practice")),
+        _unknown_services_warnings(services.unknown),
     )
     return records, []
+
+
+def _unknown_services_warnings(unknown: tuple[str, ...]) -> tuple[str, ...]:
+    """A warning naming the services of a row that the vocabulary does not know."""
+    if not unknown:
+        return ()
+    return (
+        _(
+            "services: left out, as they are not in the list of services we know: "
+            "%(services)s. Write a name from the staff guide's list, in Norwegian or English.",
+            services=", ".join(repr(text) for text in unknown),
+        ),
+    )
 
 
 def clinic_key(name: str, address: str, postcode: str) -> tuple[str, ...]:
@@ -790,7 +810,8 @@ class _Plan:
             result.errors = errors
             return result
         records = self.as_in_directory(records)
-        records, result.warnings = self.first_row_wins(line, records)
+        records, differences = self.first_row_wins(line, records)
+        result.warnings = [*records.warnings, *differences]
         result.clinic, result.clinician = records.clinic, records.clinician
         result.practice = records.practice
         result.status = self.status(records)

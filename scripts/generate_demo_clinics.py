@@ -25,6 +25,8 @@ The rest follows how Norway works, and ``check`` refuses a file that does not:
   neighbouring municipality): the same HPR number, name and languages on both rows, each
   practice with its own agreement and answer on new patients (an agreement is usually for
   one place of work). The same HPR number is never twice at one clinic.
+- Services are from the service list (``data/services.json``), written as clinics write
+  them: in Norwegian at about two clinics in three, in English at the rest.
 - About half the clinics have a booking link (https, on .example) and, independently,
   about half say whether they have a step-free entrance, an accessible toilet and parking;
   for the others those cells are empty (unknown).
@@ -58,6 +60,7 @@ import random
 import re
 import sys
 import unicodedata
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,12 +71,14 @@ from typing import Any, TypeVar
 from stdnum.no import orgnr
 
 from clinic_finder.hours import DAY_ABBREVIATIONS, Week, parse_week
+from clinic_finder.services import load_services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTCODES = REPO_ROOT / "data" / "postnummer-koordinatar.tsv"
 DEFAULT_OUTPUT = REPO_ROOT / "data" / "clinics.csv"
 DEFAULT_HPR_REGISTER = REPO_ROOT / "data" / "demo_hpr_register.json"
 DEFAULT_SEED = 20261125
+VOCABULARY = load_services(REPO_ROOT / "data" / "services.json")
 
 # The clinic list's columns in the order of the practices format (issue 12): one row per
 # clinician at a clinic, the clinic's columns first.
@@ -234,35 +239,37 @@ SAMI_NAMES = NamePool(
 OTHER_ORIGIN_SHARE = 0.12
 SAMI_NAME_SHARE = 0.5  # in the Sami core municipalities
 
-# Output order of services (so a clinician's list reads the same way everywhere).
+# Output order of services (so a clinician's list reads the same way everywhere), by their
+# keys in data/services.json. The file names them as clinics write them: in Norwegian at
+# most clinics, in English at about a third (writes_services_in_english), as imports do.
 SERVICES = (
-    "exercise therapy", "manual therapy", "spinal manipulation", "dry needling",
-    "shockwave therapy", "massage", "acupuncture", "taping", "ergonomic advice",
-    "sports injuries", "rehabilitation", "pregnancy care", "pelvic girdle pain",
-    "headache treatment", "jaw treatment", "psychomotor physiotherapy",
+    "exercise-therapy", "manual-therapy", "spinal-manipulation", "dry-needling",
+    "shockwave-therapy", "massage", "acupuncture", "taping", "ergonomic-advice",
+    "sports-injuries", "rehabilitation", "pregnancy-care", "pelvic-girdle-pain",
+    "headache-treatment", "jaw-treatment", "psychomotor-physiotherapy",
 )
 # Each profession has a core service everyone offers plus typical extras (with weights).
 CORE_SERVICE = {
-    "chiropractor": "spinal manipulation",
-    "physiotherapist": "exercise therapy",
-    "manual_therapist": "manual therapy",
+    "chiropractor": "spinal-manipulation",
+    "physiotherapist": "exercise-therapy",
+    "manual_therapist": "manual-therapy",
 }
 EXTRA_SERVICES: dict[str, dict[str, int]] = {
     "chiropractor": {
-        "shockwave therapy": 6, "dry needling": 6, "exercise therapy": 4,
-        "headache treatment": 4, "jaw treatment": 3, "sports injuries": 3, "pregnancy care": 2,
-        "taping": 2, "ergonomic advice": 2, "massage": 1, "acupuncture": 1,
+        "shockwave-therapy": 6, "dry-needling": 6, "exercise-therapy": 4,
+        "headache-treatment": 4, "jaw-treatment": 3, "sports-injuries": 3, "pregnancy-care": 2,
+        "taping": 2, "ergonomic-advice": 2, "massage": 1, "acupuncture": 1,
     },
     "physiotherapist": {
-        "rehabilitation": 7, "sports injuries": 5, "taping": 4, "massage": 4,
-        "ergonomic advice": 4, "pregnancy care": 3, "pelvic girdle pain": 3, "dry needling": 3,
-        "psychomotor physiotherapy": 2, "shockwave therapy": 2, "acupuncture": 2,
-        "headache treatment": 2,
+        "rehabilitation": 7, "sports-injuries": 5, "taping": 4, "massage": 4,
+        "ergonomic-advice": 4, "pregnancy-care": 3, "pelvic-girdle-pain": 3, "dry-needling": 3,
+        "psychomotor-physiotherapy": 2, "shockwave-therapy": 2, "acupuncture": 2,
+        "headache-treatment": 2,
     },
     "manual_therapist": {
-        "exercise therapy": 8, "dry needling": 6, "headache treatment": 4,
-        "spinal manipulation": 3, "jaw treatment": 3, "shockwave therapy": 3,
-        "sports injuries": 3, "ergonomic advice": 2, "taping": 2, "rehabilitation": 2,
+        "exercise-therapy": 8, "dry-needling": 6, "headache-treatment": 4,
+        "spinal-manipulation": 3, "jaw-treatment": 3, "shockwave-therapy": 3,
+        "sports-injuries": 3, "ergonomic-advice": 2, "taping": 2, "rehabilitation": 2,
     },
 }
 
@@ -1220,6 +1227,20 @@ def check_people(clinics: Sequence[Clinic]) -> list[str]:
     return problems
 
 
+def check_services(clinics: Sequence[Clinic]) -> list[str]:
+    """Every service is in the vocabulary, and the file writes them in both languages."""
+    problems: list[str] = []
+    for clinic in clinics:
+        for practice in clinic.practices:
+            keys, unknown = VOCABULARY.resolve(service_names(clinic, practice.clinician.services))
+            if unknown or keys != list(practice.clinician.services):
+                problems.append(f"{clinic.name}: services not in the vocabulary: {unknown}")
+    english = sum(writes_services_in_english(clinic) for clinic in clinics)
+    if not 0.2 <= share(english, len(clinics)) <= 0.45:
+        problems.append(f"{english} of {len(clinics)} clinics write services in English")
+    return problems
+
+
 def check_agreements(clinics: Sequence[Clinic]) -> list[str]:
     """Chiropractors never have a public agreement; about half the physiotherapists do."""
     practices = [p for clinic in clinics for p in clinic.practices]
@@ -1323,6 +1344,7 @@ def check(
     problems = [
         *check_places(clinics, postcodes),
         *check_people(clinics),
+        *check_services(clinics),
         *check_agreements(clinics),
         *check_clinic_facts(clinics),
         *check_register(clinics, register, cases),
@@ -1362,10 +1384,22 @@ def csv_row(clinic: Clinic, practice: Practice) -> list[str]:
         clinic.agreement_municipality if practice.public_agreement else "",
         yes_no(practice.accepts_new_patients),
         ";".join(person.languages),
-        ";".join(person.services),
+        ";".join(service_names(clinic, person.services)),
         f"{clinic.latitude:.5f}",
         f"{clinic.longitude:.5f}",
     ]
+
+
+def writes_services_in_english(clinic: Clinic) -> bool:
+    """About a third of the clinics write their services in English (by a stable hash of
+    the name, so the choice uses no random numbers and changes nothing else)."""
+    return zlib.crc32(clinic.slug.encode()) % 3 == 0
+
+
+def service_names(clinic: Clinic, keys: Sequence[str]) -> list[str]:
+    """A clinician's services as their clinic writes them, in Norwegian or English."""
+    language = "en" if writes_services_in_english(clinic) else "nb"
+    return VOCABULARY.names(keys, language)
 
 
 def write_csv(path: Path, clinics: Sequence[Clinic]) -> None:

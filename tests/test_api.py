@@ -263,3 +263,21 @@ def test_lists_stored_before_the_caps_are_cut_to_them_in_answers(client, session
     assert clinician["services"] == [f"behandling {n}" for n in range(30)]
     assert clinician["languages"] == ["nb", "x" * 80]
     assert len(response.data) < 10_000
+
+
+def test_services_come_as_english_names_with_their_stable_keys(client, session):
+    make_clinic(session, services=["dry-needling", "exercise-therapy"])
+    session.commit()
+    for language in ("nb", "en"):  # the API answers in English whatever the caller reads
+        body = client.get(f"/api/v1/clinics?postcode=0150&lang={language}").get_json()
+        (clinician,) = body["results"][0]["clinicians"]
+        assert clinician["services"] == ["Dry needling", "Exercise therapy"]
+        assert clinician["service_keys"] == ["dry-needling", "exercise-therapy"]
+
+
+def test_the_service_vocabulary_names_each_key_in_both_languages(client):
+    response = client.get("/api/v1/services")
+    assert response.status_code == 200 and response.headers["ETag"]
+    services = {entry["key"]: entry["name"] for entry in response.get_json()["services"]}
+    assert services["dry-needling"] == {"nb": "Tørrnåling", "en": "Dry needling"}
+    assert services["exercise-therapy"] == {"nb": "Treningsterapi", "en": "Exercise therapy"}

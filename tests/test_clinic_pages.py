@@ -57,7 +57,7 @@ def test_clinic_page_shows_the_clinic_and_its_active_clinicians(client, session)
     )
     physio = clinic.practices[0]
     physio.clinician.languages = ["nb", "en"]
-    physio.services = ["dry needling"]
+    physio.services = ["dry-needling"]
     make_practice(
         session, clinic, new_clinician("Gone Away"), Profession.CHIROPRACTOR, active=False
     )
@@ -79,7 +79,7 @@ def test_clinic_page_shows_the_clinic_and_its_active_clinicians(client, session)
     assert "Gone Away" not in body
     assert "Struck Off" not in body
     assert "Chiropractor" in body and "Physiotherapist" in body
-    assert "dry needling" in body
+    assert "Dry needling" in body
     assert "Norwegian Bokmål, English" in body
     assert 'href="tel:+4722334455"' in body
     assert 'href="mailto:post@fysio.example"' in body
@@ -100,6 +100,16 @@ def test_clinic_page_in_norwegian_names_languages_in_norwegian(client, session):
     body = client.get(_page_url(clinic) + "?lang=nb").get_data(as_text=True)
     assert '<html lang="nb">' in body
     assert "engelsk" in body
+
+
+def test_clinic_page_names_services_in_the_pages_language(client, session):
+    clinic = make_clinic(session, name="Fysio Ås", services=["dry-needling", "exercise-therapy"])
+    session.commit()
+    norwegian = client.get(_page_url(clinic) + "?lang=nb").get_data(as_text=True)
+    assert "Tørrnåling, Treningsterapi" in norwegian
+    assert "Dry needling" not in norwegian and "dry-needling" not in norwegian
+    english = client.get(_page_url(clinic) + "?lang=en").get_data(as_text=True)
+    assert "Dry needling, Exercise therapy" in english
 
 
 def test_website_that_is_not_http_gets_no_link(client, session):

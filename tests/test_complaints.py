@@ -16,11 +16,13 @@ from clinic_finder.complaints import (
 )
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import Clinic, Clinician, Practice, Profession
+from clinic_finder.services import load_services
 
 from .helpers import rank_for_complaint
 
 COMPLAINTS = PROJECT_ROOT / "data" / "complaints.json"
 PROFESSIONS = PROJECT_ROOT / "data" / "professions.json"
+SERVICES = PROJECT_ROOT / "data" / "services.json"
 
 ARTICLE_TOPICS = {
     "low-back-pain",
@@ -75,11 +77,23 @@ def _document(**changes) -> dict:
         ({"slug": "Sciatica"}, "slug must be lower-case"),
         ({"slug": "sciatica"}, "appears twice"),
         ({"services": ["", "massage"]}, "services must be non-empty"),
+        # Services are the vocabulary's keys: a name, or a service it lacks, is refused.
+        (
+            {"services": ["massage", "Exercise therapy"]},
+            r"complaints\[0\]: services not in the service vocabulary: Exercise therapy",
+        ),
+        ({"services": ["cupping"]}, "not in the service vocabulary: cupping"),
     ],
 )
 def test_a_bad_catalogue_edit_is_refused_with_the_place_named(changes, message):
     with pytest.raises(CatalogueError, match=message):
-        parse_complaints(_document(**changes))
+        parse_complaints(_document(**changes), load_services(SERVICES))
+
+
+def test_every_complaint_service_is_in_the_vocabulary():
+    vocabulary = load_services(SERVICES)
+    for complaint in load_complaints(COMPLAINTS).values():
+        assert complaint.services and all(key in vocabulary for key in complaint.services)
 
 
 def test_a_profession_guide_missing_a_profession_is_refused():
@@ -106,11 +120,11 @@ def test_matching_clinics_come_first_within_their_ring_and_never_jump_a_ring():
     sciatica = load_complaints(COMPLAINTS)["sciatica"]
     hits = [
         (_clinic(1, "massage"), 0.4),
-        (_clinic(2, "Exercise therapy"), 1.9),  # same 0–2 km ring: moves ahead of 1
+        (_clinic(2, "exercise-therapy"), 1.9),  # same 0–2 km ring: moves ahead of 1
         (_clinic(3, "massage"), 2.1),
-        (_clinic(4, "Manuell terapi"), 3.0),  # Norwegian service name matches too
-        (_clinic(5, "manual therapy"), 5.5),  # suits, but in a farther ring: stays behind
-        (_clinic(6, "exercise therapy", active=False), 5.0),  # only an inactive clinician
+        (_clinic(4, "manual-therapy"), 3.0),
+        (_clinic(5, "manual-therapy"), 5.5),  # suits, but in a farther ring: stays behind
+        (_clinic(6, "exercise-therapy", active=False), 5.0),  # only an inactive clinician
     ]
     ranked = [clinic.id for clinic, _ in rank_for_complaint(hits, sciatica)]
     assert ranked == [2, 1, 4, 3, 5, 6]
@@ -118,5 +132,13 @@ def test_matching_clinics_come_first_within_their_ring_and_never_jump_a_ring():
 
 def test_matching_services_names_what_the_clinic_offers_for_the_complaint():
     neck = load_complaints(COMPLAINTS)["neck-pain"]
-    clinic = _clinic(1, "Dry needling", "jaw treatment", "Headache treatment")
-    assert neck.matching_services(clinic) == ["Dry needling", "Headache treatment"]
+    clinic = _clinic(1, "dry-needling", "jaw-treatment", "headache-treatment")
+    assert neck.matching_services(clinic) == ["dry-needling", "headache-treatment"]
+
+
+def test_complaints_match_services_by_key_not_by_name():
+    """The directory stores keys; a name (as stored before the vocabulary) matches nothing."""
+    neck = load_complaints(COMPLAINTS)["neck-pain"]
+    assert neck.suits_service("dry-needling")
+    assert not neck.suits_service("Dry needling")
+    assert not neck.suits_service("tørrnåling")

@@ -15,6 +15,7 @@ from collections import defaultdict
 import pytest
 
 from clinic_finder.hours import HoursError, parse_week
+from clinic_finder.services import load_services
 
 from .conftest import PROJECT_ROOT
 from .hpr_server import load_register
@@ -174,3 +175,16 @@ def test_demo_files_are_what_the_script_makes_from_its_default_seed(tmp_path):
     )
     assert clinics_csv.read_bytes() == (DATA / "clinics.csv").read_bytes()
     assert register_json.read_bytes() == (DATA / "demo_hpr_register.json").read_bytes()
+
+
+def test_every_service_is_in_the_vocabulary_and_clinics_write_them_in_both_languages(rows):
+    vocabulary = load_services(PROJECT_ROOT / "data" / "services.json")
+    written = [service for row in rows for service in row["services"].split(";") if service]
+    assert vocabulary.resolve(written)[1] == []
+    by_language = {
+        language: {vocabulary.name(key, language) for key in vocabulary.services}
+        for language in ("nb", "en")
+    }
+    norwegian = sum(service in by_language["nb"] - by_language["en"] for service in written)
+    english = sum(service in by_language["en"] - by_language["nb"] for service in written)
+    assert norwegian > english > 0.2 * len(written)  # mostly Norwegian, as clinics write

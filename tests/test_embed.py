@@ -132,7 +132,7 @@ def test_embed_ranks_by_the_complaint_and_prefills_the_contact_link(client, sess
     origin = session.get(PostalCode, "0150")
     make_clinic(session, name="Nærmest", latitude=origin.latitude + 0.002, services=["massage"])
     make_clinic(
-        session, name="Passer", latitude=origin.latitude + 0.010, services=["exercise therapy"]
+        session, name="Passer", latitude=origin.latitude + 0.010, services=["exercise-therapy"]
     )
     session.commit()
     body = _body(client.get("/embed?postcode=0150&complaint=sciatica"))

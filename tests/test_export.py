@@ -134,7 +134,7 @@ def test_export_writes_values_in_import_form(session):
     assert row["phone"] == "55 12 34 56"
     assert (row["helfo_agreement"], row["accepts_new_patients"]) == ("yes", "no")
     assert row["municipality_agreement"] == "Bergen"
-    assert (row["languages"], row["services"]) == ("nb;en", "exercise therapy;dry needling")
+    assert (row["languages"], row["services"]) == ("nb;en", "Exercise therapy;Dry needling")
     assert (row["latitude"], row["longitude"]) == ("60.395", "5.325")
     assert [row[name] for name in ACCESS_COLUMNS] == ["", "", "", ""]
 
@@ -406,8 +406,16 @@ def test_export_neutralises_every_part_a_spreadsheet_may_split_off(session, put,
 def test_export_with_split_payloads_reimports_unchanged(session, payload):
     clinic = make_clinic(session)
     clinic.name = "Ryggklinikken " + payload
-    clinic.practices[0].services = [" ".join(payload.replace(";", " ").split()), "dry needling"]
+    clinic.practices[0].services = ["massage", "dry-needling"]
     session.commit()
+    assert_round_trips(session, export_directory_csv(session), 1)
+
+
+def test_export_names_services_in_the_staff_members_language_and_reimports_unchanged(app, session):
+    import_text(session, csv_text({**GOOD_ROW, "services": "exercise therapy;kinesiotape"}))
+    app.config["DEFAULT_LOCALE"] = "nb"  # the language outside a request, as for the CLI
+    (row,) = export_rows(session)
+    assert row["services"] == "Treningsterapi;Taping"
     assert_round_trips(session, export_directory_csv(session), 1)
 
 

@@ -51,9 +51,9 @@ def _names(page: str) -> list[str]:
 
 def test_a_complaint_puts_suitable_clinics_first_among_near_ones(client, session):
     _clinic_north(session, "Nærmest, bare massasje", 0.3, services=["massage"])
-    _clinic_north(session, "Trening mot isjias", 1.6, services=["Exercise therapy"])
+    _clinic_north(session, "Trening mot isjias", 1.6, services=["exercise-therapy"])
     _clinic_north(session, "Litt lenger, massasje", 2.5, services=["massage"])
-    _clinic_north(session, "Langt unna, manuellterapi", 7.0, services=["manuell terapi"])
+    _clinic_north(session, "Langt unna, manuellterapi", 7.0, services=["manual-therapy"])
     session.commit()
 
     plain = client.get("/find?postcode=0150").get_data(as_text=True)
@@ -77,7 +77,7 @@ def test_a_complaint_puts_suitable_clinics_first_among_near_ones(client, session
 
 def test_complaint_pages_follow_each_other_without_gaps(app, client, session):
     app.config["SEARCH_PAGE_SIZE"] = 2
-    for number, services in enumerate([[], ["exercise therapy"], [], ["manual therapy"], []]):
+    for number, services in enumerate([[], ["exercise-therapy"], [], ["manual-therapy"], []]):
         _clinic_north(session, f"Klinikk {number}", 0.2 + 0.3 * number, services=services)
     session.commit()
     seen = []
@@ -89,14 +89,14 @@ def test_complaint_pages_follow_each_other_without_gaps(app, client, session):
 
 
 def test_a_complaint_deep_link_in_norwegian(app, client, session):
-    _clinic_north(session, "Ryggsenteret", 0.5, services=["treningsterapi"])
+    _clinic_north(session, "Ryggsenteret", 0.5, services=["exercise-therapy"])
     session.commit()
     page = client.get(
         "/find?postcode=0150&complaint=sciatica", headers={"Accept-Language": "nb-NO,nb;q=0.9"}
     ).get_data(as_text=True)
     assert '<html lang="nb">' in page
     assert "Hvem kan hjelpe med isjias" in page
-    assert "Tilbud for isjias: treningsterapi" in page
+    assert "Tilbud for isjias: Treningsterapi" in page  # the service in Norwegian too
     assert "Du trenger ikke henvisning fra lege" in page
     # What each profession does for it, in plain words.
     assert "kan henvise til bildediagnostikk eller spesialist" in page
@@ -177,11 +177,12 @@ def test_filters_that_nothing_near_passes_fall_back_to_the_nearest_that_do(clien
 
 def test_api_takes_a_complaint_and_says_what_suits_it(client, session):
     _clinic_north(session, "Nærmest", 0.3, services=["massage"])
-    _clinic_north(session, "Trening", 1.6, services=["exercise therapy"])
+    _clinic_north(session, "Trening", 1.6, services=["exercise-therapy"])
     session.commit()
     body = client.get("/api/v1/clinics?postcode=0150&complaint=sciatica").get_json()
     assert [hit["name"] for hit in body["results"]] == ["Trening", "Nærmest"]
-    assert body["results"][0]["complaint_services"] == ["exercise therapy"]
+    assert body["results"][0]["complaint_services"] == ["Exercise therapy"]
+    assert body["results"][0]["complaint_service_keys"] == ["exercise-therapy"]
     assert body["complaint"]["name"] == {"nb": "Isjias", "en": "Sciatica"}
     assert client.get("/api/v1/clinics?postcode=0150").get_json()["complaint"] is None
 
@@ -242,7 +243,7 @@ def _randomise_practice(rng: random.Random, practice) -> None:
     if practice.accepts_new_patients is not None:
         age = rng.choice((timedelta(days=1), timedelta(days=90), timedelta(days=90, seconds=1)))
         practice.accepts_new_patients_confirmed_at = MOMENT - age
-    practice.services = rng.sample(["exercise therapy", "massage", "Manuell terapi"], 1)
+    practice.services = rng.sample(["exercise-therapy", "massage", "manual-therapy"], 1)
     practice.active = rng.random() < 0.85
     clinician = practice.clinician
     clinician.languages = rng.sample(LANGUAGES, rng.randint(0, 2))
@@ -377,10 +378,10 @@ def test_a_complaint_search_with_nothing_near_ranks_the_nearest_by_the_rule(app,
         session,
         "Litt lenger, trening",
         far + 1.0,
-        services=["exercise therapy"],
+        services=["exercise-therapy"],
         helfo_agreement=True,
     )
-    _clinic_north(session, "Uten avtale", 1, services=["exercise therapy"])
+    _clinic_north(session, "Uten avtale", 1, services=["exercise-therapy"])
     session.commit()
     with app.test_request_context():
         sciatica = complaint_catalogue()["sciatica"]

@@ -65,6 +65,7 @@ from clinic_finder.models import (
     now_utc,
     today,
 )
+from clinic_finder.services import load_services
 from clinic_finder.textguard import without_bidi_controls
 from clinic_finder.validation import clean_email, clean_hpr_number, clean_phone, split_list
 
@@ -333,7 +334,7 @@ def seed_directory(session) -> None:
         closed_until=today() + timedelta(days=30),
     )
     closed.practices[0].clinician.languages = ["nb", "se"]
-    closed.practices[0].services = ["dry needling"]
+    closed.practices[0].services = ["dry-needling"]
     make_clinic(
         session, name="Tromsø Kiropraktor", postcode="9008", professions=(Profession.CHIROPRACTOR,)
     )
@@ -385,6 +386,7 @@ def test_api_answers_match_its_openapi_description(app, live_server):
     assert set(sent) == {
         "GET /clinics",
         "GET /places",
+        "GET /services",
         "GET /postcodes/{code}",
         "GET /postcodes/nearest",
         "POST /contact-requests",
@@ -681,7 +683,10 @@ def test_new_clinician_form_stores_all_or_nothing_of_hostile_values(app, staff_c
             assert clinician.hpr_number == clean_hpr_number(data["hpr_number"].strip())
             assert clinician.languages == split_list(data["languages"].strip(), ";,")
             assert practice.profession == Profession(data["profession"])
-            assert practice.services == split_list(data["services"].strip(), ";,")
+            assert (
+                practice.services
+                == (load_services().resolve(split_list(data["services"].strip(), ";,"))[0])
+            )
             assert practice.profession is not Profession.CHIROPRACTOR or not (
                 practice.public_agreement
             )

@@ -43,6 +43,7 @@ def test_demo_directory_imports_completely(session):
     report = import_text(session, decode_upload(DEMO_FILE.read_bytes()))
     assert report.rejected == []
     assert report.unknown_columns == []
+    assert report.with_warnings == []  # every service, Norwegian or English, is known
     assert count(session, Clinic) >= 300
     assert count(session, Clinician) >= 500
     municipalities = session.scalar(
@@ -97,7 +98,7 @@ def test_row_is_stored_with_normalised_values(session):
     assert practice.agreement_municipality == "Bergen"
     assert practice.accepts_new_patients is False
     assert practice.accepts_new_patients_confirmed_at is not None
-    assert practice.services == ["exercise therapy", "dry needling"]
+    assert practice.services == ["exercise-therapy", "dry-needling"]
     assert practice.active is True
     assert practice.clinician.languages == ["nb", "en"]
     assert practice.clinician.hpr_number == "9876543"
@@ -279,8 +280,8 @@ def test_same_hpr_at_two_clinics_makes_two_practices_of_one_clinician(session):
     )
     assert bryggen.agreement_municipality is None
     assert (fjord.services, bryggen.services) == (
-        ["exercise therapy", "dry needling"],
-        ["manual therapy"],
+        ["exercise-therapy", "dry-needling"],
+        ["manual-therapy"],
     )
 
     again = plan_import(session, csv_text(GOOD_ROW, elsewhere))
@@ -525,7 +526,7 @@ def test_norwegian_names_of_the_new_columns_are_understood(session, column, alia
     practice = session.scalars(select(Practice)).one()
     clinic = practice.clinic
     assert (practice.public_agreement, practice.agreement_municipality) == (True, "Bergen")
-    assert (practice.accepts_new_patients, practice.services) == (True, ["trening"])
+    assert (practice.accepts_new_patients, practice.services) == (True, ["exercise-therapy"])
     assert clinic.booking_url == "https://booking.example/fjord"
     assert (clinic.step_free_access, clinic.accessible_toilet, clinic.parking) == (
         True,
@@ -688,10 +689,10 @@ def test_list_cell_past_the_caps_is_rejected_naming_its_column(session, column, 
 
 
 def test_list_cell_at_the_caps_is_imported(session):
-    services = [f"behandling {n:02d} " + "z" * 66 for n in range(30)]  # 30 items of 80
-    assert {len(service) for service in services} == {80}
-    import_text(session, csv_text({**GOOD_ROW, "services": ";".join(services)}))
-    assert session.scalars(select(Practice)).one().services == services
+    languages = [f"språk {n:02d} " + "z" * 71 for n in range(30)]  # 30 items of 80
+    assert {len(language) for language in languages} == {80}
+    import_text(session, csv_text({**GOOD_ROW, "languages": ";".join(languages)}))
+    assert session.scalars(select(Practice)).one().clinician.languages == languages
 
 
 # --- encodings (issue item 13) -----------------------------------------------------------
@@ -727,7 +728,7 @@ def test_excel_unicode_text_utf16_with_tabs_is_read(session, encoding):
     assert report.counts["new"] == 1, report.rows[0].errors
     clinic = session.scalars(select(Clinic)).one()
     assert clinic.name == "Sørum Fysio"
-    assert clinic.practices[0].services == ["exercise therapy", "dry needling"]
+    assert clinic.practices[0].services == ["exercise-therapy", "dry-needling"]
 
 
 def test_utf16_without_a_bom_is_still_refused_for_its_nul_bytes():
@@ -942,3 +943,35 @@ def test_norwegian_name_of_the_opening_hours_column_is_understood(session):
     )
     assert report.unknown_columns == []
     assert stored_week(session) == "man–fre 08:00–16:00"
+
+
+# --- services: the vocabulary (issue 13) -------------------------------------------------
+
+
+def test_services_in_either_language_or_an_alias_become_the_vocabulary_keys(session):
+    rows = [
+        {**GOOD_ROW, "services": "Treningsterapi; TØRRNÅLING; kinesiotape"},
+        {**GOOD_ROW, **OTHER_CLINIC, "services": "exercise therapy;Dry needling;taping"},
+    ]
+    report = import_text(session, csv_text(*rows))
+    assert report.counts["new"] == 2 and not report.with_warnings
+    stored = [practice.services for practice in session.scalars(select(Practice))]
+    assert stored == [["exercise-therapy", "dry-needling", "taping"]] * 2
+
+
+def test_a_service_the_vocabulary_lacks_is_left_out_with_a_warning_naming_it(session):
+    report = import_text(
+        session, csv_text({**GOOD_ROW, "services": "massasje;Graston-teknikk;akupunktur"})
+    )
+    (row,) = report.rows
+    assert row.status is RowStatus.NEW  # the rest of the row is imported
+    (warning,) = row.warnings
+    assert warning.startswith("services: ") and "'Graston-teknikk'" in warning
+    assert "massasje" not in warning
+    assert session.scalars(select(Practice)).one().services == ["massage", "acupuncture"]
+
+
+def test_the_same_services_written_in_the_other_language_are_unchanged(session):
+    import_text(session, csv_text({**GOOD_ROW, "services": "exercise therapy;dry needling"}))
+    again = import_text(session, csv_text({**GOOD_ROW, "services": "Treningsterapi;Tørrnåling"}))
+    assert again.counts["unchanged"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -209,4 +210,74 @@ def test_clinics_agreement_moves_to_its_clinicians_but_never_to_a_chiropractor(
     assert [tuple(row) for row in clinicians] == [
         ("Fysio Fredriksen", "physiotherapist", 1),
         ("Kiro Karlsen", "chiropractor", 1),
+    ]
+
+
+def test_services_become_vocabulary_keys_and_unknown_ones_are_audited_not_lost(
+    empty_database_url,
+):
+    """Stored free-text services become keys, matched like an import; a text the
+    vocabulary lacks is left out but named in the audit log, and going down brings the
+    English names and that text back."""
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade(revision="e5f9a2b3c4d1")
+        with db.engine.begin() as connection:
+            _sql(
+                connection,
+                "INSERT INTO postal_code (postcode, place, municipality, county, latitude,"
+                " longitude, in_use) VALUES ('0150', 'OSLO', 'OSLO', 'OSLO', 59.91, 10.75, true)",
+            )
+            _sql(
+                connection,
+                "INSERT INTO clinic (id, name, address, postcode, city, latitude, longitude,"
+                " location_source, active, created_at, updated_at) VALUES (1, 'Ryggklinikken',"
+                " 'Gata 1', '0150', 'Oslo', 59.91, 10.75, 'given', true, '2026-01-01',"
+                " '2026-01-01')",
+            )
+            for number, services in enumerate(
+                (
+                    '["Exercise therapy", "Manuell terapi", "treningsterapi"]',
+                    '["tørrnåling", "Graston-teknikk"]',
+                    "[]",
+                ),
+                start=1,
+            ):
+                _sql(
+                    connection,
+                    "INSERT INTO clinician (id, name, hpr_number, languages, licence_status,"
+                    " created_at, updated_at) VALUES (:id, :name, :hpr, '[\"nb\"]',"
+                    " 'unchecked', '2026-01-01', '2026-01-01')",
+                    id=number,
+                    name=f"Behandler {number}",
+                    hpr=str(1000 + number),
+                )
+                _sql(
+                    connection,
+                    "INSERT INTO practice (id, clinician_id, clinic_id, profession, services,"
+                    " public_agreement, active, created_at, updated_at) VALUES (:id, :id, 1,"
+                    " 'physiotherapist', :services, false, true, '2026-01-01', '2026-01-01')",
+                    id=number,
+                    services=services,
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            services = _sql(connection, "SELECT services FROM practice ORDER BY id").scalars()
+            after = [json.loads(value) if isinstance(value, str) else value for value in services]
+            audit = _sql(
+                connection, "SELECT action, object_id, actor_label, summary FROM audit_entry"
+            ).all()
+        assert after == [["exercise-therapy", "manual-therapy"], ["dry-needling"], []]
+        assert [tuple(row[:3]) for row in audit] == [("practice.services_unknown", 2, "migration")]
+        assert "Graston-teknikk" in audit[0].summary
+
+        downgrade(revision="e5f9a2b3c4d1")
+        with db.engine.connect() as connection:
+            services = _sql(connection, "SELECT services FROM practice ORDER BY id").scalars()
+            before = [json.loads(value) if isinstance(value, str) else value for value in services]
+        db.engine.dispose()
+    assert before == [
+        ["exercise therapy", "manual therapy"],
+        ["dry needling", "Graston-teknikk"],
+        [],
     ]

@@ -39,6 +39,7 @@ from clinic_finder.models import (
     Profession,
 )
 from clinic_finder.search import RADIUS_CHOICES_KM, find_clinics_near
+from clinic_finder.services import load_services
 
 from .factories import make_clinic, make_practice, new_clinician
 from .helpers import DEMO_FILE, GOOD_ROW, csv_text, import_text
@@ -280,7 +281,8 @@ MAX_ROWS = 15
 YES = ("yes", "Yes", "JA", "ja", "true", "TRUE", "1", "y", "J")
 NO = ("no", "No", "NEI", "nei", "false", "0", "n", "N")
 LANGUAGES = ("", "nb", "nb;en", " nb ; en ;nb", "se;nb")
-SERVICES = ("", "dry needling", "exercise therapy;acupuncture")
+# Services in either language; they are stored as the vocabulary's keys.
+SERVICES = ("", "dry needling", "exercise therapy;Akupunktur", "Tørrnåling;taping")
 # An agreement's municipality as a file may give it; empty means the clinic's own.
 MUNICIPALITIES = ("", "Bergen", "Nordre Follo", "Guovdageaidnu")
 YES_NO_COLUMNS = (
@@ -871,7 +873,7 @@ def expected_people(
             row.public_agreement,
             municipality,
             row.accepts_new_patients,
-            listed(row.services),
+            load_services().resolve(listed(row.services))[0],
         )
     return clinicians, practices
 

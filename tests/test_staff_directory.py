@@ -249,7 +249,7 @@ def test_add_clinician_creates_the_person_and_the_practice_and_audits(app, staff
     practice = clinician.practices[0]
     assert practice.clinic_id == clinic.id and practice.active
     assert practice.profession is Profession.PHYSIOTHERAPIST
-    assert practice.services == ["dry needling", "exercise therapy"]
+    assert practice.services == ["dry-needling", "exercise-therapy"]
     # An agreement without a municipality is with the clinic's own.
     assert practice.public_agreement and practice.agreement_municipality == "Oslo"
     assert practice.accepts_new_patients is True
@@ -383,6 +383,49 @@ def test_edit_clinician_renames_them_at_every_clinic(app, staff_client, client, 
     assert post_form(staff_client, url, name="", languages="").status_code == 200
 
 
+def test_practice_form_takes_services_in_either_language_and_shows_the_staff_members(
+    app, staff_client, session
+):
+    clinic = make_clinic(session, services=["massage"])
+    practice = clinic.practices[0]
+    session.commit()
+    url = f"/staff/practices/{practice.id}/edit"
+    response = post_form(
+        staff_client,
+        url,
+        **_edit_form(practice, services="Tørrnåling, exercise therapy; KINESIOTAPE"),
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Practice, practice.id).services == [
+        "dry-needling",
+        "exercise-therapy",
+        "taping",
+    ]
+    english = staff_client.get(url).get_data(as_text=True)
+    assert 'value="Dry needling; Exercise therapy; Taping"' in english
+    norwegian = staff_client.get(url + "?lang=nb").get_data(as_text=True)
+    assert 'value="Tørrnåling; Treningsterapi; Taping"' in norwegian
+    assert "Trykkbølgebehandling" in norwegian  # the list of services the form knows
+
+
+def test_practice_form_refuses_a_service_it_does_not_know_naming_it(app, staff_client, session):
+    clinic = make_clinic(session, services=["massage"])
+    practice = clinic.practices[0]
+    session.commit()
+    url = f"/staff/practices/{practice.id}/edit"
+    response = post_form(
+        staff_client, url, **_edit_form(practice, services="massasje; Graston; akupunktur")
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    error = re.search(r'<p class="error-message" id="services-error">([^<]*)</p>', page)
+    assert error and "Graston" in error.group(1) and "akupunktur" not in error.group(1)
+    assert 'value="massasje; Graston; akupunktur"' in page
+    session.expire_all()
+    assert session.get(Practice, practice.id).services == ["massage"]
+
+
 def test_edit_practice_records_old_and_new_values(app, staff_client, session):
     clinic = make_clinic(session, services=["massage"])
     practice = clinic.practices[0]
@@ -390,7 +433,7 @@ def test_edit_practice_records_old_and_new_values(app, staff_client, session):
     url = f"/staff/practices/{practice.id}/edit"
     page = staff_client.get(url).get_data(as_text=True)
     assert _selected(page, "profession") == "physiotherapist"
-    assert 'value="massage"' in page
+    assert 'value="Massage"' in page
     form = _edit_form(
         practice,
         profession="manual_therapist",
@@ -404,7 +447,7 @@ def test_edit_practice_records_old_and_new_values(app, staff_client, session):
     session.expire_all()
     practice = session.get(Practice, practice.id)
     assert practice.profession is Profession.MANUAL_THERAPIST
-    assert practice.services == ["massage", "dry needling"]
+    assert practice.services == ["massage", "dry-needling"]
     assert (practice.public_agreement, practice.agreement_municipality) == (True, "Bærum")
     assert practice.accepts_new_patients is True
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "practice.update")).one()

@@ -614,3 +614,19 @@ def test_a_geocoder_found_down_is_left_alone_by_the_next_upload(geocoding_staff)
     _, preview = upload_checked(client, other)
     assert len(server.requests) == asked, "the outage is remembered across uploads"
     assert "postcode" in preview
+
+
+def test_preview_warns_of_a_service_it_does_not_know_and_imports_the_rest(
+    app, staff_client, session
+):
+    data = (
+        "Klinikknavn;Adresse;Postnr;Behandler;Yrke;HPR-nummer;Tjenester\r\n"
+        "Fjordklinikken;Strandgata 4;5003;Kari Nordmann;Fysioterapeut;9876543;"
+        '"Tørrnåling;Graston;exercise therapy"\r\n'
+    ).encode()
+    batch_id, preview = upload_checked(staff_client, data)
+    assert "1 new" in preview and "1 accepted row has a warning" in preview
+    assert "Warning: services: left out" in preview and "&#39;Graston&#39;" in preview
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    practice = session.scalars(select(Practice)).one()
+    assert practice.services == ["dry-needling", "exercise-therapy"]

@@ -26,7 +26,14 @@ from ..web.contact_submission import (
     submit_contact_request,
 )
 from ..web.search_forms import ApiSearchForm
-from ..web.serializers import complaint_json, hit_json, place_json, postcode_json
+from ..web.serializers import (
+    complaint_json,
+    hit_json,
+    place_json,
+    postcode_json,
+    service_vocabulary_json,
+    services_json,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -86,7 +93,7 @@ def clinics():
     for hit in result.hits:
         entry = hit_json(hit)
         if complaint is not None:
-            entry["complaint_services"] = complaint.matching_services(hit.clinic)
+            entry.update(services_json(complaint.matching_services(hit.clinic), "complaint_"))
         results.append(entry)
     return cacheable(
         {
@@ -115,6 +122,12 @@ def places():
     if len(text) > MAX_PLACE_LENGTH:
         return _bad_request({"q": [f"q must be at most {MAX_PLACE_LENGTH} characters."]})
     return cacheable({"places": [place_json(place) for place in suggest_places(db.session, text)]})
+
+
+@bp.get("/services")
+def services():
+    """List the service vocabulary: each key, named in Norwegian and English."""
+    return cacheable(service_vocabulary_json())
 
 
 @bp.get("/postcodes/<code>")
@@ -189,6 +202,7 @@ def _origin_allowed(origin: str | None) -> bool:
 _CORS_METHODS = {
     "api.clinics": ("GET", "If-None-Match"),
     "api.places": ("GET", "If-None-Match"),
+    "api.services": ("GET", "If-None-Match"),
     "api.postcode": ("GET", "If-None-Match"),
     "api.nearest_postcode": ("GET", "If-None-Match"),
     "api.contact_requests": ("POST", "Content-Type"),

@@ -30,7 +30,7 @@ from wtforms.validators import (
 )
 
 from ..extensions import db
-from ..i18n import PROFESSION_CHOICES, PROFESSION_NAMES, STATUS_NAMES
+from ..i18n import PROFESSION_CHOICES, PROFESSION_NAMES, STATUS_NAMES, current_language
 from ..models import LocationSource, PostalCode, Profession, RequestStatus
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
@@ -43,7 +43,9 @@ from ..validation import (
     clean_phone,
     clean_website,
     public_agreement_errors,
+    split_list,
 )
+from ..web.catalogues import service_vocabulary
 from ..web.forms import cleaned_by, name_text, stripped
 
 PRECISION_NAMES = {
@@ -225,6 +227,26 @@ class ClinicianForm(FlaskForm):
         }
 
 
+def known_services(form, field) -> None:
+    """Refuse services the vocabulary does not know, naming each (services.py)."""
+    if field.errors:  # a list over the caps says so first
+        return
+    unknown = service_vocabulary().resolve(split_list(field.data or "", LIST_SEPARATORS))[1]
+    if unknown:
+        raise ValidationError(
+            _(
+                "Not in the list of services we know: %(services)s. Choose from the list "
+                "below (Norwegian or English names both work).",
+                services=", ".join(repr(text) for text in unknown),
+            )
+        )
+
+
+def service_names_text(keys: list[str]) -> str:
+    """A practice's services as the form shows them: names in the staff member's language."""
+    return "; ".join(service_vocabulary().names(keys, current_language()))
+
+
 class PracticeForm(FlaskForm):
     """How a clinician works at one clinic, as staff edit it."""
 
@@ -236,8 +258,10 @@ class PracticeForm(FlaskForm):
     services = StringField(
         _l("Services"),
         filters=[stripped],
-        validators=[checked_list],
-        description=_l("Separated by ; or commas, e.g. dry needling; exercise therapy"),
+        validators=[checked_list, known_services],
+        description=_l(
+            "Separated by ; or commas, in Norwegian or English, e.g. tørrnåling; exercise therapy"
+        ),
     )
     public_agreement = BooleanField(_l("Public agreement (driftsavtale) for work here"))
     agreement_municipality = StringField(
@@ -264,17 +288,24 @@ class PracticeForm(FlaskForm):
             self[name].errors = [*self[name].errors, message]
         return valid and not errors
 
+    @staticmethod
+    def known_service_names() -> list[str]:
+        """Every service the form takes, named in the staff member's language."""
+        return service_vocabulary().sorted_names(current_language())
+
     def fill_from(self, practice) -> None:
         """Show a practice's values (on a GET: a POST keeps what was typed)."""
         self.profession.data = practice.profession.value
-        self.services.data = "; ".join(practice.services)
+        self.services.data = service_names_text(practice.services)
         self.accepts_new_patients.data = answer_choice(practice.accepts_new_patients)
 
     def values(self) -> dict:
         """The model values the form describes."""
         return {
             "profession": Profession(self.profession.data),
-            "services": clean_list(self.services.data or "", LIST_SEPARATORS),
+            "services": service_vocabulary().resolve(
+                clean_list(self.services.data or "", LIST_SEPARATORS)
+            )[0],
             "public_agreement": bool(self.public_agreement.data),
             "agreement_municipality": self.agreement_municipality.data or None,
             "accepts_new_patients": answer_of(self.accepts_new_patients),

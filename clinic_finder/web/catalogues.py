@@ -1,19 +1,28 @@
-"""The app's catalogues in data/: the complaints the finder knows, what each profession
-means for a patient, and the warning signs that need a doctor the same day. Read once per
-file version (complaints.py and urgent_care.py cache them)."""
+"""The app's catalogues in data/: the service vocabulary, the complaints the finder knows,
+what each profession means for a patient, and the warning signs that need a doctor the same
+day. Read once per file version (complaints.py, services.py and urgent_care.py cache them),
+and all of them once when the app starts (:func:`check_catalogues`), so a bad edit stops
+the app instead of breaking a page."""
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 
 from ..complaints import Complaint, ProfessionGuide, load_complaints, load_profession_guide
 from ..i18n import current_language
 from ..urgent_care import UrgentCare, load_urgent_care
+from ..services import ServiceVocabulary, current_vocabulary
+
+
+def service_vocabulary() -> ServiceVocabulary:
+    """The services clinicians offer (data/services.json), with names in both languages."""
+    return current_vocabulary()
 
 
 def complaint_catalogue() -> dict[str, Complaint]:
     """The complaints the finder knows (data/complaints.json), by slug."""
-    return load_complaints(current_app.config["DATA_DIR"] / "complaints.json")
+    data = current_app.config["DATA_DIR"]
+    return load_complaints(data / "complaints.json", data / "services.json")
 
 
 def profession_guide() -> ProfessionGuide:
@@ -35,3 +44,18 @@ def urgent_warning_signs(complaint: Complaint | str | None) -> dict | None:
         return None
     language = current_language()
     return {"heading": care.heading_text(language), "signs": care.sign_texts(language)}
+
+
+def service_name(key: str) -> str:
+    """A service's name in the page's language (a Jinja filter: ``key | service_name``)."""
+    from ..i18n import current_language
+
+    return service_vocabulary().name(key, current_language())
+
+
+def check_catalogues(app: Flask) -> None:
+    """Read and check every catalogue now; raise naming the bad place in the file."""
+    with app.app_context():
+        service_vocabulary()
+        complaint_catalogue()
+        profession_guide()

@@ -8,6 +8,7 @@ from ..places import Place
 from ..postcodes import PostcodePlace
 from ..search import ClinicHit
 from ..validation import capped_list
+from .catalogues import service_vocabulary
 
 
 def postcode_json(postal_code: PostalCode | PostcodePlace | Place) -> dict:
@@ -58,12 +59,31 @@ def practice_json(practice: Practice, now) -> dict:
         "hpr_number": clinician.hpr_number,
         # Lists stored before the caps (validation.py) are cut to them here.
         "languages": capped_list(clinician.languages),
-        "services": capped_list(practice.services),
+        **services_json(capped_list(practice.services)),
         "public_agreement": practice.public_agreement,
         "agreement_municipality": practice.agreement_municipality,
         # null when unknown or not confirmed within 90 days
         "accepts_new_patients": practice.accepts_new_patients_as_of(now),
         "licence": licence_json(practice),
+    }
+
+
+def services_json(keys: list[str], prefix: str = "") -> dict:
+    """Services as the API gives them: ``services`` their names (in English, like every
+    API answer), ``service_keys`` their stable vocabulary keys, in the same order."""
+    return {
+        f"{prefix}services": service_vocabulary().names(keys, "en"),
+        f"{prefix}service_keys": list(keys),
+    }
+
+
+def service_vocabulary_json() -> dict:
+    """The service vocabulary: each key with its name in both languages."""
+    return {
+        "services": [
+            {"key": service.key, "name": dict(service.names)}
+            for service in service_vocabulary().services.values()
+        ]
     }
 
 
