@@ -10,8 +10,8 @@ from flask import Flask, current_app
 
 from ..complaints import Complaint, ProfessionGuide, load_complaints, load_profession_guide
 from ..i18n import current_language
-from ..urgent_care import UrgentCare, load_urgent_care
 from ..services import ServiceVocabulary, current_vocabulary
+from ..urgent_care import UrgentCare, load_urgent_care
 
 
 def service_vocabulary() -> ServiceVocabulary:
