@@ -357,7 +357,9 @@ def _account_pause(app, account_id) -> SignInPause | None:
 
 
 def _flashes(response) -> list[str]:
-    return re.findall(r'<p class="flash[^"]*">(.*?)</p>', response.get_data(as_text=True), re.S)
+    return re.findall(
+        r'<p class="[^"]*\bflash\b[^"]*"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S
+    )
 
 
 def _sign_in_from(client, address: str, email: str, password: str):

@@ -31,7 +31,9 @@ def test_an_empty_filter_offers_the_way_back_on_a_phone(sqlite_only, session, li
     page.goto(f"{live_server}/find?postcode=0150&language=ti")
     assert page.locator("#results-heading").inner_text() == "No clinics found"
     assert page.get_by_text("Email a link to this list").count() == 0
-    way_back = page.get_by_role("link", name="Search without “Speaks: Tigrinya”")
+    way_back = page.get_by_role(
+        "link", name="Search without “Language the clinician speaks: Tigrinya”"
+    )
     box = way_back.bounding_box()
     assert box["height"] >= 44
     way_back.click()

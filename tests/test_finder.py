@@ -619,13 +619,16 @@ def test_an_empty_result_names_the_filter_and_links_to_the_search_without_it(cli
     session.commit()
     page = client.get("/find?postcode=0150&helfo=y&language=ti").get_data(as_text=True)
     assert "No clinics found" in page
-    assert "No clinic anywhere in the directory passes “Speaks: Tigrinya”" in page
+    assert (
+        "No clinic anywhere in the directory passes “Language the clinician speaks: Tigrinya”"
+        in page
+    )
     links = {
         text: href.replace("&amp;", "&")
         for href, text in re.findall(r'<a class="ds-button"[^>]* href="([^"]+)">([^<]+)</a>', page)
     }
     assert links == {
-        "Search without “Speaks: Tigrinya”": "/find?postcode=0150&radius=25&helfo=true",
+        "Search without “Language the clinician speaks: Tigrinya”": "/find?postcode=0150&radius=25&helfo=true",
         "Search without any filters": "/find?postcode=0150&radius=25",
     }
     for href in links.values():
@@ -636,7 +639,7 @@ def test_an_empty_result_in_norwegian_names_the_filter_in_norwegian(client, sess
     _clinic_north(session, "Snakker norsk", 0.5, languages=("nb",))
     session.commit()
     page = client.get("/find?postcode=0150&language=ti&lang=nb").get_data(as_text=True)
-    assert "Søk uten «Snakker: Tigrinja»" in page
+    assert "Søk uten «Språk behandleren snakker: Tigrinja»" in page
 
 
 def test_share_print_and_email_are_only_offered_for_a_list(client, session):

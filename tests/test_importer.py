@@ -376,7 +376,7 @@ def test_physiotherapist_with_and_chiropractor_without_agreement_share_a_clinic(
 
 def clinician_cards(body: str) -> dict[str, str]:
     """Each clinician card of a clinic page, by the clinician's name."""
-    cards = re.findall(r"<li>\s*<h3>(.*?)</h3>(.*?)</li>", body, flags=re.DOTALL)
+    cards = re.findall(r"<li[^>]*>\s*<h3[^>]*>(.*?)</h3>(.*?)</li>", body, flags=re.DOTALL)
     return dict(cards)
 
 

@@ -290,7 +290,9 @@ def test_add_clinician_refuses_with_a_field_error_and_keeps_what_was_typed(
     response = _add_at(staff_client, clinic, **changes)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    error = re.search(rf'<p class="error-message" id="{field}-error">([^<]*)</p>', page)
+    error = re.search(
+        rf'<p class="[^"]*\berror-message\b[^"]*"[^>]*\bid="{field}-error">([^<]*)</p>', page
+    )
     assert error and message in error.group(1)
     assert re.search(
         rf'id="{field}"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="{field}"', page
@@ -419,7 +421,9 @@ def test_practice_form_refuses_a_service_it_does_not_know_naming_it(app, staff_c
     )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    error = re.search(r'<p class="error-message" id="services-error">([^<]*)</p>', page)
+    error = re.search(
+        r'<p class="[^"]*\berror-message\b[^"]*"[^>]*\bid="services-error">([^<]*)</p>', page
+    )
     assert error and "Graston" in error.group(1) and "akupunktur" not in error.group(1)
     assert 'value="massasje; Graston; akupunktur"' in page
     session.expire_all()
@@ -505,7 +509,9 @@ def test_edit_practice_refuses_what_norway_does_not_have(
     response = post_form(staff_client, url, **_edit_form(practice, services="typed", **changes))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    error = re.search(rf'<p class="error-message" id="{field}-error">([^<]*)</p>', page)
+    error = re.search(
+        rf'<p class="[^"]*\berror-message\b[^"]*"[^>]*\bid="{field}-error">([^<]*)</p>', page
+    )
     assert error and message in error.group(1)
     assert 'value="typed"' in page
     assert _audit_actions(app) == []

@@ -290,7 +290,7 @@ class FinderForm(SearchForm):
     new_patients = BooleanField(_l("Taking new patients"), false_values=FALSE_VALUES)
     open_now = BooleanField(_l("Open now"), false_values=FALSE_VALUES)
     step_free = BooleanField(_l("Step-free entrance"), false_values=FALSE_VALUES)
-    language = SelectField(_l("Speaks"), default="", validate_choice=False)
+    language = SelectField(_l("Language the clinician speaks"), default="", validate_choice=False)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
