@@ -37,6 +37,10 @@ def init_app(app: Flask) -> None:
     # Brotli where the browser takes it (the smallest), else gzip.
     app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
     app.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["br"])
+    # No streamed response is compressed: Flask-Compress wraps the stream in a generator
+    # that never closes the file under it (a plain-named static file, sent as a stream,
+    # leaked its file handle). Hashed static files are compressed once by static_files.py.
+    app.config.setdefault("COMPRESS_STREAMS", False)
     # Level 5 costs about what gzip's 6 does, and is a fifth smaller on our pages.
     app.config.setdefault("COMPRESS_BR_LEVEL", 5)
     compress = Compress()

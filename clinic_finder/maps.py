@@ -106,12 +106,33 @@ class MetricScale(MacroElement):
     )
 
 
+class MapRegistry(MacroElement):
+    """Keep the map where page scripts find it (window.clinicFinderMaps, by its element's
+    id) and say when it is drawn: templates/_partials/map_script.html runs folium's script
+    inside a function, so its ``var map_…`` is no global. The event waits a turn, so the
+    layers added after this element are on the map by then."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (window.clinicFinderMaps = window.clinicFinderMaps || {})[
+                {{ this._parent.get_name() | tojson }}] = {{ this._parent.get_name() }};
+            window.setTimeout(function () {
+                document.dispatchEvent(new CustomEvent("clinic-map-ready",
+                    {detail: {{ this._parent.get_name() | tojson }}}));
+            }, 0);
+        {% endmacro %}
+        """
+    )
+
+
 def base_map(
     location: tuple[float, float], zoom: int, *, tiles_url: str, tiles_attribution: str
 ) -> folium.Map:
     """A folium map with our tile layer and nothing else."""
     new_map = folium.Map(location=location, zoom_start=zoom, tiles=None)
     MetricScale().add_to(new_map)
+    MapRegistry().add_to(new_map)
     # A TileProvider, not the URL: given a string, folium first searches xyzservices'
     # whole catalogue for a provider of that name, which costs milliseconds a page.
     provider = xyzservices.TileProvider(

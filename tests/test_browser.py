@@ -184,7 +184,7 @@ def test_the_whole_referral_path_in_the_browser(
     patient.get_by_label("Your name").fill("Pia Pasient")
     patient.get_by_label("Email").fill("pia@example.org")
     patient.get_by_label("What is bothering you?").fill("Vondt i nakken i tre uker")
-    patient.get_by_label("I agree that you store").check()
+    patient.get_by_label("I agree that Finn klinikk may store").check()
     patient.get_by_role("button", name="Send my request").click()
     reference = patient.locator(".reference").inner_text()
     assert reference.startswith("KF-")

@@ -63,7 +63,7 @@ def search_for(page, base_url: str, text: str) -> None:
 
 
 def listed(page) -> list[str]:
-    return page.locator("li.clinic h3").all_inner_texts()
+    return page.locator("li.clinic h2").all_inner_texts()
 
 
 def test_tromso_finds_clinics_on_a_phone(sqlite_only, clinics, geocoding_app, live_server, phone):

@@ -628,7 +628,9 @@ def test_an_empty_result_names_the_filter_and_links_to_the_search_without_it(cli
         for href, text in re.findall(r'<a class="ds-button"[^>]* href="([^"]+)">([^<]+)</a>', page)
     }
     assert links == {
-        "Search without “Language the clinician speaks: Tigrinya”": "/find?postcode=0150&radius=25&helfo=true",
+        "Search without “Language the clinician speaks: Tigrinya”": (
+            "/find?postcode=0150&radius=25&helfo=true"
+        ),
         "Search without any filters": "/find?postcode=0150&radius=25",
     }
     for href in links.values():

@@ -180,6 +180,7 @@ def test_repeat_visit_fetches_no_static_file_and_the_map_still_draws(
     cdp.on("Network.requestServedFromCache", lambda event: from_cache.add(event["requestId"]))
 
     page.goto(live_server + "/find?postcode=0150")
+    page.locator("[data-map-toggle]").click()  # on a phone the map opens on request
     page.wait_for_selector(".leaflet-marker-icon")
     page.wait_for_load_state("networkidle")  # the marker images too
     first_visit = set(static_urls.values())
@@ -190,6 +191,7 @@ def test_repeat_visit_fetches_no_static_file_and_the_map_still_draws(
     from_cache.clear()
     page.goto("about:blank")
     page.goto(live_server + "/find?postcode=0150")
+    page.locator("[data-map-toggle]").click()  # on a phone the map opens on request
     page.wait_for_selector(".leaflet-marker-icon")
     page.wait_for_load_state("networkidle")
     fetched_again = [url for request_id, url in static_urls.items() if request_id not in from_cache]

@@ -15,7 +15,7 @@
 
   function leafletMap() {
     var element = region && region.querySelector(".folium-map");
-    return element ? window[element.id] : null;
+    return element && window.clinicFinderMaps ? window.clinicFinderMaps[element.id] : null;
   }
 
   function pins() {
@@ -106,10 +106,13 @@
     });
   }
 
-  // The map may have been drawn before this script showed its region: fit it again.
-  if (wide.matches) {
-    refit();
-  }
+  // The map is drawn after the page has loaded (map_script.html); fit it to the region
+  // it is shown in then, and again whenever the region appears.
+  document.addEventListener("clinic-map-ready", function () {
+    if (mapShown()) {
+      refit();
+    }
+  });
 
   layout.addEventListener("click", function (event) {
     var card = event.target.closest("[data-clinic-id]");
