@@ -269,7 +269,7 @@ def test_embed_grows_to_fit_its_results_in_an_article_on_a_phone(
 
     finder = _search_inside(page, live_server)
     frame = _finder_frame(page, live_server)
-    assert "postcode=0150" in frame.url and "radius=10" in frame.url
+    assert "place=0150" in frame.url and "radius=10" in frame.url
     assert finder.locator("li.clinic").count() == 5
     height = _frame_height(page)
     content = frame.evaluate("document.documentElement.scrollHeight")
@@ -344,7 +344,7 @@ def test_use_my_location_searches_inside_the_article_frame(
         finder = page.frame_locator("iframe").first
         finder.get_by_role("button", name="Bruk posisjonen min").click()
         finder.locator("li.clinic").first.wait_for()
-        assert "postcode=0150" in _finder_frame(page, live_server).url
+        assert "place=0150" in _finder_frame(page, live_server).url
         page.wait_for_function(
             "() => document.querySelector('iframe').getBoundingClientRect().height > 900"
         )

@@ -62,7 +62,7 @@ def test_embed_lists_the_nearest_clinics_linking_out_in_new_tabs(client, session
     assert re.search(r'<div class="embed-actions">\s*<a class="ds-button action-call"', card)
     assert '<a class="ds-button action-call" data-variant="primary" href="tel:+4722334455">' in card
     find = re.search(r'href="(/find\?[^"]*)" target="_blank" rel="noopener">All results', body)
-    assert find and "postcode=0150" in find.group(1) and "radius=10" in find.group(1)
+    assert find and "place=0150" in find.group(1) and "radius=10" in find.group(1)
     contact = re.search(r'href="(/contact\?[^"]*)" target="_blank" rel="noopener">', body)
     assert contact and "postcode=0150" in contact.group(1)
     # No site header or footer, but a skip link, the page's language; no map to trap a finger.
