@@ -25,17 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gunicorn_process import free_port, stop_server, wait_until_healthy
 from playwright.sync_api import Browser, sync_playwright
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -161,12 +159,6 @@ class PageFigures:
     timeline: list[str]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def flask_cli(env: dict[str, str], *args: str) -> None:
     completed = subprocess.run(  # noqa: S603 - our own venv's flask, fixed arguments
         [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", *args],
@@ -204,26 +196,7 @@ def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    sys.exit("gunicorn did not answer /healthz within 30 s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    return wait_until_healthy(server, port, log)
 
 
 def warm_up(browser: Browser, url: str) -> None:

@@ -35,19 +35,18 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchdb import POSTCODE_FILE, create_bench_app
 from flask import Flask
+from gunicorn_process import free_port, stop_server, wait_until_healthy
 from search_bench import analyze, draw_places, insert_clinics, places_in_use
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -198,12 +197,6 @@ class LoadResult:
     failures: int  # non-2xx/3xx responses and socket errors
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen:
     """Start gunicorn on the database and wait until it answers /healthz."""
     env = {
@@ -234,26 +227,7 @@ def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    sys.exit("gunicorn did not answer /healthz within 30 s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    return wait_until_healthy(server, port, log)
 
 
 RESULT_LINE = re.compile(
