@@ -22,6 +22,9 @@ PAGES = {
     "search": "/find",
     "results": "/find?postcode=0150",
     "search error": "/find?postcode=0000",
+    "complaint landing": "/find?complaint=sciatica",
+    "complaint results": "/find?postcode=0150&complaint=sciatica",
+    "empty result": "/find?postcode=0150&language=ti",
     "contact form": "/contact?postcode=0150",
 }
 
@@ -34,6 +37,17 @@ def test_page_has_no_serious_accessibility_violation(
     separator = "&" if "?" in PAGES[name] else "?"
     audited_page.goto(f"{live_server}{PAGES[name]}{separator}lang={language}")
     assert audited_page.get_attribute("html", "lang") == language
+    assert serious_violations(audited_page, axe_source) == []
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_clinic_page_has_no_serious_accessibility_violation(
+    sqlite_only, directory, live_server, audited_page, axe_source, language
+):
+    audited_page.goto(f"{live_server}/find?postcode=0150&lang={language}")
+    audited_page.locator("li.clinic h2 a").first.click()
+    audited_page.wait_for_load_state()
+    assert "/clinics/" in audited_page.url
     assert serious_violations(audited_page, axe_source) == []
 
 

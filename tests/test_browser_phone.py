@@ -195,3 +195,21 @@ def test_every_control_on_a_clinic_page_is_big_enough_for_a_thumb(
     phone.wait_for_load_state()
     assert phone.locator("h1").inner_text() == "Klinikk 00"
     assert phone.evaluate(CONTROLS_TOO_SMALL) == []
+
+
+def test_the_results_say_where_to_turn_when_it_cannot_wait(
+    sqlite_only, session, live_server, phone
+):
+    _directory(session, count=2)
+    phone.goto(f"{live_server}/find?postcode=0150")
+    urgent = phone.locator(".urgent-care")
+    assert "Akutte plager? Ring legevakten på 116\xa0117" in urgent.inner_text()
+    assert urgent.locator("a[href='tel:116117']").count() == 1
+    assert urgent.locator("a[href='tel:113']").count() == 1
+    assert "nummen" not in urgent.inner_text()  # no back complaint: no warning signs
+    # With a back complaint, the signs that need a doctor the same day, and the first
+    # clinic still on the first screen.
+    phone.goto(f"{live_server}/find?postcode=0150&complaint=sciatica")
+    assert "blir nummen i skrittet" in phone.locator(".urgent-care").inner_text()
+    first = phone.locator("li.clinic").first.bounding_box()
+    assert first is not None and first["y"] < PHONE["height"]
