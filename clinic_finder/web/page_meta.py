@@ -49,6 +49,7 @@ class PageMeta:
     image_width: int = OG_IMAGE_SIZE[0]
     image_height: int = OG_IMAGE_SIZE[1]
     og_type: str = "website"
+    site_name: str = SITE_NAME
 
 
 def public_url(path: str) -> str:
@@ -68,9 +69,7 @@ def _address(arguments: Mapping[str, object], language: str | None) -> str:
     return public_url(path + ("?" + urlencode(query) if query else ""))
 
 
-def page_meta(
-    description: str, arguments: Mapping[str, object] | None = None, og_type: str = "website"
-) -> PageMeta:
+def page_meta(description: str, arguments: Mapping[str, object] | None = None) -> PageMeta:
     """This page's metadata: ``arguments`` are the query arguments that make the page."""
     arguments = arguments or {}
     language = current_language()
@@ -88,7 +87,6 @@ def page_meta(
         image_alt=gettext(
             "Finn klinikk: find a chiropractor, physiotherapist or manual therapist near you"
         ),
-        og_type=og_type,
     )
 
 
