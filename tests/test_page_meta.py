@@ -78,12 +78,15 @@ def _split(url: str) -> tuple[str, dict[str, list[str]]]:
     return f"{parts.scheme}://{parts.netloc}{parts.path}", parse_qs(parts.query)
 
 
-def assert_page_addresses(tags: HeadTags, path: str, language: str, **search: list[str]):
+def assert_page_addresses(
+    tags: HeadTags, path: str, language: str, asked_in_language: bool = True, **search: list[str]
+):
     """Canonical, og:url and hreflang: absolute on PUBLIC_BASE_URL, the search kept."""
     (canonical,) = tags.canonical
     assert tags.one("og:url") == canonical
     assert set(tags.alternates) == {"nb", "en", "x-default"}
-    assert tags.alternates[language] == canonical
+    # Asked in a language, the page is that language's address; asked without, x-default.
+    assert tags.alternates[language if asked_in_language else "x-default"] == canonical
     for code in ("nb", "en", "x-default"):
         address, query = _split(tags.alternates[code])
         assert address == BASE + path
@@ -371,12 +374,26 @@ def test_staff_pages_have_no_share_tags(public_client):
     assert tags.alternates == {}
 
 
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_address_without_a_language_is_its_own_canonical(public_client, session, language):
+    # Lighthouse and search engines: a canonical pointing at another hreflang address fails.
+    clinic = make_clinic(session, name="Bryn Helse")
+    session.commit()
+    path = _clinic_path(clinic)
+    response = public_client.get(path, headers={"Accept-Language": language})
+    tags = head_of(response)
+    assert tags.canonical == [BASE + path]
+    assert tags.one("og:locale") == {"nb": "nb_NO", "en": "en_GB"}[language]
+    assert_page_addresses(tags, path, language, asked_in_language=False)
+
+
 def test_canonical_follows_port_in_development(database_url, monkeypatch):
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     monkeypatch.setenv("PORT", "8123")
     client = create_app(config_for_tests(database_url)).test_client()
     tags = head_of(client.get("/find?lang=nb"))
     assert tags.canonical == ["http://127.0.0.1:8123/find?lang=nb"]
+    assert tags.alternates["en"] == "http://127.0.0.1:8123/find?lang=en"
     assert tags.alternates["x-default"] == "http://127.0.0.1:8123/find"
     assert tags.one("og:image").startswith("http://127.0.0.1:8123/static/")
 

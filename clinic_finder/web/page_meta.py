@@ -4,10 +4,13 @@ Every patient page gets a description in its own language, Open Graph and Twitte
 tags, a canonical link and ``hreflang`` alternates (templates/_partials/page_meta.html
 writes them). All addresses are absolute on ``PUBLIC_BASE_URL``, whatever host was asked.
 
-The page in a language is its address with ``?lang=nb`` or ``?lang=en``: that is the
-canonical link and the ``hreflang`` alternate. The address without ``lang`` answers in
-the visitor's language, so it is ``x-default``. A canonical address keeps only what makes
-the page (a search's own arguments), never what a link brought along (``utm_…``, ``from``).
+The page in a language is its address with ``?lang=nb`` or ``?lang=en`` (its ``hreflang``
+alternate); the address without ``lang`` answers in the visitor's language, so it is
+``x-default``. Each of the three is its own canonical: an address without ``lang`` that
+named ``?lang=nb`` as canonical would send search engines from the one to the other (and
+Lighthouse fails a canonical that points at another hreflang address). A canonical address
+keeps only what makes the page (a search's own arguments), never what a link brought along
+(``utm_…``, ``from``).
 """
 
 from __future__ import annotations
@@ -75,9 +78,12 @@ def page_meta(description: str, arguments: Mapping[str, object] | None = None) -
     language = current_language()
     alternates = {code: _address(arguments, code) for code in SUPPORTED_LOCALES}
     alternates["x-default"] = _address(arguments, None)
+    asked = request.args.get("lang")
     return PageMeta(
         description=description,
-        canonical_url=alternates[language],
+        canonical_url=alternates[language]
+        if asked in SUPPORTED_LOCALES
+        else alternates["x-default"],
         alternate_urls=alternates,
         locale=OPEN_GRAPH_LOCALES[language],
         alternate_locales=tuple(
