@@ -139,7 +139,7 @@ def test_accepts_new_patients_is_unknown_once_stale(client, session, fields, sho
         clinic.practices[0].accepts_new_patients_confirmed_at = now_utc() - timedelta(days=91)
     session.commit()
     body = client.get(_page_url(clinic)).get_data(as_text=True)
-    facts = body[body.index("Taking new patients") :]
+    facts = body[body.index("<dt>Taking new patients") :]
     assert shown in facts[:200]
 
 

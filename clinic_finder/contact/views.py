@@ -30,6 +30,7 @@ from ..web.contact_submission import (
     contact_requests_limit,
     submit_contact_request,
 )
+from ..web.page_meta import contact_description, page_meta, privacy_description
 from ..web.requests import no_store
 
 bp = Blueprint("contact", __name__, url_prefix="/contact")
@@ -44,6 +45,7 @@ def _form_page(form: ContactForm, status: int, **extra) -> Response:
         clinic=form.clinic,
         complaint=form.about_complaint,
         retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
+        page_meta=page_meta(contact_description()),
         **extra,
     )
     return no_store(current_app.make_response((page, status)))
@@ -141,5 +143,6 @@ def privacy():
         "contact/privacy.html",
         retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
         updated=date.fromisoformat(NOTICE_VERSION),
+        page_meta=page_meta(privacy_description()),
     )
     return current_app.make_response(page)

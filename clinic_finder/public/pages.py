@@ -30,17 +30,13 @@ from ..i18n import current_language, profession_name
 from ..models import now_utc
 from ..postcodes import lookup_postcode
 from ..search import distance_km
+from ..web.page_meta import clinic_description, page_meta, public_url
 
 bp = Blueprint("clinics", __name__)
 # Any template can link to a clinic page: url_for('clinics.clinic', clinic_id=…, slug=name|slug).
 bp.add_app_template_filter(slugify, "slug")
 # Any result card can offer directions: directions(clinic, (lat, lon) or None).
 bp.add_app_template_global(directions, "directions")
-
-
-def public_url(path: str) -> str:
-    """An absolute URL on the public site (PUBLIC_BASE_URL), whatever host was asked."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 def _canonical_path(clinic_id: int, name: str) -> str:
@@ -77,6 +73,7 @@ def clinic(clinic_id: int, slug: str):
     start = (origin.latitude, origin.longitude) if origin is not None else None
     page_url = public_url(_canonical_path(clinic.id, clinic.name))
     language = current_language()
+    moment = now_utc()
     return render_template(
         "public/clinic.html",
         clinic=clinic,
@@ -84,7 +81,6 @@ def clinic(clinic_id: int, slug: str):
         distance=distance_km(start, (clinic.latitude, clinic.longitude)) if start else None,
         directions=directions(clinic, start),
         openstreetmap_url=openstreetmap_url(clinic),
-        canonical_url=page_url,
         structured_data=clinic_structured_data(clinic, page_url),
         clinic_map=build_clinic_map(
             clinic,
@@ -94,8 +90,9 @@ def clinic(clinic_id: int, slug: str):
         profession_name=profession_name,
         language_name=lambda code: language_name(code, language),
         opening_hours=week_rows(clinic, language) if has_hours(clinic) else None,
-        open_now=is_open_at(clinic, now_utc()),
+        open_now=is_open_at(clinic, moment),
         share_url=page_url,
+        page_meta=page_meta(clinic_description(clinic, moment)),
     )
 
 

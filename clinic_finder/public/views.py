@@ -11,6 +11,7 @@ from ..i18n import PROFESSION_NAMES
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide
+from ..web.page_meta import finder_page_meta, results_page_meta
 from ..web.search_forms import LANGUAGE_CODES, FinderForm
 
 bp = Blueprint("public", __name__)
@@ -28,15 +29,17 @@ def find():
         "profession_names": PROFESSION_NAMES,
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
+    complaint = form.selected_complaint
+    context["page_meta"] = finder_page_meta(complaint)
     if "postcode" not in request.args and "place" not in request.args:
         # A deep link may bring a complaint or profession alone: a prefilled form, no error,
         # and for a complaint, who can help with it.
-        return render_template("public/find.html", **context, complaint=form.selected_complaint)
+        return render_template("public/find.html", **context, complaint=complaint)
     valid = form.validate()
     db.session.commit()  # keeps a new geocoder answer in the cache
     if form.place_choices:
         # A name several places share: the page offers them, it is no mistake of the patient.
-        return render_template("public/find.html", **context, complaint=form.selected_complaint)
+        return render_template("public/find.html", **context, complaint=complaint)
     if not valid:
         return render_template("public/find.html", **context), 400
 
@@ -61,6 +64,7 @@ def find():
     )
     page_count = max(1, -(-result.total // page_size))
     context["result"] = result
+    context["page_meta"] = results_page_meta(result, form)
     return render_template(
         "public/find.html",
         **context,
@@ -69,6 +73,6 @@ def find():
         page=form.page_number,
         page_count=page_count,
         first_index=(form.page_number - 1) * page_size if result.within_radius else 0,
-        complaint=form.selected_complaint,
+        complaint=complaint,
         open_now={hit.clinic.id: is_open_at(hit.clinic, moment) for hit in result.hits},
     )
