@@ -88,9 +88,12 @@ axe: node_modules/axe-core/axe.min.js
 ## (committed, so `make run` needs no npm). Run after changing its version in package.json.
 DS_CSS := node_modules/@digdir/designsystemet-css
 DS_STATIC := clinic_finder/static/vendor/designsystemet
-designsystemet:
+## Only the components COMPONENTS names (and the base): the rest would cost a phone's CPU
+## before the first paint. Add a component's name there before using it.
+designsystemet: $(BIN)/activate
 	npm ci --no-audit --no-fund --silent
-	cp $(DS_CSS)/dist/src/index.css $(DS_STATIC)/designsystemet.css
+	$(BIN)/python scripts/designsystemet_subset.py $(DS_CSS)/dist/src/index.css \
+	  $(DS_STATIC)/designsystemet.css $$(cat $(DS_STATIC)/COMPONENTS)
 	cp $(DS_CSS)/dist/theme/designsystemet.css $(DS_STATIC)/theme.css
 	cp $(DS_CSS)/LICENSE $(DS_STATIC)/LICENSE
 	node -p "require('./$(DS_CSS)/package.json').version" > $(DS_STATIC)/VERSION
