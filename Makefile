@@ -150,7 +150,7 @@ $(VENV)/.bench-installed: $(BIN)/activate
 ## Benchmarks (bench/README.md): the server under wrk at 100,000 clinics, on SQLite and, when
 ## the local PostgreSQL answers, on PostgreSQL too (database $(BENCH_POSTGRES_URL), wiped);
 ## then importing 10,000 rows; then the page weight; then Lighthouse. Run it on an idle
-## machine: it takes about 8 minutes.
+## machine: it takes about 11 minutes.
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_server
 bench: install wrk $(VENV)/.bench-installed install-test browser axe
 	$(BIN)/python bench/server_bench.py $$($(BIN)/python bench/benchdb.py --reachable $(BENCH_POSTGRES_URL) && echo --postgres-url $(BENCH_POSTGRES_URL))
@@ -166,7 +166,8 @@ bench-page-weight: install-test browser
 
 ## Lighthouse (npm, pinned in package.json; mobile defaults) in Debian's Chromium on the
 ## finder, a results page, a complaint's results, a clinic page and the contact page, on the
-## demo database: the four scores and LCP against the targets, and what failed; about a minute
+## demo database: the medians of 3 runs of the four scores and LCP against the targets, and
+## what failed; about four minutes
 bench-lighthouse: install-test browser axe
 	$(BIN)/python bench/lighthouse.py
 
