@@ -8,7 +8,7 @@ PORT ?= 5000
 export PORT
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: axe designsystemet translations messages run serve test test-fast install install-test db browser lint format bench bench-page-weight bench-search bench-import-web wrk clean security lock
+.PHONY: axe designsystemet icons translations messages run serve test test-fast install install-test db browser lint format bench bench-page-weight bench-lighthouse bench-search bench-import-web wrk clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -77,7 +77,8 @@ browser:
 	  else echo "Chromium missing and apt-get not usable; browser tests will skip."; fi; \
 	fi
 
-## axe-core for the accessibility tests, from the npm registry at the version package-lock.json pins
+## axe-core for the accessibility tests (and Lighthouse for `make bench-lighthouse`), from the
+## npm registry at the versions package-lock.json pins
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
 	else echo "npm missing: the accessibility tests will skip (install nodejs and npm)"; fi
@@ -98,6 +99,11 @@ designsystemet: $(BIN)/activate
 	cp $(DS_CSS)/LICENSE $(DS_STATIC)/LICENSE
 	node -p "require('./$(DS_CSS)/package.json').version" > $(DS_STATIC)/VERSION
 
+## The favicon set and the web app manifest, rendered from clinic_finder/static/icons/icon.svg
+## and Designsystemet's theme by headless Chromium (committed, so `make run` needs neither).
+## Run after changing the SVG or the theme.
+icons: install-test browser
+	$(BIN)/python scripts/make_icons.py
 
 ## Tests run on one pytest-xdist worker per CPU, each with databases of its own (SQLite
 ## files; on PostgreSQL TEST_DATABASE_URL's name plus the worker id, e.g. test_gw0).
@@ -146,19 +152,27 @@ $(VENV)/.bench-installed: $(BIN)/activate
 
 ## Benchmarks (bench/README.md): the server under wrk at 100,000 clinics, on SQLite and, when
 ## the local PostgreSQL answers, on PostgreSQL too (database $(BENCH_POSTGRES_URL), wiped);
-## then importing 10,000 rows; then the page weight. Run it on an idle machine: it takes
-## about 7 minutes.
+## then importing 10,000 rows; then the page weight; then Lighthouse. Run it on an idle
+## machine: it takes about 11 minutes.
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_server
-bench: install wrk $(VENV)/.bench-installed install-test browser
+bench: install wrk $(VENV)/.bench-installed install-test browser axe
 	$(BIN)/python bench/server_bench.py $$($(BIN)/python bench/benchdb.py --reachable $(BENCH_POSTGRES_URL) && echo --postgres-url $(BENCH_POSTGRES_URL))
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/lighthouse.py
 
 ## What a phone downloads and when it shows the first result: the results, clinic and
 ## contact pages in Chromium at 360×800, 4× CPU slowdown, Slow 4G, on the demo database,
 ## against the targets (results page ≤ 120 KB, first result painted ≤ 1.0 s); about a minute
 bench-page-weight: install-test browser
 	$(BIN)/python bench/page_weight.py
+
+## Lighthouse (npm, pinned in package.json; mobile defaults) in Debian's Chromium on the
+## finder, a results page, a complaint's results, a clinic page and the contact page, on the
+## demo database: the medians of 3 runs of the four scores and LCP against the targets, and
+## what failed; about four minutes
+bench-lighthouse: install-test browser axe
+	$(BIN)/python bench/lighthouse.py
 
 ## The search alone, one query at a time, against a full scan with geodesic distances
 bench-search: install

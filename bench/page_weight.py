@@ -171,6 +171,18 @@ def flask_cli(env: dict[str, str], *args: str) -> None:
         sys.exit(f"flask {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}")
 
 
+def demo_environment(workdir: Path) -> dict[str, str]:
+    """The app's settings for a demo database in this folder: development, geocoding off,
+    no rate limits."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir / 'demo.sqlite3'}",
+        "APP_ENV": "development",
+        "GEOCODER": "none",
+        "RATELIMIT_ENABLED": "false",
+    }
+
+
 def build_demo_database(env: dict[str, str]) -> None:
     """Migrate, then load the postcodes and the demo clinics, as `make db` does."""
     flask_cli(env, "db", "upgrade")
@@ -386,13 +398,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not Path(args.chromium).exists():
         sys.exit(f"No Chromium at {args.chromium}: `make browser` installs Debian's.")
     with tempfile.TemporaryDirectory(prefix="page-weight-") as workdir:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{Path(workdir) / 'demo.sqlite3'}",
-            "APP_ENV": "development",
-            "GEOCODER": "none",
-            "RATELIMIT_ENABLED": "false",
-        }
+        env = demo_environment(Path(workdir))
         print("building the demo database …", file=sys.stderr, flush=True)
         build_demo_database(env)
         port = free_port()

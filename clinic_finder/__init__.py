@@ -118,6 +118,7 @@ def _tune_sqlite_connection(dbapi_connection, _connection_record) -> None:
 def register_blueprints(app: Flask) -> None:
     """Attach one blueprint per area."""
     from .api.views import bp as api_bp
+    from .browser_files import bp as browser_files_bp
     from .contact.views import bp as contact_bp
     from .health import bp as health_bp
     from .public.embed import bp as embed_bp
@@ -133,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(browser_files_bp)
     app.register_blueprint(leaflet_bp)
     app.register_blueprint(markercluster_bp)
 

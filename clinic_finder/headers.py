@@ -72,7 +72,8 @@ def content_security_policy(
         "style-src": "'self'",
         # data: is Leaflet's blank image for tiles it cancels.
         "img-src": f"'self' data: {tiles}",
-        "connect-src": "'self'",
+        # The tile server too: static/js/tile-probe.js asks it whether it answers.
+        "connect-src": f"'self' {tiles}",
         "font-src": "'self'",
         "object-src": "'none'",
         "base-uri": "'self'",

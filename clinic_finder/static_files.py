@@ -212,6 +212,9 @@ class StaticFilesWithoutSession(SecureCookieSessionInterface):
     def save_session(self, app, session, response) -> None:
         if request.endpoint is not None and self.manifest.serves(request.endpoint):
             return
+        # The same for a static file served at a fixed path (browser_files.py).
+        if getattr(app.view_functions.get(request.endpoint or ""), "static_file", False):
+            return
         super().save_session(app, session, response)
 
 
