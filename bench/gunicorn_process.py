@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -9,11 +10,39 @@ import time
 import urllib.request
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, log: Path, *, workers: int = 2, options: tuple = ()
+) -> subprocess.Popen:
+    """Serve wsgi:app with our venv's gunicorn (not production's gunicorn.conf.py) on the
+    port, its output in the log; return once it answers /healthz."""
+    server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            # Not ./gunicorn.conf.py (production's, which gunicorn reads by itself).
+            "--config",
+            os.devnull,
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            *options,
+            "wsgi:app",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    return wait_until_healthy(server, port, log)
 
 
 def wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gunicorn_process import free_port, stop_server, wait_until_healthy
+from gunicorn_process import free_port, start_gunicorn, stop_server
 from playwright.sync_api import Browser, sync_playwright
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -196,26 +196,8 @@ def build_demo_database(env: dict[str, str]) -> None:
 
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     """Start gunicorn on the demo database and wait until it answers /healthz."""
-    server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            os.devnull,  # not production's gunicorn.conf.py
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            # The access log tells which static files a repeat visit really fetched.
-            "--access-logfile",
-            "-",
-            "wsgi:app",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    return wait_until_healthy(server, port, log)
+    # The access log tells which static files a repeat visit really fetched.
+    return start_gunicorn(env, port, log, options=("--access-logfile", "-"))
 
 
 def warm_up(browser: Browser, url: str) -> None:

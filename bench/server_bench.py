@@ -46,7 +46,7 @@ from pathlib import Path
 
 from benchdb import POSTCODE_FILE, create_bench_app
 from flask import Flask
-from gunicorn_process import free_port, stop_server, wait_until_healthy
+from gunicorn_process import free_port, start_gunicorn, stop_server
 from search_bench import analyze, draw_places, insert_clinics, places_in_use
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -207,27 +207,8 @@ def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen:
         # The benchmark is one client asking thousands of times a second.
         "RATELIMIT_ENABLED": "false",
     }
-    server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            # Not ./gunicorn.conf.py (production's, which gunicorn reads by itself).
-            "--config",
-            os.devnull,
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        # The access log (a line a request) would drown the figures; it is kept aside.
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    return wait_until_healthy(server, port, log)
+    # The access log (a line a request) would drown the figures; it is kept aside.
+    return start_gunicorn(env, port, log, workers=WORKERS, options=("--log-level", "warning"))
 
 
 RESULT_LINE = re.compile(
