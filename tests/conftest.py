@@ -522,6 +522,20 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+# A phone as most patients hold one: 360×800 CSS pixels, in Norwegian.
+PHONE = {"width": 360, "height": 800}
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport=PHONE, locale="nb-NO")
+    page = context.new_page()
+    # Map tiles are on the internet, which tests can't reach: refuse them at once.
+    page.route("**/tile.openstreetmap.org/**", lambda route: route.abort())
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def audited_page(browser):
     # bypass_csp only lets the test's own axe script in; the page is served unchanged.

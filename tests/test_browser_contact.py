@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import PHONE
 from .helpers import serious_violations
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 800}
 # Measured before issue 13 at 360×800 in Norwegian: the form was 2,611 px tall and the
 # consent box started 3,107 px down the page, below ~900 px of privacy text.
 FORM_HEIGHT_BEFORE = 2611
 CONSENT_TOP_BEFORE = 3107
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, locale="nb-NO")
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _box(page, selector: str) -> dict:

@@ -12,25 +12,15 @@ from playwright.sync_api import expect
 
 from clinic_finder.models import PostalCode
 
+from .conftest import PHONE
 from .factories import make_clinic
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 800}
 ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Mobile Safari/537.36"
 )
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, locale="nb-NO")
-    page = context.new_page()
-    # Map tiles are on the internet, which tests can't reach: refuse them at once.
-    page.route("**/tile.openstreetmap.org/**", lambda route: route.abort())
-    yield page
-    context.close()
 
 
 def _directory(session, count: int = 22) -> None:

@@ -14,13 +14,13 @@ import pytest
 
 from clinic_finder import geocoding
 
+from .conftest import PHONE
 from .factories import make_clinic
 from .helpers import serious_violations, watch
 from .nominatim_server import NominatimServer, running_nominatim
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 800}
 MAJORSTUEN = (59.9296, 10.7146)
 
 
@@ -48,6 +48,7 @@ def clinics(session):
 
 @pytest.fixture
 def phone(browser):
+    # In English, unlike conftest's phone: these tests read the English pages.
     context = browser.new_context(viewport=PHONE)
     context.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
     page = context.new_page()
