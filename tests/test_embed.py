@@ -366,3 +366,13 @@ def test_snippet_page_refuses_a_language_we_do_not_have(admin_client):
     response = admin_client.get("/staff/embed?language=sv")
     assert response.status_code == 400
     assert 'id="snippet-iframe"' not in _body(response)
+
+
+def test_embed_offers_the_choice_for_a_name_several_places_share(client):
+    response = client.get("/embed?place=B%C3%B8&lang=nb&complaint=sciatica")
+    body = _body(response)
+    assert response.status_code == 200
+    links = re.findall(r'href="(/embed\?[^"]*)"', body)
+    assert len(links) == 2
+    for link in links:
+        assert "lang=nb" in link and "complaint=sciatica" in link and "place=B" in link

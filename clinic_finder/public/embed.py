@@ -47,6 +47,9 @@ def embed():
         return render_template("public/embed.html", result=None, **context)
     valid = form.validate()
     db.session.commit()  # keeps a new geocoder answer in the cache
+    if form.place_choices:
+        # A name several places share: offered as a choice, as the full finder does.
+        return render_template("public/embed.html", result=None, **context)
     if not valid:
         return render_template("public/embed.html", result=None, **context), 400
     result = run_finder(
