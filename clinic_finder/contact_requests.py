@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
@@ -179,6 +179,7 @@ def create_contact_request(
         consent_given_at=now_utc(),
         consent_notice_version=notice_version(retention_days),
         status=RequestStatus.NEW,
+        language=patient_language or _current_language(),
     )
     session.add(request)
     session.flush()
@@ -205,6 +206,12 @@ def create_contact_request(
         )
     session.flush()
     return request, messages
+
+
+def _current_language() -> str | None:
+    """The language of the page being answered, if any."""
+    locale = get_locale()
+    return str(locale) if locale is not None else None
 
 
 def _queue(
@@ -527,6 +534,7 @@ def request_as_json(session: Session, request: ContactRequest) -> dict[str, Any]
         "consent_given_at": request.consent_given_at.isoformat(),
         "consent_notice_version": request.consent_notice_version,
         "status": request.status.value,
+        "language": request.language,
         "history": [
             {
                 "at": event.at.isoformat(),

@@ -731,8 +731,15 @@ class ContactRequest(db.Model):
     # When staff first answered (moved it on from "new"); overdue is measured until then.
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The language the patient wrote in (the page's, "nb" or "en"): staff answer in it, and
+    # an English-only patient stands out in the inbox. None for requests from before it
+    # was kept.
+    language: Mapped[str | None] = mapped_column(String(5))
+    # The staff member who has taken the request on; None: nobody yet.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
 
     clinic: Mapped[Clinic | None] = relationship()
+    owner: Mapped[StaffUser | None] = relationship()
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.at", cascade="all, delete-orphan"
     )

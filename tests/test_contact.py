@@ -108,6 +108,25 @@ def test_request_is_stored_with_consent_record_and_confirmed_with_reference(app,
     assert request.reference not in response.headers["Location"]
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "expected"), [("nb-NO,nb;q=0.9", "nb"), ("en-GB,en;q=0.8", "en")]
+)
+def test_request_keeps_the_language_the_patient_wrote_in(app, client, accept_language, expected):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = accept_language
+    assert send(client).status_code == 302
+    (request,) = stored(app)
+    assert request.language == expected
+
+
+def test_api_request_keeps_the_visitors_language(app, client):
+    response = client.post(
+        "/api/v1/contact-requests", json=API_BODY, headers={"Accept-Language": "nb-NO"}
+    )
+    assert response.status_code == 201
+    (request,) = stored(app)
+    assert request.language == "nb"
+
+
 def test_notifications_carry_no_health_details(app, client):
     send(client)
     with app.app_context():
