@@ -258,6 +258,12 @@ SETTINGS: tuple[Setting, ...] = (
         doc="contact requests older than this are deleted by flask requests purge",
     ),
     Setting(
+        "REFERRAL_UNDO_MINUTES",
+        float,
+        5.0,
+        doc="how long a referral's emails wait in the outbox, so staff can cancel it",
+    ),
+    Setting(
         "CONTACT_RATE_LIMIT",
         str,
         "5 per hour;20 per day",

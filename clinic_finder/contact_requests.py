@@ -20,17 +20,15 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 from stdnum.no import fodselsnummer
 
 from .audit import record
-from .i18n import format_moment, profession_name
-from .mail import checked_address, queue_email, render_email
+from .i18n import format_moment
+from .mail import queue_email, render_email
 from .models import (
-    Clinic,
     ContactRequest,
     OutboxMessage,
     Profession,
@@ -94,6 +92,7 @@ class ContactDetails:
     contact_time: str = ""
     clinic_id: int | None = None
     share_message_with_clinic: bool = False
+    complaint: str | None = None  # the slug of the article's complaint, if any
 
 
 def notice_version(retention_days: int) -> str:
@@ -285,153 +284,6 @@ def _record_note(session: Session, actor: StaffUser, request: ContactRequest) ->
     record(session, actor, "request.note", "contact_request", request.id, {}, request.reference)
 
 
-def referral_email(request: ContactRequest, clinic: Clinic, staff: StaffUser) -> tuple[str, str]:
-    """Subject and body of a referral: the description only if the patient allowed it."""
-    return render_email(
-        "referral_clinic.txt",
-        request=request,
-        clinic=clinic,
-        wanted=(
-            profession_name(request.profession).lower()
-            if request.profession
-            else _("not sure (advise them)")
-        ),
-        contact_time=CONTACT_TIMES.get(request.contact_time, CONTACT_TIMES["any"]),
-        duration=DURATIONS.get(request.duration) or _("not given"),
-        staff_email=staff.email,
-    )
-
-
-def referral_patient_email(request: ContactRequest, clinic: Clinic) -> tuple[str, str]:
-    """Subject and body telling the patient which clinic has their request; nothing they typed."""
-    return render_email("referral_patient.txt", reference=request.reference, clinic=clinic)
-
-
-def _unsendable_clinic_address(clinic: Clinic) -> str | None:
-    """Say why the clinic cannot be emailed (no address, or one we cannot send to), or None."""
-    if not clinic.email:
-        if clinic.phone:
-            return _(
-                "%(clinic)s has no email address in the directory; call them (%(phone)s) or "
-                "add one first.",
-                clinic=clinic.name,
-                phone=clinic.phone,
-            )
-        return _(
-            "%(clinic)s has no email address in the directory (and no phone either); "
-            "add one first.",
-            clinic=clinic.name,
-        )
-    try:
-        checked_address(clinic.email)
-    except ValueError:
-        # Stored before addresses had to be ones we can send to (or by hand, in the database).
-        if clinic.phone:
-            return _(
-                "We cannot send email to %(clinic)s at the address in the directory "
-                "(%(email)s); call them (%(phone)s) or correct the address first.",
-                clinic=clinic.name,
-                email=clinic.email,
-                phone=clinic.phone,
-            )
-        return _(
-            "We cannot send email to %(clinic)s at the address in the directory "
-            "(%(email)s); correct the address first.",
-            clinic=clinic.name,
-            email=clinic.email,
-        )
-    return None
-
-
-def _check_referral_addresses(request: ContactRequest, clinic: Clinic, tell_patient: bool):
-    """Refuse a referral whose emails could not be sent, saying what to do instead."""
-    problem = _unsendable_clinic_address(clinic)
-    if problem is not None:
-        raise ContactRequestError(problem)
-    if tell_patient and request.email:
-        try:
-            checked_address(request.email)
-        except ValueError:
-            raise ContactRequestError(
-                _(
-                    "We cannot send email to the patient's address (%(email)s). Untick "
-                    "“Also email the patient the clinic's name” and tell them by phone.",
-                    email=request.email,
-                )
-            ) from None
-
-
-def refer(
-    session: Session,
-    actor: StaffUser,
-    request: ContactRequest,
-    clinic: Clinic,
-    *,
-    tell_patient: bool,
-    language: str | None = None,
-) -> tuple[Referral, list[OutboxMessage]]:
-    """Refer the patient to a clinic by email, record it, and mark the request referred.
-
-    The emails are written in ``language`` (by default, the current request's): the
-    patient's own language is not stored with a request.
-    """
-    _check_referral_addresses(request, clinic, tell_patient)
-    referral = Referral(
-        request=request,
-        clinic=clinic,
-        referred_by=actor,
-        shared_message=request.share_message_with_clinic,
-    )
-    session.add(referral)
-    messages = [
-        _queue(
-            session,
-            request,
-            "referral.clinic",
-            clinic.email,
-            language,
-            lambda: referral_email(request, clinic, actor),
-        )
-    ]
-    if tell_patient and request.email:
-        messages.append(
-            _queue(
-                session,
-                request,
-                "referral.patient",
-                request.email,
-                language,
-                lambda: referral_patient_email(request, clinic),
-            )
-        )
-    # A note in the request's history, which staff read in their own language.
-    note = _("Referred to %(clinic)s", clinic=clinic.name)
-    change_status(session, actor, request, RequestStatus.REFERRED, note=note)
-    _record_referral(session, actor, referral, patient_told=len(messages) > 1)
-    session.flush()
-    return referral, messages
-
-
-def _record_referral(
-    session: Session, actor: StaffUser, referral: Referral, *, patient_told: bool
-) -> None:
-    request, clinic = referral.request, referral.clinic
-    record(
-        session,
-        actor,
-        "request.referral",
-        "contact_request",
-        request.id,
-        {
-            "clinic_id": clinic.id,
-            "clinic": clinic.name,
-            "description_shared": referral.shared_message,
-            "patient_told": patient_told,
-        },
-        summary=f"{request.reference} referred to {clinic.name}",
-    )
-
-
 def record_view(session: Session, actor: StaffUser, request: ContactRequest) -> None:
     """Audit that a staff member opened a request's details."""
     record(session, actor, "request.view", "contact_request", request.id, {}, request.reference)
@@ -485,6 +337,8 @@ def requests_of_person(
 def _email_status(message: OutboxMessage) -> str:
     if message.sent_at is not None:
         return "sent"
+    if message.cancelled_at is not None:
+        return "cancelled"
     return "failing" if message.attempts else "waiting"
 
 
@@ -530,6 +384,7 @@ def request_as_json(session: Session, request: ContactRequest) -> dict[str, Any]
         "duration": request.duration,
         "contact_time": request.contact_time,
         "clinic_asked_about": request.clinic.name if request.clinic else None,
+        "complaint": request.complaint,
         "share_message_with_clinic": request.share_message_with_clinic,
         "consent_given_at": request.consent_given_at.isoformat(),
         "consent_notice_version": request.consent_notice_version,
@@ -549,6 +404,7 @@ def request_as_json(session: Session, request: ContactRequest) -> dict[str, Any]
                 "at": referral.at.isoformat(),
                 "clinic": referral.clinic.name,
                 "description_shared": referral.shared_message,
+                "cancelled_at": _iso(referral.cancelled_at),
             }
             for referral in request.referrals
         ],

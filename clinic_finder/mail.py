@@ -236,8 +236,13 @@ def queue_email(
     body: str,
     kind: str,
     request_id: int | None = None,
+    referral_id: int | None = None,
+    send_at: datetime | None = None,
 ) -> OutboxMessage:
-    """Add an email to the outbox (the caller commits); raise ValueError for a bad address."""
+    """Add an email to the outbox (the caller commits); raise ValueError for a bad address.
+
+    ``send_at`` holds it back until then (e.g. while a referral can still be undone).
+    """
     if not kind or len(kind) > MAX_KIND_LENGTH:
         raise ValueError(f"An email's kind has 1 to {MAX_KIND_LENGTH} characters.")
     # A patient's name may end up in a subject, so line breaks there are folded, not refused.
@@ -250,8 +255,9 @@ def queue_email(
         subject=subject,
         body=body,
         request_id=request_id,
+        referral_id=referral_id,
         attempts=0,
-        next_attempt_at=now_utc(),
+        next_attempt_at=send_at or now_utc(),
     )
     session.add(message)
     return message
@@ -295,7 +301,9 @@ class SendReport:
 
 
 def _unsent(only_ids: Collection[int] | None):
-    query = select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.sent_at.is_(None), OutboxMessage.cancelled_at.is_(None)
+    )
     if only_ids is not None:
         query = query.where(OutboxMessage.id.in_(list(only_ids)))
     return query
@@ -323,9 +331,11 @@ def _claim_next(
             .where(
                 OutboxMessage.id == message_id,
                 OutboxMessage.sent_at.is_(None),
+                # Of a claim and a cancellation (cancel_unsent), exactly one matches.
+                OutboxMessage.cancelled_at.is_(None),
                 OutboxMessage.next_attempt_at <= moment,
             )
-            .values(next_attempt_at=moment + CLAIM_LEASE)
+            .values(next_attempt_at=moment + CLAIM_LEASE, claimed_at=now_utc())
             .execution_options(synchronize_session=False)
         )
         session.commit()
@@ -363,6 +373,7 @@ def send_due(
         except Exception as error:
             message.attempts += 1
             message.next_attempt_at = moment + retry_delay(message.attempts)
+            message.claimed_at = None  # not on its way: it may be cancelled until tried again
             message.last_error = type(error).__name__[:200]  # never str(error): it may quote
             session.commit()
             report.failed += 1
@@ -389,6 +400,32 @@ def send_due(
     return report
 
 
+def cancel_unsent(session: Session, message_ids: Collection[int]) -> bool:
+    """Cancel these messages if no sender has taken any of them; say whether it did.
+
+    One conditional UPDATE, the counterpart of the sender's claim (``_claim_next``): a
+    message a sender holds (it may be on its way, or its sender died mid-send), has sent or
+    has cancelled already does not match, and whichever of claim and cancellation comes
+    second matches nothing. It is all or nothing: when not every message matched, the
+    caller must roll back, so none is cancelled. Never commits.
+    """
+    ids = list(message_ids)
+    if not ids:
+        return True
+    cancelled = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.cancelled_at.is_(None),
+            OutboxMessage.claimed_at.is_(None),
+        )
+        .values(cancelled_at=now_utc())
+        .execution_options(synchronize_session=False)
+    )
+    return cancelled.rowcount == len(ids)
+
+
 @dataclass
 class OutboxStatus:
     """How the outbox stands: counts, and how long the oldest unsent message has waited."""
@@ -401,7 +438,7 @@ class OutboxStatus:
 
 def outbox_status(session: Session) -> OutboxStatus:
     """Count waiting, failing and sent messages, and find the oldest waiting one."""
-    unsent = OutboxMessage.sent_at.is_(None)
+    unsent = OutboxMessage.sent_at.is_(None) & OutboxMessage.cancelled_at.is_(None)
     waiting, failing, oldest = session.execute(
         select(
             func.count(),

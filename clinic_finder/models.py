@@ -737,6 +737,9 @@ class ContactRequest(db.Model):
     language: Mapped[str | None] = mapped_column(String(5))
     # The staff member who has taken the request on; None: nobody yet.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # The complaint the patient came about (a slug of complaints.json, from the article's
+    # link), for the referral; None if none, or for requests from before it was kept.
+    complaint: Mapped[str | None] = mapped_column(String(60))
 
     clinic: Mapped[Clinic | None] = relationship()
     owner: Mapped[StaffUser | None] = relationship()
@@ -785,7 +788,8 @@ class RequestEvent(db.Model):
 
 
 class Referral(db.Model):
-    """Staff referred a request's patient to a clinic: who, where, when."""
+    """Staff referred a request's patient to a clinic: who, where, when; and whether it
+    was cancelled before its emails went (kept, not deleted: the history is the truth)."""
 
     __tablename__ = "referral"
 
@@ -795,10 +799,14 @@ class Referral(db.Model):
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
     shared_message: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
     request: Mapped[ContactRequest] = relationship(back_populates="referrals")
     clinic: Mapped[Clinic] = relationship()
-    referred_by: Mapped[StaffUser | None] = relationship()
+    referred_by: Mapped[StaffUser | None] = relationship(foreign_keys=[referred_by_id])
+    cancelled_by: Mapped[StaffUser | None] = relationship(foreign_keys=[cancelled_by_id])
+    messages: Mapped[list[OutboxMessage]] = relationship(order_by="OutboxMessage.id")
 
 
 class OutboxMessage(db.Model):
@@ -814,10 +822,17 @@ class OutboxMessage(db.Model):
     body: Mapped[str] = mapped_column(Text)
     # Purging a request purges its messages (a referral email names the patient).
     request_id: Mapped[int | None] = mapped_column(ForeignKey("contact_request.id"), index=True)
+    # The referral this email carries out: cancelling it cancels the email, if not yet sent.
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, index=True
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # When a sender took it to send; cleared when that attempt failed. While set and not
+    # sent, the email may be on its way (or its sender died mid-send): it cannot be cancelled.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Cancelled before any sender took it: never sent.
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The kind of failure only (e.g. "SMTPConnectError"), never message content.
     last_error: Mapped[str | None] = mapped_column(String(200))

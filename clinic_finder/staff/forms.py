@@ -468,6 +468,7 @@ class ReferralForm(FlaskForm):
         _l("Clinic"), validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)]
     )
     tell_patient = BooleanField(_l("Also email the patient the clinic's name"), default=True)
+    again = BooleanField(_l("Yes, send this clinic the referral again"))
 
 
 class PersonLookupForm(FlaskForm):

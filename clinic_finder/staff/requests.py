@@ -7,13 +7,24 @@ each view of a request is audited, and nothing identifying goes into a URL.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import case, select
 
+from ..clinic_pages import language_name
 from ..contact_requests import (
     CONTACT_TIMES,
     DURATIONS,
@@ -23,15 +34,31 @@ from ..contact_requests import (
     delete_person,
     export_person,
     record_view,
-    refer,
     requests_of_person,
 )
 from ..erasure import erase_deleted_rows
 from ..extensions import db
-from ..i18n import status_name
-from ..mail import send_after_commit
-from ..models import Clinic, ContactRequest, PostalCode, Profession, RequestStatus, now_utc
-from ..search import find_clinics_near
+from ..i18n import current_language, format_number, status_name
+from ..models import (
+    Clinic,
+    ContactRequest,
+    PostalCode,
+    Profession,
+    Referral,
+    RequestStatus,
+    now_utc,
+)
+from ..referrals import (
+    cancel_referral,
+    describe_candidate,
+    refer,
+    referral_candidates,
+    referral_drafts,
+    referral_state,
+    sends_at,
+)
+from ..search import distance_km
+from ..web.catalogues import complaint_catalogue
 from ..web.requests import page_number
 from . import admin_required, bp
 from .forms import (
@@ -44,7 +71,6 @@ from .forms import (
 )
 
 REQUESTS_PER_PAGE = 50
-REFERRAL_CANDIDATES = 10
 
 
 @bp.get("/requests")
@@ -80,25 +106,20 @@ def request_detail(request_id: int):
     contact_request = db.get_or_404(ContactRequest, request_id)
     record_view(db.session, current_user, contact_request)
     db.session.commit()
-    candidates = []
-    origin = db.session.get(PostalCode, contact_request.postcode)
-    if origin is not None:
-        candidates = find_clinics_near(
-            db.session,
-            origin,
-            radius_km=25,
-            profession=contact_request.profession,
-            limit=REFERRAL_CANDIDATES,
-        )
+    complaint = complaint_catalogue().get(contact_request.complaint or "")
     return render_template(
         "staff/request.html",
         contact_request=contact_request,
-        candidates=candidates,
+        candidates=referral_candidates(db.session, contact_request, complaint, now_utc()),
+        complaint=complaint,
+        referral_state=referral_state,
+        sends_at=sends_at,
         status_form=RequestStatusForm(status=contact_request.status.value),
         note_form=RequestNoteForm(),
-        referral_form=ReferralForm(),
+        cancel_form=ConfirmForm(),
         durations=DURATIONS,
         contact_times=CONTACT_TIMES,
+        language_name=_language_name,
         now=now_utc(),
     )
 
@@ -142,37 +163,137 @@ def request_note(request_id: int):
     return redirect(url_for("staff.request_detail", request_id=contact_request.id))
 
 
+def _minutes(minutes: float) -> str:
+    """Minutes as the page's language writes a number ("5", "2,5")."""
+    return format_number(minutes, 0 if float(minutes).is_integer() else 1)
+
+
+def _language_name(code: str | None) -> str:
+    """A language code named in the page's language ("engelsk")."""
+    return language_name(code or current_app.config["DEFAULT_LOCALE"], current_language())
+
+
+def _referable_clinic(clinic_id: int) -> Clinic | None:
+    """The clinic to refer to, if it is still in the directory; else say so."""
+    clinic = db.session.get(Clinic, clinic_id)
+    if clinic is None or not clinic.active:
+        flash(_("That clinic is not in the directory any more."), "error")
+        return None
+    return clinic
+
+
+@bp.get("/requests/<int:request_id>/referral/<int:clinic_id>")
+def referral_preview(request_id: int, clinic_id: int):
+    """Show exactly what a referral to this clinic would send, with the button to send it."""
+    contact_request = db.get_or_404(ContactRequest, request_id)
+    clinic = _referable_clinic(clinic_id)
+    if clinic is None:
+        return redirect(url_for("staff.request_detail", request_id=request_id))
+    tell_patient = bool(contact_request.email)
+    form = ReferralForm(clinic_id=clinic.id, tell_patient=tell_patient)
+    problem = None
+    drafts = []
+    try:
+        drafts = referral_drafts(
+            contact_request,
+            clinic,
+            current_user,
+            tell_patient=tell_patient,
+            clinic_language=current_app.config["DEFAULT_LOCALE"],
+        )
+    except ContactRequestError as error:
+        problem = str(error)
+    complaint = complaint_catalogue().get(contact_request.complaint or "")
+    origin = db.session.get(PostalCode, contact_request.postcode)
+    km = (
+        distance_km((origin.latitude, origin.longitude), (clinic.latitude, clinic.longitude))
+        if origin is not None
+        else None
+    )
+    return render_template(
+        "staff/referral_preview.html",
+        contact_request=contact_request,
+        clinic=clinic,
+        candidate=describe_candidate(contact_request, clinic, km, complaint, now_utc()),
+        complaint=complaint,
+        drafts={draft.kind: draft for draft in drafts},
+        problem=problem,
+        form=form,
+        hold_minutes=_minutes(current_app.config["REFERRAL_UNDO_MINUTES"]),
+        language_name=_language_name,
+    )
+
+
 @bp.post("/requests/<int:request_id>/referral")
 def request_referral(request_id: int):
-    """Refer the patient to the chosen clinic by email and mark the request referred."""
+    """Send a previewed referral: queue its emails, held a few minutes so it can be undone."""
     contact_request = db.get_or_404(ContactRequest, request_id)
     form = ReferralForm()
-    if form.validate_on_submit():
-        clinic = db.session.get(Clinic, form.clinic_id.data)
-        if clinic is None or not clinic.active:
-            flash(_("That clinic is not in the directory any more."), "error")
-        else:
-            try:
-                _referral, messages = refer(
-                    db.session,
-                    current_user,
-                    contact_request,
-                    clinic,
-                    tell_patient=bool(form.tell_patient.data),
-                    # Clinics read the site's language; the patient's own is not stored.
-                    language=current_app.config["DEFAULT_LOCALE"],
-                )
-            except ContactRequestError as error:
-                db.session.rollback()
-                flash(str(error), "error")
-            else:
-                db.session.commit()
-                send_after_commit([message.id for message in messages])
-                flash(
-                    _("Referred to %(clinic)s; the clinic is being emailed.", clinic=clinic.name),
-                    "success",
-                )
-    return redirect(url_for("staff.request_detail", request_id=contact_request.id))
+    back = url_for("staff.request_detail", request_id=contact_request.id)
+    if not form.validate_on_submit():
+        flash(
+            _("The referral was not sent: the form had expired or was incomplete. Try again."),
+            "error",
+        )
+        return redirect(back)
+    clinic = _referable_clinic(form.clinic_id.data)
+    if clinic is None:
+        return redirect(back)
+    try:
+        refer(
+            db.session,
+            current_user,
+            contact_request,
+            clinic,
+            tell_patient=bool(form.tell_patient.data),
+            language=current_app.config["DEFAULT_LOCALE"],
+            hold=timedelta(minutes=current_app.config["REFERRAL_UNDO_MINUTES"]),
+            again=bool(form.again.data),
+        )
+    except ContactRequestError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(
+            url_for("staff.referral_preview", request_id=contact_request.id, clinic_id=clinic.id)
+        )
+    db.session.commit()
+    flash(
+        _(
+            "Referred to %(clinic)s. The emails go in a few minutes; until then you can "
+            "cancel the referral here.",
+            clinic=clinic.name,
+        ),
+        "success",
+    )
+    return redirect(back)
+
+
+@bp.post("/requests/<int:request_id>/referrals/<int:referral_id>/cancel")
+def referral_cancel(request_id: int, referral_id: int):
+    """Cancel a referral whose emails have not gone yet; say so if it is too late."""
+    referral = db.get_or_404(Referral, referral_id)
+    back = url_for("staff.request_detail", request_id=request_id)
+    if referral.request_id != request_id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        flash(_("Nothing was cancelled: the form had expired. Please try again."), "error")
+        return redirect(back)
+    clinic_name = referral.clinic.name
+    try:
+        cancel_referral(db.session, current_user, referral)
+    except ContactRequestError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(back)
+    db.session.commit()
+    flash(
+        _(
+            "The referral to %(clinic)s is cancelled; no email about it was sent.",
+            clinic=clinic_name,
+        ),
+        "success",
+    )
+    return redirect(back)
 
 
 @bp.route("/privacy", methods=["GET", "POST"])

@@ -171,7 +171,8 @@ class ContactForm(FlaskForm):
         validators=[DataRequired(_l("You must agree so that we can handle your request."))],
     )
     # The complaint the patient came about (a slug from the catalogue), carried through the
-    # form only to show the right urgent-care advice; it is not stored with the request.
+    # form for the right urgent-care advice, and stored (if the catalogue knows it) so staff
+    # can refer to a clinic whose services suit it.
     complaint = HiddenField(filters=[stripped])
     # A honeypot: hidden from people (CSS and aria-hidden), irresistible to form-filling bots.
     website = StringField(_l("Leave this field empty"))
@@ -252,4 +253,5 @@ class ContactForm(FlaskForm):
             contact_time=self.contact_time.data or "any",
             clinic_id=self.clinic.id if self.clinic else None,
             share_message_with_clinic=bool(self.share_message_with_clinic.data),
+            complaint=self.complaint.data if self.about_complaint else None,
         )
