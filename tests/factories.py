@@ -111,3 +111,46 @@ def make_clinic(
         )
     session.flush()
     return clinic
+
+
+def make_contact_request(
+    session: Session,
+    *,
+    name: str = "Pia Pasient",
+    email: str | None = "pia@example.org",
+    phone: str | None = None,
+    postcode: str = "0150",
+    profession: Profession | None = Profession.PHYSIOTHERAPIST,
+    clinic: Clinic | None = None,
+    language: str | None = "nb",
+    complaint: str | None = None,
+    share: bool = False,
+):
+    """Store a patient's contact request as the form does (its notices queued); return it."""
+    from clinic_finder.contact_requests import ContactDetails, create_contact_request
+
+    request, _ = create_contact_request(
+        session,
+        ContactDetails(
+            name=name,
+            email=email,
+            phone=phone,
+            postcode=postcode,
+            profession=profession,
+            message="Vondt i ryggen og ned i beinet i tre uker",
+            duration="weeks",
+            contact_time="evening",
+            clinic_id=clinic.id if clinic is not None else None,
+            share_message_with_clinic=share,
+            complaint=complaint,
+        ),
+        staff_inbox="inbox@clinic-finder.example",
+        base_url="https://finnklinikk.example",
+        retention_days=180,
+        patient_language=language,
+        staff_language="nb",
+    )
+    if language is None:
+        request.language = None
+    session.flush()
+    return request

@@ -636,3 +636,13 @@ def test_contact_api_refuses_a_file_naming_the_field(app, client):
     response = client.post(API, data=data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert set(response.get_json()["errors"]) == {"message"}
+
+
+@pytest.mark.parametrize(("slug", "kept"), [("sciatica", "sciatica"), ("no-such-thing", None)])
+def test_form_from_an_article_stores_the_complaint_it_came_about(app, client, slug, kept):
+    page = client.get(f"/contact?postcode=0150&complaint={slug}").get_data(as_text=True)
+
+    assert send_back(client, page).status_code == 302
+
+    (request,) = stored(app)
+    assert request.complaint == kept
