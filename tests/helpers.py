@@ -33,7 +33,7 @@ from clinic_finder.extensions import db
 from clinic_finder.import_format import CANONICAL_COLUMNS
 from clinic_finder.importer import apply_import, plan_import
 from clinic_finder.imports import create_batch, plan_batch
-from clinic_finder.models import ContactRequest, OutboxMessage, Profession
+from clinic_finder.models import ContactRequest, OutboxMessage, Profession, StaffUser
 from clinic_finder.staff import OPEN_ENDPOINTS
 
 from .conftest import (
@@ -44,7 +44,7 @@ from .conftest import (
     set_up_link,
     wait_for,
 )
-from .factories import make_clinic
+from .factories import make_clinic, make_contact_request
 from .smtp_server import free_port
 
 # --- clinic lists in the import format ----------------------------------------------------
@@ -405,6 +405,14 @@ def make_object(app: Flask, argument: str, name: str) -> int | str:
                 base_url="https://finnklinikk.example",
             )
             object_id = contact_request.id
+        elif argument == "referral_id":  # a referral still held in the outbox
+            from clinic_finder.referrals import refer
+
+            staff = session.get(StaffUser, make_staff(app, "referrer@clinic-finder.example"))
+            clinic = make_clinic(session, name=name, email="post@klinikk.example")
+            contact_request = make_contact_request(session, name=name)
+            referral, _ = refer(session, staff, contact_request, clinic, tell_patient=True)
+            object_id = referral.id
         elif argument == "user_id":
             return make_staff(app, "colleague@clinic-finder.example")
         elif argument == "token":  # a one-time link's: a real one, so its page runs

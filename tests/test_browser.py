@@ -17,7 +17,7 @@ from sqlalchemy import select
 from clinic_finder.extensions import db
 from clinic_finder.models import OutboxMessage, PostalCode, Profession
 
-from .conftest import STAFF_PASSWORD, current_code, make_staff, wait_for
+from .conftest import STAFF_PASSWORD, current_code, deliver_due, make_staff, wait_for
 from .factories import make_clinic
 from .helpers import TILE_HOST, all_csp_violations, record_csp_violations, watch
 
@@ -206,11 +206,12 @@ def test_the_whole_referral_path_in_the_browser(
     staff.goto(f"{live_server}/staff/requests")
     assert reference in staff.locator("main").inner_text()
     staff.goto(f"{live_server}{link}")
-    row = staff.locator("tr", has_text="Ryggsenteret")
-    row.get_by_role("button", name="Refer here").click()
-    assert "Referred" in staff.locator("main").inner_text()
+    card = staff.locator("li.referral-candidate", has_text="Ryggsenteret")
+    card.get_by_role("link", name="Preview referral").click()
+    staff.get_by_role("button", name="Send referral").click()
+    assert "Referred to Ryggsenteret" in staff.locator("main").inner_text()
 
-    _all_mail_out(app, runner)
+    deliver_due(app, runner)  # the referral is held a few minutes, for undoing it
     [referral] = [m for m in smtp.messages if m["To"] == "post@ryggsenteret.example"]
     assert reference in referral["Subject"] and "Pia Pasient" in referral.get_content()
     told = [m for m in smtp.messages if m["To"] == "pia@example.org"]
