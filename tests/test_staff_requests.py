@@ -72,7 +72,7 @@ def test_inbox_is_for_staff_only(client, app):
 
 
 def test_inbox_lists_new_first_and_marks_overdue(app, staff_client):
-    old = make_request(app, age_hours=50)
+    old = make_request(app, age_hours=24 * 14)  # more than 48 working hours, holidays or not
     fresh = make_request(app, age_hours=1)
     page = staff_client.get("/staff/requests").get_data(as_text=True)
     with app.app_context():
