@@ -1,15 +1,19 @@
-"""Small functions that put clinics, clinicians and their practices in the database for tests."""
+"""Small functions that put clinics, clinicians, their practices and contact requests in the
+database for tests."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
     Clinic,
     Clinician,
+    ContactRequest,
     LocationSource,
     PostalCode,
     Practice,
@@ -111,3 +115,39 @@ def make_clinic(
         )
     session.flush()
     return clinic
+
+
+def make_contact_request(
+    session: Session,
+    *,
+    name: str = "Pia Pasient",
+    message: str = "Vondt i ryggen",
+    profession: Profession | None = Profession.PHYSIOTHERAPIST,
+    language: str | None = "nb",
+    clinic_id: int | None = None,
+    owner_id: int | None = None,
+    created_at: datetime | None = None,
+    age: timedelta = timedelta(),
+) -> ContactRequest:
+    """A request as a patient sends it from the form, received ``age`` ago (or at a time)."""
+    request, _messages = create_contact_request(
+        session,
+        ContactDetails(
+            name=name,
+            email="pasient@example.org",
+            phone=None,
+            postcode="0150",
+            profession=profession,
+            message=message,
+            clinic_id=clinic_id,
+        ),
+        staff_inbox="staff-inbox@clinic-finder.example",
+        base_url="https://finnklinikk.example",
+        retention_days=180,
+        patient_language=language or "nb",
+    )
+    request.language = language
+    request.owner_id = owner_id
+    request.created_at = created_at or now_utc() - age
+    session.flush()
+    return request
