@@ -20,9 +20,10 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 from stdnum.no import fodselsnummer
 
 from .audit import record
@@ -39,6 +40,7 @@ from .models import (
     now_utc,
 )
 from .validation import email_spellings
+from .working_hours import overdue_cutoff
 
 # Bump when the privacy notice's wording changes. What a request stores is notice_version():
 # this plus the retention period, the one setting the notice's text shows.
@@ -287,6 +289,204 @@ def _record_note(session: Session, actor: StaffUser, request: ContactRequest) ->
 def record_view(session: Session, actor: StaffUser, request: ContactRequest) -> None:
     """Audit that a staff member opened a request's details."""
     record(session, actor, "request.view", "contact_request", request.id, {}, request.reference)
+
+
+class OwnerConflict(ContactRequestError):
+    """Someone else took the request between the page being shown and the button pressed."""
+
+    def __init__(self, request: ContactRequest):
+        owner = request.owner
+        if owner is None:
+            message = _(
+                "%(reference)s was let go in the meantime; nobody has it now. Look again "
+                "before you take it.",
+                reference=request.reference,
+            )
+        else:
+            message = _(
+                "%(owner)s took %(reference)s in the meantime, so it stays with them. To "
+                "take it over, give it to yourself.",
+                owner=owner.email,
+                reference=request.reference,
+            )
+        super().__init__(message)
+
+
+def _set_owner_if_still(
+    session: Session, request: ContactRequest, owner: StaffUser | None, *still: Any
+) -> None:
+    """Set the owner in one conditional UPDATE, or raise OwnerConflict if ``still`` fails.
+
+    The condition is checked by the database as it writes the row, so of two people
+    pressing "take" at the same moment, the second is told, not overruled.
+    """
+    changed = session.execute(
+        update(ContactRequest)
+        .where(ContactRequest.id == request.id, or_(*still))
+        .values(owner_id=owner.id if owner else None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(request)
+    if changed.rowcount != 1:
+        raise OwnerConflict(request)
+
+
+def _record_owner(
+    session: Session,
+    actor: StaffUser,
+    request: ContactRequest,
+    previous: StaffUser | None,
+    *,
+    action: str,
+    note: str,
+) -> RequestEvent:
+    """Put an owner change in the request's history and in the audit log."""
+    event = RequestEvent(request=request, actor=actor, kind="owner", text=note)
+    session.add(event)
+    owner = request.owner
+    record(
+        session,
+        actor,
+        action,
+        "contact_request",
+        request.id,
+        {"owner": [previous.email if previous else None, owner.email if owner else None]},
+        summary=request.reference,
+    )
+    session.flush()
+    return event
+
+
+def claim(
+    session: Session, actor: StaffUser, request: ContactRequest, *, seen_owner_id: int | None
+) -> RequestEvent | None:
+    """Take a request on, unless someone other than the owner shown took it meanwhile.
+
+    ``seen_owner_id`` is the owner the staff member saw (None: nobody). Raises
+    OwnerConflict, naming who has it now, when another took it since.
+    """
+    if request.owner_id == actor.id:
+        return None
+    previous = request.owner
+    still = [ContactRequest.owner_id.is_(None)]
+    if seen_owner_id is not None:
+        still.append(ContactRequest.owner_id == seen_owner_id)
+    _set_owner_if_still(session, request, actor, *still)
+    # The history is read by staff, in their own language, like a referral's note.
+    return _record_owner(
+        session, actor, request, previous, action="request.claim", note=_("Took the request")
+    )
+
+
+def assign(
+    session: Session, actor: StaffUser, request: ContactRequest, owner: StaffUser
+) -> RequestEvent | None:
+    """Give a request to a staff member: an explicit choice, so it may take it from another."""
+    if not owner.active:
+        raise ContactRequestError(
+            _("%(email)s is deactivated; choose someone else.", email=owner.email)
+        )
+    if request.owner_id == owner.id:
+        return None
+    previous = request.owner
+    request.owner = owner
+    note = (
+        _("Took the request")
+        if owner.id == actor.id
+        else _("Assigned the request to %(email)s", email=owner.email)
+    )
+    return _record_owner(session, actor, request, previous, action="request.assign", note=note)
+
+
+def release(
+    session: Session, actor: StaffUser, request: ContactRequest, *, seen_owner_id: int | None
+) -> RequestEvent | None:
+    """Let a request go (nobody has it), unless its owner changed since it was shown."""
+    if seen_owner_id is None:
+        return None
+    previous = request.owner
+    _set_owner_if_still(session, request, None, ContactRequest.owner_id == seen_owner_id)
+    return _record_owner(
+        session, actor, request, previous, action="request.release", note=_("Let the request go")
+    )
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """Which requests the inbox shows, and in what order (every field from the URL)."""
+
+    status: str = "open"  # "open" (new and in progress), "" (all), or a RequestStatus value
+    profession: str = ""  # "", "none" (not sure), or a Profession value
+    language: str = ""  # "", "nb", "en", or "unknown" (from before the language was kept)
+    clinic: str = ""  # "", "yes" (asked about a clinic), "no"
+    owner: str = ""  # "", "me", "none", or a staff member's id
+    overdue: bool = False
+    sort: str = "status"  # "status" (new first, then oldest), "oldest", "newest"
+
+
+OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.IN_PROGRESS)
+_STATUS_ORDER = case(
+    *[(ContactRequest.status == status, number) for number, status in enumerate(RequestStatus)]
+)
+
+
+def _overdue(cutoff: datetime):
+    """The SQL twin of ContactRequest.is_overdue, given ``overdue_cutoff(now)``."""
+    return (
+        (ContactRequest.status == RequestStatus.NEW)
+        & ContactRequest.first_response_at.is_(None)
+        & (ContactRequest.created_at < cutoff)
+    )
+
+
+def inbox_query(wanted: InboxFilter, *, me: StaffUser, now: datetime) -> Select:
+    """Select the requests the inbox shows for these filters, in their order."""
+    query = select(ContactRequest).options(
+        selectinload(ContactRequest.clinic), selectinload(ContactRequest.owner)
+    )
+    if wanted.status == "open":
+        query = query.where(ContactRequest.status.in_(OPEN_STATUSES))
+    elif wanted.status:
+        query = query.where(ContactRequest.status == RequestStatus(wanted.status))
+    if wanted.profession == "none":
+        query = query.where(ContactRequest.profession.is_(None))
+    elif wanted.profession:
+        query = query.where(ContactRequest.profession == Profession(wanted.profession))
+    if wanted.language == "unknown":
+        query = query.where(ContactRequest.language.is_(None))
+    elif wanted.language:
+        query = query.where(ContactRequest.language == wanted.language)
+    if wanted.clinic == "yes":
+        query = query.where(ContactRequest.clinic_id.is_not(None))
+    elif wanted.clinic == "no":
+        query = query.where(ContactRequest.clinic_id.is_(None))
+    if wanted.owner == "me":
+        query = query.where(ContactRequest.owner_id == me.id)
+    elif wanted.owner == "none":
+        query = query.where(ContactRequest.owner_id.is_(None))
+    elif wanted.owner:
+        query = query.where(ContactRequest.owner_id == int(wanted.owner))
+    if wanted.overdue:
+        query = query.where(_overdue(overdue_cutoff(now)))
+    if wanted.sort == "newest":
+        return query.order_by(ContactRequest.created_at.desc(), ContactRequest.id.desc())
+    if wanted.sort == "oldest":
+        return query.order_by(ContactRequest.created_at, ContactRequest.id)
+    return query.order_by(_STATUS_ORDER, ContactRequest.created_at, ContactRequest.id)
+
+
+def inbox_counts(session: Session, me: StaffUser, now: datetime) -> dict[str, int]:
+    """How many requests are new, overdue, and open and mine: one query."""
+    new, overdue, mine = session.execute(
+        select(
+            func.count().filter(ContactRequest.status == RequestStatus.NEW),
+            func.count().filter(_overdue(overdue_cutoff(now))),
+            func.count().filter(
+                ContactRequest.status.in_(OPEN_STATUSES), ContactRequest.owner_id == me.id
+            ),
+        ).select_from(ContactRequest)
+    ).one()
+    return {"new": new, "overdue": overdue, "mine": mine}
 
 
 def _delete_requests(session: Session, request_ids: list[int]) -> None:

@@ -754,19 +754,20 @@ class ContactRequest(db.Model):
     def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
         return without_bidi_controls(value)
 
-    def is_overdue(self, now: datetime) -> bool:
-        """Whether the request has waited more than 48 hours without an answer."""
+    def is_overdue(self, now: datetime, cutoff: datetime | None = None) -> bool:
+        """Whether the request has waited more than 48 working hours without an answer.
+
+        ``cutoff`` is ``overdue_cutoff(now)``, for a list that asks of many requests.
+        """
+        # Imported here: working_hours needs this module's time zone.
+        from .working_hours import overdue_cutoff
+
         if self.first_response_at is not None or self.status is not RequestStatus.NEW:
             return False
-        created = self.created_at
-        created = as_utc(created)
-        return now - created > REQUEST_ANSWER_WITHIN
+        return as_utc(self.created_at) < (cutoff or overdue_cutoff(now))
 
     def __repr__(self) -> str:  # never the content
         return f"<ContactRequest {self.reference}>"
-
-
-REQUEST_ANSWER_WITHIN = timedelta(hours=48)
 
 
 class RequestEvent(db.Model):

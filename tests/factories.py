@@ -1,15 +1,19 @@
-"""Small functions that put clinics, clinicians and their practices in the database for tests."""
+"""Small functions that put clinics, clinicians, their practices and contact requests in the
+database for tests."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from clinic_finder.contact_requests import ContactDetails, create_contact_request
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
     Clinic,
     Clinician,
+    ContactRequest,
     LocationSource,
     PostalCode,
     Practice,
@@ -121,15 +125,19 @@ def make_contact_request(
     phone: str | None = None,
     postcode: str = "0150",
     profession: Profession | None = Profession.PHYSIOTHERAPIST,
+    message: str = "Vondt i ryggen og ned i beinet i tre uker",
     clinic: Clinic | None = None,
+    clinic_id: int | None = None,
     language: str | None = "nb",
     complaint: str | None = None,
     share: bool = False,
-):
-    """Store a patient's contact request as the form does (its notices queued); return it."""
-    from clinic_finder.contact_requests import ContactDetails, create_contact_request
-
-    request, _ = create_contact_request(
+    owner_id: int | None = None,
+    created_at: datetime | None = None,
+    age: timedelta = timedelta(),
+) -> ContactRequest:
+    """Store a patient's contact request as the form does (its notices queued), received
+    ``age`` ago (or at ``created_at``); return it."""
+    request, _messages = create_contact_request(
         session,
         ContactDetails(
             name=name,
@@ -137,20 +145,22 @@ def make_contact_request(
             phone=phone,
             postcode=postcode,
             profession=profession,
-            message="Vondt i ryggen og ned i beinet i tre uker",
+            message=message,
             duration="weeks",
             contact_time="evening",
-            clinic_id=clinic.id if clinic is not None else None,
+            clinic_id=clinic.id if clinic is not None else clinic_id,
             share_message_with_clinic=share,
             complaint=complaint,
         ),
         staff_inbox="inbox@clinic-finder.example",
         base_url="https://finnklinikk.example",
         retention_days=180,
-        patient_language=language,
+        patient_language=language or "nb",
         staff_language="nb",
     )
-    if language is None:
-        request.language = None
+    # None: a request from before the patient's language was kept.
+    request.language = language
+    request.owner_id = owner_id
+    request.created_at = created_at or now_utc() - age
     session.flush()
     return request

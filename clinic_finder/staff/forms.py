@@ -31,7 +31,7 @@ from wtforms.validators import (
 
 from ..extensions import db
 from ..i18n import PROFESSION_CHOICES, PROFESSION_NAMES, STATUS_NAMES, current_language
-from ..models import LocationSource, PostalCode, Profession, RequestStatus
+from ..models import LocationSource, PostalCode, Profession, RequestStatus, StaffUser
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
@@ -426,7 +426,7 @@ class ConfirmForm(FlaskForm):
 
 
 class RequestFilterForm(FilterForm):
-    """Filters for the staff inbox."""
+    """Filters and order for the staff inbox; every value is in the URL, none personal."""
 
     status = SelectField(
         _l("Status"),
@@ -442,6 +442,87 @@ class RequestFilterForm(FilterForm):
         default="",
         invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
+    language = SelectField(
+        _l("Language"),
+        choices=[
+            SelectChoice("", _l("Any")),
+            SelectChoice("nb", _l("Norwegian")),
+            SelectChoice("en", _l("English")),
+            SelectChoice("unknown", _l("Not known")),
+        ],
+        default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
+    )
+    clinic = SelectField(
+        _l("About clinic"),
+        choices=[
+            SelectChoice("", _l("Any")),
+            SelectChoice("yes", _l("About a clinic")),
+            SelectChoice("no", _l("No clinic named")),
+        ],
+        default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
+    )
+    # The staff members are added by with_staff().
+    owner = SelectField(
+        _l("Owner"),
+        choices=[
+            SelectChoice("", _l("Anyone or nobody")),
+            SelectChoice("me", _l("Me")),
+            SelectChoice("none", _l("Nobody (unassigned)")),
+        ],
+        default="",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
+    )
+    overdue = BooleanField(_l("Only overdue"))
+    sort = SelectField(
+        _l("Order"),
+        choices=[
+            SelectChoice("status", _l("By status: new first, oldest at the top")),
+            SelectChoice("oldest", _l("Oldest first")),
+            SelectChoice("newest", _l("Newest first")),
+        ],
+        default="status",
+        invalid_choice_message=NOT_A_FILTER_CHOICE,
+    )
+
+    def with_staff(self, staff: list[StaffUser]) -> RequestFilterForm:
+        """Offer each staff member as an owner to filter by."""
+        self.owner.choices = list(self.owner.choices) + [
+            SelectChoice(
+                str(user.id),
+                user.email if user.active else _("%(email)s (deactivated)", email=user.email),
+            )
+            for user in staff
+        ]
+        return self
+
+    def query_args(self) -> dict[str, str]:
+        """The filters that differ from the defaults, for links that keep them."""
+        args = {}
+        for field in self:
+            if field.type == "BooleanField":
+                if field.data:
+                    args[field.name] = "y"
+            elif field.data != field.default:
+                args[field.name] = field.data or ""
+        return args
+
+
+class RequestOwnerForm(FlaskForm):
+    """Take a request, give it to someone, or let it go (buttons name the action)."""
+
+    action = SelectField(
+        choices=[SelectChoice("claim"), SelectChoice("assign"), SelectChoice("release")],
+        validators=[InputRequired()],
+    )
+    # Who the staff member saw as the owner: taking it over from someone who took it in the
+    # meantime is refused, and said.
+    seen_owner = IntegerField(validators=[Optional()])
+    # The staff member to assign to (the action "assign").
+    owner = IntegerField(validators=[Optional()])
+    # Where to go back to: the inbox (with its filters) or the request's page.
+    back = StringField(validators=[Optional(), Length(max=500)])
 
 
 class RequestStatusForm(FlaskForm):

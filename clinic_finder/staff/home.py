@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import render_template
+from flask_login import current_user
 from sqlalchemy import func, select
 
+from ..contact_requests import inbox_counts
 from ..extensions import db
 from ..geocoding import postcode_located_clinics
 from ..imports import recent_batches
-from ..models import Clinic
+from ..models import Clinic, now_utc
 from . import bp
 
 
@@ -21,5 +23,8 @@ def home():
         "postcode_located": len(postcode_located_clinics(db.session)),
     }
     return render_template(
-        "staff/home.html", counts=counts, batches=recent_batches(db.session, limit=5)
+        "staff/home.html",
+        counts=counts,
+        requests=inbox_counts(db.session, current_user, now_utc()),
+        batches=recent_batches(db.session, limit=5),
     )

@@ -6,8 +6,10 @@ each view of a request is audited, and nothing identifying goes into a URL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 from flask import (
     Response,
@@ -22,18 +24,23 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import case, select
+from sqlalchemy import select
 
 from ..clinic_pages import language_name
 from ..contact_requests import (
     CONTACT_TIMES,
     DURATIONS,
     ContactRequestError,
+    InboxFilter,
     add_note,
+    assign,
     change_status,
+    claim,
     delete_person,
     export_person,
+    inbox_query,
     record_view,
+    release,
     requests_of_person,
 )
 from ..erasure import erase_deleted_rows
@@ -43,9 +50,9 @@ from ..models import (
     Clinic,
     ContactRequest,
     PostalCode,
-    Profession,
     Referral,
     RequestStatus,
+    StaffUser,
     now_utc,
 )
 from ..referrals import (
@@ -60,6 +67,7 @@ from ..referrals import (
 from ..search import distance_km
 from ..web.catalogues import complaint_catalogue
 from ..web.requests import page_number
+from ..working_hours import overdue_cutoff, working_time
 from . import admin_required, bp
 from .forms import (
     ConfirmForm,
@@ -67,37 +75,105 @@ from .forms import (
     ReferralForm,
     RequestFilterForm,
     RequestNoteForm,
+    RequestOwnerForm,
     RequestStatusForm,
 )
 
 REQUESTS_PER_PAGE = 50
 
 
+@bp.context_processor
+def owner_choices():
+    """Let any staff template offer the active staff members to give a request to."""
+
+    def active_staff() -> list[StaffUser]:
+        return list(
+            db.session.scalars(
+                select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.email)
+            )
+        )
+
+    return {"active_staff": active_staff}
+
+
 @bp.get("/requests")
 def requests_inbox():
-    """List contact requests: new ones first, oldest new at the top; overdue marked."""
-    form = RequestFilterForm(request.args)
+    """List contact requests as the URL's filters and order say; overdue marked."""
+    staff = list(db.session.scalars(select(StaffUser).order_by(StaffUser.email)))
+    form = RequestFilterForm(request.args).with_staff(staff)
     valid = form.validate()  # a bad value is put back to its default, and says so
-    query = select(ContactRequest)
-    if form.status.data == "open":
-        query = query.where(
-            ContactRequest.status.in_([RequestStatus.NEW, RequestStatus.IN_PROGRESS])
-        )
-    elif form.status.data:
-        query = query.where(ContactRequest.status == RequestStatus(form.status.data))
-    if form.profession.data == "none":
-        query = query.where(ContactRequest.profession.is_(None))
-    elif form.profession.data:
-        query = query.where(ContactRequest.profession == Profession(form.profession.data))
-    new_first = case((ContactRequest.status == RequestStatus.NEW, 0), else_=1)
-    query = query.order_by(new_first, ContactRequest.created_at, ContactRequest.id)
-    page = db.paginate(
-        query, page=page_number(), per_page=REQUESTS_PER_PAGE, max_per_page=REQUESTS_PER_PAGE
+    wanted = InboxFilter(
+        **{field.name: form[field.name].data for field in dataclasses.fields(InboxFilter)}
     )
+    now = now_utc()
+    page = db.paginate(
+        inbox_query(wanted, me=current_user, now=now),
+        page=page_number(),
+        per_page=REQUESTS_PER_PAGE,
+        max_per_page=REQUESTS_PER_PAGE,
+    )
+    waited = {item.id: working_time(item.created_at, now) for item in page.items}
     return (
-        render_template("staff/requests.html", form=form, page=page, now=now_utc()),
+        render_template(
+            "staff/requests.html",
+            form=form,
+            page=page,
+            now=now,
+            cutoff=overdue_cutoff(now),
+            waited_hours={key: int(value.total_seconds() // 3600) for key, value in waited.items()},
+            args=form.query_args(),
+            staff=[user for user in staff if user.active],
+        ),
         200 if valid else 400,
     )
+
+
+@bp.post("/requests/<int:request_id>/owner")
+def request_owner(request_id: int):
+    """Take a request, give it to a staff member, or let it go; each audited."""
+    contact_request = db.get_or_404(ContactRequest, request_id)
+    form = RequestOwnerForm()
+    if not form.validate_on_submit():
+        flash(_("That did not work; the page was out of date. Try again."), "error")
+        return redirect(_back(form, contact_request))
+    action, seen = form.action.data, form.seen_owner.data
+    try:
+        if action == "claim":
+            claim(db.session, current_user, contact_request, seen_owner_id=seen)
+            done = _("You have taken %(reference)s.", reference=contact_request.reference)
+        elif action == "release":
+            release(db.session, current_user, contact_request, seen_owner_id=seen)
+            done = _(
+                "You let %(reference)s go; nobody has it now.",
+                reference=contact_request.reference,
+            )
+        else:
+            owner = db.session.get(StaffUser, form.owner.data) if form.owner.data else None
+            if owner is None:
+                raise ContactRequestError(_("Choose whom to give the request to."))
+            assign(db.session, current_user, contact_request, owner)
+            done = _(
+                "%(reference)s is now with %(email)s.",
+                reference=contact_request.reference,
+                email=owner.email,
+            )
+    except ContactRequestError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return redirect(_back(form, contact_request))
+
+
+def _back(form: RequestOwnerForm, contact_request: ContactRequest) -> str:
+    """The page the owner form was on: the request's, or the inbox with its filters."""
+    if form.back.data == "request":
+        return url_for("staff.request_detail", request_id=contact_request.id)
+    # Only the inbox's own filters are carried back (never a URL from the form).
+    known = {field.name for field in dataclasses.fields(InboxFilter)} | {"page"}
+    args = {key: value for key, value in parse_qsl(form.back.data or "") if key in known}
+    return url_for("staff.requests_inbox", **args)
 
 
 @bp.get("/requests/<int:request_id>")
