@@ -812,5 +812,9 @@ class OutboxMessage(db.Model):
         DateTime(timezone=True), default=now_utc, index=True
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # Set while a sender holds the message (mail.send_due), apart from the back-off in
+    # next_attempt_at, so that a send that ignores the back-off (--retry-now) still never
+    # takes a message another sender is sending.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The kind of failure only (e.g. "SMTPConnectError"), never message content.
     last_error: Mapped[str | None] = mapped_column(String(200))
