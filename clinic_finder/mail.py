@@ -355,6 +355,23 @@ def _claim_next(
         after_id = message_id  # another sender has it
 
 
+def _put_back(session: Session, message: OutboxMessage, moment: datetime, error: Exception) -> None:
+    """Release a message whose send failed, to be tried again after its back-off; commit."""
+    message.attempts += 1
+    message.next_attempt_at = moment + retry_delay(message.attempts)
+    message.claimed_until = None
+    message.last_error = type(error).__name__[:200]  # never str(error): it may quote
+    session.commit()
+    logger.warning(
+        "outbox message %s (%s) not sent: %s; attempt %s, next in %s",
+        message.id,
+        message.kind,
+        type(error).__name__,
+        message.attempts,
+        retry_delay(message.attempts),
+    )
+
+
 def send_due(
     session: Session,
     mailer: Mailer,
@@ -392,20 +409,8 @@ def send_due(
         try:
             mailer.send(build_message(message, sender))
         except Exception as error:
-            message.attempts += 1
-            message.next_attempt_at = moment + retry_delay(message.attempts)
-            message.claimed_until = None
-            message.last_error = type(error).__name__[:200]  # never str(error): it may quote
-            session.commit()
+            _put_back(session, message, moment, error)
             report.failed += 1
-            logger.warning(
-                "outbox message %s (%s) not sent: %s; attempt %s, next in %s",
-                message.id,
-                message.kind,
-                type(error).__name__,
-                message.attempts,
-                retry_delay(message.attempts),
-            )
             if is_server_unreachable(error):
                 report.server_unreachable = True
                 break
