@@ -44,7 +44,7 @@ from .imports import (
 )
 from .jobs import run_pending
 from .licences import DEFAULT_STALE_DAYS, LicenceRunSummary, check_clinicians, due_for_check
-from .mail import SendReport, current_mailer, outbox_status, send_due
+from .mail import SendReport, current_mailer, outbox_status, send_all_now, send_due
 from .models import (
     Clinic,
     ImportBatch,
@@ -395,8 +395,23 @@ def _echo_send_report(report: SendReport) -> None:
 
 @outbox_cli.command("send")
 @loop_options("Keep sending every --interval seconds (Ctrl-C stops).", interval=30.0)
-def send_outbox_command(loop: bool, interval: float, max_runs: int) -> None:
+@click.option(
+    "--retry-now",
+    is_flag=True,
+    help="Send every queued email now, ignoring each one's back-off (after a mail outage). "
+    "A one-off run; safe beside a running --loop sender.",
+)
+def send_outbox_command(loop: bool, interval: float, max_runs: int, retry_now: bool) -> None:
     """Send the queued email that is due; failures wait with back-off (cron, or --loop)."""
+    if retry_now:
+        if loop:
+            raise click.UsageError("--retry-now is a one-off run; leave out --loop.")
+        report = send_all_now(
+            db.session, current_mailer(), current_app.config["MAIL_DEFAULT_SENDER"], "command line"
+        )
+        db.session.commit()
+        _echo_send_report(report)
+        return
 
     def send_once(run: int) -> None:
         report = _send_everything_due()

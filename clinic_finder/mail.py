@@ -8,7 +8,9 @@ Nothing is ever sent inside the transaction that stores a contact request: the v
 only then tries to deliver them (:func:`send_after_commit`). Whatever is not delivered
 then is sent by ``flask outbox send`` (cron, or ``--loop``) through :func:`send_due`; a
 failed send stays in the outbox with a growing back-off, so a mail server that is down
-never loses or blocks a request.
+never loses or blocks a request. Once it is back, ``flask outbox send --retry-now`` (or an
+admin's «Send all now» on the staff pages) sends everything at once, ignoring the back-off
+but never a message another sender holds.
 
 Headers are built with :mod:`email`'s SMTP policy, which refuses line breaks in header
 values, and :func:`queue_email` already refuses them in addresses and folds them out of
@@ -27,6 +29,7 @@ import smtplib
 import ssl
 import sys
 import threading
+import time
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -38,11 +41,12 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any, Protocol, TextIO
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import audit
 from .extensions import db
-from .models import OutboxMessage, as_utc, now_utc
+from .models import OutboxMessage, StaffUser, as_utc, now_utc
 from .validation import clean_email
 
 logger = logging.getLogger(__name__)
@@ -309,39 +313,81 @@ def _unsent(only_ids: Collection[int] | None):
     return query
 
 
+def _claimable(moment: datetime, ignore_backoff: bool):
+    """The rule for a message a sender may claim: unsent, not cancelled, no live claim, and
+    due — or, when the back-off is ignored, already tried once.
+
+    Ignoring the back-off never sends a message that was never tried before its time: that
+    time is a deliberate hold (a referral that can still be undone), not a back-off.
+    """
+    conditions = [
+        OutboxMessage.sent_at.is_(None),
+        # Of a claim and a cancellation (cancel_unsent), exactly one matches.
+        OutboxMessage.cancelled_at.is_(None),
+        # A claim older than the lease belongs to a sender that died: it may be taken.
+        or_(
+            OutboxMessage.claimed_at.is_(None),
+            OutboxMessage.claimed_at <= moment - CLAIM_LEASE,
+        ),
+    ]
+    due = OutboxMessage.next_attempt_at <= moment
+    conditions.append(or_(due, OutboxMessage.attempts > 0) if ignore_backoff else due)
+    return and_(*conditions)
+
+
 def _claim_next(
-    session: Session, moment: datetime, only_ids: Collection[int] | None, passed_over: set[int]
+    session: Session,
+    moment: datetime,
+    only_ids: Collection[int] | None,
+    after_id: int,
+    ignore_backoff: bool,
 ) -> OutboxMessage | None:
-    """Claim the oldest due message for this sender, so no other sender sends it too."""
+    """Claim the oldest claimable message after ``after_id``, so no other sender sends it too."""
     while True:
-        query = _unsent(only_ids).where(OutboxMessage.next_attempt_at <= moment)
-        if passed_over:
-            query = query.where(OutboxMessage.id.not_in(passed_over))
         # PostgreSQL: rows another sender is claiming are skipped instead of waited for.
         # SQLite does not emit the clause; its single writer serialises the UPDATE below.
         message_id = session.scalar(
-            query.order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True)
+            _unsent(only_ids)
+            .where(OutboxMessage.id > after_id, _claimable(moment, ignore_backoff))
+            .order_by(OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
         )
         if message_id is None:
             session.commit()
             return None
-        # The claim is a conditional UPDATE: of two senders, exactly one matches the row.
+        # The lease runs from now even when a long run's ``moment`` lies in the past.
+        claimed_at = max(moment, now_utc())
+        # The claim is a conditional UPDATE: of two senders, exactly one matches the row
+        # (PostgreSQL re-checks the condition on the row the first one committed). Pushing
+        # next_attempt_at too keeps a claimed message out of every ordinary sender's query.
         claimed = session.execute(
             update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.sent_at.is_(None),
-                # Of a claim and a cancellation (cancel_unsent), exactly one matches.
-                OutboxMessage.cancelled_at.is_(None),
-                OutboxMessage.next_attempt_at <= moment,
-            )
-            .values(next_attempt_at=moment + CLAIM_LEASE, claimed_at=now_utc())
+            .where(OutboxMessage.id == message_id, _claimable(moment, ignore_backoff))
+            .values(next_attempt_at=claimed_at + CLAIM_LEASE, claimed_at=claimed_at)
             .execution_options(synchronize_session=False)
         )
         session.commit()
         if claimed.rowcount == 1:
             return session.get(OutboxMessage, message_id)
-        passed_over.add(message_id)
+        after_id = message_id  # another sender has it
+
+
+def _put_back(session: Session, message: OutboxMessage, moment: datetime, error: Exception) -> None:
+    """Release a message whose send failed, to be tried again after its back-off; commit."""
+    message.attempts += 1
+    message.next_attempt_at = moment + retry_delay(message.attempts)
+    message.claimed_at = None  # not on its way: it may be cancelled until tried again
+    message.last_error = type(error).__name__[:200]  # never str(error): it may quote
+    session.commit()
+    logger.warning(
+        "outbox message %s (%s) not sent: %s; attempt %s, next in %s",
+        message.id,
+        message.kind,
+        type(error).__name__,
+        message.attempts,
+        retry_delay(message.attempts),
+    )
 
 
 def send_due(
@@ -350,41 +396,39 @@ def send_due(
     sender: str,
     *,
     now: datetime | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     only_ids: Collection[int] | None = None,
+    ignore_backoff: bool = False,
+    deadline: float | None = None,
 ) -> SendReport:
-    """Send up to ``limit`` due messages, oldest first; commits after each one.
+    """Send up to ``limit`` due messages (None: all), oldest first; commits after each one.
 
     Each message is claimed, sent, and marked sent in its own commit, so a crash never
     re-sends what went out before it, and two senders never send the same message. A
     failure pushes the message back (:func:`retry_delay`); a server that cannot be reached
-    ends the run, leaving the rest due for the next one.
+    ends the run, leaving the rest due for the next one. Each message is tried at most
+    once per run.
+
+    ``ignore_backoff`` sends every unsent message, however long its back-off still runs
+    (after a mail outage: ``flask outbox send --retry-now``), but never one another sender
+    has claimed. ``deadline`` (a ``time.monotonic()`` value) stops the run before the next
+    message once passed, for a sender that must answer in time (a web request).
     """
     moment = now or now_utc()
     report = SendReport()
-    passed_over: set[int] = set()
-    while report.sent + report.failed < limit:
-        message = _claim_next(session, moment, only_ids, passed_over)
+    after_id = 0
+    while limit is None or report.sent + report.failed < limit:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        message = _claim_next(session, moment, only_ids, after_id, ignore_backoff)
         if message is None:
             break
-        passed_over.add(message.id)
+        after_id = message.id
         try:
             mailer.send(build_message(message, sender))
         except Exception as error:
-            message.attempts += 1
-            message.next_attempt_at = moment + retry_delay(message.attempts)
-            message.claimed_at = None  # not on its way: it may be cancelled until tried again
-            message.last_error = type(error).__name__[:200]  # never str(error): it may quote
-            session.commit()
+            _put_back(session, message, moment, error)
             report.failed += 1
-            logger.warning(
-                "outbox message %s (%s) not sent: %s; attempt %s, next in %s",
-                message.id,
-                message.kind,
-                type(error).__name__,
-                message.attempts,
-                retry_delay(message.attempts),
-            )
             if is_server_unreachable(error):
                 report.server_unreachable = True
                 break
@@ -424,6 +468,40 @@ def cancel_unsent(session: Session, message_ids: Collection[int]) -> bool:
         .execution_options(synchronize_session=False)
     )
     return cancelled.rowcount == len(ids)
+
+
+# The audit log's action for a send that ignored the back-off.
+SEND_NOW_ACTION = "outbox.send_now"
+
+
+def send_all_now(
+    session: Session,
+    mailer: Mailer,
+    sender: str,
+    actor: StaffUser | str,
+    *,
+    limit: int | None = None,
+    deadline: float | None = None,
+) -> SendReport:
+    """Send every unsent message now, back-off or not, and audit who asked (the caller commits
+    the audit entry; each message is committed as it goes, as in :func:`send_due`)."""
+    report = send_due(session, mailer, sender, limit=limit, ignore_backoff=True, deadline=deadline)
+    audit.record(
+        session,
+        actor,
+        SEND_NOW_ACTION,
+        "outbox",
+        None,
+        {
+            "sent": report.sent,
+            "failed": report.failed,
+            "remaining": report.remaining,
+            "server_unreachable": report.server_unreachable,
+        },
+        summary=f"sent {report.sent}, failed {report.failed}, {report.remaining} still waiting",
+    )
+    session.flush()
+    return report
 
 
 @dataclass

@@ -830,7 +830,9 @@ class OutboxMessage(db.Model):
         DateTime(timezone=True), default=now_utc, index=True
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    # When a sender took it to send; cleared when that attempt failed. While set and not
+    # When a sender took it to send (mail.send_due): apart from the back-off in
+    # next_attempt_at, so a send that ignores the back-off (--retry-now) never takes a message
+    # another sender holds. Cleared when that attempt failed. While set and not
     # sent, the email may be on its way (or its sender died mid-send): it cannot be cancelled.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Cancelled before any sender took it: never sent.

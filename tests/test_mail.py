@@ -28,7 +28,7 @@ from clinic_finder.mail import (
     send_after_commit,
     send_due,
 )
-from clinic_finder.models import OutboxMessage, now_utc
+from clinic_finder.models import AuditEntry, OutboxMessage, now_utc
 
 from .conftest import PROJECT_ROOT
 from .smtp_server import SmtpServer, connection_refused, running_smtp
@@ -347,17 +347,23 @@ def test_outbox_send_delivers_50_messages_exactly_once_after_the_server_comes_ba
 # Two senders at once
 
 
-def run_senders(app: Flask, mailer, count: int) -> list[SendReport]:
-    """Run ``count`` send_due calls at once, each in its own thread, app context and session."""
+def run_senders(
+    app: Flask, mailer, count: int, ignore_backoff: tuple[bool, ...] = ()
+) -> list[SendReport]:
+    """Run ``count`` send_due calls at once, each in its own thread, app context and session;
+    sender ``n`` ignores the back-off (as --retry-now does) if ``ignore_backoff[n]``."""
     start = threading.Barrier(count)
     reports: list[SendReport | None] = [None] * count
     errors: list[BaseException] = []
+    ignoring = ignore_backoff or (False,) * count
 
     def sender(number: int) -> None:
         try:
             with app.app_context():
                 start.wait(timeout=5)
-                reports[number] = send_due(db.session, mailer, SENDER)
+                reports[number] = send_due(
+                    db.session, mailer, SENDER, limit=None, ignore_backoff=ignoring[number]
+                )
         except BaseException as error:  # re-raised in the test's thread below
             errors.append(error)
 
@@ -411,6 +417,54 @@ def test_a_message_being_sent_is_not_due_for_another_sender(app, session, smtp_s
     report = send_due(session, SlowMailer(), SENDER)
 
     assert second_sender_sent == ["New request 2"]
+    assert report.sent == 1
+    assert [message["Subject"] for message in smtp_server.messages] == ["New request 1"]
+
+
+def test_retry_now_beside_a_normal_sender_sends_each_message_exactly_once(
+    app, session, smtp_server, smtp_mailer
+):
+    """The done-when of --retry-now: a `--loop` worker and an admin's «Send all now» at once."""
+    messages = queue(session, 40)
+    # Half of them wait out a back-off from an outage; only the retry-now sender sees them.
+    for message in messages[::2]:
+        message.attempts, message.last_error = 3, "ConnectionRefusedError"
+        message.next_attempt_at = now_utc() + timedelta(minutes=30)
+    session.commit()
+    session.close()
+    smtp_server.delay = 0.005
+
+    reports = run_senders(app, smtp_mailer, 2, ignore_backoff=(False, True))
+
+    assert sum(report.sent for report in reports) == 40
+    assert reports[1].sent >= 20  # the retry-now sender took every backed-off message at least
+    subjects = [message["Subject"] for message in smtp_server.messages]
+    assert sorted(subjects) == sorted(f"New request {number}" for number in range(1, 41))
+    assert all(message.sent_at is not None for message in outbox(session))
+
+
+def test_retry_now_does_not_take_a_message_another_sender_is_sending(app, session, smtp_server):
+    queue(session, 2)
+    session.close()
+    retried: list[str] = []
+
+    class SlowMailer:
+        """Run a retry-now sender while this one is in the middle of sending."""
+
+        def __init__(self) -> None:
+            self.inner = build_mailer(smtp_server.config())
+            self.other_ran = False
+
+        def send(self, message) -> None:
+            if not self.other_ran:
+                self.other_ran = True
+                with app.app_context():
+                    send_due(db.session, RecordingMailer(retried), SENDER, ignore_backoff=True)
+            self.inner.send(message)
+
+    report = send_due(session, SlowMailer(), SENDER)
+
+    assert retried == ["New request 2"]  # never "New request 1", which the first one held
     assert report.sent == 1
     assert [message["Subject"] for message in smtp_server.messages] == ["New request 1"]
 
@@ -583,3 +637,61 @@ def test_email_templates_escape_html_parts_and_never_text_parts(app):
         environment = app.extensions[mail.TEMPLATES_KEY]
         assert environment.autoescape("email/a_future_part.html") is True
         assert environment.autoescape("email/request_staff.txt") is False
+
+
+def test_outbox_send_retry_now_sends_what_waits_out_its_back_off_once(
+    mail_app, session, runner, smtp_server
+):
+    smtp_server.stop()
+    queue(session, 5)
+    result = runner.invoke(outbox_cli, ["send"])
+    assert "Sent 0, failed 1, 5 still waiting." in result.output
+    # The outage lasted: every message has failed and waits for its next attempt.
+    session.execute(
+        update(OutboxMessage).values(
+            attempts=4, next_attempt_at=now_utc() + timedelta(minutes=8), last_error="TimeoutError"
+        )
+    )
+    session.commit()
+    smtp_server.start()
+
+    waiting = runner.invoke(outbox_cli, ["send"])
+    assert "Sent 0, failed 0, 5 still waiting." in waiting.output
+    assert smtp_server.received == []
+
+    result = runner.invoke(outbox_cli, ["send", "--retry-now"])
+
+    assert result.exit_code == 0, result.output
+    assert "Sent 5, failed 0, 0 still waiting." in result.output
+    assert sorted(m["Subject"] for m in smtp_server.messages) == [
+        f"New request {number}" for number in range(1, 6)
+    ]
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.send_now"))
+    assert entry.actor_label == "command line"
+    assert entry.changes["sent"] == 5
+    again = runner.invoke(outbox_cli, ["send", "--retry-now"])
+    assert "Sent 0, failed 0, 0 still waiting." in again.output
+    assert len(smtp_server.received) == 5
+
+
+def test_outbox_send_retry_now_stops_when_the_server_is_still_down(
+    mail_app, session, runner, smtp_server
+):
+    queue(session, 3)
+    session.execute(
+        update(OutboxMessage).values(attempts=1, next_attempt_at=now_utc() + timedelta(hours=1))
+    )
+    session.commit()
+    smtp_server.stop()
+
+    result = runner.invoke(outbox_cli, ["send", "--retry-now"])
+
+    assert result.exit_code == 0, result.output
+    assert "Sent 0, failed 1, 3 still waiting." in result.output
+    assert "could not be reached" in result.output
+
+
+def test_outbox_send_retry_now_refuses_loop(mail_app, runner):
+    result = runner.invoke(outbox_cli, ["send", "--retry-now", "--loop"])
+    assert result.exit_code == 2
+    assert "one-off" in result.output

@@ -54,7 +54,7 @@ from .helpers import (
 
 
 # Admin-only areas; ordinary staff get 403 there and nowhere else under /staff.
-ADMIN_ONLY = ("/staff/audit", "/staff/users", "/staff/privacy", "/staff/embed")
+ADMIN_ONLY = ("/staff/audit", "/staff/users", "/staff/privacy", "/staff/embed", "/staff/outbox")
 
 
 def _is_admin_only(rule: str) -> bool:

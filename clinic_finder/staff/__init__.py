@@ -65,6 +65,7 @@ from . import (  # noqa: E402, F401
     hours,
     imports,
     licences,
+    outbox,
     requests,
     sign_in,
 )
