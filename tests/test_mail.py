@@ -469,6 +469,28 @@ def test_retry_now_does_not_take_a_message_another_sender_is_sending(app, sessio
     assert [message["Subject"] for message in smtp_server.messages] == ["New request 1"]
 
 
+def test_retry_now_leaves_a_message_held_back_that_was_never_tried(session, smtp_server):
+    # A referral's emails wait out its undo time: that hold is not a back-off to skip.
+    held = queue_email(
+        session,
+        to=STAFF,
+        subject="Held referral",
+        body="Not yet.\n",
+        kind="referral.clinic",
+        send_at=now_utc() + timedelta(minutes=5),
+    )
+    (failed,) = queue(session, 1)
+    failed.attempts, failed.next_attempt_at = 2, now_utc() + timedelta(minutes=20)
+    session.commit()
+
+    report = send_due(session, build_mailer(smtp_server.config()), SENDER, ignore_backoff=True)
+
+    assert (report.sent, report.remaining) == (1, 1)
+    assert [message["Subject"] for message in smtp_server.messages] == ["New request 1"]
+    session.refresh(held)
+    assert held.sent_at is None and held.attempts == 0
+
+
 class RecordingMailer:
     """Keep the subjects of what it is given to send."""
 
