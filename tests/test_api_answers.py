@@ -19,16 +19,26 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select, text
+
+from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
+    NORWAY,
     Clinic,
     Clinician,
+    ListedClinic,
     LocationSource,
     PostalCode,
     Practice,
     Profession,
+    StoredClinicJson,
     now_utc,
 )
+from clinic_finder.public_json import answer_json, clinic_json, stored_json
+from clinic_finder.services import current_vocabulary
+
+from .helpers import clinic_rows, csv_text, import_text
 
 ANSWERS_FILE = Path(__file__).with_name("api_answers.json")
 SEED = 16
@@ -197,6 +207,7 @@ def all_answers(client) -> dict:
 def test_answers_are_the_same_as_before(client, session):
     build_directory(session)
     session.commit()
+    assert None not in stored_bodies(session).values()  # answered from the stored JSON
     answers = all_answers(client)
     if os.environ.get("API_ANSWERS_WRITE"):
         ANSWERS_FILE.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n")
@@ -204,3 +215,106 @@ def test_answers_are_the_same_as_before(client, session):
     assert answers.keys() == before.keys()
     for query, expected in before.items():
         assert answers[query] == expected, query
+
+
+# --- the stored JSON is kept in step ------------------------------------------------------
+
+
+def stored_bodies(session) -> dict[int, str | None]:
+    session.expire_all()
+    return dict(session.execute(select(StoredClinicJson.clinic_id, StoredClinicJson.body)).all())
+
+
+def assert_in_step(session) -> None:
+    """Every listed clinic's stored JSON is what the serializer gives now; no other is kept."""
+    stored = stored_bodies(session)
+    listed = set(session.scalars(select(ListedClinic.clinic_id)))
+    assert set(stored) == listed
+    for clinic in session.scalars(select(Clinic).where(Clinic.id.in_(listed))):
+        assert stored[clinic.id] == stored_json(clinic), clinic.id
+
+
+def test_stored_json_read_back_is_the_serializer_at_any_moment(session):
+    build_directory(session)
+    session.commit()
+    assert_in_step(session)
+    vocabulary = current_vocabulary()
+    stored = stored_bodies(session)
+    # Today, 89 and 91 days on (answers age out), and the day a closure ends.
+    for days in (0, 59, 89, 91, 365 * 80):
+        now = now_utc() + timedelta(days=days)
+        day = now.astimezone(NORWAY).date()
+        for clinic in session.scalars(select(Clinic).where(Clinic.id.in_(stored))):
+            body, offered = answer_json(stored[clinic.id], now, day, vocabulary)
+            assert body == clinic_json(clinic, now, day)
+            assert offered == [practice.services for practice in clinic.listed_practices]
+
+
+def test_stored_json_follows_every_kind_of_change(session, app):
+    build_directory(session)
+    session.commit()
+    clinic = session.scalars(
+        select(Clinic).join(ListedClinic, ListedClinic.clinic_id == Clinic.id).order_by(Clinic.id)
+    ).first()
+    # A clinic edited; a clinician added; one leaving; an agreement changing.
+    clinic.phone = "+47 99 88 77 66"
+    clinic.closed_until = date(2099, 1, 2)
+    session.commit()
+    assert_in_step(session)
+    added = Clinician(name="Ny Behandler", hpr_number="7999001", languages=["pl"])
+    session.add(Practice(clinic=clinic, clinician=added, profession=Profession.PHYSIOTHERAPIST))
+    session.commit()
+    assert_in_step(session)
+    assert "Ny Behandler" in stored_bodies(session)[clinic.id]
+    practice = next(p for p in clinic.practices if p.clinician is added)
+    practice.public_agreement = True
+    practice.agreement_municipality = "Oslo"
+    session.commit()
+    assert_in_step(session)
+    practice.active = False
+    session.commit()
+    assert_in_step(session)
+    assert "Ny Behandler" not in stored_bodies(session)[clinic.id]
+    # A licence check that fails hides the clinician everywhere (and a clinic with no one
+    # else listed drops out); a clinician's name, shown at every clinic, changes too.
+    for practice in clinic.practices:
+        practice.clinician.licence_status = LicenceStatus.SUSPENDED
+    other = session.scalars(select(Clinician).order_by(Clinician.id.desc())).first()
+    other.name = "Omdøpt Behandler"
+    session.commit()
+    assert_in_step(session)
+    assert clinic.id not in stored_bodies(session)
+    # A clinic deactivated and deleted.
+    last = session.scalars(select(Clinic).order_by(Clinic.id.desc())).first()
+    last.active = False
+    session.commit()
+    assert_in_step(session)
+
+
+def test_stored_json_follows_an_import(session):
+    build_directory(session)
+    session.commit()
+    import_text(session, csv_text(*clinic_rows(1, 6)))
+    assert_in_step(session)
+    # The same file with a new phone and one clinician's answer changed: updates.
+    import_text(session, csv_text(*clinic_rows(1, 6, phone="+47 22 00 00 00")))
+    assert_in_step(session)
+    assert sum("+47 22 00 00 00" in (body or "") for body in stored_bodies(session).values()) == 4
+
+
+def test_sql_by_hand_is_answered_fresh_until_stored(session, client, runner, app):
+    build_directory(session)
+    session.commit()
+    clinic_id = min(stored_bodies(session))  # near 0150
+    # As if written from psql: no session, so nothing of the app's runs.
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE clinic SET phone = '+47 11 11 11 11' WHERE id = :id"), {"id": clinic_id}
+        )
+    assert stored_bodies(session)[clinic_id] is None
+    body = client.get("/api/v1/clinics?postcode=0150&limit=100&radius=100").get_json()
+    (hit,) = [hit for hit in body["results"] if hit["id"] == clinic_id]
+    assert hit["phone"] == "+47 11 11 11 11"
+    result = runner.invoke(args=["clinics", "refresh-json"])
+    assert result.exit_code == 0 and "Stored the JSON of 1 clinics." in result.output
+    assert_in_step(session)
