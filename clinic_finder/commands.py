@@ -55,6 +55,7 @@ from .models import (
     now_utc,
 )
 from .postcodes import PostcodeFileError, load_postcodes
+from .public_json import refresh_stale
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
 clinics_cli = AppGroup("clinics", help="Manage the clinic directory.")
@@ -162,6 +163,14 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
     )
     if refused or (rejected and batch.rows_total == len(rejected)):
         raise SystemExit(1)
+
+
+@clinics_cli.command("refresh-json")
+def refresh_clinic_json_command() -> None:
+    """Store the public JSON of every clinic whose stored copy is stale (after an upgrade)."""
+    stored = refresh_stale(db.session)
+    db.session.commit()
+    click.echo(f"Stored the JSON of {stored} clinics.")
 
 
 @clinics_cli.command("regeocode")

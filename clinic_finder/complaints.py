@@ -61,9 +61,16 @@ class Complaint:
     def matching_services(self, clinic: Clinic) -> list[str]:
         """The keys of the services the clinic's listed clinicians offer there that suit
         this complaint (pages name them with the ``service_name`` filter)."""
-        found = []
-        for practice in clinic.listed_practices:
-            for service in practice.services or []:
+        return self.matching_service_keys(
+            practice.services or [] for practice in clinic.listed_practices
+        )
+
+    def matching_service_keys(self, offered: Iterable[Iterable[str]]) -> list[str]:
+        """The services of these lists (one per listed clinician, in order) that suit this
+        complaint, each once, in the order first offered."""
+        found: list[str] = []
+        for services in offered:
+            for service in services:
                 if self.suits_service(service) and service not in found:
                     found.append(service)
         return found

@@ -41,6 +41,7 @@ from .search import (
     FilterCounts,
     Listing,
     OpenAt,
+    RankedPage,
     Reorder,
     SearchResult,
     count_by_filter,
@@ -261,6 +262,28 @@ def dead_end(
     return DeadEnd(filters, emptied_by, bool(filters) and (bool(emptied_by) or finds(filters)))
 
 
+def rank(
+    session: Session,
+    origin: PostalCode,
+    query: FinderQuery,
+    *,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> RankedPage:
+    """The ids and distances of one page of a patient's search, and its total (no clinic
+    is loaded: the API reads their stored JSON instead)."""
+    return rank_clinics_near(
+        session,
+        (origin.latitude, origin.longitude),
+        query.radius_km,
+        query.listing(now),
+        limit,
+        offset,
+        reorder=_by_complaint(query.complaint) if query.complaint is not None else None,
+    )
+
+
 def find(
     session: Session,
     origin: PostalCode,
@@ -291,15 +314,7 @@ def find(
         if with_counts
         else ({}, {}, frozenset())
     )
-    page = rank_clinics_near(
-        session,
-        point,
-        query.radius_km,
-        listing,
-        limit,
-        offset,
-        reorder=_by_complaint(query.complaint) if query.complaint is not None else None,
-    )
+    page = rank(session, origin, query, limit=limit, offset=offset, now=now)
     search = SearchResult(
         origin,
         query.radius_km,

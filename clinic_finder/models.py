@@ -26,6 +26,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     and_,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.sql.expression import ColumnElement, false, true
@@ -103,6 +104,34 @@ class LocationSource(enum.Enum):
 
 
 ACCEPTS_NEW_PATIENTS_VALID_FOR = timedelta(days=90)
+
+
+def new_patients_answer(
+    answer: bool | None, confirmed_at: datetime | None, now: datetime
+) -> bool | None:
+    """A clinician's answer on new patients at ``now``: None when unknown or confirmed
+    more than ACCEPTS_NEW_PATIENTS_VALID_FOR ago."""
+    if answer is None or confirmed_at is None:
+        return None
+    if now - as_utc(confirmed_at) > ACCEPTS_NEW_PATIENTS_VALID_FOR:
+        return None
+    return answer
+
+
+def clinic_new_patients_answer(answers: list[bool | None]) -> bool | None:
+    """A clinic's answer from its listed clinicians': True if any says yes, False if
+    every one says no, else None (unknown)."""
+    if any(answer is True for answer in answers):
+        return True
+    if answers and all(answer is False for answer in answers):
+        return False
+    return None
+
+
+def closed_on(closed_until: date | None, day: date) -> bool:
+    """Whether a clinic temporarily closed until ``closed_until`` is closed on ``day``
+    (it reopens on that day)."""
+    return closed_until is not None and day < closed_until
 
 
 def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
@@ -213,16 +242,13 @@ class Clinic(db.Model):
     def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
         """Whether someone here takes new patients: True if any listed clinician says so
         (confirmed lately), False if every one has said no lately, else None (unknown)."""
-        answers = [practice.accepts_new_patients_as_of(now) for practice in self.listed_practices]
-        if any(answer is True for answer in answers):
-            return True
-        if answers and all(answer is False for answer in answers):
-            return False
-        return None
+        return clinic_new_patients_answer(
+            [practice.accepts_new_patients_as_of(now) for practice in self.listed_practices]
+        )
 
     def is_closed_on(self, day: date) -> bool:
         """Whether the clinic is temporarily closed on that day."""
-        return self.closed_until is not None and day < self.closed_until
+        return closed_on(self.closed_until, day)
 
     @validates("name", "address", "city")
     def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
@@ -369,12 +395,9 @@ class Practice(db.Model):
 
     def accepts_new_patients_as_of(self, now: datetime) -> bool | None:
         """The answer on new patients, or None when unknown or not confirmed lately."""
-        confirmed = self.accepts_new_patients_confirmed_at
-        if self.accepts_new_patients is None or confirmed is None:
-            return None
-        if now - as_utc(confirmed) > ACCEPTS_NEW_PATIENTS_VALID_FOR:
-            return None
-        return self.accepts_new_patients
+        return new_patients_answer(
+            self.accepts_new_patients, self.accepts_new_patients_confirmed_at, now
+        )
 
     @validates("agreement_municipality")
     def _drop_bidi_controls(self, _key: str, value: str | None) -> str | None:
@@ -429,6 +452,31 @@ class ListedClinic(db.Model):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     latitude_band: Mapped[int] = mapped_column(Integer)
+
+
+class StoredClinicJson(db.Model):
+    """A clinic's public JSON, ready for API answers (public_json.py); NULL while stale.
+
+    Triggers (migration c5e1a9d7f3b2) add a row for every new clinic and set ``body`` to
+    NULL whenever the clinic, one of its practices or one of their clinicians changes;
+    only ``public_json.refresh_stale`` fills it.
+    """
+
+    __tablename__ = "clinic_json"
+    __table_args__ = (
+        # The stale rows, which every directory write's commit looks up: usually none.
+        Index(
+            "ix_clinic_json_stale",
+            "clinic_id",
+            sqlite_where=text("body IS NULL"),
+            postgresql_where=text("body IS NULL"),
+        ),
+    )
+
+    clinic_id: Mapped[int] = mapped_column(
+        ForeignKey("clinic.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class StaffUser(UserMixin, db.Model):

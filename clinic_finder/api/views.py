@@ -11,12 +11,13 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from ..extensions import csrf, db
-from ..finder import find as run_finder
+from ..finder import rank
 from ..models import now_utc
 from ..origins import is_allowed_origin
 from ..places import MAX_PLACE_LENGTH, suggest_places
 from ..postcodes import lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
+from ..public_json import clinics_json
 from ..validation import check_in_norway
 from ..web.contact_form import ContactForm
 from ..web.contact_submission import (
@@ -28,7 +29,6 @@ from ..web.contact_submission import (
 from ..web.search_forms import ApiSearchForm
 from ..web.serializers import (
     complaint_json,
-    hit_json,
     place_json,
     postcode_json,
     service_vocabulary_json,
@@ -80,29 +80,35 @@ def clinics():
         return _bad_request(form.errors)
     limit = form.limit.data or 20
     complaint = form.selected_complaint
-    found = run_finder(
+    now = now_utc()
+    query = form.finder_query()
+    page = rank(
         db.session,
         form.origin,
-        form.finder_query(),
+        query,
         limit=limit,
         offset=(form.page_number - 1) * limit,
-        now=now_utc(),
+        now=now,
     )
-    result = found.search
+    # One read of the clinics' stored JSON (public_json.py), not the ORM.
+    found = clinics_json(db.session, [clinic_id for _, clinic_id in page.ranked], now)
     results = []
-    for hit in result.hits:
-        entry = hit_json(hit)
+    for km, clinic_id in page.ranked:
+        if clinic_id not in found:
+            continue  # gone since the index was read
+        entry, offered = found[clinic_id]
+        entry["distance_km"] = round(km, 3)
         if complaint is not None:
-            entry.update(services_json(complaint.matching_services(hit.clinic), "complaint_"))
+            entry.update(services_json(complaint.matching_service_keys(offered), "complaint_"))
         results.append(entry)
     return cacheable(
         {
-            "origin": place_json(result.origin),
-            "radius_km": result.radius_km,
-            "within_radius": result.within_radius,
-            "total": result.total,
-            "total_capped": result.total_capped,
-            "page": form.page_number if result.within_radius else 1,
+            "origin": place_json(form.origin),
+            "radius_km": query.radius_km,
+            "within_radius": page.within_radius,
+            "total": page.total,
+            "total_capped": page.total_capped,
+            "page": form.page_number if page.within_radius else 1,
             "limit": limit,
             "complaint": complaint_json(complaint) if complaint is not None else None,
             "results": results,

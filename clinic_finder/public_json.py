@@ -1,0 +1,315 @@
+"""Each clinic's public JSON, as the API and the staff tools give it, and kept ready.
+
+``clinic_json`` is the one serializer of a clinic. An API search answer holds twenty of
+them, and building them from the ORM (the clinic, its practices and clinicians loaded,
+then walked) cost more than the whole search; so each listed clinic's JSON is stored in
+``clinic_json`` (a table of its own, beside the search index) and an answer is one index
+query plus one read.
+
+Kept in step: database triggers (migration c5e1a9d7f3b2) mark a clinic's row stale (body
+NULL) whenever its clinic row, one of its practices or a clinician of one of them changes
+— from any code path: the ORM, Core bulk inserts, SQL by hand. Before a session commits a
+transaction that wrote to the directory, :func:`refresh_stale` serializes every stale
+clinic anew (``_refresh_before_commit``), so the change and its JSON commit together. A
+row still stale (written by SQL by hand, or just migrated) is never read: the answer
+serializes that clinic from the ORM, as it always did, until the next directory write or
+``flask clinics refresh-json`` fills it.
+
+What depends on the moment is not stored but computed per answer from stored facts, by
+the same rules the models use: whether a clinician takes new patients (an answer
+confirmed within 90 days) and so the clinic, and whether the clinic is closed today; the
+services' names are looked up in the vocabulary per answer, since data/services.json may
+change without any clinic changing. The distance is the search's. API answers are always
+in English, so nothing is stored per language.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from functools import cache
+from itertools import chain
+
+from sqlalchemy import bindparam, delete, event, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from .models import (
+    NORWAY,
+    Clinic,
+    Clinician,
+    ListedClinic,
+    Practice,
+    StoredClinicJson,
+    as_utc,
+    clinic_new_patients_answer,
+    closed_on,
+    new_patients_answer,
+    now_utc,
+    today,
+)
+from .services import ServiceVocabulary, current_vocabulary
+from .validation import capped_list
+
+# Clinics serialized per statement when refreshing.
+REFRESH_CHUNK = 500
+
+
+# --- the serializer -----------------------------------------------------------------------
+
+
+def licence_json(practice: Practice) -> dict:
+    """What the check against the Health Personnel Register found, for patients: never
+    "valid" unless it was checked (``unchecked`` says it was not)."""
+    clinician = practice.clinician
+    checked_at = clinician.licence_checked_at
+    return {
+        "status": clinician.licence_status.value,
+        "checked_at": as_utc(checked_at).isoformat() if checked_at else None,
+        "categories": list(clinician.licence_categories or []),
+    }
+
+
+def practice_json(practice: Practice, now: datetime) -> dict:
+    """One clinician as they work at this clinic."""
+    clinician = practice.clinician
+    return {
+        "name": clinician.name,
+        "profession": practice.profession.value,
+        "hpr_number": clinician.hpr_number,
+        # Lists stored before the caps (validation.py) are cut to them here.
+        "languages": capped_list(clinician.languages),
+        **services_json(capped_list(practice.services)),
+        "public_agreement": practice.public_agreement,
+        "agreement_municipality": practice.agreement_municipality,
+        # null when unknown or not confirmed within 90 days
+        "accepts_new_patients": practice.accepts_new_patients_as_of(now),
+        "licence": licence_json(practice),
+    }
+
+
+def services_json(
+    keys: list[str], prefix: str = "", vocabulary: ServiceVocabulary | None = None
+) -> dict:
+    """Services as the API gives them: ``services`` their names (in English, like every
+    API answer), ``service_keys`` their stable vocabulary keys, in the same order."""
+    vocabulary = vocabulary or current_vocabulary()
+    return {
+        f"{prefix}services": vocabulary.names(keys, "en"),
+        f"{prefix}service_keys": list(keys),
+    }
+
+
+def clinic_json(clinic: Clinic, now: datetime | None = None, day: date | None = None) -> dict:
+    """Describe a clinic and its clinicians for API callers (at ``now``, on ``day``)."""
+    now = now or now_utc()
+    return {
+        "id": clinic.id,
+        "name": clinic.name,
+        "address": clinic.address,
+        "postcode": clinic.postcode,
+        "city": clinic.city,
+        "latitude": clinic.latitude,
+        "longitude": clinic.longitude,
+        "location_precision": clinic.location_source.value,
+        "professions": [profession.value for profession in clinic.professions],
+        "clinicians": [practice_json(practice, now) for practice in clinic.listed_practices],
+        "phone": clinic.phone,
+        "email": clinic.email,
+        "website": clinic.website,
+        "booking_url": clinic.booking_url,
+        "step_free_access": clinic.step_free_access,
+        "accessible_toilet": clinic.accessible_toilet,
+        "parking": clinic.parking,
+        # A listed clinician here has a public agreement (details per clinician).
+        "helfo_agreement": clinic.has_public_agreement(),
+        # True if a clinician here takes new patients, as confirmed within 90 days;
+        # false if every one has said no; null when unknown.
+        "accepts_new_patients": clinic.accepts_new_patients_as_of(now),
+        "closed_until": closed_until_json(clinic.closed_until, day or today()),
+    }
+
+
+def closed_until_json(closed_until: date | None, day: date) -> str | None:
+    """The day a clinic reopens, while it is closed on ``day``."""
+    return closed_until.isoformat() if closed_on(closed_until, day) else None
+
+
+# --- stored, and read back ----------------------------------------------------------------
+
+
+def stored_json(clinic: Clinic) -> str:
+    """``clinic_json(clinic)`` without what depends on the moment or the vocabulary, and
+    the facts those are computed from per answer (:func:`answer_json`)."""
+    body = clinic_json(clinic)
+    practices = clinic.listed_practices
+    for clinician in body["clinicians"]:
+        del clinician["accepts_new_patients"], clinician["services"]
+    del body["accepts_new_patients"], body["closed_until"]
+    facts = {
+        "new_patients": [
+            [
+                practice.accepts_new_patients,
+                as_utc(practice.accepts_new_patients_confirmed_at).isoformat()
+                if practice.accepts_new_patients_confirmed_at
+                else None,
+            ]
+            for practice in practices
+        ],
+        "closed_until": clinic.closed_until.isoformat() if clinic.closed_until else None,
+        # The complaint's services are read from these, as Complaint.matching_services does.
+        "offered": [list(practice.services or []) for practice in practices],
+    }
+    return json.dumps({"clinic": body, **facts}, ensure_ascii=False, separators=(",", ":"))
+
+
+def answer_json(
+    text: str, now: datetime, day: date, vocabulary: ServiceVocabulary
+) -> tuple[dict, list[list[str]]]:
+    """A stored clinic as ``clinic_json`` gives it at ``now`` on ``day``, and the services
+    each listed clinician offers there."""
+    stored = json.loads(text)
+    body = stored["clinic"]
+    answers = []
+    for clinician, (answer, confirmed) in zip(
+        body["clinicians"], stored["new_patients"], strict=True
+    ):
+        confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
+        clinician["accepts_new_patients"] = new_patients_answer(answer, confirmed_at, now)
+        clinician["services"] = vocabulary.names(clinician["service_keys"], "en")
+        answers.append(clinician["accepts_new_patients"])
+    body["accepts_new_patients"] = clinic_new_patients_answer(answers)
+    closed_until = stored["closed_until"]
+    body["closed_until"] = closed_until_json(
+        date.fromisoformat(closed_until) if closed_until else None, day
+    )
+    return body, stored["offered"]
+
+
+def clinics_json(
+    session: Session, ids: Sequence[int], now: datetime
+) -> dict[int, tuple[dict, list[list[str]]]]:
+    """The public JSON of these clinics at ``now`` (see :func:`answer_json`), by id.
+
+    One read of the stored JSON; a clinic whose row is stale (or missing) is loaded and
+    serialized as before, so the answer never depends on whether its row is ready.
+    """
+    day = now.astimezone(NORWAY).date()
+    vocabulary = current_vocabulary()
+    rows = session.connection().execute(_stored_statement(), {"ids": list(ids)})
+    found = {clinic_id: answer_json(text, now, day, vocabulary) for clinic_id, text in rows if text}
+    missing = [clinic_id for clinic_id in ids if clinic_id not in found]
+    if missing:
+        for clinic in _load_clinics(session, missing):
+            found[clinic.id] = (
+                clinic_json(clinic, now, day),
+                [list(practice.services or []) for practice in clinic.listed_practices],
+            )
+    return found
+
+
+@cache
+def _stored_statement():
+    # Built once: building the expression costs about what running it does.
+    return select(StoredClinicJson.clinic_id, StoredClinicJson.body).where(
+        StoredClinicJson.clinic_id.in_(bindparam("ids", expanding=True))
+    )
+
+
+def _load_clinics(session: Session, ids: Sequence[int], *, fresh: bool = False) -> list[Clinic]:
+    statement = (
+        select(Clinic)
+        .where(Clinic.id.in_(ids))
+        .options(selectinload(Clinic.practices).joinedload(Practice.clinician))
+    )
+    if fresh:
+        # Another transaction may have changed them since this session loaded them.
+        statement = statement.execution_options(populate_existing=True)
+    return list(session.scalars(statement))
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def refresh_stale(session: Session) -> int:
+    """Serialize every clinic whose stored JSON is stale; return how many were stored.
+
+    Flushes, never commits. On PostgreSQL the stale rows are locked first (rows another
+    transaction holds are its to refresh): a change committed meanwhile by another
+    transaction marks its rows stale again only after this one commits, so a body stored
+    here is never older than the data it was built from.
+    """
+    session.flush()
+    stale = (
+        select(StoredClinicJson.clinic_id)
+        .where(StoredClinicJson.body.is_(None))
+        .order_by(StoredClinicJson.clinic_id)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(stale))
+    stored = 0
+    for chunk in _chunks(ids, REFRESH_CHUNK):
+        listed = set(
+            session.scalars(select(ListedClinic.clinic_id).where(ListedClinic.clinic_id.in_(chunk)))
+        )
+        unlisted = [clinic_id for clinic_id in chunk if clinic_id not in listed]
+        if unlisted:
+            # The API never shows them; a change that lists one again adds its row back.
+            session.execute(
+                delete(StoredClinicJson).where(StoredClinicJson.clinic_id.in_(unlisted)),
+                execution_options={"synchronize_session": False},
+            )
+        bodies = [
+            {"clinic_id": clinic.id, "body": stored_json(clinic)}
+            for clinic in _load_clinics(session, sorted(listed), fresh=True)
+        ]
+        if bodies:
+            # ORM bulk UPDATE by primary key: one executemany.
+            session.execute(update(StoredClinicJson), bodies)
+        stored += len(bodies)
+    return stored
+
+
+# --- keeping it in step -------------------------------------------------------------------
+
+_DIRECTORY = (Clinic, Practice, Clinician)
+_DIRECTORY_TABLES = frozenset(model.__tablename__ for model in _DIRECTORY)
+_WROTE = "clinic_finder.directory_written"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_directory_flush(session: Session, _flush_context) -> None:
+    if any(
+        isinstance(instance, _DIRECTORY)
+        for instance in chain(session.new, session.dirty, session.deleted)
+    ):
+        session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_directory_statement(state) -> None:
+    if state.is_select:
+        return
+    if not (state.is_insert or state.is_update or state.is_delete):
+        # SQL by hand (text()): it may have written anything.
+        state.session.info[_WROTE] = True
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in _DIRECTORY_TABLES:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_before_commit(session: Session) -> None:
+    # Only a transaction that wrote to the directory can have made rows stale (or one
+    # that ran SQL by hand): a search's commit costs nothing here.
+    session.flush()  # commit would flush after this hook: its writes must count too
+    if session.info.pop(_WROTE, False):
+        refresh_stale(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_directory_writes(session: Session) -> None:
+    session.info.pop(_WROTE, None)
