@@ -1,7 +1,7 @@
 """clinic_json: each clinic's public JSON kept ready for the API, marked stale by triggers
 
 Revision ID: c5e1a9d7f3b2
-Revises: a7c3e9f1b2d6
+Revises: c9e3a5d7f1b4
 Create Date: 2026-12-06 14:00:00
 
 One row per clinic; ``body`` is its JSON as ``clinic_finder/public_json.py`` builds it,
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c5e1a9d7f3b2"
-down_revision = "a7c3e9f1b2d6"
+down_revision = "c9e3a5d7f1b4"
 branch_labels = None
 depends_on = None
 
