@@ -94,7 +94,7 @@ def test_every_cell_names_its_column_for_the_list_on_a_phone(app, staff_client, 
     make_contact_request(session)
     session.commit()
     page = inbox(staff_client)
-    assert '<table class="data-table stack-table' in page
+    assert '<table class="ds-table stack-table' in page
     cells = re.findall(r"<td[^>]*>", page)
     assert len(cells) == 9 and all("data-label=" in cell for cell in cells)
 
