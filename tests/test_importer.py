@@ -190,18 +190,18 @@ def test_changed_row_is_updated_not_duplicated(session):
         ({"postcode": "9999"}, "not in the Norwegian postcode register"),
         ({"profession": "naprapat"}, "not one of the publicly licensed professions"),
         ({"profession": "osteopath"}, "not one of the publicly licensed professions"),
-        ({"hpr_number": ""}, "hpr_number is missing"),
+        ({"hpr_number": ""}, "“hpr_number” is missing"),
         ({"hpr_number": "12ab"}, "HPR number"),
         ({"org_number": "123456789"}, "not a valid Norwegian organisation number"),
         ({"email": "not-an-email"}, "email"),
         ({"email": "øystein@klinikk.example"}, "We cannot send email to"),
         ({"website": "javascript:alert(1)"}, "http:// or https://"),
         ({"helfo_agreement": "maybe"}, "must be yes or no"),
-        ({"parking": "kanskje"}, "parking: 'kanskje' must be yes or no"),
-        ({"step_free_access": "2"}, "step_free_access: '2' must be yes or no"),
+        ({"parking": "kanskje"}, "“parking”: 'kanskje' must be yes or no"),
+        ({"step_free_access": "2"}, "“step_free_access”: '2' must be yes or no"),
         ({"booking_url": "http://fjordklinikken.example/book"}, "must be an https:// address"),
         ({"booking_url": "javascript:alert(1)"}, "must be an https:// address"),
-        ({"booking_url": "https://" + "b" * 500}, "booking_url is longer than 500 characters"),
+        ({"booking_url": "https://" + "b" * 500}, "“booking_url” is longer than 500 characters"),
         (
             {"profession": "kiropraktor", "helfo_agreement": "ja"},
             "Chiropractors have no public agreement (driftsavtale) in Norway",
@@ -212,8 +212,8 @@ def test_changed_row_is_updated_not_duplicated(session):
         ),
         ({"latitude": "48.85", "longitude": "2.35"}, "outside Norway"),
         ({"latitude": "63.43", "longitude": "10.39"}, "km from postcode 5003"),
-        ({"latitude": "abc"}, "decimal numbers"),
-        ({"clinic_name": ""}, "clinic_name is missing"),
+        ({"latitude": "abc"}, "must be a decimal number"),
+        ({"clinic_name": ""}, "“clinic_name” is missing"),
     ],
 )
 def test_bad_row_is_rejected_with_reason(session, changes, reason):
@@ -416,7 +416,7 @@ def test_later_row_with_other_clinic_details_gets_a_warning_and_the_first_row_wi
     assert report.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 0}
     assert report.rows[0].warnings == []
     assert report.rows[1].warnings == [
-        f"{column} on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+        f"“{column}” on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
         for column in ("phone", "booking_url", "parking")
     ]
     clinic = session.scalars(select(Clinic)).one()
@@ -433,7 +433,7 @@ def test_later_row_with_other_coordinates_gets_one_warning_for_them(session):
     unplaced = {**GOOD_ROW, "hpr_number": "9876545", "latitude": "", "longitude": ""}
     report = plan_import(session, csv_text(GOOD_ROW, moved, unplaced))
     assert report.rows[1].warnings == [
-        "latitude/longitude on line 3 differs from line 2 of the same clinic: the value on "
+        "“latitude”/“longitude” on line 3 differs from line 2 of the same clinic: the value on "
         "line 2 is kept"
     ]
     # A row without coordinates is placed where its clinic's first row put it: no warning.
@@ -445,7 +445,8 @@ def test_clinic_name_in_another_case_is_the_same_clinic_with_a_warning(session):
     shouting = {**GOOD_ROW, "clinic_name": "FJORDKLINIKKEN", "hpr_number": "9876544"}
     report = import_text(session, csv_text(GOOD_ROW, shouting))
     assert report.rows[1].warnings == [
-        "clinic_name on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+        "“clinic_name” on line 3 differs from line 2 of the same clinic: "
+        "the value on line 2 is kept"
     ]
     assert session.scalars(select(Clinic.name)).all() == ["Fjordklinikken"]
 
@@ -460,7 +461,7 @@ def test_first_accepted_row_of_a_clinic_gives_its_details(session):
         RowStatus.NEW,
     ]
     assert report.rows[2].warnings == [
-        "phone on line 4 differs from line 3 of the same clinic: the value on line 3 is kept"
+        "“phone” on line 4 differs from line 3 of the same clinic: the value on line 3 is kept"
     ]
     assert session.scalars(select(Clinic.phone)).one() == "+47 22 33 44 55"
 
@@ -664,7 +665,7 @@ def test_neutralised_cell_from_our_export_comes_back_as_written(session):
 
 def test_too_long_values_are_rejected_with_reason(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "clinic_name": "x" * 201}))
-    assert "clinic_name is longer than 200 characters" in report.rows[0].errors
+    assert "“clinic_name” is longer than 200 characters" in report.rows[0].errors
 
 
 # --- caps on list cells (issue item 12) --------------------------------------------------
@@ -683,7 +684,7 @@ def test_list_cell_past_the_caps_is_rejected_naming_its_column(session, column, 
     report = plan_import(session, csv_text({**GOOD_ROW, column: cell}))
     (row,) = report.rows
     assert row.status is RowStatus.REJECTED
-    assert any(error.startswith(f"{column}: ") and reason in error for error in row.errors), (
+    assert any(error.startswith(f"“{column}”: ") and reason in error for error in row.errors), (
         row.errors
     )
 
@@ -906,7 +907,7 @@ def test_one_week_written_two_ways_on_rows_of_a_clinic_is_no_warning(session):
     other = {**colleague, "hpr_number": "9876545", "opening_hours": "man-fre 08-15"}
     again = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "hverdager 08-16"}, other))
     assert again.rows[1].warnings == [
-        "opening_hours on line 3 differs from line 2 of the same clinic: the value on line 2 "
+        "“opening_hours” on line 3 differs from line 2 of the same clinic: the value on line 2 "
         "is kept"
     ]
 
@@ -933,7 +934,7 @@ def test_unreadable_opening_hours_reject_the_row_saying_why(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "fre-man 08-16"}))
     (row,) = report.rows
     assert row.status is RowStatus.REJECTED
-    assert any(error.startswith("opening_hours: ") for error in row.errors), row.errors
+    assert any(error.startswith("“opening_hours”: ") for error in row.errors), row.errors
 
 
 def test_norwegian_name_of_the_opening_hours_column_is_understood(session):
@@ -966,7 +967,7 @@ def test_a_service_the_vocabulary_lacks_is_left_out_with_a_warning_naming_it(ses
     (row,) = report.rows
     assert row.status is RowStatus.NEW  # the rest of the row is imported
     (warning,) = row.warnings
-    assert warning.startswith("services: ") and "'Graston-teknikk'" in warning
+    assert warning.startswith("“services”: ") and "'Graston-teknikk'" in warning
     assert "massasje" not in warning
     assert session.scalars(select(Practice)).one().services == ["massage", "acupuncture"]
 

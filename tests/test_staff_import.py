@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from datetime import timedelta
 
@@ -35,6 +34,7 @@ from .conftest import (
     sign_in,
     wait_for_import,
 )
+from .helpers import table_lines
 from .hpr_server import register_from_json
 from .nominatim_server import running_nominatim
 
@@ -139,21 +139,28 @@ def test_importing_the_same_file_again_reports_all_unchanged(app, staff_client):
     assert "Nothing to import" in preview
 
 
-def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client):
+def test_rejected_rows_download_is_the_uploaded_file_with_only_those_rows_and_errors(
+    app, staff_client
+):
     batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
     response = staff_client.get(f"/staff/import/{batch_id}/rejected.csv")
     assert response.status_code == 200
-    assert response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert [row["line"] for row in rows] == ["2", "6", "7", "8"]
-    assert rows[1]["clinician_name"] == "Per Hansen"
-    assert "publicly licensed" in rows[1]["reason"]
-    # Both rows with the same HPR number come back, each saying where the other is.
-    assert [rows[0]["clinician_name"], rows[3]["clinician_name"]] == [
+    assert response.headers["Content-Type"] == "text/csv; charset=windows-1252"
+    text = response.get_data().decode("cp1252")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    header = NORWEGIAN_EXCEL.decode("cp1252").split("\r\n", 1)[0].split(";")
+    assert rows[0] == [*header, "Errors"]  # Notat too, in its place
+    rows = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert [row["Behandler"] for row in rows] == [
         "Kari Nordmann",
+        "Per Hansen",
+        "Lise Lund",
         "Kopi Person",
     ]
-    assert "is on lines 2, 8" in rows[0]["reason"] and "is on lines 2, 8" in rows[3]["reason"]
+    assert rows[0]["Notat"] == "to linjer\r\nher"
+    assert "publicly licensed" in rows[1]["Errors"]
+    # Both rows with the same HPR number come back, each saying where the other is.
+    assert "is on lines 2, 8" in rows[0]["Errors"] and "is on lines 2, 8" in rows[3]["Errors"]
 
 
 def test_a_file_cannot_be_applied_twice(app, staff_client):
@@ -285,7 +292,8 @@ def test_preview_rejects_a_chiropractor_with_an_agreement_and_an_http_booking_li
     _, preview = upload_checked(staff_client, PRACTICES_FILE)
     assert "3 rows" in preview and "1 new" in preview and "2 rejected" in preview
     assert "Chiropractors have no public agreement (driftsavtale) in Norway" in preview
-    assert "booking_url: &#39;http://booking.example/ny&#39; must be an https:// address" in (
+    # The file's own column name, not the import format's (booking_url).
+    assert "“Timebestilling”: &#39;http://booking.example/ny&#39; must be an https:// address" in (
         preview
     )
     # A rejected row is no later row of its clinic: nothing to warn about.
@@ -299,16 +307,16 @@ def test_preview_counts_and_shows_warnings_under_their_rows(app, staff_client):
     assert "3 rows" in preview and "3 new" in preview and "0 rejected" in preview
     assert "1 accepted row has a warning" in preview
     assert preview.count("Warning: ") == 2
-    for column in ("phone", "booking_url"):
+    for column in ("Telefon", "Timebestilling"):
         assert (
-            f"Warning: {column} on line 4 differs from line 2 of the same clinic: the value "
+            f"Warning: “{column}” on line 4 differs from line 2 of the same clinic: the value "
             "on line 2 is kept" in preview
         )
     with_warnings = staff_client.get(f"/staff/import/{batch_id}?show=warnings").get_data(
         as_text=True
     )
     assert "With warnings (1)" in with_warnings
-    assert re.findall(r"<tr><td>(\d+)</td>", with_warnings) == ["4"]
+    assert table_lines(with_warnings) == ["4"]
 
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     with app.app_context():
@@ -407,7 +415,7 @@ def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staf
 def test_web_import_geocodes_rows_without_coordinates(geocoding_staff):
     server, geo_app, client = geocoding_staff
     batch_id, preview = upload_checked(client, WITHOUT_COORDINATES)
-    assert "geocoded" in preview
+    assert "Location: found from the address" in preview
     asked = len(server.requests)
     apply_and_wait(client, batch_id)
     assert len(server.requests) == asked, "the address is asked for once, then cached"
@@ -527,9 +535,7 @@ def test_preview_of_a_large_file_is_paged_fifty_rows_at_a_time(app, staff_client
     bad = clinic_list(120, 9_400_000, postcode="0000")
     batch_id, first = upload_checked(staff_client, (LIST_HEADER + "".join(good + bad)).encode())
 
-    def table_rows(page: str) -> list[str]:
-        return re.findall(r"<tr><td>(\d+)</td>", page)
-
+    table_rows = table_lines
     # The rejected rows first, in file order, 50 a page.
     assert table_rows(first) == [str(line) for line in range(12, 62)]
     assert "Page 1 of 3" in first
@@ -626,7 +632,7 @@ def test_preview_warns_of_a_service_it_does_not_know_and_imports_the_rest(
     ).encode()
     batch_id, preview = upload_checked(staff_client, data)
     assert "1 new" in preview and "1 accepted row has a warning" in preview
-    assert "Warning: services: left out" in preview and "&#39;Graston&#39;" in preview
+    assert "Warning: “Tjenester”: left out" in preview and "&#39;Graston&#39;" in preview
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     practice = session.scalars(select(Practice)).one()
     assert practice.services == ["dry-needling", "exercise-therapy"]
