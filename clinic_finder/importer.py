@@ -880,7 +880,7 @@ def _field_changes(
             language = locale.language if locale is not None else "nb"
             old, value = (current_vocabulary().names(keys, language) for keys in (old, value))
         column = _COLUMN_OF_FIELD.get((record, name))
-        label = column_label(names, column) if column else _("Placed by")
+        label = column_label(names, column) if column else _("How it was placed")
         changes.append((label, _shown(old), _shown(value)))
     return changes
 
