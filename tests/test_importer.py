@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from datetime import time, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from clinic_finder import imports
 from clinic_finder.clinic_pages import slugify
 from clinic_finder.hours import format_week, week_of
 from clinic_finder.hpr import LicenceStatus
+from clinic_finder.i18n import SUPPORTED_LOCALES
+from clinic_finder.import_format import ERRORS_COLUMN_NAMES, errors_column_name
 from clinic_finder.importer import (
     ImportFileError,
     RowStatus,
     apply_import,
     decode_upload,
+    normalise_key,
     plan_import,
 )
 from clinic_finder.models import (
@@ -976,3 +981,106 @@ def test_the_same_services_written_in_the_other_language_are_unchanged(session):
     import_text(session, csv_text({**GOOD_ROW, "services": "exercise therapy;dry needling"}))
     again = import_text(session, csv_text({**GOOD_ROW, "services": "Treningsterapi;Tørrnåling"}))
     assert again.counts["unchanged"] == 1
+
+
+# --- the import round trip (issue 14) ----------------------------------------------------
+
+NORWEGIAN_HEADER = {
+    "clinic_name": "Klinikknavn",
+    "address": "Adresse",
+    "postcode": "Postnr",
+    "phone": "Telefon",
+    "clinician_name": "Behandler",
+    "profession": "Yrke",
+    "hpr_number": "HPR-nummer",
+    "latitude": "Breddegrad",
+    "longitude": "Lengdegrad",
+}
+
+
+def norwegian_file(*rows: dict[str, str], extra: str = "Kommentar") -> str:
+    """A ;-separated file with Norwegian headers and a column the format does not know."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([*NORWEGIAN_HEADER.values(), extra])
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in NORWEGIAN_HEADER] + ["merknad"])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("postcode", ["0123", "123"])
+def test_a_po_box_postcode_is_refused_as_a_clinics_address(session, postcode):
+    # 0123 Oslo is "Postboksar" in the register; Excel writes it 123.
+    row = {**GOOD_ROW, "postcode": postcode, "city": "Oslo", "latitude": "", "longitude": ""}
+    report = plan_import(session, csv_text(row))
+    (result,) = report.rows
+    assert result.status is RowStatus.REJECTED
+    assert result.errors == [
+        "“postcode”: 0123 is a postcode for P.O. boxes only; give the postcode of the "
+        "visiting address"
+    ]
+
+
+def test_a_po_box_postcode_is_refused_in_norwegian_naming_the_files_column(session):
+    row = {**GOOD_ROW, "postcode": "123", "latitude": "", "longitude": ""}
+    with force_locale("nb"):
+        report = plan_import(session, norwegian_file(row))
+    assert report.rows[0].errors == [
+        "«Postnr»: 0123 er et postnummer bare for postbokser; oppgi postnummeret til besøksadressen"
+    ]
+
+
+def test_a_postcode_of_streets_and_po_boxes_is_a_clinics_address(session):
+    # 0010 Oslo is "Gateadresser og postboksar": streets too.
+    row = {**GOOD_ROW, "postcode": "0010", "city": "Oslo", "latitude": "", "longitude": ""}
+    assert plan_import(session, csv_text(row)).rows[0].status is RowStatus.NEW
+
+
+def test_row_reports_name_the_columns_as_the_file_does(session):
+    row = {**GOOD_ROW, "hpr_number": "", "latitude": "60,39", "longitude": ""}
+    with force_locale("nb"):
+        (result,) = plan_import(session, norwegian_file(row)).rows
+    assert "«HPR-nummer» mangler" in result.errors
+    assert "oppgi både «Breddegrad» og «Lengdegrad», eller ingen av dem" in result.errors
+    assert not any("hpr_number" in error or "latitude" in error for error in result.errors)
+
+
+def test_the_error_column_of_a_rejected_rows_download_is_no_unknown_column(session):
+    for name in ("Feil", "Errors", " feil "):
+        report = plan_import(session, norwegian_file(GOOD_ROW, extra=name))
+        assert report.unknown_columns == [], name
+        assert report.rows[0].status is RowStatus.NEW
+    assert plan_import(session, norwegian_file(GOOD_ROW)).unknown_columns == ["Kommentar"]
+
+
+def test_every_language_names_the_error_column_as_the_importer_ignores_it(app):
+    for language in SUPPORTED_LOCALES:
+        with app.test_request_context(f"/?lang={language}"):
+            assert normalise_key(errors_column_name()) in ERRORS_COLUMN_NAMES, language
+
+
+def test_an_updated_row_says_what_it_changes_from_what_to_what(session):
+    import_text(session, norwegian_file(GOOD_ROW))
+    changed = {**GOOD_ROW, "phone": "55 99 99 99", "clinician_name": "Kari Nordmann-Ås"}
+    with force_locale("nb"):
+        (result,) = plan_import(session, norwegian_file(changed)).rows
+    assert result.status is RowStatus.UPDATED
+    assert result.changes == [
+        ("«Telefon»", "+47 55 12 34 56", "+47 55 99 99 99"),
+        ("«Behandler»", "Kari Nordmann", "Kari Nordmann-Ås"),
+    ]
+    (again,) = plan_import(session, norwegian_file(GOOD_ROW)).rows
+    assert (again.status, again.changes) == (RowStatus.UNCHANGED, [])
+
+
+def test_an_updated_row_shows_yes_no_and_hidden_practices_in_words(session):
+    import_text(session, csv_text(GOOD_ROW))
+    session.scalars(select(Practice)).one().active = False
+    session.commit()
+    changed = {**GOOD_ROW, "accepts_new_patients": "yes", "step_free_access": "no"}
+    (result,) = plan_import(session, csv_text(changed)).rows
+    assert result.changes == [
+        ("“step_free_access”", "", "no"),
+        ("“accepts_new_patients”", "no", "yes"),
+        ("Shown in the directory", "no", "yes"),
+    ]

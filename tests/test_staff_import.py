@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import time
@@ -10,9 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from clinic_finder import create_app, jobs
+from clinic_finder import create_app, imports, jobs
 from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
+from clinic_finder.importer import locate_at_postcode
 from clinic_finder.imports import plan_batch
 from clinic_finder.models import (
     AuditEntry,
@@ -636,3 +638,119 @@ def test_preview_warns_of_a_service_it_does_not_know_and_imports_the_rest(
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     practice = session.scalars(select(Practice)).one()
     assert practice.services == ["dry-needling", "exercise-therapy"]
+
+
+# --- the round trip: rejected rows back in the file's own shape (issue 14) ---------------
+
+
+def test_rejected_rows_come_back_in_utf8_with_a_bom_and_import_once_fixed(app, staff_client):
+    data = (
+        "\ufeff"
+        + LIST_HEADER.replace("\r\n", ",Kommentar\r\n")
+        + (
+            "Fjordklinikken,Strandgata 4,5003,Kari Nordmann,physiotherapist,9700001,60.3950,5.3250,"
+            "ok\r\n"
+            "Fjordklinikken,Strandgata 4,0000,Øyvind Ås,physiotherapist,9700002,60.3950,5.3250,"
+            "ring henne\r\n"
+        )
+    )
+    batch_id, _ = upload_checked(staff_client, data.encode())
+    response = staff_client.get(f"/staff/import/{batch_id}/rejected.csv")
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.get_data().startswith(codecs.BOM_UTF8)
+    header, row = response.get_data().decode("utf-8-sig").splitlines()
+    assert header == LIST_HEADER.strip() + ",Kommentar,Errors"
+    assert row.startswith("Fjordklinikken,Strandgata 4,0000,Øyvind Ås,") and ",ring henne," in row
+
+    fixed = response.get_data().replace(b",0000,", b",5003,")
+    batch_id, preview = upload_checked(staff_client, fixed, "rejected.csv")
+    assert "not part of the import format and were ignored: Kommentar." in preview  # not Errors
+    with app.app_context():
+        assert db.session.get(ImportBatch, batch_id).unknown_columns == ["Kommentar"]
+    assert table_lines(preview) == ["2"]  # the line of the new file, not of the old
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    assert counts(app) == (1, 1)  # the fixed row (the first file was never imported)
+
+
+def test_rejected_rows_of_excel_unicode_text_come_back_as_unicode_text(app, staff_client):
+    text = NORWEGIAN_EXCEL.decode("cp1252").replace(";", "\t")
+    batch_id, _ = upload_checked(staff_client, text.encode("utf-16"), "klinikker.txt")
+    data = staff_client.get(f"/staff/import/{batch_id}/rejected.csv").get_data()
+    assert data.startswith(codecs.BOM_UTF16_LE)
+    header = data.decode("utf-16").split("\r\n", 1)[0]
+    assert header.split("\t") == [*text.split("\r\n", 1)[0].split("\t"), "Errors"]
+
+
+def test_rejected_rows_download_names_its_error_column_in_the_staff_members_language(
+    app, staff_client
+):
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    data = staff_client.get(f"/staff/import/{batch_id}/rejected.csv?lang=nb").get_data()
+    assert data.decode("cp1252").split("\r\n", 1)[0].endswith(";Notat;Feil")
+
+
+def test_a_file_with_the_old_errors_column_gets_the_new_errors_in_it(app, staff_client):
+    data = LIST_HEADER.replace("\r\n", ",Feil\r\n") + (
+        "Fjordklinikken,Strandgata 4,0000,Kari Nordmann,physiotherapist,9700001,60.3950,5.3250,"
+        "gammel feil\r\n"
+    )
+    batch_id, _ = upload_checked(staff_client, data.encode())
+    text = staff_client.get(f"/staff/import/{batch_id}/rejected.csv").get_data().decode("utf-8")
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == [*LIST_HEADER.strip().split(","), "Feil"]
+    assert "0000" in row[-1] and "gammel feil" not in text
+
+
+def test_preview_shows_what_an_updated_row_changes_and_the_button_after_the_rejected(
+    app, staff_client
+):
+    row = "Fjordklinikken,Strandgata 4,5003,{name},physiotherapist,9700001,60.3950,5.3250\r\n"
+    batch_id, _ = upload_checked(staff_client, (LIST_HEADER + row.format(name="Kari")).encode())
+    apply_and_wait(staff_client, batch_id)
+    rejected = "Fjordklinikken,Strandgata 4,0000,Ola,physiotherapist,9700002,60.3950,5.3250\r\n"
+    data = LIST_HEADER + row.format(name="Kari Nordmann") + rejected
+    batch_id, preview = upload_checked(staff_client, data.encode())
+    # The rejected rows are listed first, and the button to import the rest comes after them.
+    assert preview.index("not in the Norwegian postcode register") < preview.index("Import 1 row")
+    assert "The 1 rejected row is left out." in preview
+    updated = staff_client.get(f"/staff/import/{batch_id}?show=updated").get_data(as_text=True)
+    assert "“clinician_name”: Kari → Kari Nordmann" in updated
+
+
+def test_progress_counts_the_addresses_looked_up_as_it_goes(queued_staff, monkeypatch):
+    queue_app, client = queued_staff
+    # Stored after every address (not once a second), so that the test need not wait.
+    monkeypatch.setattr(imports, "PLAN_LOOKUP_PROGRESS_SECONDS", 0)
+    data = "clinic_name,address,postcode,clinician_name,profession,hpr_number\r\n" + "".join(
+        f"Klinikk {n},Gata {n},0150,Behandler {n},physiotherapist,{9_710_000 + n}\r\n"
+        for n in range(3)
+    )
+    upload(client, data.encode())
+    batch_id = latest_batch_id(queue_app)
+    seen = []
+    with queue_app.app_context():
+        claim = jobs.claim_next(db.session, lease_seconds=60)
+        batch = db.session.get(ImportBatch, claim.batch_id)
+
+        def checkpoint(done: int, total: int) -> None:
+            db.session.commit()  # as the job does: the page reads what is committed
+            progress = client.get(f"/staff/import/{batch_id}/progress")
+            assert progress.headers["Cache-Control"] == "no-store"
+            page = client.get(f"/staff/import/{batch_id}?lang=nb").get_data(as_text=True)
+            seen.append((progress.get_json(), page))
+
+        plan_batch(db.session, batch, locate=locate_at_postcode, checkpoint=checkpoint)
+        db.session.commit()
+    assert [(p["addresses_done"], p["addresses_total"], p["working"]) for p, _ in seen] == [
+        (1, 3, True),
+        (2, 3, True),
+        (3, 3, True),
+    ]
+    assert "Looking up addresses: 1 of 3." in seen[0][0]["html"]
+    assert "Slår opp adresser: 2 av 3." in seen[1][1]
+    assert '<progress max="3" value="2"' in seen[1][1]
+    # Without JavaScript the page reloads itself; with it, the script asks the endpoint.
+    assert '<noscript><meta http-equiv="refresh"' in seen[1][1]
+    assert "js/import-progress" in seen[1][1]
+    done = client.get(f"/staff/import/{batch_id}/progress").get_json()
+    assert (done["status"], done["working"]) == ("planned", False)
