@@ -985,7 +985,7 @@ def test_the_same_services_written_in_the_other_language_are_unchanged(session):
 
 # --- the import round trip (issue 14) ----------------------------------------------------
 
-NORWEGIAN_HEADER = {
+ROUND_TRIP_HEADER = {
     "clinic_name": "Klinikknavn",
     "address": "Adresse",
     "postcode": "Postnr",
@@ -1002,9 +1002,9 @@ def norwegian_file(*rows: dict[str, str], extra: str = "Kommentar") -> str:
     """A ;-separated file with Norwegian headers and a column the format does not know."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow([*NORWEGIAN_HEADER.values(), extra])
+    writer.writerow([*ROUND_TRIP_HEADER.values(), extra])
     for row in rows:
-        writer.writerow([row.get(column, "") for column in NORWEGIAN_HEADER] + ["merknad"])
+        writer.writerow([row.get(column, "") for column in ROUND_TRIP_HEADER] + ["merknad"])
     return buffer.getvalue()
 
 
