@@ -85,7 +85,7 @@ def parse_coordinate(value: str) -> float:
     try:
         return float(value.replace(" ", "").replace(",", "."))
     except ValueError:
-        raise ValueError(_("latitude/longitude must be decimal numbers")) from None
+        raise ValueError(_("must be a decimal number")) from None
 
 
 def parse_list(value: str) -> tuple[str, ...]:
@@ -292,6 +292,22 @@ REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)
 HEADER_ALIASES: dict[str, str] = {
     name: column.name for column in COLUMNS for name in (column.name, *column.aliases)
 }
+
+
+# The column the rejected-rows download adds after the file's own, named in the staff
+# member's language (errors_column_name); every language's name, folded, so that the file
+# can come back without the column being reported as unknown.
+ERRORS_COLUMN_NAMES = frozenset({"errors", "feil"})
+
+
+def errors_column_name() -> str:
+    """The rejected-rows download's error column, in the current language ("Feil")."""
+    return _("Errors")
+
+
+def column_label(names: dict[str, str] | None, column: str) -> str:
+    """A column as a row report names it: the file's own header, quoted («HPR-nummer»)."""
+    return _("“%(column)s”", column=(names or {}).get(column, column))
 
 
 def export_row(practice: Practice) -> dict[str, str]:

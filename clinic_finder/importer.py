@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from geopy.distance import great_circle
 from sqlalchemy import Insert, delete, insert, select, text, update
@@ -30,15 +31,19 @@ from sqlalchemy.orm import Session
 
 from .audit import apply_changes, record
 from .hours import Stretch, format_week, parse_week
+from .i18n import LOCATION_SOURCE_NAMES
 from .import_format import (
     COLUMNS,
+    ERRORS_COLUMN_NAMES,
     HEADER_ALIASES,
     REQUIRED_COLUMNS,
     ServiceCell,
+    column_label,
     one_line,
     parse_postcode,
 )
 from .models import (
+    PROFESSION_TERMS,
     Clinic,
     Clinician,
     ImportBatch,
@@ -51,7 +56,13 @@ from .models import (
     StaffUser,
     now_utc,
 )
-from .postcodes import PostcodePlace, read_register
+from .postcodes import (
+    PostcodePlace,
+    po_box_postcode_message,
+    postal_for_po_boxes_only,
+    read_register,
+)
+from .services import current_vocabulary
 from .spreadsheet_cells import restore_cell
 from .textguard import without_bidi_controls
 from .validation import (
@@ -221,6 +232,21 @@ class RowResult:
     clinician: ClinicianRecord | None = None
     practice: PracticeRecord | None = None
     warnings: list[str] = field(default_factory=list)
+    # What an updated row changes: (the file's name of the column, value now, value after).
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class AddressProgress:
+    """How far a plan is with the addresses it looks up, for a progress figure.
+
+    ``total`` is the file's addresses a look-up may be needed for (rows without
+    coordinates, at clinics the directory does not have yet); ``done`` counts those whose
+    rows have been planned (looked up, found in the cache, or rejected without a look-up).
+    """
+
+    total: int = 0
+    done: int = 0
 
 
 @dataclass
@@ -270,7 +296,16 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def decode_upload(data: bytes) -> str:
+    """Decode a spreadsheet export (see :func:`decode_upload_as`)."""
+    return decode_upload_as(data)[0]
+
+
+def decode_upload_as(data: bytes) -> tuple[str, str]:
     """Decode a spreadsheet export: UTF-16 with a BOM, UTF-8 (BOM or not), else Windows-1252.
+
+    Returns the text and the encoding it was in, as Python names it (``utf-16``,
+    ``utf-8-sig`` for UTF-8 with a BOM, ``utf-8``, ``cp1252``), so that the rejected rows
+    can go back to the spreadsheet in the same encoding.
 
     Excel's "Unicode text" is UTF-16 with a byte-order mark (and tabs between cells);
     its "CSV" is Windows-1252, and "CSV UTF-8" UTF-8. A file that is UTF-8 but for some
@@ -292,12 +327,13 @@ def decode_upload(data: bytes) -> str:
             ) from error
         if "\x00" in decoded:
             raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
-        return decoded
+        return decoded, "utf-16"
     if b"\x00" in data:
         raise ImportFileError(_("This is not a text file (it contains NUL bytes)."))
     body = data.removeprefix(codecs.BOM_UTF8)
+    encoding = "utf-8-sig" if len(body) < len(data) else "utf-8"
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8"), encoding
     except UnicodeDecodeError as error:
         if _UTF8_MULTIBYTE.search(body):
             raise ImportFileError(
@@ -309,38 +345,80 @@ def decode_upload(data: bytes) -> str:
                     line=_line_of(body, error.start),
                 )
             ) from error
-    return data.decode("cp1252", errors="replace")
+    return data.decode("cp1252", errors="replace"), "cp1252"
 
 
 # Cell separators a header row is sniffed for; on a tie the first wins.
 DELIMITERS = (",", ";", "\t")
 
 
-def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
-    """Split CSV text into (line number, canonical-name → value) rows, plus unknown columns.
+@dataclass
+class ClinicList:
+    """A clinic list as read: its rows by canonical column name, and what its header said."""
 
-    The delimiter is whichever of comma, semicolon and tab the header row holds most of:
+    # (line of the file where the row starts, canonical column name → cell), blank rows
+    # left out.
+    rows: list[tuple[int, dict[str, str]]]
+    # Header names the import format does not know (reported, not fatal).
+    unknown_columns: list[str]
+    # The file's own name for each column of the format it has ("hpr_number" →
+    # "HPR-nummer"): what the row reports call the columns.
+    names: dict[str, str]
+
+
+def read_sheet(text: str) -> tuple[str, list[str], Iterator[tuple[int, list[str]]]]:
+    """Split CSV text into its cell separator, its header row and its other rows.
+
+    The separator is whichever of comma, semicolon and tab the header row holds most of:
     Norwegian Excel writes semicolons (the comma is the decimal mark), and tabs in its
-    "Unicode text".
+    "Unicode text". The rows come as (line of the file where the row starts, cells),
+    blank rows left out, as they are read.
     """
     lines = text.lstrip("\ufeff").splitlines()
     if not text.strip("\ufeff \t\r\n") or not lines:
         raise ImportFileError(_("The file is empty."))
-    first_line = lines[0]
-    delimiter = max(DELIMITERS, key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    delimiter = max(DELIMITERS, key=lines[0].count)
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except csv.Error as error:
         raise ImportFileError(
             _("The header row cannot be read: %(error)s", error=str(error))
         ) from error
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        line = reader.line_num + 1
+        try:
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield line, cells
+                line = reader.line_num + 1
+        except csv.Error as error:
+            raise ImportFileError(
+                _("Line %(line)s: %(error)s", line=reader.line_num, error=str(error))
+            ) from error
+
+    return delimiter, header, records()
+
+
+def read_rows(text: str) -> ClinicList:
+    """Read CSV text as a clinic list: each row's cells by canonical column name.
+
+    Header names are matched in any case and spacing, in English or Norwegian
+    (import_format.COLUMNS). Our rejected-rows download's error column ("Feil",
+    "Errors") is left out without a word: that file is meant to come back.
+    """
+    _delimiter, header, records = read_sheet(text)
     columns: list[str | None] = []
     unknown: list[str] = []
+    names: dict[str, str] = {}
     for name in header:
-        canonical = HEADER_ALIASES.get(normalise_key(name))
+        folded = normalise_key(name)
+        canonical = HEADER_ALIASES.get(folded)
         columns.append(canonical)
-        if canonical is None and name.strip():
+        if canonical is not None:
+            names.setdefault(canonical, " ".join(name.split()))
+        elif name.strip() and folded not in ERRORS_COLUMN_NAMES:
             unknown.append(name.strip())
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
@@ -351,23 +429,18 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
                 columns=", ".join(missing),
             )
         )
-    rows: list[tuple[int, dict[str, str]]] = []
-    line = reader.line_num + 1
-    try:
-        for values in reader:
-            if any(value.strip() for value in values):
-                row = {
-                    column: value.strip()
-                    for column, value in zip(columns, values, strict=False)
-                    if column is not None
-                }
-                rows.append((line, row))
-            line = reader.line_num + 1
-    except csv.Error as error:
-        raise ImportFileError(
-            _("Line %(line)s: %(error)s", line=reader.line_num, error=str(error))
-        ) from error
-    return rows, unknown
+    rows = [
+        (
+            line,
+            {
+                column: value.strip()
+                for column, value in zip(columns, cells, strict=False)
+                if column is not None
+            },
+        )
+        for line, cells in records
+    ]
+    return ClinicList(rows, unknown, names)
 
 
 def cell_value(raw: dict[str, str], column: str) -> str:
@@ -391,22 +464,26 @@ def locate_at_postcode(address: str, postal: Postcode, city: str) -> Location:
     return postal.latitude, postal.longitude, LocationSource.POSTCODE
 
 
-def _read_cells(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Every column's value from a row, by the column table, and what is wrong with them."""
+def _read_cells(
+    raw: dict[str, str], names: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Every column's value from a row, by the column table, and what is wrong with them
+    (naming the columns as the file does, ``names``)."""
     values: dict[str, Any] = {}
     errors: list[str] = []
     for column in COLUMNS:
         cell = cell_value(raw, column.name)
+        label = column_label(names, column.name)
         if not cell:
             if column.required:
-                errors.append(_("%(column)s is missing", column=column.name))
+                errors.append(_("%(column)s is missing", column=label))
             values[column.name] = column.empty
             continue
         if column.max_length is not None and len(cell) > column.max_length:
             errors.append(
                 _(
                     "%(column)s is longer than %(longest)s characters",
-                    column=column.name,
+                    column=label,
                     longest=column.max_length,
                 )
             )
@@ -414,14 +491,17 @@ def _read_cells(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         try:
             values[column.name] = column.parse(cell)
         except ValueError as error:
-            errors.append(_("%(column)s: %(error)s", column=column.name, error=str(error)))
+            errors.append(_("%(column)s: %(error)s", column=label, error=str(error)))
     return values, errors
 
 
 def _place(
-    values: dict[str, Any], postcodes: Mapping[str, Postcode]
+    values: dict[str, Any], postcodes: Mapping[str, Postcode], names: dict[str, str] | None = None
 ) -> tuple[Postcode | None, list[str]]:
-    """The row's postcode from the register, with its coordinates checked against it."""
+    """The row's postcode from the register, with its coordinates checked against it.
+
+    A postcode the register gives to P.O. boxes only is no clinic's visiting address.
+    """
     errors: list[str] = []
     postal = postcodes.get(values.get("postcode") or "")
     if values.get("postcode") and postal is None:
@@ -431,10 +511,24 @@ def _place(
                 postcode=repr(values["postcode"]),
             )
         )
+    elif postal is not None and postal_for_po_boxes_only(postal):
+        errors.append(
+            _(
+                "%(column)s: %(message)s",
+                column=column_label(names, "postcode"),
+                message=po_box_postcode_message(postal.postcode),
+            )
+        )
     latitude, longitude = values.get("latitude"), values.get("longitude")
     if (latitude is None) != (longitude is None):
         if "latitude" in values and "longitude" in values:  # both read (or empty)
-            errors.append(_("give both latitude and longitude, or neither"))
+            errors.append(
+                _(
+                    "give both %(latitude)s and %(longitude)s, or neither",
+                    latitude=column_label(names, "latitude"),
+                    longitude=column_label(names, "longitude"),
+                )
+            )
         return postal, errors
     if latitude is None:
         return postal, errors
@@ -465,7 +559,7 @@ def _targets(values: dict[str, Any], record: str) -> dict[str, Any]:
     }
 
 
-def _practice_errors(values: dict[str, Any]) -> list[str]:
+def _practice_errors(values: dict[str, Any], names: dict[str, str] | None = None) -> list[str]:
     """What is wrong with the row's public agreement, by Norwegian rules (the forms' rule,
     validation.public_agreement_errors, in the words of the file's columns)."""
     if "helfo_agreement" not in values:  # unreadable: its own error says so
@@ -473,35 +567,41 @@ def _practice_errors(values: dict[str, Any]) -> list[str]:
     problems = public_agreement_errors(
         values.get("profession"), values["helfo_agreement"], values.get("municipality_agreement")
     )
+    agreement = column_label(names, "helfo_agreement")
     messages = {
         # Their patients pay in full: showing one with an agreement is a wrong price.
-        "public_agreement": _(
+        "public_agreement": lambda: _(
             "Chiropractors have no public agreement (driftsavtale) in Norway: their "
-            "patients pay in full. Write no in helfo_agreement for a chiropractor."
+            "patients pay in full. Write no in %(agreement)s for a chiropractor.",
+            agreement=agreement,
         ),
-        "agreement_municipality": _(
-            "municipality_agreement is given but helfo_agreement is not yes: a "
-            "municipality goes only with a public agreement"
+        "agreement_municipality": lambda: _(
+            "%(municipality)s is given but %(agreement)s is not yes: a "
+            "municipality goes only with a public agreement",
+            municipality=column_label(names, "municipality_agreement"),
+            agreement=agreement,
         ),
     }
-    return [messages[field] for field in problems]
+    return [messages[field]() for field in problems]
 
 
 def validate_row(
     raw: dict[str, str],
     postcodes: Mapping[str, Postcode],
     locate: Locate = locate_at_postcode,
+    names: dict[str, str] | None = None,
 ) -> tuple[RowRecords | None, list[str]]:
     """Check one row; return its records, or the reasons it cannot be imported.
 
     Each cell is read by its column (import_format.COLUMNS); the postcode must be in the
     register and the coordinates near it; a chiropractor has no public agreement, and a
     municipality comes only with one. A row without coordinates is placed by ``locate``
-    (a geocoder, or the postcode centre).
+    (a geocoder, or the postcode centre). The reasons name the columns as ``names`` (the
+    file's header) does.
     """
-    values, errors = _read_cells(raw)
-    postal, place_errors = _place(values, postcodes)
-    errors += place_errors + _practice_errors(values)
+    values, errors = _read_cells(raw, names)
+    postal, place_errors = _place(values, postcodes, names)
+    errors += place_errors + _practice_errors(values, names)
     if errors:
         return None, errors
     assert postal is not None
@@ -523,19 +623,22 @@ def validate_row(
         clinic,
         ClinicianRecord(**_targets(values, "clinician")),
         PracticeRecord(**_targets(values, "practice")),
-        _unknown_services_warnings(services.unknown),
+        _unknown_services_warnings(services.unknown, names),
     )
     return records, []
 
 
-def _unknown_services_warnings(unknown: tuple[str, ...]) -> tuple[str, ...]:
+def _unknown_services_warnings(
+    unknown: tuple[str, ...], names: dict[str, str] | None = None
+) -> tuple[str, ...]:
     """A warning naming the services of a row that the vocabulary does not know."""
     if not unknown:
         return ()
     return (
         _(
-            "services: left out, as they are not in the list of services we know: "
+            "%(column)s: left out, as they are not in the list of services we know: "
             "%(services)s. Write a name from the staff guide's list, in Norwegian or English.",
+            column=column_label(names, "services"),
             services=", ".join(repr(text) for text in unknown),
         ),
     )
@@ -553,10 +656,6 @@ LOOKUP_CHUNK = 1_000
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(values), LOOKUP_CHUNK):
         yield values[start : start + LOOKUP_CHUNK]
-
-
-def _differs(model: Any, fields: dict[str, Any]) -> bool:
-    return any(getattr(model, name) != value for name, value in fields.items())
 
 
 def _hpr_number_of(raw: dict[str, str]) -> str | None:
@@ -645,30 +744,34 @@ def _hpr_conflict(number: str, lines: list[_HprLine], clinic: tuple[str, ...]) -
 # A later row of a clinic that differs from its first row in one of these gets a warning
 # naming the column; the first row's value is kept. (The postcode, name and address, folded,
 # are what make it the same clinic.)
-_CLINIC_DETAILS: tuple[tuple[tuple[str, ...], str], ...] = (
+_CLINIC_DETAILS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     *(
-        ((column.target[1],), column.name)
+        ((column.target[1],), (column.name,))
         for column in COLUMNS
         if column.target is not None and column.target[0] == "clinic"
     ),
-    (("latitude", "longitude"), "latitude/longitude"),
+    (("latitude", "longitude"), ("latitude", "longitude")),
 )
 
 
 def _clinic_differences(
-    first: ClinicRecord, first_line: int, later: ClinicRecord, line: int
+    first: ClinicRecord,
+    first_line: int,
+    later: ClinicRecord,
+    line: int,
+    names: dict[str, str] | None = None,
 ) -> list[str]:
     """Warnings for the clinic details of a later row that differ from the first row's."""
     return [
         _(
             "%(column)s on line %(line)s differs from line %(first)s of the same clinic: "
             "the value on line %(first)s is kept",
-            column=column,
+            column="/".join(column_label(names, column) for column in columns),
             line=line,
             first=first_line,
         )
-        for names, column in _CLINIC_DETAILS
-        if any(getattr(first, name) != getattr(later, name) for name in names)
+        for fields, columns in _CLINIC_DETAILS
+        if any(getattr(first, name) != getattr(later, name) for name in fields)
     ]
 
 
@@ -727,6 +830,61 @@ def _directory_hours(session: Session, clinic_ids: list[int]) -> dict[int, str]:
     return {clinic_id: format_week(week) for clinic_id, week in weeks.items()}
 
 
+# The column each stored field comes from, by (record, field).
+_COLUMN_OF_FIELD = {column.target: column.name for column in COLUMNS if column.target is not None}
+
+
+def _shown(value: Any) -> str:
+    """A stored value as the preview shows it beside the file's ("" for none)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, Profession):
+        return _(PROFESSION_TERMS[value].english)
+    if isinstance(value, LocationSource):
+        return str(LOCATION_SOURCE_NAMES[value])
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def _field_changes(
+    before: Any, after: dict[str, Any], record: str, names: dict[str, str] | None
+) -> list[tuple[str, str, str]]:
+    """(column, before, after) for each field of a directory row a planned row changes."""
+    changes = []
+    if record == "clinic" and (
+        (before.latitude, before.longitude) != (after["latitude"], after["longitude"])
+    ):
+        label = (
+            "/".join(column_label(names, name) for name in ("latitude", "longitude"))
+            if names and "latitude" in names
+            else _("Location")
+        )
+        changes.append(
+            (
+                label,
+                f"{before.latitude:.5f}, {before.longitude:.5f}",
+                f"{after['latitude']:.5f}, {after['longitude']:.5f}",
+            )
+        )
+    for name, value in after.items():
+        if name in ("latitude", "longitude"):
+            continue
+        old = getattr(before, name)
+        if old == value:
+            continue
+        if name == "services":
+            locale = get_locale()
+            language = locale.language if locale is not None else "nb"
+            old, value = (current_vocabulary().names(keys, language) for keys in (old, value))
+        column = _COLUMN_OF_FIELD.get((record, name))
+        label = column_label(names, column) if column else _("How it was placed")
+        changes.append((label, _shown(old), _shown(value)))
+    return changes
+
+
 class _Plan:
     """What planning a file knows: the directory as plain rows, and the file so far.
 
@@ -741,7 +899,10 @@ class _Plan:
         session: Session,
         raw_rows: list[tuple[int, dict[str, str]]],
         locate: Locate | None,
+        names: dict[str, str] | None = None,
+        addresses: AddressProgress | None = None,
     ) -> None:
+        self.names = names
         self.postcodes = read_register(session)
         self.clinics: dict[tuple[str, ...], Any] = {}
         for existing in session.execute(select(*_CLINIC_COLUMNS).order_by(Clinic.id)):
@@ -760,6 +921,23 @@ class _Plan:
         # answer per address per file, however the geocoder is doing.
         self.clinic_in_file: dict[tuple[str, ...], tuple[int, ClinicRecord]] = {}
         self.located: dict[tuple[str, str], Location] = {}
+        self.addresses = addresses or AddressProgress()
+        self.addresses_pending: set[tuple[str, str]] = set()
+        if locate is not None:
+            self.addresses_pending = {
+                place for _, raw in raw_rows if (place := self.address_to_look_up(raw)) is not None
+            }
+            self.addresses.total, self.addresses.done = len(self.addresses_pending), 0
+
+    def address_to_look_up(self, raw: dict[str, str]) -> tuple[str, str] | None:
+        """The (address, postcode) a row may have to be looked up at, as the locator keys it:
+        a row with an address and no coordinates, at a clinic the directory does not have."""
+        address = normalise_key(cell_value(raw, "address"))
+        if not address or (cell_value(raw, "latitude") and cell_value(raw, "longitude")):
+            return None
+        if _clinic_key_as_written(raw) in self.clinics:
+            return None
+        return address, parse_postcode(cell_value(raw, "postcode"))
 
     def hpr_conflict(self, raw: dict[str, str]) -> str | None:
         """Why a row is refused for its HPR number being on other lines too, if it is."""
@@ -803,7 +981,12 @@ class _Plan:
             if conflict
             else self.locator_for(" ".join(cell_value(raw, "clinic_name").split()))
         )
-        records, errors = validate_row(raw, self.postcodes, locate)
+        records, errors = validate_row(raw, self.postcodes, locate, self.names)
+        if self.addresses_pending:
+            place = self.address_to_look_up(raw)
+            if place in self.addresses_pending:
+                self.addresses_pending.discard(place)
+                self.addresses.done += 1
         if conflict is not None:
             errors.append(conflict)
         if records is None or errors:
@@ -814,7 +997,7 @@ class _Plan:
         result.warnings = [*records.warnings, *differences]
         result.clinic, result.clinician = records.clinic, records.clinician
         result.practice = records.practice
-        result.status = self.status(records)
+        result.status, result.changes = self.compare(records)
         return result
 
     def existing_practice(self, records: RowRecords) -> Any | None:
@@ -858,11 +1041,12 @@ class _Plan:
         )
         if first_line == line:
             return records, []
-        warnings = _clinic_differences(first, first_line, records.clinic, line)
+        warnings = _clinic_differences(first, first_line, records.clinic, line, self.names)
         return dataclasses.replace(records, clinic=first), warnings
 
-    def status(self, records: RowRecords) -> RowStatus:
-        """New, updated or unchanged, against the directory as it was read.
+    def compare(self, records: RowRecords) -> tuple[RowStatus, list[tuple[str, str, str]]]:
+        """New, updated or unchanged, against the directory as it was read, and what an
+        update changes.
 
         A row is a practice, found by HPR number and clinic: new if the clinician does not
         work at that clinic yet, updated if anything of it, the clinician or the clinic
@@ -870,32 +1054,42 @@ class _Plan:
         """
         existing = self.existing_practice(records)
         if existing is None:
-            return RowStatus.NEW
+            return RowStatus.NEW, []
         clinic = self.clinics[records.clinic.key]
         hours = records.clinic.opening_hours
-        if (
-            not existing.active
-            or not clinic.active
-            or _differs(existing, records.practice.fields())
-            or _differs(self.clinicians[records.clinician.hpr_number], records.clinician.fields())
-            or _differs(clinic, records.clinic.fields())
-            or (hours and hours != self.hours.get(clinic.id, ""))
-        ):
-            return RowStatus.UPDATED
-        return RowStatus.UNCHANGED
+        changes = [
+            *_field_changes(clinic, records.clinic.fields(), "clinic", self.names),
+            *_field_changes(
+                self.clinicians[records.clinician.hpr_number],
+                records.clinician.fields(),
+                "clinician",
+                self.names,
+            ),
+            *_field_changes(existing, records.practice.fields(), "practice", self.names),
+        ]
+        if hours and hours != self.hours.get(clinic.id, ""):
+            label = column_label(self.names, "opening_hours")
+            changes.append((label, self.hours.get(clinic.id, ""), hours))
+        if not clinic.active or not existing.active:
+            changes.append((_("Shown in the directory"), _("no"), _("yes")))
+        return (RowStatus.UPDATED if changes else RowStatus.UNCHANGED), changes
 
 
 def plan_rows(
     session: Session,
     raw_rows: list[tuple[int, dict[str, str]]],
     locate: Locate | None = None,
+    names: dict[str, str] | None = None,
+    addresses: AddressProgress | None = None,
 ) -> Iterator[RowResult]:
     """Validate and classify each row read by :func:`read_rows`, in order; write nothing.
 
     ``locate`` places rows that have no coordinates (see :mod:`clinic_finder.geocoding`);
-    without it they go to their postcode's centre.
+    without it they go to their postcode's centre. The row reports name the columns as
+    ``names`` says the file does (:attr:`ClinicList.names`). ``addresses`` is kept up to
+    date with how far the look-ups are.
     """
-    plan = _Plan(session, raw_rows, locate)
+    plan = _Plan(session, raw_rows, locate, names, addresses)
     for line, raw in raw_rows:
         yield plan.classify(line, raw)
 
@@ -910,12 +1104,13 @@ def plan_import(
 
     ``progress(done, total)`` is called after each row, for a progress bar.
     """
-    raw_rows, unknown = read_rows(text)
-    report = ImportReport(unknown_columns=unknown)
-    for done, row in enumerate(plan_rows(session, raw_rows, locate), start=1):
+    clinic_list = read_rows(text)
+    report = ImportReport(unknown_columns=clinic_list.unknown_columns)
+    rows = plan_rows(session, clinic_list.rows, locate, clinic_list.names)
+    for done, row in enumerate(rows, start=1):
         report.rows.append(row)
         if progress is not None:
-            progress(done, len(raw_rows))
+            progress(done, len(clinic_list.rows))
     return report
 
 

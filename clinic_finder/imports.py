@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from .hpr import current_client as current_hpr_client
 from .hpr import licence_checks_enabled
 from .importer import (
+    AddressProgress,
     ClinicianRecord,
     ClinicRecord,
     ImportReport,
@@ -32,7 +33,7 @@ from .importer import (
     PracticeRecord,
     RowResult,
     apply_import,
-    decode_upload,
+    decode_upload_as,
     plan_rows,
     read_rows,
     record_import,
@@ -56,6 +57,9 @@ logger = logging.getLogger(__name__)
 # make rows slow); the caller's checkpoint runs after each store.
 PLAN_CHUNK_ROWS = 500
 PLAN_CHUNK_SECONDS = 5.0
+# While addresses are looked up (about one a second), what is planned is stored this often,
+# so that the progress staff see moves with the look-ups.
+PLAN_LOOKUP_PROGRESS_SECONDS = 1.0
 # The preview shows this many rows a page.
 ROWS_PER_PAGE = 50
 # The key of a plan's summary that counts its rows with warnings (beside the statuses).
@@ -75,24 +79,32 @@ class BatchAlreadyApplied(RuntimeError):
 
 
 def create_batch(
-    session: Session, filename: str, data: bytes, uploaded_by: StaffUser | None = None
+    session: Session,
+    filename: str,
+    data: bytes,
+    uploaded_by: StaffUser | None = None,
+    language: str | None = None,
 ) -> ImportBatch:
     """Keep an uploaded file as a batch queued for planning; refuse an unreadable one now.
 
     The whole file is decoded and split into rows here (a second or less for 5 MB), so a
     file in an unknown encoding, with a broken quote or without the required columns is
-    refused at once, where the staff member is, rather than by a job later.
+    refused at once, where the staff member is, rather than by a job later. The file's
+    encoding is kept for its rejected rows; ``language`` is the one its rows are checked
+    and reported in (the uploader's).
     """
-    text = decode_upload(data)
-    raw_rows, unknown = read_rows(text)
+    text, encoding = decode_upload_as(data)
+    clinic_list = read_rows(text)
     batch = ImportBatch(
         filename=filename[:255] or "upload.csv",
         content=text,
+        encoding=encoding,
+        language=language,
         uploaded_by=uploaded_by,
         status=ImportStatus.QUEUED,
-        rows_total=len(raw_rows),
+        rows_total=len(clinic_list.rows),
         rows_done=0,
-        unknown_columns=unknown,
+        unknown_columns=clinic_list.unknown_columns,
     )
     session.add(batch)
     session.flush()
@@ -112,6 +124,7 @@ def _stored(batch_id: int, row: RowResult) -> dict[str, Any]:
         "clinician": row.clinician.to_json() if row.clinician is not None else None,
         "practice": row.practice.to_json() if row.practice is not None else None,
         "warnings": row.warnings,
+        "changes": [list(change) for change in row.changes],
     }
 
 
@@ -130,27 +143,39 @@ def plan_batch(
     """
     batch_id = batch.id  # read once: a checkpoint's commit expires the batch
     session.execute(delete(ImportRow).where(ImportRow.batch_id == batch_id))
-    raw_rows, unknown = read_rows(batch.content)
-    total, done = len(raw_rows), 0
-    batch.rows_total, batch.rows_done, batch.unknown_columns = total, done, unknown
+    clinic_list = read_rows(batch.content)
+    total, done = len(clinic_list.rows), 0
+    batch.rows_total, batch.rows_done = total, done
+    batch.unknown_columns = clinic_list.unknown_columns
     counts: Counter[str] = Counter()
     chunk: list[dict[str, Any]] = []
     stored_at = time.monotonic()
+    addresses = AddressProgress()
+    rows = plan_rows(session, clinic_list.rows, locate, clinic_list.names, addresses)
+    # Counted by the plan before its first row; shown from the first checkpoint on.
+    addresses_stored = -1
 
     def store() -> None:
-        nonlocal done
+        nonlocal done, addresses_stored
         if chunk:
             session.execute(insert(ImportRow), chunk)
         done += len(chunk)
         batch.rows_done = done
+        batch.addresses_total, batch.addresses_done = addresses.total, addresses.done
+        addresses_stored = addresses.done
         chunk.clear()
         session.flush()
 
-    for row in plan_rows(session, raw_rows, locate):
+    for row in rows:
         counts[row.status.value] += 1
         counts[WARNINGS] += bool(row.warnings)
         chunk.append(_stored(batch_id, row))
-        if len(chunk) >= PLAN_CHUNK_ROWS or time.monotonic() - stored_at > PLAN_CHUNK_SECONDS:
+        waited = time.monotonic() - stored_at
+        if (
+            len(chunk) >= PLAN_CHUNK_ROWS
+            or waited > PLAN_CHUNK_SECONDS
+            or (addresses.done != addresses_stored and waited > PLAN_LOOKUP_PROGRESS_SECONDS)
+        ):
             store()
             stored_at = time.monotonic()
             if checkpoint is not None:

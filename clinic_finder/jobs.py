@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -180,9 +181,23 @@ def _end(session: Session, claim: Claim, status: ImportStatus, error: str) -> No
     session.commit()
 
 
-def _plan(session: Session, claim: Claim, locate: AddressLocator, lease_seconds: float) -> None:
+def _plan(
+    session: Session, claim: Claim, locate: AddressLocator | None, lease_seconds: float
+) -> None:
     batch = session.get(ImportBatch, claim.batch_id)
     assert batch is not None
+    # The rows are reported in the language of whoever uploaded the file.
+    with force_locale(batch.language or current_app.config["DEFAULT_LOCALE"]):
+        _plan_in_language(session, claim, batch, locate, lease_seconds)
+
+
+def _plan_in_language(
+    session: Session,
+    claim: Claim,
+    batch: ImportBatch,
+    locate: AddressLocator | None,
+    lease_seconds: float,
+) -> None:
 
     def checkpoint(done: int, total: int) -> None:
         # Each chunk's rows, progress and geocoding answers are kept, if still ours.
@@ -237,7 +252,12 @@ def run_claim(
 ) -> None:
     """Run one claimed job to its end (planned or applied), or record why it failed."""
     if claim.step == "plan":
-        locate = AddressLocator(session, geocoder, time_budget=geocoding_budget)
+        # Without a geocoder every address goes to its postcode's centre: nothing to look up.
+        locate = (
+            AddressLocator(session, geocoder, time_budget=geocoding_budget)
+            if geocoder is not None
+            else None
+        )
         _plan(session, claim, locate, lease_seconds)
     else:
         _apply(session, claim)

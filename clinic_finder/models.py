@@ -675,9 +675,17 @@ class ImportBatch(db.Model):
     status: Mapped[ImportStatus] = mapped_column(
         enum_type(ImportStatus, "import_status"), default=ImportStatus.QUEUED, index=True
     )
-    # Progress of planning: rows of the file, and rows checked and stored so far.
+    # Progress of planning: rows of the file, and rows checked and stored so far; and the
+    # addresses it may look up (importer.AddressProgress), and those done so far.
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    addresses_total: Mapped[int] = mapped_column(Integer, default=0)
+    addresses_done: Mapped[int] = mapped_column(Integer, default=0)
+    # The upload's encoding (importer.decode_upload_as; None for batches uploaded before it
+    # was kept): the rejected rows go back in it, as the content's separator and header.
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    # The uploader's language (nb, en): the rows are checked, and reported, in it.
+    language: Mapped[str | None] = mapped_column(String(5))
     # Header names the import format does not know (reported, not fatal).
     unknown_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A claimed job belongs to the worker holding lease_token until lease_until; after
@@ -728,6 +736,8 @@ class ImportRow(db.Model):
     clinician: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     practice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What an updated row changes: [column as the file names it, value now, value after].
+    changes: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
 
 
 class RequestStatus(enum.Enum):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,10 @@ _RETIRED_SUFFIX = "(ikkje i bruk)"
 STREET_ADDRESS_USAGES = frozenset(
     {"Gate-/veg-adresse", "Gateadresser og postboksar", "Fleire bruksområde"}
 )
+
+# The register's BRUKSOMRÅDE for postcodes of P.O. boxes and nothing else ("0123 Oslo"):
+# a letter reaches a clinic there, a patient does not.
+PO_BOXES_ONLY_USAGE = "Postboksar"
 
 
 class PostcodeFileError(ValueError):
@@ -161,6 +166,22 @@ class PostcodePlace:
         Unknown usage (a register loaded before usage was kept) counts as yes.
         """
         return self.usage is None or self.usage in STREET_ADDRESS_USAGES
+
+
+def postal_for_po_boxes_only(postal: PostalCode | PostcodePlace) -> bool:
+    """Whether the register gives this postcode to P.O. boxes only (no street is in it).
+
+    Unknown usage (a register loaded before usage was kept) counts as no.
+    """
+    return postal.usage == PO_BOXES_ONLY_USAGE
+
+
+def po_box_postcode_message(postcode: str) -> str:
+    """Why a P.O.-box postcode cannot be a clinic's: the words of the import and the form."""
+    return _(
+        "%(postcode)s is a postcode for P.O. boxes only; give the postcode of the visiting address",
+        postcode=postcode,
+    )
 
 
 class PostcodeRegisterCache:

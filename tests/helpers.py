@@ -589,3 +589,11 @@ def result_names(page: str) -> list[str]:
         page,
         flags=re.DOTALL,
     )
+
+
+_PREVIEW_LINE = re.compile(r"<tr>\s*<td[^>]*>(\d+)</td>")
+
+
+def table_lines(page: str) -> list[str]:
+    """The file lines of an import preview's table rows, in the order shown."""
+    return _PREVIEW_LINE.findall(page)

@@ -304,7 +304,7 @@ def test_import_page_follows_its_background_jobs_by_itself(
     page.get_by_role("button", name="Import 2 rows").wait_for(timeout=10_000)
     checked = page.locator("main").inner_text()
     assert "1 accepted row has a warning" in checked
-    assert "Warning: phone on line 3 differs from line 2 of the same clinic" in checked
+    assert "Warning: “phone” on line 3 differs from line 2 of the same clinic" in checked
     page.get_by_role("button", name="Import 2 rows").click()
     assert "waiting to be written" in page.locator("main").inner_text()
 

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from clinic_finder.export import (
-    REJECTED_ROWS_COLUMNS,
     export_directory_csv,
     export_rows,
     neutralise_cell,
@@ -437,7 +436,7 @@ def test_neutralise_cell_guards_each_part_and_restore_cell_undoes_it(value, cell
     assert restore_cell(cell) == value
 
 
-def test_rejected_rows_csv_neutralises_and_names_line_and_reason(session):
+def test_rejected_rows_csv_neutralises_and_keeps_the_files_columns_with_the_errors(session):
     bad = {
         **GOOD_ROW,
         "clinic_name": '=HYPERLINK("http://evil.example","x")',
@@ -445,29 +444,29 @@ def test_rejected_rows_csv_neutralises_and_names_line_and_reason(session):
         "hpr_number": "1000009",
         "postcode": "0000",
     }
-    report = plan_import(session, csv_text(GOOD_ROW, bad))
+    text = csv_text(GOOD_ROW, bad)
+    report = plan_import(session, text)
 
-    text = rejected_rows_csv(report.rejected)
+    rejected = rejected_rows_csv(text, report.rejected)
 
-    assert_no_formula_cells(text)
-    header, *rows = read_csv(text)
-    assert header == list(REJECTED_ROWS_COLUMNS)
+    assert_no_formula_cells(rejected)
+    header, *rows = read_csv(rejected)
+    assert header == [*read_csv(text)[0], "Errors"]
     assert len(rows) == 1
     row = dict(zip(header, rows[0], strict=True))
     assert row["clinic_name"] == "'" + bad["clinic_name"]
     assert row["clinician_name"] == "'@SUM(1+1)"
-    assert row["line"] == "3"
-    assert "0000" in row["reason"]
+    assert "0000" in row["Errors"]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_rejected_rows_csv_neutralises_every_cell(payload):
-    row = RowResult(
-        line=7,
-        raw=dict.fromkeys(CANONICAL_COLUMNS, payload),
-        errors=[payload],
-    )
-    text = rejected_rows_csv([row])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CANONICAL_COLUMNS)
+    writer.writerow([payload] * len(CANONICAL_COLUMNS))
+    row = RowResult(line=2, raw={}, errors=[payload])
+    text = rejected_rows_csv(buffer.getvalue(), [row])
     assert_no_formula_cells(text)
     assert restore_cell(read_csv(text)[1][-1]) == payload
 

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from datetime import time, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from clinic_finder import imports
 from clinic_finder.clinic_pages import slugify
 from clinic_finder.hours import format_week, week_of
 from clinic_finder.hpr import LicenceStatus
+from clinic_finder.i18n import SUPPORTED_LOCALES
+from clinic_finder.import_format import ERRORS_COLUMN_NAMES, errors_column_name
 from clinic_finder.importer import (
     ImportFileError,
     RowStatus,
     apply_import,
     decode_upload,
+    normalise_key,
     plan_import,
 )
 from clinic_finder.models import (
@@ -190,18 +195,18 @@ def test_changed_row_is_updated_not_duplicated(session):
         ({"postcode": "9999"}, "not in the Norwegian postcode register"),
         ({"profession": "naprapat"}, "not one of the publicly licensed professions"),
         ({"profession": "osteopath"}, "not one of the publicly licensed professions"),
-        ({"hpr_number": ""}, "hpr_number is missing"),
+        ({"hpr_number": ""}, "“hpr_number” is missing"),
         ({"hpr_number": "12ab"}, "HPR number"),
         ({"org_number": "123456789"}, "not a valid Norwegian organisation number"),
         ({"email": "not-an-email"}, "email"),
         ({"email": "øystein@klinikk.example"}, "We cannot send email to"),
         ({"website": "javascript:alert(1)"}, "http:// or https://"),
         ({"helfo_agreement": "maybe"}, "must be yes or no"),
-        ({"parking": "kanskje"}, "parking: 'kanskje' must be yes or no"),
-        ({"step_free_access": "2"}, "step_free_access: '2' must be yes or no"),
+        ({"parking": "kanskje"}, "“parking”: 'kanskje' must be yes or no"),
+        ({"step_free_access": "2"}, "“step_free_access”: '2' must be yes or no"),
         ({"booking_url": "http://fjordklinikken.example/book"}, "must be an https:// address"),
         ({"booking_url": "javascript:alert(1)"}, "must be an https:// address"),
-        ({"booking_url": "https://" + "b" * 500}, "booking_url is longer than 500 characters"),
+        ({"booking_url": "https://" + "b" * 500}, "“booking_url” is longer than 500 characters"),
         (
             {"profession": "kiropraktor", "helfo_agreement": "ja"},
             "Chiropractors have no public agreement (driftsavtale) in Norway",
@@ -212,8 +217,8 @@ def test_changed_row_is_updated_not_duplicated(session):
         ),
         ({"latitude": "48.85", "longitude": "2.35"}, "outside Norway"),
         ({"latitude": "63.43", "longitude": "10.39"}, "km from postcode 5003"),
-        ({"latitude": "abc"}, "decimal numbers"),
-        ({"clinic_name": ""}, "clinic_name is missing"),
+        ({"latitude": "abc"}, "must be a decimal number"),
+        ({"clinic_name": ""}, "“clinic_name” is missing"),
     ],
 )
 def test_bad_row_is_rejected_with_reason(session, changes, reason):
@@ -416,7 +421,7 @@ def test_later_row_with_other_clinic_details_gets_a_warning_and_the_first_row_wi
     assert report.counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 0}
     assert report.rows[0].warnings == []
     assert report.rows[1].warnings == [
-        f"{column} on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+        f"“{column}” on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
         for column in ("phone", "booking_url", "parking")
     ]
     clinic = session.scalars(select(Clinic)).one()
@@ -433,7 +438,7 @@ def test_later_row_with_other_coordinates_gets_one_warning_for_them(session):
     unplaced = {**GOOD_ROW, "hpr_number": "9876545", "latitude": "", "longitude": ""}
     report = plan_import(session, csv_text(GOOD_ROW, moved, unplaced))
     assert report.rows[1].warnings == [
-        "latitude/longitude on line 3 differs from line 2 of the same clinic: the value on "
+        "“latitude”/“longitude” on line 3 differs from line 2 of the same clinic: the value on "
         "line 2 is kept"
     ]
     # A row without coordinates is placed where its clinic's first row put it: no warning.
@@ -445,7 +450,8 @@ def test_clinic_name_in_another_case_is_the_same_clinic_with_a_warning(session):
     shouting = {**GOOD_ROW, "clinic_name": "FJORDKLINIKKEN", "hpr_number": "9876544"}
     report = import_text(session, csv_text(GOOD_ROW, shouting))
     assert report.rows[1].warnings == [
-        "clinic_name on line 3 differs from line 2 of the same clinic: the value on line 2 is kept"
+        "“clinic_name” on line 3 differs from line 2 of the same clinic: "
+        "the value on line 2 is kept"
     ]
     assert session.scalars(select(Clinic.name)).all() == ["Fjordklinikken"]
 
@@ -460,7 +466,7 @@ def test_first_accepted_row_of_a_clinic_gives_its_details(session):
         RowStatus.NEW,
     ]
     assert report.rows[2].warnings == [
-        "phone on line 4 differs from line 3 of the same clinic: the value on line 3 is kept"
+        "“phone” on line 4 differs from line 3 of the same clinic: the value on line 3 is kept"
     ]
     assert session.scalars(select(Clinic.phone)).one() == "+47 22 33 44 55"
 
@@ -664,7 +670,7 @@ def test_neutralised_cell_from_our_export_comes_back_as_written(session):
 
 def test_too_long_values_are_rejected_with_reason(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "clinic_name": "x" * 201}))
-    assert "clinic_name is longer than 200 characters" in report.rows[0].errors
+    assert "“clinic_name” is longer than 200 characters" in report.rows[0].errors
 
 
 # --- caps on list cells (issue item 12) --------------------------------------------------
@@ -683,7 +689,7 @@ def test_list_cell_past_the_caps_is_rejected_naming_its_column(session, column, 
     report = plan_import(session, csv_text({**GOOD_ROW, column: cell}))
     (row,) = report.rows
     assert row.status is RowStatus.REJECTED
-    assert any(error.startswith(f"{column}: ") and reason in error for error in row.errors), (
+    assert any(error.startswith(f"“{column}”: ") and reason in error for error in row.errors), (
         row.errors
     )
 
@@ -906,7 +912,7 @@ def test_one_week_written_two_ways_on_rows_of_a_clinic_is_no_warning(session):
     other = {**colleague, "hpr_number": "9876545", "opening_hours": "man-fre 08-15"}
     again = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "hverdager 08-16"}, other))
     assert again.rows[1].warnings == [
-        "opening_hours on line 3 differs from line 2 of the same clinic: the value on line 2 "
+        "“opening_hours” on line 3 differs from line 2 of the same clinic: the value on line 2 "
         "is kept"
     ]
 
@@ -933,7 +939,7 @@ def test_unreadable_opening_hours_reject_the_row_saying_why(session):
     report = plan_import(session, csv_text({**GOOD_ROW, "opening_hours": "fre-man 08-16"}))
     (row,) = report.rows
     assert row.status is RowStatus.REJECTED
-    assert any(error.startswith("opening_hours: ") for error in row.errors), row.errors
+    assert any(error.startswith("“opening_hours”: ") for error in row.errors), row.errors
 
 
 def test_norwegian_name_of_the_opening_hours_column_is_understood(session):
@@ -966,7 +972,7 @@ def test_a_service_the_vocabulary_lacks_is_left_out_with_a_warning_naming_it(ses
     (row,) = report.rows
     assert row.status is RowStatus.NEW  # the rest of the row is imported
     (warning,) = row.warnings
-    assert warning.startswith("services: ") and "'Graston-teknikk'" in warning
+    assert warning.startswith("“services”: ") and "'Graston-teknikk'" in warning
     assert "massasje" not in warning
     assert session.scalars(select(Practice)).one().services == ["massage", "acupuncture"]
 
@@ -975,3 +981,106 @@ def test_the_same_services_written_in_the_other_language_are_unchanged(session):
     import_text(session, csv_text({**GOOD_ROW, "services": "exercise therapy;dry needling"}))
     again = import_text(session, csv_text({**GOOD_ROW, "services": "Treningsterapi;Tørrnåling"}))
     assert again.counts["unchanged"] == 1
+
+
+# --- the import round trip (issue 14) ----------------------------------------------------
+
+ROUND_TRIP_HEADER = {
+    "clinic_name": "Klinikknavn",
+    "address": "Adresse",
+    "postcode": "Postnr",
+    "phone": "Telefon",
+    "clinician_name": "Behandler",
+    "profession": "Yrke",
+    "hpr_number": "HPR-nummer",
+    "latitude": "Breddegrad",
+    "longitude": "Lengdegrad",
+}
+
+
+def norwegian_file(*rows: dict[str, str], extra: str = "Kommentar") -> str:
+    """A ;-separated file with Norwegian headers and a column the format does not know."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([*ROUND_TRIP_HEADER.values(), extra])
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in ROUND_TRIP_HEADER] + ["merknad"])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("postcode", ["0123", "123"])
+def test_a_po_box_postcode_is_refused_as_a_clinics_address(session, postcode):
+    # 0123 Oslo is "Postboksar" in the register; Excel writes it 123.
+    row = {**GOOD_ROW, "postcode": postcode, "city": "Oslo", "latitude": "", "longitude": ""}
+    report = plan_import(session, csv_text(row))
+    (result,) = report.rows
+    assert result.status is RowStatus.REJECTED
+    assert result.errors == [
+        "“postcode”: 0123 is a postcode for P.O. boxes only; give the postcode of the "
+        "visiting address"
+    ]
+
+
+def test_a_po_box_postcode_is_refused_in_norwegian_naming_the_files_column(session):
+    row = {**GOOD_ROW, "postcode": "123", "latitude": "", "longitude": ""}
+    with force_locale("nb"):
+        report = plan_import(session, norwegian_file(row))
+    assert report.rows[0].errors == [
+        "«Postnr»: 0123 er et postnummer bare for postbokser; oppgi postnummeret til besøksadressen"
+    ]
+
+
+def test_a_postcode_of_streets_and_po_boxes_is_a_clinics_address(session):
+    # 0010 Oslo is "Gateadresser og postboksar": streets too.
+    row = {**GOOD_ROW, "postcode": "0010", "city": "Oslo", "latitude": "", "longitude": ""}
+    assert plan_import(session, csv_text(row)).rows[0].status is RowStatus.NEW
+
+
+def test_row_reports_name_the_columns_as_the_file_does(session):
+    row = {**GOOD_ROW, "hpr_number": "", "latitude": "60,39", "longitude": ""}
+    with force_locale("nb"):
+        (result,) = plan_import(session, norwegian_file(row)).rows
+    assert "«HPR-nummer» mangler" in result.errors
+    assert "oppgi både «Breddegrad» og «Lengdegrad», eller ingen av dem" in result.errors
+    assert not any("hpr_number" in error or "latitude" in error for error in result.errors)
+
+
+def test_the_error_column_of_a_rejected_rows_download_is_no_unknown_column(session):
+    for name in ("Feil", "Errors", " feil "):
+        report = plan_import(session, norwegian_file(GOOD_ROW, extra=name))
+        assert report.unknown_columns == [], name
+        assert report.rows[0].status is RowStatus.NEW
+    assert plan_import(session, norwegian_file(GOOD_ROW)).unknown_columns == ["Kommentar"]
+
+
+def test_every_language_names_the_error_column_as_the_importer_ignores_it(app):
+    for language in SUPPORTED_LOCALES:
+        with app.test_request_context(f"/?lang={language}"):
+            assert normalise_key(errors_column_name()) in ERRORS_COLUMN_NAMES, language
+
+
+def test_an_updated_row_says_what_it_changes_from_what_to_what(session):
+    import_text(session, norwegian_file(GOOD_ROW))
+    changed = {**GOOD_ROW, "phone": "55 99 99 99", "clinician_name": "Kari Nordmann-Ås"}
+    with force_locale("nb"):
+        (result,) = plan_import(session, norwegian_file(changed)).rows
+    assert result.status is RowStatus.UPDATED
+    assert result.changes == [
+        ("«Telefon»", "+47 55 12 34 56", "+47 55 99 99 99"),
+        ("«Behandler»", "Kari Nordmann", "Kari Nordmann-Ås"),
+    ]
+    (again,) = plan_import(session, norwegian_file(GOOD_ROW)).rows
+    assert (again.status, again.changes) == (RowStatus.UNCHANGED, [])
+
+
+def test_an_updated_row_shows_yes_no_and_hidden_practices_in_words(session):
+    import_text(session, csv_text(GOOD_ROW))
+    session.scalars(select(Practice)).one().active = False
+    session.commit()
+    changed = {**GOOD_ROW, "accepts_new_patients": "yes", "step_free_access": "no"}
+    (result,) = plan_import(session, csv_text(changed)).rows
+    assert result.changes == [
+        ("“step_free_access”", "", "no"),
+        ("“accepts_new_patients”", "no", "yes"),
+        ("Shown in the directory", "no", "yes"),
+    ]

@@ -38,6 +38,7 @@ from clinic_finder.models import (
     Practice,
     Profession,
 )
+from clinic_finder.postcodes import postal_for_po_boxes_only
 from clinic_finder.search import RADIUS_CHOICES_KM, find_clinics_near
 from clinic_finder.services import load_services
 
@@ -878,6 +879,12 @@ def expected_people(
     return clinicians, practices
 
 
+def warned_column(warning: str) -> str:
+    """The format's name of the column a warning names as the file does (“Org.nr” → org_number)."""
+    labels = warning.split(" on line ")[0].split("/")
+    return "/".join(HEADER_ALIASES.get(fold(label.strip("“”")), label) for label in labels)
+
+
 def check_import_file(session, register: dict[str, PostalCode], case: ImportFile) -> None:
     """Import a generated file into an empty directory and check every row is accounted for."""
     clear_directory(session)
@@ -900,9 +907,9 @@ def check_import_file(session, register: dict[str, PostalCode], case: ImportFile
             assert row.errors and all(reason.strip() for reason in row.errors)
         else:
             assert row.errors == []
-    assert [
-        [warning.split(" on line ")[0] for warning in row.warnings] for row in report.rows
-    ] == expected.warned_columns
+    assert [[warned_column(warning) for warning in row.warnings] for row in report.rows] == (
+        expected.warned_columns
+    )
 
     apply_import(session, report)
     session.commit()
@@ -922,7 +929,13 @@ def check_import_file(session, register: dict[str, PostalCode], case: ImportFile
 
 @pytest.mark.slow
 def test_import_accounts_for_every_row_of_any_file(session):
-    register = {pc.postcode: pc for pc in session.scalars(select(PostalCode))}
+    # A P.O.-box postcode is refused as a clinic's (test_importer.py says so); the property
+    # draws the clinics of a file from the others.
+    register = {
+        pc.postcode: pc
+        for pc in session.scalars(select(PostalCode))
+        if not postal_for_po_boxes_only(pc)
+    }
 
     @settings(max_examples=100, derandomize=True, deadline=None)
     @given(case=import_files(register))

@@ -102,6 +102,8 @@ def test_staff_create_clinic_normalises_and_audits(app, staff_client):
         ("parking", "ja", "Not a valid choice"),
         ("latitude", "59.9", "both latitude and longitude"),
         ("name", "", "This field is required"),
+        # 0123 Oslo is for P.O. boxes only: no patient can walk in there.
+        ("postcode", "0123", "0123 is a postcode for P.O. boxes only; give the postcode of the"),
     ],
 )
 def test_staff_clinic_form_rejects_bad_values(app, staff_client, field, value, message):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import re
 import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from clinic_finder import create_app, jobs
+from clinic_finder import create_app, imports, jobs
 from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
+from clinic_finder.importer import locate_at_postcode
 from clinic_finder.imports import plan_batch
 from clinic_finder.models import (
     AuditEntry,
@@ -35,6 +36,7 @@ from .conftest import (
     sign_in,
     wait_for_import,
 )
+from .helpers import table_lines
 from .hpr_server import register_from_json
 from .nominatim_server import running_nominatim
 
@@ -139,21 +141,28 @@ def test_importing_the_same_file_again_reports_all_unchanged(app, staff_client):
     assert "Nothing to import" in preview
 
 
-def test_rejected_rows_download_in_import_format_with_reasons(app, staff_client):
+def test_rejected_rows_download_is_the_uploaded_file_with_only_those_rows_and_errors(
+    app, staff_client
+):
     batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
     response = staff_client.get(f"/staff/import/{batch_id}/rejected.csv")
     assert response.status_code == 200
-    assert response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert [row["line"] for row in rows] == ["2", "6", "7", "8"]
-    assert rows[1]["clinician_name"] == "Per Hansen"
-    assert "publicly licensed" in rows[1]["reason"]
-    # Both rows with the same HPR number come back, each saying where the other is.
-    assert [rows[0]["clinician_name"], rows[3]["clinician_name"]] == [
+    assert response.headers["Content-Type"] == "text/csv; charset=windows-1252"
+    text = response.get_data().decode("cp1252")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    header = NORWEGIAN_EXCEL.decode("cp1252").split("\r\n", 1)[0].split(";")
+    assert rows[0] == [*header, "Errors"]  # Notat too, in its place
+    rows = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert [row["Behandler"] for row in rows] == [
         "Kari Nordmann",
+        "Per Hansen",
+        "Lise Lund",
         "Kopi Person",
     ]
-    assert "is on lines 2, 8" in rows[0]["reason"] and "is on lines 2, 8" in rows[3]["reason"]
+    assert rows[0]["Notat"] == "to linjer\r\nher"
+    assert "publicly licensed" in rows[1]["Errors"]
+    # Both rows with the same HPR number come back, each saying where the other is.
+    assert "is on lines 2, 8" in rows[0]["Errors"] and "is on lines 2, 8" in rows[3]["Errors"]
 
 
 def test_a_file_cannot_be_applied_twice(app, staff_client):
@@ -285,7 +294,8 @@ def test_preview_rejects_a_chiropractor_with_an_agreement_and_an_http_booking_li
     _, preview = upload_checked(staff_client, PRACTICES_FILE)
     assert "3 rows" in preview and "1 new" in preview and "2 rejected" in preview
     assert "Chiropractors have no public agreement (driftsavtale) in Norway" in preview
-    assert "booking_url: &#39;http://booking.example/ny&#39; must be an https:// address" in (
+    # The file's own column name, not the import format's (booking_url).
+    assert "“Timebestilling”: &#39;http://booking.example/ny&#39; must be an https:// address" in (
         preview
     )
     # A rejected row is no later row of its clinic: nothing to warn about.
@@ -299,16 +309,16 @@ def test_preview_counts_and_shows_warnings_under_their_rows(app, staff_client):
     assert "3 rows" in preview and "3 new" in preview and "0 rejected" in preview
     assert "1 accepted row has a warning" in preview
     assert preview.count("Warning: ") == 2
-    for column in ("phone", "booking_url"):
+    for column in ("Telefon", "Timebestilling"):
         assert (
-            f"Warning: {column} on line 4 differs from line 2 of the same clinic: the value "
+            f"Warning: “{column}” on line 4 differs from line 2 of the same clinic: the value "
             "on line 2 is kept" in preview
         )
     with_warnings = staff_client.get(f"/staff/import/{batch_id}?show=warnings").get_data(
         as_text=True
     )
     assert "With warnings (1)" in with_warnings
-    assert re.findall(r"<tr><td>(\d+)</td>", with_warnings) == ["4"]
+    assert table_lines(with_warnings) == ["4"]
 
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     with app.app_context():
@@ -407,7 +417,7 @@ def test_web_import_with_geocoder_down_falls_back_then_regeocodes(geocoding_staf
 def test_web_import_geocodes_rows_without_coordinates(geocoding_staff):
     server, geo_app, client = geocoding_staff
     batch_id, preview = upload_checked(client, WITHOUT_COORDINATES)
-    assert "geocoded" in preview
+    assert "Location: found from the address" in preview
     asked = len(server.requests)
     apply_and_wait(client, batch_id)
     assert len(server.requests) == asked, "the address is asked for once, then cached"
@@ -527,9 +537,7 @@ def test_preview_of_a_large_file_is_paged_fifty_rows_at_a_time(app, staff_client
     bad = clinic_list(120, 9_400_000, postcode="0000")
     batch_id, first = upload_checked(staff_client, (LIST_HEADER + "".join(good + bad)).encode())
 
-    def table_rows(page: str) -> list[str]:
-        return re.findall(r"<tr><td>(\d+)</td>", page)
-
+    table_rows = table_lines
     # The rejected rows first, in file order, 50 a page.
     assert table_rows(first) == [str(line) for line in range(12, 62)]
     assert "Page 1 of 3" in first
@@ -626,7 +634,123 @@ def test_preview_warns_of_a_service_it_does_not_know_and_imports_the_rest(
     ).encode()
     batch_id, preview = upload_checked(staff_client, data)
     assert "1 new" in preview and "1 accepted row has a warning" in preview
-    assert "Warning: services: left out" in preview and "&#39;Graston&#39;" in preview
+    assert "Warning: “Tjenester”: left out" in preview and "&#39;Graston&#39;" in preview
     assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
     practice = session.scalars(select(Practice)).one()
     assert practice.services == ["dry-needling", "exercise-therapy"]
+
+
+# --- the round trip: rejected rows back in the file's own shape (issue 14) ---------------
+
+
+def test_rejected_rows_come_back_in_utf8_with_a_bom_and_import_once_fixed(app, staff_client):
+    data = (
+        "\ufeff"
+        + LIST_HEADER.replace("\r\n", ",Kommentar\r\n")
+        + (
+            "Fjordklinikken,Strandgata 4,5003,Kari Nordmann,physiotherapist,9700001,60.3950,5.3250,"
+            "ok\r\n"
+            "Fjordklinikken,Strandgata 4,0000,Øyvind Ås,physiotherapist,9700002,60.3950,5.3250,"
+            "ring henne\r\n"
+        )
+    )
+    batch_id, _ = upload_checked(staff_client, data.encode())
+    response = staff_client.get(f"/staff/import/{batch_id}/rejected.csv")
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.get_data().startswith(codecs.BOM_UTF8)
+    header, row = response.get_data().decode("utf-8-sig").splitlines()
+    assert header == LIST_HEADER.strip() + ",Kommentar,Errors"
+    assert row.startswith("Fjordklinikken,Strandgata 4,0000,Øyvind Ås,") and ",ring henne," in row
+
+    fixed = response.get_data().replace(b",0000,", b",5003,")
+    batch_id, preview = upload_checked(staff_client, fixed, "rejected.csv")
+    assert "not part of the import format and were ignored: Kommentar." in preview  # not Errors
+    with app.app_context():
+        assert db.session.get(ImportBatch, batch_id).unknown_columns == ["Kommentar"]
+    assert table_lines(preview) == ["2"]  # the line of the new file, not of the old
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    assert counts(app) == (1, 1)  # the fixed row (the first file was never imported)
+
+
+def test_rejected_rows_of_excel_unicode_text_come_back_as_unicode_text(app, staff_client):
+    text = NORWEGIAN_EXCEL.decode("cp1252").replace(";", "\t")
+    batch_id, _ = upload_checked(staff_client, text.encode("utf-16"), "klinikker.txt")
+    data = staff_client.get(f"/staff/import/{batch_id}/rejected.csv").get_data()
+    assert data.startswith(codecs.BOM_UTF16_LE)
+    header = data.decode("utf-16").split("\r\n", 1)[0]
+    assert header.split("\t") == [*text.split("\r\n", 1)[0].split("\t"), "Errors"]
+
+
+def test_rejected_rows_download_names_its_error_column_in_the_staff_members_language(
+    app, staff_client
+):
+    batch_id, _ = upload_checked(staff_client, NORWEGIAN_EXCEL)
+    data = staff_client.get(f"/staff/import/{batch_id}/rejected.csv?lang=nb").get_data()
+    assert data.decode("cp1252").split("\r\n", 1)[0].endswith(";Notat;Feil")
+
+
+def test_a_file_with_the_old_errors_column_gets_the_new_errors_in_it(app, staff_client):
+    data = LIST_HEADER.replace("\r\n", ",Feil\r\n") + (
+        "Fjordklinikken,Strandgata 4,0000,Kari Nordmann,physiotherapist,9700001,60.3950,5.3250,"
+        "gammel feil\r\n"
+    )
+    batch_id, _ = upload_checked(staff_client, data.encode())
+    text = staff_client.get(f"/staff/import/{batch_id}/rejected.csv").get_data().decode("utf-8")
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == [*LIST_HEADER.strip().split(","), "Feil"]
+    assert "0000" in row[-1] and "gammel feil" not in text
+
+
+def test_preview_shows_what_an_updated_row_changes_and_the_button_after_the_rejected(
+    app, staff_client
+):
+    row = "Fjordklinikken,Strandgata 4,5003,{name},physiotherapist,9700001,60.3950,5.3250\r\n"
+    batch_id, _ = upload_checked(staff_client, (LIST_HEADER + row.format(name="Kari")).encode())
+    apply_and_wait(staff_client, batch_id)
+    rejected = "Fjordklinikken,Strandgata 4,0000,Ola,physiotherapist,9700002,60.3950,5.3250\r\n"
+    data = LIST_HEADER + row.format(name="Kari Nordmann") + rejected
+    batch_id, preview = upload_checked(staff_client, data.encode())
+    # The rejected rows are listed first, and the button to import the rest comes after them.
+    assert preview.index("not in the Norwegian postcode register") < preview.index("Import 1 row")
+    assert "The 1 rejected row is left out." in preview
+    updated = staff_client.get(f"/staff/import/{batch_id}?show=updated").get_data(as_text=True)
+    assert "“clinician_name”: Kari → Kari Nordmann" in updated
+
+
+def test_progress_counts_the_addresses_looked_up_as_it_goes(queued_staff, monkeypatch):
+    queue_app, client = queued_staff
+    # Stored after every address (not once a second), so that the test need not wait.
+    monkeypatch.setattr(imports, "PLAN_LOOKUP_PROGRESS_SECONDS", 0)
+    data = "clinic_name,address,postcode,clinician_name,profession,hpr_number\r\n" + "".join(
+        f"Klinikk {n},Gata {n},0150,Behandler {n},physiotherapist,{9_710_000 + n}\r\n"
+        for n in range(3)
+    )
+    upload(client, data.encode())
+    batch_id = latest_batch_id(queue_app)
+    seen = []
+    with queue_app.app_context():
+        claim = jobs.claim_next(db.session, lease_seconds=60)
+        batch = db.session.get(ImportBatch, claim.batch_id)
+
+        def checkpoint(done: int, total: int) -> None:
+            db.session.commit()  # as the job does: the page reads what is committed
+            progress = client.get(f"/staff/import/{batch_id}/progress")
+            assert progress.headers["Cache-Control"] == "no-store"
+            page = client.get(f"/staff/import/{batch_id}?lang=nb").get_data(as_text=True)
+            seen.append((progress.get_json(), page))
+
+        plan_batch(db.session, batch, locate=locate_at_postcode, checkpoint=checkpoint)
+        db.session.commit()
+    assert [(p["addresses_done"], p["addresses_total"], p["working"]) for p, _ in seen] == [
+        (1, 3, True),
+        (2, 3, True),
+        (3, 3, True),
+    ]
+    assert "Looking up addresses: 1 of 3." in seen[0][0]["html"]
+    assert "Slår opp adresser: 2 av 3." in seen[1][1]
+    assert '<progress max="3" value="2"' in seen[1][1]
+    # Without JavaScript the page reloads itself; with it, the script asks the endpoint.
+    assert '<noscript><meta http-equiv="refresh"' in seen[1][1]
+    assert "js/import-progress" in seen[1][1]
+    done = client.get(f"/staff/import/{batch_id}/progress").get_json()
+    assert (done["status"], done["working"]) == ("planned", False)

@@ -32,6 +32,7 @@ from wtforms.validators import (
 from ..extensions import db
 from ..i18n import PROFESSION_CHOICES, PROFESSION_NAMES, STATUS_NAMES, current_language
 from ..models import LocationSource, PostalCode, Profession, RequestStatus, StaffUser
+from ..postcodes import po_box_postcode_message, postal_for_po_boxes_only
 from ..validation import (
     MAX_KM_FROM_POSTCODE,
     check_in_norway,
@@ -146,6 +147,8 @@ class ClinicForm(FlaskForm):
                     postcode=repr(field.data),
                 )
             )
+        if postal_for_po_boxes_only(self.postal_code):
+            raise ValidationError(po_box_postcode_message(self.postal_code.postcode) + ".")
 
     def validate(self, extra_validators=None) -> bool:
         """Check the fields, then that coordinates come in pairs, in Norway, near the postcode."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Response,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -15,8 +16,9 @@ from flask_login import current_user
 
 from .. import jobs
 from ..audit import record
-from ..export import export_directory_csv, rejected_rows_csv
+from ..export import export_directory_csv, rejected_rows_file
 from ..extensions import db
+from ..i18n import current_language
 from ..importer import ImportFileError
 from ..imports import (
     ROW_FILTERS,
@@ -49,7 +51,11 @@ def import_upload():
         upload = form.file.data
         try:
             batch = create_batch(
-                db.session, upload.filename or "upload.csv", upload.read(), current_user
+                db.session,
+                upload.filename or "upload.csv",
+                upload.read(),
+                current_user,
+                language=current_language(),
             )
         except ImportFileError as error:
             db.session.rollback()
@@ -94,6 +100,23 @@ def import_preview(batch_id: int):
     )
 
 
+@bp.get("/import/<int:batch_id>/progress")
+def import_progress(batch_id: int):
+    """How far the work on an upload is, as JSON, for the preview to show as it goes."""
+    batch = db.get_or_404(ImportBatch, batch_id)
+    return jsonify(
+        {
+            "status": batch.status.value,
+            "working": batch.status.is_working,
+            "rows_total": batch.rows_total,
+            "rows_done": batch.rows_done,
+            "addresses_total": batch.addresses_total,
+            "addresses_done": batch.addresses_done,
+            "html": render_template("staff/_import_progress.html", batch=batch).strip(),
+        }
+    )
+
+
 @bp.post("/import/<int:batch_id>/apply")
 def import_apply(batch_id: int):
     """Queue writing every accepted row of the file, in one transaction, or nothing."""
@@ -113,13 +136,17 @@ def import_apply(batch_id: int):
 
 @bp.get("/import/<int:batch_id>/rejected.csv")
 def import_rejected(batch_id: int):
-    """Download the rejected rows, in the import format with the reasons, to fix and retry."""
+    """Download the rejected rows as the file had them, with their errors, to fix and retry."""
     batch = db.get_or_404(ImportBatch, batch_id)
     if batch.planned_at is None:
         flash(_("The file is still being checked."), "error")
         return redirect(url_for("staff.import_preview", batch_id=batch.id))
     rows = stored_rejected_rows(db.session, batch)
-    return _csv_response(rejected_rows_csv(rows), f"rejected-{batch.id}.csv")
+    data, charset = rejected_rows_file(batch.content, batch.encoding, rows)
+    response = Response(data, content_type=f"text/csv; charset={charset}")
+    response.headers["Content-Disposition"] = f'attachment; filename="rejected-{batch.id}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/export.csv")
