@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .models import (
@@ -524,15 +525,29 @@ class DriverStatement:
         values = {**self.constants, **parameters}
         for name, process in self.processors:
             values[name] = process(values[name])
-        cursor = connection.connection.cursor()
+        driver_values = values if self.order is None else tuple(values[n] for n in self.order)
+        cursor = None
         try:
-            if self.order is None:
-                cursor.execute(self.sql, values)
-            else:
-                cursor.execute(self.sql, tuple(values[name] for name in self.order))
+            cursor = connection.connection.cursor()
+            cursor.execute(self.sql, driver_values)
             return cursor.fetchall()
+        except connection.dialect.loaded_dbapi.Error as error:
+            # As SQLAlchemy's own execution would: its exceptions (an OperationalError is
+            # answered "try again shortly"), and a connection that broke leaves the pool.
+            gone = connection.dialect.is_disconnect(error, connection.connection, cursor)
+            if gone:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                self.sql,
+                driver_values,
+                error,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=gone,
+                dialect=connection.dialect,
+            ) from error
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
 
 
 @lru_cache(maxsize=256)

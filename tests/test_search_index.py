@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from clinic_finder import search
 from clinic_finder.directory import set_clinic_active
@@ -446,3 +446,19 @@ def test_nearest_listed_is_the_brute_force_ranking_to_the_last_digit(session):
 
 def location_of(snapshot, clinic_id: int) -> tuple[float, float]:
     return next(location for found, location, _ in snapshot if found == clinic_id)
+
+
+def test_a_search_on_a_broken_connection_fails_as_every_query_does_and_the_next_works(session):
+    """The search's statement runs on the driver, but a failure there is SQLAlchemy's
+    exception (the error pages answer an OperationalError "try again shortly"), and the
+    broken connection leaves the pool, so the next search works."""
+    clinic = make_clinic(session)
+    session.commit()
+    session.connection().connection.driver_connection.close()  # as a database restart would
+
+    with pytest.raises(DBAPIError) as raised:
+        search.nearest_listed(session, (59.913, 10.739), 20, 25)
+    assert raised.value.connection_invalidated
+    session.rollback()
+    nearest, _ = search.nearest_listed(session, (59.913, 10.739), 20, 25)
+    assert [clinic_id for _, clinic_id in nearest] == [clinic.id]
