@@ -8,7 +8,7 @@ PORT ?= 5000
 export PORT
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: axe designsystemet icons translations messages run serve test test-fast install install-test db browser lint format bench bench-page-weight bench-lighthouse bench-search bench-import-web wrk clean security lock
+.PHONY: axe designsystemet icons translations messages run serve test test-fast install install-test db browser lint format bench bench-page-weight bench-lighthouse bench-search bench-import-web wrk postgis clean security lock
 LOCK := requirements.lock
 
 # Reinstall only when the dependency list changes.
@@ -146,6 +146,18 @@ wrk:
 	  else echo "wrk missing and apt-get not usable: install wrk for the server benchmark."; fi; \
 	fi
 
+## PostGIS, the server benchmark's yardstick for the search on PostgreSQL, from Debian's
+## packages (postgresql-N-postgis-3 for each local PostgreSQL N) when apt-get can
+postgis:
+	@for dir in /usr/lib/postgresql/*/; do \
+	  [ -d "$$dir" ] || continue; major=$$(basename "$$dir"); \
+	  [ -e /usr/share/postgresql/$$major/extension/postgis.control ] && continue; \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$major-postgis-3 >/dev/null) \
+	      || echo "Could not install PostGIS; the server benchmark will say so."; \
+	  else echo "PostGIS missing and apt-get not usable: install postgresql-$$major-postgis-3 for the server benchmark."; fi; \
+	done
+
 $(VENV)/.bench-installed: $(BIN)/activate
 	$(BIN)/pip install --quiet -c $(LOCK) -e '.[bench]'
 	touch $@
@@ -155,7 +167,7 @@ $(VENV)/.bench-installed: $(BIN)/activate
 ## then importing 10,000 rows; then the page weight; then Lighthouse. Run it on an idle
 ## machine: it takes about 11 minutes.
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_server
-bench: install wrk $(VENV)/.bench-installed install-test browser axe
+bench: install wrk postgis $(VENV)/.bench-installed install-test browser axe
 	$(BIN)/python bench/server_bench.py $$($(BIN)/python bench/benchdb.py --reachable $(BENCH_POSTGRES_URL) && echo --postgres-url $(BENCH_POSTGRES_URL))
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/page_weight.py

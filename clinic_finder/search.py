@@ -6,8 +6,9 @@ active clinician), which database triggers keep in step with the directory. Its 
 range scan per band. The search starts with a box about a kilometre wide and widens it
 only until it holds the clinics asked for, so a dense city costs no more than a village.
 The database picks the nearest clinics in the box by the haversine formula, the same
-arithmetic as ``distance_km`` on the same C library, which then gives the distances shown
-and their order (ties by id): both backends give the same answer. How many clinics lie
+arithmetic as ``distance_km`` on the same C library, and returns each one's haversine,
+from which the distance shown is ``distance_km``'s to the last digit; the order is by
+distance, ties by id: both backends give the same answer. How many clinics lie
 within the radius is counted in SQL, and only up to ``TOTAL_COUNT_CAP``: in a dense city
 that count would otherwise cost more than everything else put together.
 """
@@ -19,7 +20,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
-from functools import cache
+from functools import cache, lru_cache
+from math import asin, sqrt
 
 from geopy.distance import EARTH_RADIUS
 from sqlalchemy import (
@@ -35,7 +37,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .models import (
@@ -56,6 +59,7 @@ DEFAULT_RADIUS_KM = 25
 # Beyond this the box covers all of Norway, Svalbard included, so the fallback stops growing.
 MAX_FALLBACK_RADIUS_KM = 4000.0
 KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS / 180.0
+DIAMETER_KM = 2 * EARTH_RADIUS
 # Ten pages of the finder, two of the API's largest. Counting on would read every clinic
 # in the circle — tens of thousands in a dense city at 25 km, ten times the cost of the
 # rest of the search — to tell a patient a number nobody pages through; past the cap the
@@ -64,6 +68,9 @@ KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS / 180.0
 TOTAL_COUNT_CAP = 200
 # The first box reaches this far: in a city it already holds a page of clinics.
 FIRST_REACH_KM = 1.0
+# Up to this many clinics a search asks the database for the nearest in a box, whatever
+# their distance, and leaves out those beyond it itself.
+MOST_UNFILTERED = 100
 # Beyond this many bands a box is read as one range of bands (in effect a table scan,
 # which is what so large a box needs anyway) instead of one index probe per band.
 MAX_BAND_PROBES = 256
@@ -369,16 +376,22 @@ def _haversine_sql() -> ColumnElement[float]:
 
 
 @cache
-def _nearest_in_box_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape):
-    """The nearest `wanted` listed clinics within a distance, read from a box around it."""
+def _nearest_in_box_statement(
+    slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape, within: bool = True
+):
+    """The nearest `wanted` listed clinics in a box around a point, with their haversines.
+
+    ``within`` keeps only those within a distance. Without it the database computes one
+    haversine a clinic rather than two, and may return some beyond the distance (at most
+    `wanted`): for a page, cheaper than filtering.
+    """
     haversine = _haversine_sql()
-    columns = (ListedClinic.clinic_id, ListedClinic.latitude, ListedClinic.longitude)
     return (
-        select(*columns)
+        select(ListedClinic.clinic_id, haversine)
         .where(
             _band_condition(slots),
             *_IN_BOX,
-            haversine <= bindparam("most_haversine"),
+            *([haversine <= bindparam("most_haversine")] if within else []),
             *_listing_conditions(shape),
         )
         .order_by(haversine, ListedClinic.clinic_id)
@@ -429,6 +442,8 @@ def _count_by_profession_statement(slots: int, shape: tuple[bool, ...]):
 
 def _as_listing(listing: Listing | Profession | None) -> Listing:
     """A Listing from what callers pass: a Listing, one profession, or None for any."""
+    if listing is None:
+        return ANY_LISTING
     return listing if isinstance(listing, Listing) else Listing.of(listing)
 
 
@@ -471,6 +486,83 @@ def _within_parameters(
     return slots, parameters
 
 
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled for one database, with what its driver needs besides values."""
+
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in order, for a positional paramstyle
+    constants: dict  # the statement's own values, ready for the driver
+    processors: tuple[tuple[str, Callable], ...]  # for bound values the driver cannot take
+
+    @classmethod
+    def compile(cls, statement, dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        # Expanded with the values the statement holds (IN lists of constants, such as the
+        # listed licence statuses), which SQLAlchemy would otherwise do on every execution;
+        # the values each search binds are given later.
+        later = {name: None for name, parameter in compiled.binds.items() if parameter.required}
+        expanded = compiled.construct_expanded_state(later)
+        processors = dict(expanded.processors)  # those of the expanded lists
+        for name, parameter in compiled.binds.items():
+            process = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and name not in processors:
+                processors[name] = process
+        constants = {
+            name: processors[name](value) if name in processors else value
+            for name, value in expanded.parameters.items()
+            if name not in later
+        }
+        return cls(
+            expanded.statement,
+            tuple(expanded.positiontup) if compiled.positional else None,
+            constants,
+            tuple((name, processors[name]) for name in later if name in processors),
+        )
+
+    def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
+        """Run it on the connection, in its transaction; return the rows."""
+        values = {**self.constants, **parameters}
+        for name, process in self.processors:
+            values[name] = process(values[name])
+        driver_values = values if self.order is None else tuple(values[n] for n in self.order)
+        cursor = None
+        try:
+            cursor = connection.connection.cursor()
+            cursor.execute(self.sql, driver_values)
+            return cursor.fetchall()
+        except connection.dialect.loaded_dbapi.Error as error:
+            # As SQLAlchemy's own execution would: its exceptions (an OperationalError is
+            # answered "try again shortly"), and a connection that broke leaves the pool.
+            gone = connection.dialect.is_disconnect(error, connection.connection, cursor)
+            if gone:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                self.sql,
+                driver_values,
+                error,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=gone,
+                dialect=connection.dialect,
+            ) from error
+        finally:
+            if cursor is not None:
+                cursor.close()
+
+
+@lru_cache(maxsize=256)
+def _nearest_in_box_driver(
+    slots: int, shape: tuple[bool, ...], within: bool, dialect
+) -> DriverStatement:
+    """_nearest_in_box_statement for the driver: the search's hottest statement.
+
+    SQLAlchemy's execution (binding, result rows) costs more than the database's work on a
+    typical search, so the statement is compiled once per database and goes straight to
+    the driver.
+    """
+    return DriverStatement.compile(_nearest_in_box_statement(slots, shape, within), dialect)
+
+
 def _next_reach(reach_km: float, found: int, wanted: int) -> float:
     """How far to look next, having found `found` of `wanted` clinics within `reach_km`."""
     # Clinics in a circle grow with its area, so scale the radius by the square root of
@@ -493,25 +585,29 @@ def nearest_listed(
     any). The second value says whether these are all of them within `max_km`.
     """
     listing = _as_listing(listing)
-    statement = _nearest_in_box_statement
+    connection = session.connection()
+    # For a page the database need not filter by distance (see _nearest_in_box_statement).
+    within = wanted > MOST_UNFILTERED
     reach = min(first_reach_km, max_km)
     while True:
         # The box around `reach` holds every clinic within it: once `wanted` of them are
         # within `reach`, no clinic elsewhere can be nearer. The database picks them (in a
-        # city the box holds hundreds); the distances and their order come from
-        # distance_km, the id breaking ties so that pages are stable.
+        # city the box holds hundreds) by the haversine, as distance_km computes it on the
+        # same C library, so its figure is distance_km's to the last digit; the id breaks
+        # ties so that pages are stable.
         slots, parameters = _within_parameters(point, reach, listing)
         parameters["wanted"] = wanted
-        rows = session.connection().execute(statement(slots, listing.shape), parameters).all()
-        if len(rows) >= wanted or reach >= max_km:
-            found = sorted(
-                (distance_km(point, (latitude, longitude)), clinic_id)
-                for clinic_id, latitude, longitude in rows
-            )
-            # SQL and Python may round a clinic a nanometre from the edge differently;
-            # Python's distance is the one shown, so it decides.
-            return [hit for hit in found if hit[0] <= reach], len(rows) < wanted
-        reach = min(max_km, _next_reach(reach, len(rows), wanted))
+        driver = _nearest_in_box_driver(slots, listing.shape, within, connection.dialect)
+        found = sorted(
+            (DIAMETER_KM * asin(min(1.0, sqrt(haversine))), clinic_id)
+            for clinic_id, haversine in driver.rows(connection, parameters)
+        )
+        # The clinics within `reach` are the first of those found, whether or not the
+        # database left out the others.
+        nearest = [hit for hit in found if hit[0] <= reach]
+        if len(nearest) >= wanted or reach >= max_km:
+            return nearest, len(nearest) < wanted
+        reach = min(max_km, _next_reach(reach, len(nearest), wanted))
 
 
 def count_listed(

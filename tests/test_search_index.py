@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from clinic_finder import search
 from clinic_finder.directory import set_clinic_active
@@ -382,3 +382,83 @@ def test_python_math_functions_give_sqlite_the_same_distance():
     connection.close()
     km = 2 * 6371.009 * math.asin(math.sqrt(value))
     assert km == pytest.approx(distance_km((lat, lon), (60.39, 5.32)), abs=1e-9)
+
+
+def test_nearest_listed_is_the_brute_force_ranking_to_the_last_digit(session):
+    """The nearest clinics are those of a ranking of every listed clinic by great-circle
+    distance: the same clinics, the same distances to the last digit, ties by id, in a
+    city, on a ring of equally distant clinics, and where the search must widen far."""
+    rng = random.Random(16)
+    scatter_dense_city(session, rng, 150)
+    # A ring around a spot far from the city, mirrored north-south and east-west: clinics
+    # equally far whose figures the database and Python must round alike.
+    ring_centre = (61.2, 8.3)
+    for step in range(1, 5):
+        for north, east in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)):
+            make_clinic(
+                session,
+                name=f"Ring {step} {north} {east}",
+                latitude=ring_centre[0] + north * step * 0.004,
+                longitude=ring_centre[1] + east * step * 0.008,
+                professions=(rng.choice(list(Profession)),),
+            )
+    # A few clinics across the country, so that a search far from them widens many times.
+    for number in range(40):
+        make_clinic(
+            session,
+            name=f"Far {number}",
+            latitude=rng.uniform(58.0, 71.0),
+            longitude=rng.uniform(5.0, 30.0),
+            professions=(rng.choice(list(Profession)),),
+        )
+    session.commit()
+    snapshot = listed_snapshot(session)
+    points = [
+        (59.913, 10.739),  # central Oslo
+        ring_centre,
+        (ring_centre[0] + 0.002, ring_centre[1]),
+        (69.65, 18.96),  # Tromsø, with only the scattered clinics near
+        (78.22, 15.65),  # Longyearbyen: none within hundreds of kilometres
+    ]
+    for point in points:
+        for profession in (None, Profession.CHIROPRACTOR):
+            ranked = sorted(
+                (distance_km(point, location), clinic_id)
+                for clinic_id, location, professions in snapshot
+                if professions and (profession is None or profession in professions)
+            )
+            for max_km in (0.5, 3.0, 25.0, 900.0):
+                within = [hit for hit in ranked if hit[0] <= max_km]
+                # 150 asks more than a page: the database filters by distance itself.
+                for wanted in (1, 7, 20, 150):
+                    nearest, complete = search.nearest_listed(
+                        session, point, wanted, max_km, profession
+                    )
+                    case = (point, profession, max_km, wanted)
+                    assert nearest == within[:wanted], case
+                    assert complete is (len(within) < wanted), case
+                    # The same figures as a haversine written apart from the app's.
+                    assert [km for km, _ in nearest] == pytest.approx(
+                        [haversine_km(point, location_of(snapshot, i)) for _, i in nearest],
+                        rel=1e-12,
+                    ), case
+
+
+def location_of(snapshot, clinic_id: int) -> tuple[float, float]:
+    return next(location for found, location, _ in snapshot if found == clinic_id)
+
+
+def test_a_search_on_a_broken_connection_fails_as_every_query_does_and_the_next_works(session):
+    """The search's statement runs on the driver, but a failure there is SQLAlchemy's
+    exception (the error pages answer an OperationalError "try again shortly"), and the
+    broken connection leaves the pool, so the next search works."""
+    clinic = make_clinic(session)
+    session.commit()
+    session.connection().connection.driver_connection.close()  # as a database restart would
+
+    with pytest.raises(DBAPIError) as raised:
+        search.nearest_listed(session, (59.913, 10.739), 20, 25)
+    assert raised.value.connection_invalidated
+    session.rollback()
+    nearest, _ = search.nearest_listed(session, (59.913, 10.739), 20, 25)
+    assert [clinic_id for _, clinic_id in nearest] == [clinic.id]
