@@ -159,42 +159,13 @@ def _text(element) -> str:
 def map_facts(page: str) -> dict:
     """The map's pins (number, clinic, title, popup, place), searched place and bounds."""
     found = re.search(
-        r'<script type="application/json" id="results-map-data">(.*?)</script>', page, re.DOTALL
+        r'<script type="application/json" id="results-map-data"[^>]*>(.*?)</script>',
+        page,
+        re.DOTALL,
     )
     if found is None:
-        return _folium_map_facts(page)
-    data = json.loads(found.group(1))
-    return {
-        "origin": data["origin"],
-        "origin_tooltip": data["origin_tooltip"],
-        "bounds": data["bounds"],
-        "pins": [
-            {
-                "number": feature["properties"]["number"],
-                "clinic_id": feature["properties"]["clinic_id"],
-                "title": unquote(feature["properties"]["title"]),
-                "popup_html": feature["properties"]["popup_html"],
-                "coordinates": feature["geometry"]["coordinates"],
-            }
-            for feature in data["features"]
-        ],
-    }
-
-
-def _folium_map_facts(page: str) -> dict:
-    # TEMPORARY: main's map, all in folium's script (to write the answers once).
-    features = re.search(r"geo_json_\w+_add\((\{.*?\})\);\n", page)
-    if features is None:
         return {}
-    circle = re.search(r"L.circleMarker\(\s*(\[[^\]]*\])", page)
-    tooltip = re.search(r"bindTooltip\(\s*`<div>\s*(.*?)\s*</div>`", page, re.DOTALL)
-    bounds = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", page)
-    data = {
-        "origin": json.loads(circle.group(1)),
-        "origin_tooltip": tooltip.group(1),
-        "bounds": json.loads(bounds.group(1)),
-        "features": json.loads(features.group(1))["features"],
-    }
+    data = json.loads(found.group(1))
     return {
         "origin": data["origin"],
         "origin_tooltip": data["origin_tooltip"],
