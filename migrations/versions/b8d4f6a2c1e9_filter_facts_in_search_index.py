@@ -87,25 +87,26 @@ LISTED_PRACTICES_HERE = (
 
 def _language_bits() -> str:
     """OR of the bits of every (profession, language) a listed clinician here has."""
-    # sum(DISTINCT) of powers of two is their OR; each language is summed on its own, so
-    # two clinicians of one profession speaking it count once.
-    terms = []
-    for index, code in enumerate(INDEXED_LANGUAGES):
-        bits = " ".join(
-            f"WHEN '{profession}' THEN {1 << (len(INDEXED_LANGUAGES) * place + index)}"
-            for place, profession in enumerate(PROFESSIONS)
-        )
-        terms.append(
-            f"sum(DISTINCT CASE WHEN CAST(clinician.languages AS TEXT) LIKE '%\"{code}\"%' "
-            f"THEN CASE practice.profession {bits} ELSE 0 END ELSE 0 END)"
-        )
+    # One max() per bit, added up: an OR without DISTINCT, which SQLite would sort for in
+    # a temporary table per aggregate. The profession test comes first, so each practice
+    # tests each language once.
+    terms = [
+        f"max(CASE WHEN practice.profession = '{profession}' AND "
+        f"CAST(clinician.languages AS TEXT) LIKE '%\"{code}\"%' THEN 1 ELSE 0 END)"
+        f" * {1 << (len(INDEXED_LANGUAGES) * place + index)}"
+        for place, profession in enumerate(PROFESSIONS)
+        for index, code in enumerate(INDEXED_LANGUAGES)
+    ]
     return f"(SELECT coalesce({' + '.join(terms)}, 0) {LISTED_PRACTICES_HERE})"
 
 
 def _new_patients_at(profession: str) -> str:
+    # The profession inside the aggregate, not in WHERE: there SQLite would read the
+    # practices by profession (a third of them all) instead of by clinic.
     return (
-        f"(SELECT max(practice.accepts_new_patients_confirmed_at) {LISTED_PRACTICES_HERE} "
-        f"AND practice.profession = '{profession}' AND practice.accepts_new_patients)"
+        f"(SELECT max(CASE WHEN practice.profession = '{profession}' "
+        "AND practice.accepts_new_patients THEN practice.accepts_new_patients_confirmed_at END) "
+        f"{LISTED_PRACTICES_HERE})"
     )
 
 
