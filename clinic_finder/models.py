@@ -392,8 +392,10 @@ PROFESSION_BITS = {
     Profession.PHYSIOTHERAPIST: 2,
     Profession.MANUAL_THERAPIST: 4,
 }
-# The languages the search index keeps per profession (ListedClinic.language_bits), in
-# bit order: the finder's choice of languages. Must match the migration b8d4f6a2c1e9.
+# The languages patients most often look for in Norway (the finder's choice of languages,
+# web.search_forms.LANGUAGE_CODES), which the search index keeps per profession
+# (ListedClinic.language_bits), in bit order. Must match the migration b8d4f6a2c1e9; a
+# language added here needs a migration that rebuilds the index.
 INDEXED_LANGUAGES = (
     "nb", "nn", "en", "se", "sv", "da", "de", "fr", "es", "pl", "lt",
     "uk", "ru", "ar", "so", "ur", "fa", "ti", "tr", "vi", "zh",
