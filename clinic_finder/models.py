@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -414,6 +415,17 @@ PROFESSION_BITS = {
     Profession.PHYSIOTHERAPIST: 2,
     Profession.MANUAL_THERAPIST: 4,
 }
+# The languages patients most often look for in Norway (the finder's choice of languages,
+# web.search_forms.LANGUAGE_CODES), which the search index keeps per profession
+# (ListedClinic.language_bits), in bit order. Must match the migration b8d4f6a2c1e9; a
+# language added here needs a migration that rebuilds the index.
+INDEXED_LANGUAGES = (
+    "nb", "nn", "en", "se", "sv", "da", "de", "fr", "es", "pl", "lt",
+    "uk", "ru", "ar", "so", "ur", "fa", "ti", "tr", "vi", "zh",
+)  # fmt: skip
+LANGUAGE_BIT_SLOTS = len(INDEXED_LANGUAGES)
+# A profession's place in language_bits (its bits start at LANGUAGE_BIT_SLOTS * index).
+PROFESSION_INDEX = {profession: index for index, profession in enumerate(PROFESSION_BITS)}
 # Rows of listed_clinic are grouped in bands of 1/100 degree of latitude (about 1.1 km), so
 # one index on (band, longitude) finds a box with short range scans, one per band.
 LATITUDE_BANDS_PER_DEGREE = 100
@@ -441,6 +453,24 @@ class ListedClinic(db.Model):
             "agreement_professions",
             "clinic_id",
         ),
+        # Covers the finder's counts beside each filter and language: a circle's facts
+        # are read from the index alone, without the clinic's rows, practices or clinicians.
+        Index(
+            "ix_listed_clinic_band_facts",
+            "latitude_band",
+            "longitude",
+            "latitude",
+            "professions",
+            "agreement_professions",
+            "language_bits",
+            "step_free",
+            "has_hours",
+            "closed_until",
+            "new_patients_chiropractor_at",
+            "new_patients_physiotherapist_at",
+            "new_patients_manual_therapist_at",
+            "clinic_id",
+        ),
     )
 
     clinic_id: Mapped[int] = mapped_column(
@@ -452,6 +482,22 @@ class ListedClinic(db.Model):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     latitude_band: Mapped[int] = mapped_column(Integer)
+    # What the filter counts need (finder page), as of the listed practices and clinicians:
+    # bit LANGUAGE_BIT_SLOTS * PROFESSION_INDEX[p] + INDEXED_LANGUAGES.index(code) is set
+    # when a listed clinician of profession p here speaks the language.
+    language_bits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    step_free: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    has_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    closed_until: Mapped[date | None] = mapped_column(Date)
+    # The latest confirmation of a listed practice of each profession that takes new
+    # patients (None: none does): the new-patients filter at any moment.
+    new_patients_chiropractor_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    new_patients_physiotherapist_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
+    new_patients_manual_therapist_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
 
 
 class StoredClinicJson(db.Model):

@@ -25,7 +25,9 @@ from math import asin, sqrt
 
 from geopy.distance import EARTH_RADIUS
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     String,
     and_,
     bindparam,
@@ -42,9 +44,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .models import (
+    INDEXED_LANGUAGES,
+    LANGUAGE_BIT_SLOTS,
     LATITUDE_BAND_OFFSET,
     LATITUDE_BANDS_PER_DEGREE,
     PROFESSION_BITS,
+    PROFESSION_INDEX,
     Clinic,
     Clinician,
     ListedClinic,
@@ -690,6 +695,12 @@ class FilterCounts:
 
 
 FILTER_NAMES = ("helfo", "new_patients", "open_now", "step_free")
+# ListedClinic's latest new-patient answer per profession, in PROFESSION_BITS' order.
+_NEW_PATIENTS_COLUMNS = (
+    ListedClinic.new_patients_chiropractor_at,
+    ListedClinic.new_patients_physiotherapist_at,
+    ListedClinic.new_patients_manual_therapist_at,
+)
 # The first statement reads this many clinics of the circle: in most of the country that
 # is all of them, and in a city it settles every count over the cap at once.
 FILTER_SAMPLE_ROWS = 4 * (TOTAL_COUNT_CAP + 1)
@@ -787,6 +798,76 @@ def _count_by_filter_statement(
     ).select_from(inside)
 
 
+def _indexed_flags(wanted: tuple[str, ...]) -> list[ColumnElement[int]]:
+    """A 0/1 column per wanted filter, read from the listed clinic's facts alone."""
+    profession_bits = bindparam("profession_bits", type_=Integer)
+    since = bindparam("new_patients_since", type_=ListedClinic.new_patients_chiropractor_at.type)
+    open_day = bindparam("open_day", type_=ListedClinic.closed_until.type)
+    flags = {
+        "helfo": lambda: ListedClinic.agreement_professions.op("&")(profession_bits) != 0,
+        # A listed practice of a chosen profession took new patients, confirmed lately.
+        "new_patients": lambda: or_(
+            *(
+                and_(profession_bits.op("&")(literal(bit)) != 0, column >= since)
+                for bit, column in zip(PROFESSION_BITS.values(), _NEW_PATIENTS_COLUMNS, strict=True)
+            )
+        ),
+        # Only a clinic that gave hours is asked for them: most of a circle never is.
+        "open_now": lambda: and_(
+            ListedClinic.has_hours.is_(True),
+            or_(ListedClinic.closed_until.is_(None), ListedClinic.closed_until <= open_day),
+            _clinic_conditions(True, False)[-1],
+        ),
+        "step_free": lambda: ListedClinic.step_free.is_(True),
+    }
+    return [_flag(flags[name]()) for name in wanted]
+
+
+@cache
+def _indexed_count_by_filter_statement(
+    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int
+):
+    """As _count_by_filter_statement, from the index's facts: no clinic, practice or
+    clinician row is read (but a clinic's opening hours, when it gave any and "open now"
+    is counted). For searches without the new-patients and language filters, whose counts
+    ask one clinician two things at once."""
+    inside = (
+        select(
+            ListedClinic.language_bits.label("c0"),
+            *(flag.label(f"c{number}") for number, flag in enumerate(_indexed_flags(wanted), 1)),
+        )
+        .where(
+            _band_condition(slots),
+            *_IN_BOX,
+            _haversine_sql() <= bindparam("most_haversine"),
+            *_listing_conditions(shape),
+        )
+        .limit(bindparam("rows"))
+        .subquery()
+    )
+    sums = [func.sum(flag) for flag in inside.c[1:]]
+    sums += [
+        func.sum(
+            _flag(inside.c.c0.op("&")(bindparam(f"language_mask_{slot}", type_=BigInteger)) != 0)
+        )
+        for slot in range(languages)
+    ]
+    return select(
+        func.count(), *(func.coalesce(value, 0) for value in [func.count(), *sums])
+    ).select_from(inside)
+
+
+def language_mask(code: str, profession_bits: int) -> int:
+    """The bits of ListedClinic.language_bits that mean: a clinician of one of these
+    professions speaks this language."""
+    place = INDEXED_LANGUAGES.index(code)
+    return sum(
+        1 << (LANGUAGE_BIT_SLOTS * PROFESSION_INDEX[profession] + place)
+        for profession, bit in PROFESSION_BITS.items()
+        if profession_bits & bit
+    )
+
+
 def count_by_filter(
     session: Session,
     point: tuple[float, float],
@@ -815,12 +896,23 @@ def count_by_filter(
     )
     patterns = {code: Listing(language=code).parameters()["language_pattern"] for code in languages}
 
+    # Without the filters that ask one clinician two things, the index's facts answer.
+    indexed = not on["new_patients"] and listing.language is None
+    indexed = indexed and all(code in INDEXED_LANGUAGES for code in languages)
+
     def count(rows: int, wanted: tuple[str, ...], codes: Sequence[str]) -> tuple[int, dict]:
-        statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
         values = dict(parameters, rows=rows)
-        values.update(
-            (f"language_pattern_{slot}", patterns[code]) for slot, code in enumerate(codes)
-        )
+        if indexed:
+            statement = _indexed_count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+            values.update(
+                (f"language_mask_{slot}", language_mask(code, listing.profession_bits))
+                for slot, code in enumerate(codes)
+            )
+        else:
+            statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+            values.update(
+                (f"language_pattern_{slot}", patterns[code]) for slot, code in enumerate(codes)
+            )
         read, total, *sums = session.connection().execute(statement, values).one()
         return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
+from datetime import date, datetime, time
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -15,14 +16,19 @@ from clinic_finder import search
 from clinic_finder.directory import set_clinic_active
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
+    INDEXED_LANGUAGES,
+    LANGUAGE_BIT_SLOTS,
     LISTED_LICENCE_STATUSES,
     PROFESSION_BITS,
+    PROFESSION_INDEX,
     Clinic,
     Clinician,
     ListedClinic,
+    OpeningHours,
     PostalCode,
     Practice,
     Profession,
+    as_utc,
 )
 from clinic_finder.search import (
     add_sqlite_math_functions,
@@ -40,10 +46,13 @@ OSLO = "0150"
 NORTH_OFFSET = 0.36
 
 
-def expected_index(session) -> dict[int, tuple[int, int, float, float, int]]:
-    """What listed_clinic must hold, worked out from clinics, practices and licences in Python."""
+def expected_index(session) -> dict[int, tuple]:
+    """What listed_clinic must hold, worked out from clinics, practices and licences in Python:
+    professions, agreements, place and band, then the filters' facts (see filter_facts)."""
     professions: dict[int, int] = {}
     agreements: dict[int, int] = {}
+    languages: dict[int, int] = {}
+    new_patients: dict[tuple[int, Profession], datetime] = {}
     for practice in session.scalars(select(Practice)):
         if not (practice.active and practice.clinician.licence_status in LISTED_LICENCE_STATUSES):
             continue
@@ -51,6 +60,17 @@ def expected_index(session) -> dict[int, tuple[int, int, float, float, int]]:
         professions[practice.clinic_id] = professions.get(practice.clinic_id, 0) | bit
         if practice.public_agreement:
             agreements[practice.clinic_id] = agreements.get(practice.clinic_id, 0) | bit
+        for code in practice.clinician.languages:
+            if code in INDEXED_LANGUAGES:
+                place = LANGUAGE_BIT_SLOTS * PROFESSION_INDEX[practice.profession]
+                languages[practice.clinic_id] = languages.get(practice.clinic_id, 0) | (
+                    1 << (place + INDEXED_LANGUAGES.index(code))
+                )
+        confirmed = practice.accepts_new_patients_confirmed_at
+        if practice.accepts_new_patients and confirmed is not None:
+            key = (practice.clinic_id, practice.profession)
+            new_patients[key] = max(as_utc(confirmed), new_patients.get(key, as_utc(confirmed)))
+    with_hours = set(session.scalars(select(OpeningHours.clinic_id)))
     return {
         clinic.id: (
             professions[clinic.id],
@@ -58,13 +78,21 @@ def expected_index(session) -> dict[int, tuple[int, int, float, float, int]]:
             clinic.latitude,
             clinic.longitude,
             latitude_band(clinic.latitude),
+            languages.get(clinic.id, 0),
+            bool(clinic.step_free_access),
+            clinic.id in with_hours,
+            clinic.closed_until,
+            *(new_patients.get((clinic.id, profession)) for profession in PROFESSION_INDEX),
         )
         for clinic in session.scalars(select(Clinic).where(Clinic.active.is_(True)))
         if professions.get(clinic.id)
     }
 
 
-def stored_index(session) -> dict[int, tuple[int, int, float, float, int]]:
+def stored_index(session) -> dict[int, tuple]:
+    def moment(value):
+        return None if value is None else as_utc(value)
+
     return {
         row.clinic_id: (
             row.professions,
@@ -72,6 +100,13 @@ def stored_index(session) -> dict[int, tuple[int, int, float, float, int]]:
             row.latitude,
             row.longitude,
             row.latitude_band,
+            row.language_bits,
+            row.step_free,
+            row.has_hours,
+            row.closed_until,
+            moment(row.new_patients_chiropractor_at),
+            moment(row.new_patients_physiotherapist_at),
+            moment(row.new_patients_manual_therapist_at),
         )
         for row in session.scalars(select(ListedClinic))
     }
@@ -462,3 +497,38 @@ def test_a_search_on_a_broken_connection_fails_as_every_query_does_and_the_next_
     session.rollback()
     nearest, _ = search.nearest_listed(session, (59.913, 10.739), 20, 25)
     assert [clinic_id for _, clinic_id in nearest] == [clinic.id]
+
+
+def test_the_filters_facts_follow_languages_hours_entrances_closures_and_answers(session):
+    """Every fact the filter counts read from the index changes with what it comes from."""
+    clinic = make_clinic(session, professions=(Profession.CHIROPRACTOR, Profession.PHYSIOTHERAPIST))
+    other = make_clinic(session, name="Annen klinikk")
+    session.commit()
+    chiropractor, physiotherapist = sorted(clinic.practices, key=lambda p: p.profession.value)
+    chiropractor.clinician.languages = ["nb", "pl", "xx"]
+    physiotherapist.accepts_new_patients = True
+    physiotherapist.accepts_new_patients_confirmed_at = datetime(2026, 11, 30, 8, 0)
+    clinic.step_free_access = True
+    clinic.closed_until = date(2026, 12, 24)
+    session.add(OpeningHours(clinic=clinic, weekday=2, opens=time(8), closes=time(16)))
+    session.commit()
+    session.expire_all()
+    assert stored_index(session) == expected_index(session)
+    facts = stored_index(session)[clinic.id]
+    polish = 1 << INDEXED_LANGUAGES.index("pl")  # the chiropractor's bits come first
+    assert facts[5] & polish and facts[6:9] == (True, True, date(2026, 12, 24))
+    assert facts[9] is None and facts[10] is not None  # a physiotherapist takes new patients
+
+    # Hours moved to another clinic, then gone; an answer withdrawn; a licence lost.
+    session.execute(update(OpeningHours).values(clinic_id=other.id))
+    session.commit()
+    assert stored_index(session)[clinic.id][7] is False
+    assert stored_index(session)[other.id][7] is True
+    session.execute(delete(OpeningHours))
+    physiotherapist.accepts_new_patients = False
+    chiropractor.clinician.licence_status = LicenceStatus.SUSPENDED
+    session.commit()
+    session.expire_all()
+    assert stored_index(session) == expected_index(session)
+    assert stored_index(session)[clinic.id][5] & polish == 0
+    assert stored_index(session)[other.id][7] is False

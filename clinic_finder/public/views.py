@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, render_template, request
 from ..extensions import db
 from ..finder import find as run_finder
 from ..hours import is_open_at
-from ..i18n import PROFESSION_NAMES
+from ..i18n import PROFESSION_NAMES, current_language
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide
@@ -61,6 +61,7 @@ def find():
         result,
         tiles_url=current_app.config["MAP_TILES_URL"],
         tiles_attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
+        language=current_language(),
     )
     page_count = max(1, -(-result.total // page_size))
     context["result"] = result

@@ -29,7 +29,7 @@ from ..extensions import db, limiter
 from ..finder import FinderQuery
 from ..geocoding import GeocoderBusy, ThrottledGeocoder, current_geocoder
 from ..i18n import PROFESSION_NAMES, SUPPORTED_LOCALES, current_language
-from ..models import Profession
+from ..models import INDEXED_LANGUAGES, Profession
 from ..places import MAX_PLACE_LENGTH, POSTCODE_FIRST, Place, postcode_place, resolve_place
 from ..postcodes import lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
@@ -37,30 +37,9 @@ from .catalogues import complaint_catalogue
 from .forms import stripped
 
 # The languages patients most often look for in Norway, by ISO 639-1 code as clinicians'
-# languages are stored; names come from Babel in the page's language.
-LANGUAGE_CODES = (
-    "nb",
-    "nn",
-    "en",
-    "se",
-    "sv",
-    "da",
-    "de",
-    "fr",
-    "es",
-    "pl",
-    "lt",
-    "uk",
-    "ru",
-    "ar",
-    "so",
-    "ur",
-    "fa",
-    "ti",
-    "tr",
-    "vi",
-    "zh",
-)
+# languages are stored; names come from Babel in the page's language. The search index
+# keeps them per clinic (models.INDEXED_LANGUAGES), so their counts read the index alone.
+LANGUAGE_CODES = INDEXED_LANGUAGES
 # New addresses and districts one client may have placed by the geocoder (ClientGeocoder).
 GEOCODER_LOOKUPS_PER_CLIENT = parse("20 per 10 minutes")
 FOUR_DIGITS = re.compile(r"^[0-9]{4}$")

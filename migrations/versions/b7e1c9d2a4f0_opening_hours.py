@@ -25,18 +25,14 @@ def upgrade():
         sa.CheckConstraint(
             "weekday BETWEEN 0 AND 6", name=op.f("ck_opening_hours_weekday_is_a_day")
         ),
-        sa.CheckConstraint(
-            "opens < closes", name=op.f("ck_opening_hours_opens_before_it_closes")
-        ),
+        sa.CheckConstraint("opens < closes", name=op.f("ck_opening_hours_opens_before_it_closes")),
         sa.ForeignKeyConstraint(
             ["clinic_id"], ["clinic.id"], name=op.f("fk_opening_hours_clinic_id_clinic")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_opening_hours")),
     )
     with op.batch_alter_table("opening_hours", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_opening_hours_clinic_id"), ["clinic_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_opening_hours_clinic_id"), ["clinic_id"], unique=False)
 
 
 def downgrade():

@@ -81,12 +81,8 @@ def upgrade():
         )
         batch_op.add_column(sa.Column("lease_token", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch_op.add_column(
-            sa.Column("step_started_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("step_started_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("planned_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("apply_requested_by_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("error", sa.String(length=500), nullable=True))

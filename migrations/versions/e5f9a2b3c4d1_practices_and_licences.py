@@ -51,9 +51,7 @@ LICENCE_STATUS = sa.Enum(
     length=40,
 )
 # Must match LISTED_LICENCE_STATUSES and PROFESSION_BITS in clinic_finder/models.py.
-LISTED_PRACTICE = (
-    "practice.active AND clinician.licence_status IN ('valid', 'unchecked')"
-)
+LISTED_PRACTICE = "practice.active AND clinician.licence_status IN ('valid', 'unchecked')"
 PROFESSION_BIT = (
     "CASE practice.profession WHEN 'chiropractor' THEN 1 WHEN 'physiotherapist' THEN 2 "
     "WHEN 'manual_therapist' THEN 4 ELSE 0 END"
@@ -111,8 +109,7 @@ SQLITE_TRIGGERS = {
     "listed_clinic_after_clinic_delete": ("AFTER DELETE ON clinic", "OLD.id"),
     "listed_clinic_after_practice_insert": ("AFTER INSERT ON practice", "NEW.clinic_id"),
     "listed_clinic_after_practice_update": (
-        "AFTER UPDATE OF active, profession, public_agreement, clinic_id, clinician_id "
-        "ON practice",
+        "AFTER UPDATE OF active, profession, public_agreement, clinic_id, clinician_id ON practice",
         "OLD.clinic_id, NEW.clinic_id",
     ),
     "listed_clinic_after_practice_delete": ("AFTER DELETE ON practice", "OLD.clinic_id"),
@@ -262,9 +259,7 @@ def create_practice_table():
             ["clinician_id"], ["clinician.id"], name=op.f("fk_practice_clinician_id_clinician")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practice")),
-        sa.UniqueConstraint(
-            "clinician_id", "clinic_id", name=op.f("uq_practice_clinician_id")
-        ),
+        sa.UniqueConstraint("clinician_id", "clinic_id", name=op.f("uq_practice_clinician_id")),
     )
     with op.batch_alter_table("practice", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_practice_clinic_id"), ["clinic_id"], unique=False)
@@ -402,7 +397,9 @@ def downgrade():
         )
         batch_op.add_column(sa.Column("accepts_new_patients", sa.Boolean(), nullable=True))
         batch_op.add_column(
-            sa.Column("accepts_new_patients_confirmed_at", sa.DateTime(timezone=True), nullable=True)
+            sa.Column(
+                "accepts_new_patients_confirmed_at", sa.DateTime(timezone=True), nullable=True
+            )
         )
     op.execute(
         "UPDATE clinic SET helfo_agreement = EXISTS (SELECT 1 FROM practice "
