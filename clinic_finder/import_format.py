@@ -297,26 +297,32 @@ HEADER_ALIASES: dict[str, str] = {
 }
 
 
-def kept_fields(present: Collection[str] | None) -> frozenset[tuple[str, str]]:
-    """The (record, field) pairs that a file with only the ``present`` columns leaves as
-    they are on the clinics, clinicians and practices it updates (None: every column).
+def kept_columns(present: Collection[str] | None) -> tuple[Column, ...]:
+    """The columns that a file with only the ``present`` ones leaves as they are on the
+    clinics, clinicians and practices it updates (None: the file has every column).
 
     A column left out of the file says nothing, so it changes nothing: a list of names,
     addresses and phones must not wipe the emails, agreements and services the directory
     has. An empty cell in a column the file has still clears the field. New records get
     the columns' ``empty`` values, as ever. A column that goes with another the file has
     is not kept: the municipality is worked out from the agreement given (an agreement
-    given as no has none).
+    given as no has none). Without coordinates, a clinic the directory has stays where it
+    is (importer._Plan.locator_for).
     """
     if present is None:
-        return frozenset()
-    return frozenset(
-        column.target
+        return ()
+    return tuple(
+        column
         for column in COLUMNS
         if column.target is not None
         and column.name not in present
         and (column.goes_with is None or column.goes_with not in present)
     )
+
+
+def kept_fields(present: Collection[str] | None) -> frozenset[tuple[str, str]]:
+    """The (record, field) pairs of :func:`kept_columns`."""
+    return frozenset(column.target for column in kept_columns(present) if column.target)
 
 
 # The column the rejected-rows download adds after the file's own, named in the staff

@@ -39,6 +39,7 @@ from .import_format import (
     REQUIRED_COLUMNS,
     ServiceCell,
     column_label,
+    kept_columns,
     kept_fields,
     one_line,
     parse_postcode,
@@ -479,6 +480,14 @@ def read_rows(text: str) -> ClinicList:
         for line, cells in records
     ]
     return ClinicList(rows, unknown, names)
+
+
+def columns_left_as_they_are(text: str) -> list[str]:
+    """The columns a clinic list does not have, whose fields it leaves as they are on what
+    it updates (import_format.kept_columns), from its header row alone."""
+    _delimiter, header, _records = read_sheet(text)
+    present = {HEADER_ALIASES.get(normalise_key(name)) for name in header}
+    return [column.name for column in kept_columns(present)]
 
 
 def cell_value(raw: dict[str, str], column: str) -> str:

@@ -776,6 +776,9 @@ def test_partial_list_updates_its_columns_and_leaves_the_others_through_the_stor
         staff_client, (phones + row.format(phone="22 33 44 55")).encode()
     )
     assert "1 updated" in preview
+    # The preview says which columns the file leaves as they are.
+    assert "Not in the file, so left as they are" in preview
+    assert "org_number, city, email, website, helfo_agreement" in preview
     updated = staff_client.get(f"/staff/import/{batch_id}?show=updated").get_data(as_text=True)
     assert updated.count('class="row-change"') == 1
     assert "“Telefon”: +47 55 12 34 56 → +47 22 33 44 55" in updated
