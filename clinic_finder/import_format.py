@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,6 +211,9 @@ class Column:
     # Writes the stored value of a practice (its clinic, its clinician) as the importer
     # reads it.
     export: Callable[[Practice], str] | None = None
+    # A file without this column leaves the field as it is (kept_fields) — unless the file
+    # has the column named here, which the field is worked out from.
+    goes_with: str | None = None
 
 
 # fmt: off
@@ -276,7 +279,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("municipality_agreement", ("driftsavtale kommune", "avtalekommune",
                                       "kommune for driftsavtale", "driftsavtalekommune"),
            max_length=100, target=("practice", "agreement_municipality"),
-           export=_stored("practice", "agreement_municipality")),
+           export=_stored("practice", "agreement_municipality"), goes_with="helfo_agreement"),
     # The whole week in one cell. Empty leaves the clinic's hours as they are (staff often
     # keep them on the clinic's page), so that a list without them never wipes them.
     Column("opening_hours", ("åpningstider", "åpningstid", "opening hours"), max_length=500,
@@ -292,6 +295,34 @@ REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)
 HEADER_ALIASES: dict[str, str] = {
     name: column.name for column in COLUMNS for name in (column.name, *column.aliases)
 }
+
+
+def kept_columns(present: Collection[str] | None) -> tuple[Column, ...]:
+    """The columns that a file with only the ``present`` ones leaves as they are on the
+    clinics, clinicians and practices it updates (None: the file has every column).
+
+    A column left out of the file says nothing, so it changes nothing: a list of names,
+    addresses and phones must not wipe the emails, agreements and services the directory
+    has. An empty cell in a column the file has still clears the field. New records get
+    the columns' ``empty`` values, as ever. A column that goes with another the file has
+    is not kept: the municipality is worked out from the agreement given (an agreement
+    given as no has none). Without coordinates, a clinic the directory has stays where it
+    is (importer._Plan.locator_for).
+    """
+    if present is None:
+        return ()
+    return tuple(
+        column
+        for column in COLUMNS
+        if column.target is not None
+        and column.name not in present
+        and (column.goes_with is None or column.goes_with not in present)
+    )
+
+
+def kept_fields(present: Collection[str] | None) -> frozenset[tuple[str, str]]:
+    """The (record, field) pairs of :func:`kept_columns`."""
+    return frozenset(column.target for column in kept_columns(present) if column.target)
 
 
 # The column the rejected-rows download adds after the file's own, named in the staff

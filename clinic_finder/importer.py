@@ -39,6 +39,8 @@ from .import_format import (
     REQUIRED_COLUMNS,
     ServiceCell,
     column_label,
+    kept_columns,
+    kept_fields,
     one_line,
     parse_postcode,
 )
@@ -109,6 +111,9 @@ class ClinicRecord:
     # The week as import_format.parse_opening_hours writes it; "" when the row gives none
     # (the clinic's hours then stay as they are). Not a column: apply_import writes it.
     opening_hours: str = ""
+    # The fields the file has no column for: an existing clinic keeps its own
+    # (import_format.kept_fields); a new one gets the values above.
+    kept: frozenset[str] = frozenset()
 
     @functools.cached_property
     def key(self) -> tuple[str, ...]:
@@ -120,8 +125,12 @@ class ClinicRecord:
         return clinic_key(self.name, self.address, self.postcode)
 
     def fields(self) -> dict[str, Any]:
-        """The values as the model's fields."""
+        """The values as the model's fields (a new clinic's)."""
         return {name: getattr(self, name) for name in _CLINIC_FIELDS}
+
+    def given(self) -> dict[str, Any]:
+        """The values the file gives, as the model's fields (what an update writes)."""
+        return _given(self.fields(), self.kept)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
@@ -129,12 +138,19 @@ class ClinicRecord:
             **self.fields(),
             "location_source": self.location_source.value,
             "opening_hours": self.opening_hours,
+            "kept": sorted(self.kept),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClinicRecord:
         """The record stored by :meth:`to_json`."""
-        return cls(**{**data, "location_source": LocationSource(data["location_source"])})
+        return cls(
+            **{
+                **data,
+                "location_source": LocationSource(data["location_source"]),
+                "kept": frozenset(data.get("kept", ())),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -144,20 +160,29 @@ class ClinicianRecord:
     name: str
     hpr_number: str
     languages: tuple[str, ...]
+    # The fields the file has no column for (as ClinicRecord.kept).
+    kept: frozenset[str] = frozenset()
 
     def fields(self) -> dict[str, Any]:
-        """The values as the model's fields."""
+        """The values as the model's fields (a new clinician's)."""
         return {"name": self.name, "hpr_number": self.hpr_number, "languages": list(self.languages)}
+
+    def given(self) -> dict[str, Any]:
+        """The values the file gives, as the model's fields (what an update writes)."""
+        return _given(self.fields(), self.kept)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
-        return self.fields()
+        return {**self.fields(), "kept": sorted(self.kept)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClinicianRecord:
         """The record stored by :meth:`to_json`."""
         return cls(
-            name=data["name"], hpr_number=data["hpr_number"], languages=tuple(data["languages"])
+            name=data["name"],
+            hpr_number=data["hpr_number"],
+            languages=tuple(data["languages"]),
+            kept=frozenset(data.get("kept", ())),
         )
 
 
@@ -171,9 +196,12 @@ class PracticeRecord:
     # With an agreement and none given, the plan fills it in (_Plan.with_municipality).
     agreement_municipality: str | None
     accepts_new_patients: bool | None
+    # The fields the file has no column for (as ClinicRecord.kept). A kept agreement is
+    # the directory's (the plan reads it, _Plan.as_in_directory), for the rules on it.
+    kept: frozenset[str] = frozenset()
 
     def fields(self) -> dict[str, Any]:
-        """The values as the model's fields."""
+        """The values as the model's fields (a new practice's)."""
         return {
             "profession": self.profession,
             "services": list(self.services),
@@ -182,9 +210,13 @@ class PracticeRecord:
             "accepts_new_patients": self.accepts_new_patients,
         }
 
+    def given(self) -> dict[str, Any]:
+        """The values the file gives, as the model's fields (what an update writes)."""
+        return _given(self.fields(), self.kept)
+
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values, to store with a planned row."""
-        return {**self.fields(), "profession": self.profession.value}
+        return {**self.fields(), "profession": self.profession.value, "kept": sorted(self.kept)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PracticeRecord:
@@ -194,14 +226,21 @@ class PracticeRecord:
                 **data,
                 "profession": Profession(data["profession"]),
                 "services": tuple(data["services"]),
+                "kept": frozenset(data.get("kept", ())),
             }
         )
 
 
 # ClinicRecord's fields that are the clinic's columns (its hours are rows of their own).
 _CLINIC_FIELDS = tuple(
-    field.name for field in dataclasses.fields(ClinicRecord) if field.name != "opening_hours"
+    field.name
+    for field in dataclasses.fields(ClinicRecord)
+    if field.name not in ("opening_hours", "kept")
 )
+
+
+def _given(fields: dict[str, Any], kept: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if name not in kept}
 
 
 @dataclass(frozen=True)
@@ -443,6 +482,14 @@ def read_rows(text: str) -> ClinicList:
     return ClinicList(rows, unknown, names)
 
 
+def columns_left_as_they_are(text: str) -> list[str]:
+    """The columns a clinic list does not have, whose fields it leaves as they are on what
+    it updates (import_format.kept_columns), from its header row alone."""
+    _delimiter, header, _records = read_sheet(text)
+    present = {HEADER_ALIASES.get(normalise_key(name)) for name in header}
+    return [column.name for column in kept_columns(present)]
+
+
 def cell_value(raw: dict[str, str], column: str) -> str:
     """A row's cell, trimmed, without the guard our export puts before formula characters."""
     text = raw.get(column)
@@ -551,6 +598,10 @@ def _place(
     return postal, errors
 
 
+def _kept_of(kept: frozenset[tuple[str, str]], record: str) -> frozenset[str]:
+    return frozenset(name for holder, name in kept if holder == record)
+
+
 def _targets(values: dict[str, Any], record: str) -> dict[str, Any]:
     return {
         column.target[1]: values[column.name]
@@ -601,7 +652,11 @@ def validate_row(
     """
     values, errors = _read_cells(raw, names)
     postal, place_errors = _place(values, postcodes, names)
-    errors += place_errors + _practice_errors(values, names)
+    kept = kept_fields(names)
+    errors += place_errors
+    if ("practice", "public_agreement") not in kept:
+        # Without the agreement's column, the plan checks the directory's agreement.
+        errors += _practice_errors(values, names)
     if errors:
         return None, errors
     assert postal is not None
@@ -618,11 +673,12 @@ def validate_row(
         latitude=location[0],
         longitude=location[1],
         location_source=location[2],
+        kept=_kept_of(kept, "clinic"),
     )
     records = RowRecords(
         clinic,
-        ClinicianRecord(**_targets(values, "clinician")),
-        PracticeRecord(**_targets(values, "practice")),
+        ClinicianRecord(**_targets(values, "clinician"), kept=_kept_of(kept, "clinician")),
+        PracticeRecord(**_targets(values, "practice"), kept=_kept_of(kept, "practice")),
         _unknown_services_warnings(services.unknown, names),
     )
     return records, []
@@ -993,6 +1049,20 @@ class _Plan:
             result.errors = errors
             return result
         records = self.as_in_directory(records)
+        if "public_agreement" in records.practice.kept:
+            # The rules validate_row checks for a file with the column, on the
+            # directory's agreement.
+            errors = _practice_errors(
+                {
+                    "profession": records.practice.profession,
+                    "helfo_agreement": records.practice.public_agreement,
+                    "municipality_agreement": records.practice.agreement_municipality,
+                },
+                self.names,
+            )
+            if errors:
+                result.errors = errors
+                return result
         records, differences = self.first_row_wins(line, records)
         result.warnings = [*records.warnings, *differences]
         result.clinic, result.clinician = records.clinic, records.clinician
@@ -1011,10 +1081,17 @@ class _Plan:
         """The row's records with what the file leaves to the directory filled in.
 
         The same point as the directory's keeps its precision (an exported file coming
-        back). An agreement without a municipality keeps the one the directory knows, and
-        a new agreement is with the clinic's municipality, where such agreements are made.
+        back). A file without the agreement's column leaves the directory's agreement (none,
+        for a new practice). An agreement without a municipality keeps the one the
+        directory knows, and a new agreement is with the clinic's municipality, where such
+        agreements are made.
         """
         clinic, practice = records.clinic, records.practice
+        if "public_agreement" in practice.kept:
+            existing = self.existing_practice(records)
+            agreement = existing is not None and existing.public_agreement
+            practice = dataclasses.replace(practice, public_agreement=agreement)
+            records = dataclasses.replace(records, practice=practice)
         existing_clinic = self.clinics.get(clinic.key)
         if (
             existing_clinic is not None
@@ -1058,14 +1135,14 @@ class _Plan:
         clinic = self.clinics[records.clinic.key]
         hours = records.clinic.opening_hours
         changes = [
-            *_field_changes(clinic, records.clinic.fields(), "clinic", self.names),
+            *_field_changes(clinic, records.clinic.given(), "clinic", self.names),
             *_field_changes(
                 self.clinicians[records.clinician.hpr_number],
-                records.clinician.fields(),
+                records.clinician.given(),
                 "clinician",
                 self.names,
             ),
-            *_field_changes(existing, records.practice.fields(), "practice", self.names),
+            *_field_changes(existing, records.practice.given(), "practice", self.names),
         ]
         if hours and hours != self.hours.get(clinic.id, ""):
             label = column_label(self.names, "opening_hours")
@@ -1216,7 +1293,7 @@ def _apply_clinics_and_clinicians(
             session.add(clinic)
         else:
             # Every row of a clinic carries its first row's details: the same values again.
-            apply_changes(clinic, row.clinic.fields())
+            apply_changes(clinic, row.clinic.given())
             clinic.active = True
         clinician = clinicians.get(row.clinician.hpr_number)
         if clinician is None:
@@ -1224,7 +1301,7 @@ def _apply_clinics_and_clinicians(
             clinicians[row.clinician.hpr_number] = clinician
             session.add(clinician)
         else:
-            apply_changes(clinician, row.clinician.fields())
+            apply_changes(clinician, row.clinician.given())
     return clinics
 
 
@@ -1258,12 +1335,16 @@ def _new_practice(
 
 def _update_practice(practice: Practice, record: PracticeRecord, now: datetime) -> None:
     """Bring a practice up to the row (active again, if it was not)."""
-    if practice.accepts_new_patients != record.accepts_new_patients:
+    given = record.given()
+    if (
+        "accepts_new_patients" in given
+        and practice.accepts_new_patients != given["accepts_new_patients"]
+    ):
         # A changed answer is confirmed now; the same answer again confirms nothing new.
         practice.accepts_new_patients_confirmed_at = (
             None if record.accepts_new_patients is None else now
         )
-    apply_changes(practice, record.fields())
+    apply_changes(practice, given)
     practice.active = True
 
 

@@ -91,6 +91,16 @@ def csv_text(*rows: dict[str, str], header: str = HEADER, delimiter: str = ",") 
     return buffer.getvalue()
 
 
+def partial_csv_text(columns: list[str], *rows: dict[str, str]) -> str:
+    """Write rows in the import format with only these columns (a partial clinic list)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in columns])
+    return buffer.getvalue()
+
+
 def import_text(session, text: str):
     report = plan_import(session, text)
     apply_import(session, report)

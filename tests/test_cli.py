@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from sqlalchemy import func, select
 
 from clinic_finder.models import AuditEntry, Clinic, Clinician, ImportBatch, Practice, StaffUser
 
-from .helpers import DEMO_FILE, GOOD_ROW, csv_text
+from .helpers import DEMO_FILE, GOOD_ROW, csv_text, partial_csv_text
 
 
 def _count(app, model) -> int:
@@ -43,6 +45,34 @@ def test_clinics_import_loads_demo_file_and_is_idempotent(app, runner):
     assert " 0 new, 0 updated" in second.output
     counted = (_count(app, Clinic), _count(app, Clinician), _count(app, Practice))
     assert counted == (clinics, clinicians, practices)
+
+
+def _directory_facts(app) -> list[tuple]:
+    """Every practice with what a list of names, addresses and phones does not give."""
+    from clinic_finder.extensions import db
+
+    with app.app_context():
+        return sorted(
+            (p.clinician.hpr_number, p.clinic_id, p.clinic.email, p.clinic.website,
+             p.clinic.booking_url, p.clinic.step_free_access, p.public_agreement,
+             p.agreement_municipality, p.accepts_new_patients, p.services, p.clinician.languages)
+            for p in db.session.scalars(select(Practice))
+        )  # fmt: skip
+
+
+def test_clinics_import_of_the_demo_cut_to_a_few_columns_changes_nothing(app, runner, tmp_path):
+    runner.invoke(args=["clinics", "import", str(DEMO_FILE)])
+    before = _directory_facts(app)
+    with DEMO_FILE.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = ["clinic_name", "address", "postcode", "phone", "clinician_name", "profession",
+               "hpr_number"]  # fmt: skip
+    path = tmp_path / "phones.csv"
+    path.write_text(partial_csv_text(columns, *rows), encoding="utf-8")
+    result = runner.invoke(args=["clinics", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f" 0 new, 0 updated, {len(rows)} unchanged" in result.output
+    assert _directory_facts(app) == before
 
 
 def test_clinics_import_dry_run_writes_nothing(app, runner, tmp_path):

@@ -1171,7 +1171,7 @@ def test_import_stores_all_or_nothing_of_hostile_files(app, staff_client):
                 clinician = db.session.scalar(
                     select(Clinician).where(Clinician.hpr_number == row.clinician.hpr_number)
                 )
-                fields = row.clinician.fields()
+                fields = row.clinician.given()
                 assert {name: getattr(clinician, name) for name in fields} == fields
                 # The row's practice: at the (oldest) clinic its name, address and postcode name.
                 practice = min(
@@ -1183,9 +1183,9 @@ def test_import_stores_all_or_nothing_of_hostile_files(app, staff_client):
                     ),
                     key=lambda p: p.clinic_id,
                 )
-                fields = row.practice.fields()
+                fields = row.practice.given()
                 assert {name: getattr(practice, name) for name in fields} == fields
-                fields = row.clinic.fields()
+                fields = row.clinic.given()
                 assert {name: getattr(practice.clinic, name) for name in fields} == fields
                 assert_no_nul(fields)
 

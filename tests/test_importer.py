@@ -36,7 +36,7 @@ from clinic_finder.models import (
     now_utc,
 )
 
-from .helpers import DEMO_FILE, GOOD_ROW, HEADER, csv_text, import_text
+from .helpers import DEMO_FILE, GOOD_ROW, HEADER, csv_text, import_text, partial_csv_text
 from .hpr_server import register_from_json
 
 
@@ -554,6 +554,124 @@ def test_agreement_ended_clears_its_municipality(session):
     assert report.counts["updated"] == 1
     practice = session.scalars(select(Practice)).one()
     assert (practice.public_agreement, practice.agreement_municipality) == (False, None)
+
+
+# A row with something in every optional column, and a list of only names, addresses and
+# phones (the required columns, the address that tells clinics apart, and the phone).
+FULL_ROW = {
+    **GOOD_ROW,
+    "org_number": "974760673",
+    "booking_url": "https://fjordklinikken.example/bestill",
+    "step_free_access": "ja",
+    "accessible_toilet": "nei",
+    "parking": "ja",
+    "municipality_agreement": "Askøy",
+    "accepts_new_patients": "ja",
+    "opening_hours": "man-fre 08-16",
+}
+PHONE_LIST = ["clinic_name", "address", "postcode", "clinician_name", "profession", "hpr_number",
+              "phone"]  # fmt: skip
+
+
+def _stored_facts(session) -> dict:
+    """Everything an import of FULL_ROW stored but the phone, as plain values."""
+    session.expire_all()
+    practice = session.scalars(select(Practice)).one()
+    clinic, clinician = practice.clinic, practice.clinician
+    facts = {
+        name: getattr(clinic, name)
+        for name in ("org_number", "city", "email", "website", "booking_url",
+                     "step_free_access", "accessible_toilet", "parking", "latitude", "longitude",
+                     "location_source")
+    }  # fmt: skip
+    facts |= {
+        name: getattr(practice, name)
+        for name in ("public_agreement", "agreement_municipality", "accepts_new_patients",
+                     "accepts_new_patients_confirmed_at", "services")
+    }  # fmt: skip
+    return facts | {"languages": clinician.languages, "hours": format_week(week_of(clinic))}
+
+
+def test_list_without_a_column_leaves_that_field_as_it_is(session):
+    import_text(session, csv_text(FULL_ROW))
+    before = _stored_facts(session)
+    assert before["email"] and before["services"] and before["step_free_access"] is True
+    report = import_text(
+        session, partial_csv_text(PHONE_LIST, {**FULL_ROW, "phone": "22 33 44 55"})
+    )
+    (row,) = report.rows
+    assert row.status is RowStatus.UPDATED
+    # The preview's old → new names the phone only.
+    assert row.changes == [("“phone”", "+47 55 12 34 56", "+47 22 33 44 55")]
+    assert session.scalars(select(Clinic)).one().phone == "+47 22 33 44 55"
+    assert _stored_facts(session) == before
+
+
+def test_list_without_a_column_and_nothing_else_new_is_unchanged(session):
+    import_text(session, csv_text(FULL_ROW))
+    before = _stored_facts(session)
+    report = import_text(session, partial_csv_text(PHONE_LIST, FULL_ROW))
+    assert [(row.status, row.changes) for row in report.rows] == [(RowStatus.UNCHANGED, [])]
+    assert _stored_facts(session) == before
+
+
+def test_empty_cell_in_a_column_the_file_has_still_clears_it(session):
+    import_text(session, csv_text(FULL_ROW))
+    columns = [*PHONE_LIST, "email", "languages", "step_free_access", "accepts_new_patients"]
+    empty = dict.fromkeys(("email", "languages", "step_free_access", "accepts_new_patients"), "")
+    report = import_text(session, partial_csv_text(columns, {**FULL_ROW, **empty}))
+    (row,) = report.rows
+    assert {column: (before, after) for column, before, after in row.changes} == {
+        "“email”": ("post@fjordklinikken.example", ""),
+        "“languages”": ("nb, en", ""),
+        "“step_free_access”": ("yes", ""),
+        "“accepts_new_patients”": ("yes", ""),
+    }
+    practice = session.scalars(select(Practice)).one()
+    assert (practice.clinic.email, practice.clinic.step_free_access) == (None, None)
+    assert (practice.clinician.languages, practice.accepts_new_patients) == ([], None)
+    assert practice.clinic.website == "https://fjordklinikken.example/"  # not in the file
+
+
+def test_new_clinic_in_a_partial_list_gets_the_usual_defaults(session):
+    import_text(session, csv_text(FULL_ROW))
+    newcomer = {**FULL_ROW, **OTHER_CLINIC, "hpr_number": "9876544", "clinician_name": "Ola"}
+    report = import_text(session, partial_csv_text(PHONE_LIST, newcomer))
+    assert report.counts["new"] == 1
+    clinic = session.scalars(select(Clinic).where(Clinic.name == "Bryggen Fysio")).one()
+    (practice,) = clinic.practices
+    assert (clinic.email, clinic.step_free_access, clinic.city) == (None, None, "Bergen")
+    assert (practice.public_agreement, practice.accepts_new_patients) == (False, None)
+    assert (practice.services, practice.clinician.languages) == ([], [])
+
+
+def test_municipality_without_the_agreement_column_goes_by_the_directory_s_agreement(session):
+    without_agreement = {**FULL_ROW, **OTHER_CLINIC, "hpr_number": "9876544",
+                         "helfo_agreement": "nei", "municipality_agreement": ""}  # fmt: skip
+    import_text(session, csv_text(FULL_ROW, without_agreement))
+    columns = [*PHONE_LIST, "municipality_agreement"]
+    report = import_text(
+        session,
+        partial_csv_text(
+            columns,
+            {**FULL_ROW, "municipality_agreement": "Bergen"},
+            {**without_agreement, "municipality_agreement": "Bergen"},
+        ),
+    )
+    assert [row.status for row in report.rows] == [RowStatus.UPDATED, RowStatus.REJECTED]
+    assert "municipality goes only with a public agreement" in report.rows[1].errors[0]
+    practice = session.scalars(
+        select(Practice).join(Clinic).where(Clinic.name == "Fjordklinikken")
+    ).one()
+    assert (practice.public_agreement, practice.agreement_municipality) == (True, "Bergen")
+
+
+def test_chiropractor_without_the_agreement_column_keeps_an_agreement_only_if_valid(session):
+    import_text(session, csv_text(FULL_ROW))
+    report = plan_import(
+        session, partial_csv_text(PHONE_LIST, {**FULL_ROW, "profession": "kiropraktor"})
+    )
+    assert "Chiropractors have no public agreement" in report.rows[0].errors[0]
 
 
 def test_row_changing_only_its_practice_is_updated(session):

@@ -754,3 +754,45 @@ def test_progress_counts_the_addresses_looked_up_as_it_goes(queued_staff, monkey
     assert "js/import-progress" in seen[1][1]
     done = client.get(f"/staff/import/{batch_id}/progress").get_json()
     assert (done["status"], done["working"]) == ("planned", False)
+
+
+def test_partial_list_updates_its_columns_and_leaves_the_others_through_the_stored_plan(
+    app, staff_client
+):
+    full = (
+        "Klinikknavn;Adresse;Postnr;Telefon;E-post;Nettside;Timebestilling;Trinnfri inngang;"
+        "Behandler;Yrke;HPR-nummer;Driftsavtale;Driftsavtale kommune;Tar imot nye;Språk;"
+        "Behandlinger;Breddegrad;Lengdegrad\r\n"
+        "Fjordklinikken;Strandgata 4;5003;55 12 34 56;post@fjord.example;https://fjord.example/;"
+        "https://fjord.example/bestill;Ja;Kari Nordmann;Fysioterapeut;9876543;Ja;Askøy;Ja;nb;"
+        "trening;60,3950;5,3250\r\n"
+    )
+    batch_id, _ = upload_checked(staff_client, full.encode("cp1252"))
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    phones = "Klinikknavn;Adresse;Postnr;Telefon;Behandler;Yrke;HPR-nummer\r\n"
+    row = "Fjordklinikken;Strandgata 4;5003;{phone};Kari Nordmann;Fysioterapeut;9876543\r\n"
+
+    batch_id, preview = upload_checked(
+        staff_client, (phones + row.format(phone="22 33 44 55")).encode()
+    )
+    assert "1 updated" in preview
+    # The preview says which columns the file leaves as they are.
+    assert "Not in the file, so left as they are" in preview
+    assert "org_number, city, email, website, helfo_agreement" in preview
+    updated = staff_client.get(f"/staff/import/{batch_id}?show=updated").get_data(as_text=True)
+    assert updated.count('class="row-change"') == 1
+    assert "“Telefon”: +47 55 12 34 56 → +47 22 33 44 55" in updated
+    assert apply_and_wait(staff_client, batch_id) is ImportStatus.APPLIED
+    with app.app_context():
+        practice = db.session.scalars(select(Practice)).one()
+        clinic = practice.clinic
+        assert clinic.phone == "+47 22 33 44 55"
+        assert (clinic.email, clinic.website, clinic.booking_url, clinic.step_free_access) == (
+            "post@fjord.example", "https://fjord.example/", "https://fjord.example/bestill", True
+        )  # fmt: skip
+        assert (practice.public_agreement, practice.agreement_municipality) == (True, "Askøy")
+        assert (practice.accepts_new_patients, practice.services) == (True, ["exercise-therapy"])
+        assert practice.clinician.languages == ["nb"]
+
+    _, preview = upload_checked(staff_client, (phones + row.format(phone="22 33 44 55")).encode())
+    assert "0 updated" in preview and "1 unchanged" in preview

@@ -19,7 +19,7 @@ from ..audit import record
 from ..export import export_directory_csv, rejected_rows_file
 from ..extensions import db
 from ..i18n import current_language
-from ..importer import ImportFileError
+from ..importer import ImportFileError, columns_left_as_they_are
 from ..imports import (
     ROW_FILTERS,
     ROWS_PER_PAGE,
@@ -94,6 +94,7 @@ def import_preview(batch_id: int):
         "staff/import_preview.html",
         batch=batch,
         rows=rows,
+        left_as_they_are=columns_left_as_they_are(batch.content) if rows is not None else [],
         show=show,
         filters=ROW_FILTERS,
         form=ConfirmForm(),
