@@ -193,7 +193,7 @@ class PracticeRecord:
     profession: Profession
     services: tuple[str, ...]
     public_agreement: bool
-    # With an agreement and none given, the plan fills it in (_Plan.with_municipality).
+    # With an agreement and none given, the plan fills it in (_Plan.as_in_directory).
     agreement_municipality: str | None
     accepts_new_patients: bool | None
     # The fields the file has no column for (as ClinicRecord.kept). A kept agreement is
