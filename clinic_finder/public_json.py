@@ -26,7 +26,7 @@ in English, so nothing is stored per language.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime
 from functools import cache
 from itertools import chain
@@ -233,22 +233,56 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-def refresh_stale(session: Session) -> int:
-    """Serialize every clinic whose stored JSON is stale; return how many were stored.
+def refresh_stale(
+    session: Session, *, limit: int | None = None, first: Collection[int] = ()
+) -> int:
+    """Serialize clinics whose stored JSON is stale; return how many were stored.
 
-    Flushes, never commits. On PostgreSQL the stale rows are locked first (rows another
-    transaction holds are its to refresh): a change committed meanwhile by another
-    transaction marks its rows stale again only after this one commits, so a body stored
-    here is never older than the data it was built from.
+    Every stale one; or with ``limit``, the stale ones among ``first`` (all of them) and
+    then others up to ``limit`` in all, the newest clinics first (an import's before an
+    upgrade's backlog). Flushes, never commits.
     """
     session.flush()
+    return _store(session, _stale_ids(session, limit, first))
+
+
+def refresh_all_stale(session: Session) -> int:
+    """Serialize every stale clinic, committing every ``REFRESH_CHUNK``; count them.
+
+    For the job worker and ``flask clinics refresh-json``: short transactions, so the
+    backlog an upgrade leaves (every row) never holds the write lock for long.
+    """
+    stored = 0
+    while ids := _stale_ids(session, REFRESH_CHUNK, ()):
+        stored += _store(session, ids)
+        session.commit()
+    return stored
+
+
+def _stale_ids(session: Session, limit: int | None, first: Collection[int]) -> list[int]:
+    # On PostgreSQL the stale rows are locked first (rows another transaction holds are
+    # its to refresh): a change committed meanwhile by another transaction marks its rows
+    # stale again only after this one commits, so a body stored here is never older than
+    # the data it was built from.
     stale = (
         select(StoredClinicJson.clinic_id)
         .where(StoredClinicJson.body.is_(None))
-        .order_by(StoredClinicJson.clinic_id)
         .with_for_update(skip_locked=True)
     )
-    ids = list(session.scalars(stale))
+    if limit is None:
+        return list(session.scalars(stale.order_by(StoredClinicJson.clinic_id)))
+    ids: list[int] = []
+    for chunk in _chunks(sorted(first), REFRESH_CHUNK):
+        ids += session.scalars(stale.where(StoredClinicJson.clinic_id.in_(chunk)))
+    if len(ids) < limit:
+        others = stale.order_by(StoredClinicJson.clinic_id.desc()).limit(limit - len(ids))
+        if ids:
+            others = others.where(StoredClinicJson.clinic_id.not_in(ids))
+        ids += session.scalars(others)
+    return ids
+
+
+def _store(session: Session, ids: Sequence[int]) -> int:
     stored = 0
     for chunk in _chunks(ids, REFRESH_CHUNK):
         listed = set(
@@ -277,14 +311,28 @@ def refresh_stale(session: Session) -> int:
 _DIRECTORY = (Clinic, Practice, Clinician)
 _DIRECTORY_TABLES = frozenset(model.__tablename__ for model in _DIRECTORY)
 _WROTE = "clinic_finder.directory_written"
+_TOUCHED = "clinic_finder.clinics_touched"
+_TOUCHED_CLINICIANS = "clinic_finder.clinicians_touched"
+# Stale clinics a writing commit serializes beyond those it changed through the ORM:
+# enough for an import's new clinics at staff scale (bulk inserts name no ids), while the
+# backlog an upgrade leaves (every clinic, ~24 s at 100,000) is the job worker's and
+# ``flask clinics refresh-json``'s, never a staff request's.
+REFRESH_PER_COMMIT = 500
 
 
 @event.listens_for(Session, "after_flush")
 def _note_directory_flush(session: Session, _flush_context) -> None:
-    if any(
-        isinstance(instance, _DIRECTORY)
-        for instance in chain(session.new, session.dirty, session.deleted)
-    ):
+    clinics = session.info.setdefault(_TOUCHED, set())
+    clinicians = session.info.setdefault(_TOUCHED_CLINICIANS, set())
+    for instance in chain(session.new, session.dirty, session.deleted):
+        if isinstance(instance, Clinic):
+            clinics.add(instance.id)
+        elif isinstance(instance, Practice):
+            clinics.add(instance.clinic_id)
+        elif isinstance(instance, Clinician):
+            clinicians.add(instance.id)
+        else:
+            continue
         session.info[_WROTE] = True
 
 
@@ -306,10 +354,23 @@ def _refresh_before_commit(session: Session) -> None:
     # Only a transaction that wrote to the directory can have made rows stale (or one
     # that ran SQL by hand): a search's commit costs nothing here.
     session.flush()  # commit would flush after this hook: its writes must count too
+    clinics = session.info.pop(_TOUCHED, set())
+    clinicians = session.info.pop(_TOUCHED_CLINICIANS, set())
     if session.info.pop(_WROTE, False):
-        refresh_stale(session)
+        if clinicians:
+            # A clinician is shown at every clinic they work at.
+            clinics.update(
+                session.scalars(
+                    select(Practice.clinic_id).where(Practice.clinician_id.in_(clinicians))
+                )
+            )
+        clinics.discard(None)
+        # Bounded: what this transaction changed first, then a few more (see
+        # REFRESH_PER_COMMIT); the rest stay stale, answered from the ORM meanwhile.
+        refresh_stale(session, limit=REFRESH_PER_COMMIT, first=clinics)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_directory_writes(session: Session) -> None:
-    session.info.pop(_WROTE, None)
+    for key in (_WROTE, _TOUCHED, _TOUCHED_CLINICIANS):
+        session.info.pop(key, None)
