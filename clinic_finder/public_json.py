@@ -26,7 +26,7 @@ in English, so nothing is stored per language.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import date, datetime
 from functools import cache
 from itertools import chain
@@ -34,6 +34,7 @@ from itertools import chain
 from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from .jsonutil import compact_dumps
 from .models import (
     NORWAY,
     Clinic,
@@ -138,14 +139,39 @@ def closed_until_json(closed_until: date | None, day: date) -> str | None:
 # --- stored, and read back ----------------------------------------------------------------
 
 
+# Between the stored pieces: never in JSON text that escapes every control character.
+_SEP = "\x01"
+_LITERALS = {True: "true", False: "false", None: "null"}
+# The keys each answer computes, where they fall among a clinic's sorted keys.
+_CLINIC_COMPUTED = ("accepts_new_patients", "clinicians", "closed_until")
+_CLINICIAN_COMPUTED = ("accepts_new_patients", "services")
+
+
+def _pairs(body: dict, keys) -> str:
+    return ",".join(f"{compact_dumps(key)}:{compact_dumps(body[key])}" for key in keys)
+
+
 def stored_json(clinic: Clinic) -> str:
-    """``clinic_json(clinic)`` without what depends on the moment or the vocabulary, and
-    the facts those are computed from per answer (:func:`answer_json`)."""
+    """``clinic_json(clinic)`` as the pieces of the answer's text, written as ``jsonify``
+    writes them (sorted keys, compact), without what depends on the moment or the
+    vocabulary, and the facts those are computed from per answer (:func:`answer_text`).
+
+    The pieces, joined by ``_SEP``: the facts (JSON); the clinic's keys before
+    ``clinicians``; each clinician's keys between ``accepts_new_patients`` and
+    ``services``; the clinic's keys after ``distance_km``. An answer puts its values
+    between them instead of parsing and encoding the clinic again.
+    """
     body = clinic_json(clinic)
     practices = clinic.listed_practices
+    keys = sorted(key for key in body if key not in _CLINIC_COMPUTED)
+    head = [key for key in keys if key < "clinicians"]
+    tail = [key for key in keys if key > "distance_km"]
+    assert len(head) + len(tail) == len(keys)  # no stored key among the computed ones
+    clinicians = []
     for clinician in body["clinicians"]:
-        del clinician["accepts_new_patients"], clinician["services"]
-    del body["accepts_new_patients"], body["closed_until"]
+        kept = sorted(key for key in clinician if key not in _CLINICIAN_COMPUTED)
+        assert all("accepts_new_patients" < key < "services" for key in kept)
+        clinicians.append(_pairs(clinician, kept))
     facts = {
         "new_patients": [
             [
@@ -157,10 +183,76 @@ def stored_json(clinic: Clinic) -> str:
             for practice in practices
         ],
         "closed_until": clinic.closed_until.isoformat() if clinic.closed_until else None,
+        # Each clinician's services as shown (capped), named per answer.
+        "services": [clinician["service_keys"] for clinician in body["clinicians"]],
         # The complaint's services are read from these, as Complaint.matching_services does.
         "offered": [list(practice.services or []) for practice in practices],
     }
-    return json.dumps({"clinic": body, **facts}, ensure_ascii=False, separators=(",", ":"))
+    facts_text = json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
+    return _SEP.join([facts_text, _pairs(body, head), *clinicians, _pairs(body, tail)])
+
+
+class _Names:
+    """Services' names as JSON text, per vocabulary (it may change while no clinic does)."""
+
+    def __init__(self) -> None:
+        self.vocabulary: ServiceVocabulary | None = None
+        self.texts: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, vocabulary: ServiceVocabulary, keys: list[str]) -> str:
+        if vocabulary is not self.vocabulary:
+            self.vocabulary, self.texts = vocabulary, {}
+        key = tuple(keys)
+        text = self.texts.get(key)
+        if text is None:
+            if len(self.texts) > 10_000:  # combinations are few; never grow without end
+                self.texts.clear()
+            text = self.texts[key] = compact_dumps(vocabulary.names(keys, "en"))
+        return text
+
+
+_names = _Names()
+
+
+def answer_text(
+    text: str,
+    now: datetime,
+    day: date,
+    vocabulary: ServiceVocabulary,
+    *,
+    distance_km: float | None = None,
+    matching: Callable[[list[list[str]]], list[str]] | None = None,
+) -> str:
+    """A stored clinic as ``jsonify`` writes ``clinic_json`` at ``now`` on ``day``, with
+    its distance and the complaint's services (``matching`` picks them from each listed
+    clinician's services) when given."""
+    facts_text, head, *clinicians, tail = text.split(_SEP)
+    facts = json.loads(facts_text)
+    answers = []
+    parts = []
+    for piece, (answer, confirmed), keys in zip(
+        clinicians, facts["new_patients"], facts["services"], strict=True
+    ):
+        confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
+        accepts = new_patients_answer(answer, confirmed_at, now)
+        answers.append(accepts)
+        parts.append(
+            f'{{"accepts_new_patients":{_LITERALS[accepts]},{piece},'
+            f'"services":{_names(vocabulary, keys)}}}'
+        )
+    closed_until = facts["closed_until"]
+    closed = closed_until_json(date.fromisoformat(closed_until) if closed_until else None, day)
+    text = (
+        f'{{"accepts_new_patients":{_LITERALS[clinic_new_patients_answer(answers)]},'
+        f'{head},"clinicians":[{",".join(parts)}],"closed_until":{compact_dumps(closed)}'
+    )
+    if matching is not None:
+        keys = matching(facts["offered"])
+        text += f',"complaint_service_keys":{compact_dumps(keys)}'
+        text += f',"complaint_services":{_names(vocabulary, keys)}'
+    if distance_km is not None:
+        text += f',"distance_km":{compact_dumps(distance_km)}'
+    return f"{text},{tail}}}"
 
 
 def answer_json(
@@ -168,44 +260,47 @@ def answer_json(
 ) -> tuple[dict, list[list[str]]]:
     """A stored clinic as ``clinic_json`` gives it at ``now`` on ``day``, and the services
     each listed clinician offers there."""
-    stored = json.loads(text)
-    body = stored["clinic"]
-    answers = []
-    for clinician, (answer, confirmed) in zip(
-        body["clinicians"], stored["new_patients"], strict=True
-    ):
-        confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
-        clinician["accepts_new_patients"] = new_patients_answer(answer, confirmed_at, now)
-        clinician["services"] = vocabulary.names(clinician["service_keys"], "en")
-        answers.append(clinician["accepts_new_patients"])
-    body["accepts_new_patients"] = clinic_new_patients_answer(answers)
-    closed_until = stored["closed_until"]
-    body["closed_until"] = closed_until_json(
-        date.fromisoformat(closed_until) if closed_until else None, day
-    )
-    return body, stored["offered"]
+    offered = json.loads(text.split(_SEP, 1)[0])["offered"]
+    return json.loads(answer_text(text, now, day, vocabulary)), offered
 
 
-def clinics_json(
-    session: Session, ids: Sequence[int], now: datetime
-) -> dict[int, tuple[dict, list[list[str]]]]:
-    """The public JSON of these clinics at ``now`` (see :func:`answer_json`), by id.
+def answer_texts(
+    session: Session,
+    ranked: Sequence[tuple[float, int]],
+    now: datetime,
+    matching: Callable[[list[list[str]]], list[str]] | None = None,
+) -> list[str]:
+    """The search's clinics (distance in km, id) as the answer's JSON texts, in order,
+    each with its distance rounded to metres (see :func:`answer_text`).
 
     One read of the stored JSON; a clinic whose row is stale (or missing) is loaded and
-    serialized as before, so the answer never depends on whether its row is ready.
+    serialized as before, so the answer never depends on whether its row is ready. A
+    clinic gone since the index was read is left out.
     """
     day = now.astimezone(NORWAY).date()
     vocabulary = current_vocabulary()
-    rows = session.connection().execute(_stored_statement(), {"ids": list(ids)})
-    found = {clinic_id: answer_json(text, now, day, vocabulary) for clinic_id, text in rows if text}
-    missing = [clinic_id for clinic_id in ids if clinic_id not in found]
-    if missing:
-        for clinic in _load_clinics(session, missing):
-            found[clinic.id] = (
-                clinic_json(clinic, now, day),
-                [list(practice.services or []) for practice in clinic.listed_practices],
+    ids = [clinic_id for _, clinic_id in ranked]
+    stored = dict(session.connection().execute(_stored_statement(), {"ids": ids}).all())
+    missing = [clinic_id for clinic_id in ids if not stored.get(clinic_id)]
+    loaded = {clinic.id: clinic for clinic in _load_clinics(session, missing)} if missing else {}
+    texts = []
+    for km, clinic_id in ranked:
+        distance = round(km, 3)
+        if stored.get(clinic_id):
+            texts.append(
+                answer_text(
+                    stored[clinic_id], now, day, vocabulary, distance_km=distance, matching=matching
+                )
             )
-    return found
+        elif clinic_id in loaded:
+            clinic = loaded[clinic_id]
+            entry = clinic_json(clinic, now, day)
+            entry["distance_km"] = distance
+            if matching is not None:
+                keys = matching([list(p.services or []) for p in clinic.listed_practices])
+                entry.update(services_json(keys, "complaint_", vocabulary))
+            texts.append(compact_dumps(entry))
+    return texts
 
 
 @cache
