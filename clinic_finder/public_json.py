@@ -242,16 +242,18 @@ def answer_text(
         )
     closed_until = facts["closed_until"]
     closed = closed_until_json(date.fromisoformat(closed_until) if closed_until else None, day)
+    closed_text = f'"{closed}"' if closed else "null"  # an ISO date needs no escaping
     text = (
         f'{{"accepts_new_patients":{_LITERALS[clinic_new_patients_answer(answers)]},'
-        f'{head},"clinicians":[{",".join(parts)}],"closed_until":{compact_dumps(closed)}'
+        f'{head},"clinicians":[{",".join(parts)}],"closed_until":{closed_text}'
     )
     if matching is not None:
         keys = matching(facts["offered"])
         text += f',"complaint_service_keys":{compact_dumps(keys)}'
         text += f',"complaint_services":{_names(vocabulary, keys)}'
     if distance_km is not None:
-        text += f',"distance_km":{compact_dumps(distance_km)}'
+        # What json writes for a finite float.
+        text += f',"distance_km":{float.__repr__(distance_km)}'
     return f"{text},{tail}}}"
 
 
