@@ -9,11 +9,15 @@ query plus one read.
 Kept in step: database triggers (migration c5e1a9d7f3b2) mark a clinic's row stale (body
 NULL) whenever its clinic row, one of its practices or a clinician of one of them changes
 — from any code path: the ORM, Core bulk inserts, SQL by hand. Before a session commits a
-transaction that wrote to the directory, :func:`refresh_stale` serializes every stale
-clinic anew (``_refresh_before_commit``), so the change and its JSON commit together. A
-row still stale (written by SQL by hand, or just migrated) is never read: the answer
-serializes that clinic from the ORM, as it always did, until the next directory write or
-``flask clinics refresh-json`` fills it.
+transaction that wrote to the directory, :func:`refresh_stale` serializes the stale
+clinics it changed, and a bounded number more (``_refresh_before_commit``), so the change
+and its JSON commit together; the job worker and ``flask clinics refresh-json`` store the
+rest (:func:`refresh_all_stale`). A row still stale (written by SQL by hand, or just
+migrated) is never read: the answer serializes that clinic from the ORM, as it always
+did, until it is stored.
+
+The body is stored as pieces of the answer's own text (:func:`stored_json`), so an
+answer splices its per-request values in instead of parsing and encoding each clinic.
 
 What depends on the moment is not stored but computed per answer from stored facts, by
 the same rules the models use: whether a clinician takes new patients (an answer
@@ -196,18 +200,20 @@ class _Names:
     """Services' names as JSON text, per vocabulary (it may change while no clinic does)."""
 
     def __init__(self) -> None:
-        self.vocabulary: ServiceVocabulary | None = None
-        self.texts: dict[tuple[str, ...], str] = {}
+        # One attribute, replaced whole, so threads never mix two vocabularies' names.
+        self.current: tuple[ServiceVocabulary | None, dict[tuple[str, ...], str]] = (None, {})
 
     def __call__(self, vocabulary: ServiceVocabulary, keys: list[str]) -> str:
-        if vocabulary is not self.vocabulary:
-            self.vocabulary, self.texts = vocabulary, {}
+        known, texts = self.current
+        if vocabulary is not known:
+            texts = {}
+            self.current = (vocabulary, texts)
         key = tuple(keys)
-        text = self.texts.get(key)
+        text = texts.get(key)
         if text is None:
-            if len(self.texts) > 10_000:  # combinations are few; never grow without end
-                self.texts.clear()
-            text = self.texts[key] = compact_dumps(vocabulary.names(keys, "en"))
+            if len(texts) > 10_000:  # combinations are few; never grow without end
+                texts.clear()
+            text = texts[key] = compact_dumps(vocabulary.names(keys, "en"))
         return text
 
 

@@ -230,6 +230,18 @@ def test_answers_from_stale_rows_are_the_same_as_before(client, session):
         assert answers[query] == expected, query
 
 
+def test_debug_mode_answers_the_same_json_indented(client, session, app):
+    # jsonify indents in debug mode: the spliced text is parsed and encoded as a whole.
+    build_directory(session)
+    session.commit()
+    path = "/api/v1/clinics?postcode=0150&complaint=sciatica"
+    compact = client.get(path).get_data(as_text=True)
+    app.debug = True
+    indented = client.get(path).get_data(as_text=True)
+    assert indented != compact
+    assert json.loads(indented) == json.loads(compact)
+
+
 # --- the stored JSON is kept in step ------------------------------------------------------
 
 
