@@ -356,9 +356,13 @@ def refresh_all_stale(session: Session) -> int:
     backlog an upgrade leaves (every row) never holds the write lock for long.
     """
     stored = 0
-    while ids := _stale_ids(session, REFRESH_CHUNK, ()):
+    previous: list[int] = []
+    while (ids := _stale_ids(session, REFRESH_CHUNK, ())) and ids != previous:
+        # (The same rows again would mean none could be stored: never spin on them.)
         stored += _store(session, ids)
         session.commit()
+        previous = ids
+    session.commit()  # ends the last look's transaction (and its row locks)
     return stored
 
 
