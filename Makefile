@@ -55,6 +55,7 @@ install-test: $(VENV)/.test-installed
 ## Prepare the database: migrate, then load postcodes and the demo clinics if empty.
 db: install
 	$(FLASK) db upgrade
+	$(FLASK) clinics refresh-json
 	$(FLASK) postcodes load --if-empty
 	$(FLASK) clinics import data/clinics.csv --if-empty
 
@@ -64,7 +65,8 @@ run: db
 
 ## Production server: gunicorn with gunicorn.conf.py (GUNICORN_* variables; see
 ## docs/deploy.md). Refuses to start unless APP_ENV=production and production's settings
-## are set. Run `flask db upgrade` once per deploy before, not on every host.
+## are set. Run `flask db upgrade` and `flask clinics refresh-json` once per deploy before,
+## not on every host.
 serve: install
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 

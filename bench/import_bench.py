@@ -65,6 +65,7 @@ from clinic_finder.importer import RowResult, RowStatus
 from clinic_finder.imports import apply_batch, create_batch, plan_batch, stored_rejected_rows
 from clinic_finder.models import Clinic, Profession
 from clinic_finder.postcodes import read_postcode_register
+from clinic_finder.public_json import refresh_all_stale
 from clinic_finder.validation import check_in_norway
 
 DEFAULT_ROWS = 10_000
@@ -258,6 +259,9 @@ def timed_import(app: Flask, path: Path) -> ImportRun:
         planned = time.perf_counter()
         apply_batch(db.session, batch, "command line")
         db.session.commit()
+        # The API's JSON of the clinics beyond what the commit stored, as the command
+        # line and the job worker do right after.
+        refresh_all_stale(db.session)
         finished = time.perf_counter()
         cpu_seconds = time.process_time() - cpu_started
         db.session.remove()

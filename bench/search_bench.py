@@ -60,6 +60,7 @@ from clinic_finder.finder import FinderQuery
 from clinic_finder.finder import find as run_finder
 from clinic_finder.models import Clinic, Clinician, PostalCode, Practice, Profession
 from clinic_finder.postcodes import read_postcode_register
+from clinic_finder.public_json import refresh_all_stale
 from clinic_finder.search import find_clinics_near
 from clinic_finder.web.search_forms import LANGUAGE_CODES
 
@@ -256,6 +257,9 @@ def insert_clinics(
         session.execute(practice_insert, practices).all()
         clinicians_added += len(clinicians)
     session.commit()
+    # The commit stores a bounded number of the clinics' API JSON; the rest as
+    # `flask clinics import` does, so the API is measured on stored JSON.
+    refresh_all_stale(session)
     return clinicians_added
 
 

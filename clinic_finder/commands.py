@@ -55,7 +55,7 @@ from .models import (
     now_utc,
 )
 from .postcodes import PostcodeFileError, load_postcodes
-from .public_json import refresh_stale
+from .public_json import refresh_all_stale
 
 postcodes_cli = AppGroup("postcodes", help="Manage the postcode register.")
 clinics_cli = AppGroup("clinics", help="Manage the clinic directory.")
@@ -154,6 +154,8 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
                 f"The database refused the import ({type(error).__name__}); nothing was "
                 "written. Run it again; if it fails again, check the database."
             ) from error
+        # The commit stored a bounded number of the clinics' API JSON; the rest now.
+        refresh_all_stale(db.session)
     prefix = "Dry run — nothing written. " if dry_run else ""
     if refused and not dry_run:
         prefix = "--strict: rows were rejected, so nothing was written. "
@@ -168,8 +170,7 @@ def import_clinics_command(path: Path, dry_run: bool, strict: bool, if_empty: bo
 @clinics_cli.command("refresh-json")
 def refresh_clinic_json_command() -> None:
     """Store the public JSON of every clinic whose stored copy is stale (after an upgrade)."""
-    stored = refresh_stale(db.session)
-    db.session.commit()
+    stored = refresh_all_stale(db.session)
     click.echo(f"Stored the JSON of {stored} clinics.")
 
 
@@ -464,7 +465,16 @@ jobs_cli = AppGroup("jobs", help="Run background jobs (planning and applying imp
 def work_command(loop: bool, interval: float, max_runs: int) -> None:
     """Run the queued jobs (uploads to check, imports to apply); --loop keeps at it."""
 
+    # At start (after a deploy's upgrade, which leaves every clinic's API JSON stale),
+    # then after each import (run_pending), the stale JSON is stored in short commits.
+    backlog = [True]
+
     def work_once(_run: int) -> None:
+        if backlog[0]:
+            stored = refresh_all_stale(db.session)
+            backlog[0] = False
+            if stored:
+                click.echo(f"Stored the JSON of {stored} clinics.")
         ran = run_pending()
         if ran or not loop:
             click.echo(f"Ran {ran} job(s).")

@@ -40,6 +40,7 @@ from .geocoding import AddressLocator, ThrottledGeocoder, current_geocoder
 from .importer import ImportFileError
 from .imports import BatchAlreadyApplied, apply_batch, plan_batch
 from .models import ImportBatch, ImportStatus, StaffUser, now_utc
+from .public_json import refresh_all_stale
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,13 @@ def run_pending(limit: int | None = None) -> int:
             lease_seconds=config["JOBS_LEASE_SECONDS"],
         )
         ran += 1
+    if ran:
+        # An import's clinics beyond what its commit stored (public_json.REFRESH_PER_COMMIT).
+        try:
+            refresh_all_stale(db.session)
+        except OperationalError:
+            db.session.rollback()
+            logger.info("jobs: the database is busy; the API's JSON is stored later")
     return ran
 
 

@@ -9,11 +9,15 @@ query plus one read.
 Kept in step: database triggers (migration c5e1a9d7f3b2) mark a clinic's row stale (body
 NULL) whenever its clinic row, one of its practices or a clinician of one of them changes
 — from any code path: the ORM, Core bulk inserts, SQL by hand. Before a session commits a
-transaction that wrote to the directory, :func:`refresh_stale` serializes every stale
-clinic anew (``_refresh_before_commit``), so the change and its JSON commit together. A
-row still stale (written by SQL by hand, or just migrated) is never read: the answer
-serializes that clinic from the ORM, as it always did, until the next directory write or
-``flask clinics refresh-json`` fills it.
+transaction that wrote to the directory, :func:`refresh_stale` serializes the stale
+clinics it changed, and a bounded number more (``_refresh_before_commit``), so the change
+and its JSON commit together; the job worker and ``flask clinics refresh-json`` store the
+rest (:func:`refresh_all_stale`). A row still stale (written by SQL by hand, or just
+migrated) is never read: the answer serializes that clinic from the ORM, as it always
+did, until it is stored.
+
+The body is stored as pieces of the answer's own text (:func:`stored_json`), so an
+answer splices its per-request values in instead of parsing and encoding each clinic.
 
 What depends on the moment is not stored but computed per answer from stored facts, by
 the same rules the models use: whether a clinician takes new patients (an answer
@@ -26,7 +30,7 @@ in English, so nothing is stored per language.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import date, datetime
 from functools import cache
 from itertools import chain
@@ -34,6 +38,7 @@ from itertools import chain
 from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from .jsonutil import compact_dumps
 from .models import (
     NORWAY,
     Clinic,
@@ -138,14 +143,39 @@ def closed_until_json(closed_until: date | None, day: date) -> str | None:
 # --- stored, and read back ----------------------------------------------------------------
 
 
+# Between the stored pieces: never in JSON text that escapes every control character.
+_SEP = "\x01"
+_LITERALS = {True: "true", False: "false", None: "null"}
+# The keys each answer computes, where they fall among a clinic's sorted keys.
+_CLINIC_COMPUTED = ("accepts_new_patients", "clinicians", "closed_until")
+_CLINICIAN_COMPUTED = ("accepts_new_patients", "services")
+
+
+def _pairs(body: dict, keys) -> str:
+    return ",".join(f"{compact_dumps(key)}:{compact_dumps(body[key])}" for key in keys)
+
+
 def stored_json(clinic: Clinic) -> str:
-    """``clinic_json(clinic)`` without what depends on the moment or the vocabulary, and
-    the facts those are computed from per answer (:func:`answer_json`)."""
+    """``clinic_json(clinic)`` as the pieces of the answer's text, written as ``jsonify``
+    writes them (sorted keys, compact), without what depends on the moment or the
+    vocabulary, and the facts those are computed from per answer (:func:`answer_text`).
+
+    The pieces, joined by ``_SEP``: the facts (JSON); the clinic's keys before
+    ``clinicians``; each clinician's keys between ``accepts_new_patients`` and
+    ``services``; the clinic's keys after ``distance_km``. An answer puts its values
+    between them instead of parsing and encoding the clinic again.
+    """
     body = clinic_json(clinic)
     practices = clinic.listed_practices
+    keys = sorted(key for key in body if key not in _CLINIC_COMPUTED)
+    head = [key for key in keys if key < "clinicians"]
+    tail = [key for key in keys if key > "distance_km"]
+    assert len(head) + len(tail) == len(keys)  # no stored key among the computed ones
+    clinicians = []
     for clinician in body["clinicians"]:
-        del clinician["accepts_new_patients"], clinician["services"]
-    del body["accepts_new_patients"], body["closed_until"]
+        kept = sorted(key for key in clinician if key not in _CLINICIAN_COMPUTED)
+        assert all("accepts_new_patients" < key < "services" for key in kept)
+        clinicians.append(_pairs(clinician, kept))
     facts = {
         "new_patients": [
             [
@@ -157,10 +187,80 @@ def stored_json(clinic: Clinic) -> str:
             for practice in practices
         ],
         "closed_until": clinic.closed_until.isoformat() if clinic.closed_until else None,
+        # Each clinician's services as shown (capped), named per answer.
+        "services": [clinician["service_keys"] for clinician in body["clinicians"]],
         # The complaint's services are read from these, as Complaint.matching_services does.
         "offered": [list(practice.services or []) for practice in practices],
     }
-    return json.dumps({"clinic": body, **facts}, ensure_ascii=False, separators=(",", ":"))
+    facts_text = json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
+    return _SEP.join([facts_text, _pairs(body, head), *clinicians, _pairs(body, tail)])
+
+
+class _Names:
+    """Services' names as JSON text, per vocabulary (it may change while no clinic does)."""
+
+    def __init__(self) -> None:
+        # One attribute, replaced whole, so threads never mix two vocabularies' names.
+        self.current: tuple[ServiceVocabulary | None, dict[tuple[str, ...], str]] = (None, {})
+
+    def __call__(self, vocabulary: ServiceVocabulary, keys: list[str]) -> str:
+        known, texts = self.current
+        if vocabulary is not known:
+            texts = {}
+            self.current = (vocabulary, texts)
+        key = tuple(keys)
+        text = texts.get(key)
+        if text is None:
+            if len(texts) > 10_000:  # combinations are few; never grow without end
+                texts.clear()
+            text = texts[key] = compact_dumps(vocabulary.names(keys, "en"))
+        return text
+
+
+_names = _Names()
+
+
+def answer_text(
+    text: str,
+    now: datetime,
+    day: date,
+    vocabulary: ServiceVocabulary,
+    *,
+    distance_km: float | None = None,
+    matching: Callable[[list[list[str]]], list[str]] | None = None,
+) -> str:
+    """A stored clinic as ``jsonify`` writes ``clinic_json`` at ``now`` on ``day``, with
+    its distance and the complaint's services (``matching`` picks them from each listed
+    clinician's services) when given."""
+    facts_text, head, *clinicians, tail = text.split(_SEP)
+    facts = json.loads(facts_text)
+    answers = []
+    parts = []
+    for piece, (answer, confirmed), keys in zip(
+        clinicians, facts["new_patients"], facts["services"], strict=True
+    ):
+        confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
+        accepts = new_patients_answer(answer, confirmed_at, now)
+        answers.append(accepts)
+        parts.append(
+            f'{{"accepts_new_patients":{_LITERALS[accepts]},{piece},'
+            f'"services":{_names(vocabulary, keys)}}}'
+        )
+    closed_until = facts["closed_until"]
+    closed = closed_until_json(date.fromisoformat(closed_until) if closed_until else None, day)
+    closed_text = f'"{closed}"' if closed else "null"  # an ISO date needs no escaping
+    text = (
+        f'{{"accepts_new_patients":{_LITERALS[clinic_new_patients_answer(answers)]},'
+        f'{head},"clinicians":[{",".join(parts)}],"closed_until":{closed_text}'
+    )
+    if matching is not None:
+        keys = matching(facts["offered"])
+        text += f',"complaint_service_keys":{compact_dumps(keys)}'
+        text += f',"complaint_services":{_names(vocabulary, keys)}'
+    if distance_km is not None:
+        # What json writes for a finite float.
+        text += f',"distance_km":{float.__repr__(distance_km)}'
+    return f"{text},{tail}}}"
 
 
 def answer_json(
@@ -168,44 +268,47 @@ def answer_json(
 ) -> tuple[dict, list[list[str]]]:
     """A stored clinic as ``clinic_json`` gives it at ``now`` on ``day``, and the services
     each listed clinician offers there."""
-    stored = json.loads(text)
-    body = stored["clinic"]
-    answers = []
-    for clinician, (answer, confirmed) in zip(
-        body["clinicians"], stored["new_patients"], strict=True
-    ):
-        confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
-        clinician["accepts_new_patients"] = new_patients_answer(answer, confirmed_at, now)
-        clinician["services"] = vocabulary.names(clinician["service_keys"], "en")
-        answers.append(clinician["accepts_new_patients"])
-    body["accepts_new_patients"] = clinic_new_patients_answer(answers)
-    closed_until = stored["closed_until"]
-    body["closed_until"] = closed_until_json(
-        date.fromisoformat(closed_until) if closed_until else None, day
-    )
-    return body, stored["offered"]
+    offered = json.loads(text.split(_SEP, 1)[0])["offered"]
+    return json.loads(answer_text(text, now, day, vocabulary)), offered
 
 
-def clinics_json(
-    session: Session, ids: Sequence[int], now: datetime
-) -> dict[int, tuple[dict, list[list[str]]]]:
-    """The public JSON of these clinics at ``now`` (see :func:`answer_json`), by id.
+def answer_texts(
+    session: Session,
+    ranked: Sequence[tuple[float, int]],
+    now: datetime,
+    matching: Callable[[list[list[str]]], list[str]] | None = None,
+) -> list[str]:
+    """The search's clinics (distance in km, id) as the answer's JSON texts, in order,
+    each with its distance rounded to metres (see :func:`answer_text`).
 
     One read of the stored JSON; a clinic whose row is stale (or missing) is loaded and
-    serialized as before, so the answer never depends on whether its row is ready.
+    serialized as before, so the answer never depends on whether its row is ready. A
+    clinic gone since the index was read is left out.
     """
     day = now.astimezone(NORWAY).date()
     vocabulary = current_vocabulary()
-    rows = session.connection().execute(_stored_statement(), {"ids": list(ids)})
-    found = {clinic_id: answer_json(text, now, day, vocabulary) for clinic_id, text in rows if text}
-    missing = [clinic_id for clinic_id in ids if clinic_id not in found]
-    if missing:
-        for clinic in _load_clinics(session, missing):
-            found[clinic.id] = (
-                clinic_json(clinic, now, day),
-                [list(practice.services or []) for practice in clinic.listed_practices],
+    ids = [clinic_id for _, clinic_id in ranked]
+    stored = dict(session.connection().execute(_stored_statement(), {"ids": ids}).all())
+    missing = [clinic_id for clinic_id in ids if not stored.get(clinic_id)]
+    loaded = {clinic.id: clinic for clinic in _load_clinics(session, missing)} if missing else {}
+    texts = []
+    for km, clinic_id in ranked:
+        distance = round(km, 3)
+        if stored.get(clinic_id):
+            texts.append(
+                answer_text(
+                    stored[clinic_id], now, day, vocabulary, distance_km=distance, matching=matching
+                )
             )
-    return found
+        elif clinic_id in loaded:
+            clinic = loaded[clinic_id]
+            entry = clinic_json(clinic, now, day)
+            entry["distance_km"] = distance
+            if matching is not None:
+                keys = matching([list(p.services or []) for p in clinic.listed_practices])
+                entry.update(services_json(keys, "complaint_", vocabulary))
+            texts.append(compact_dumps(entry))
+    return texts
 
 
 @cache
@@ -233,22 +336,60 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-def refresh_stale(session: Session) -> int:
-    """Serialize every clinic whose stored JSON is stale; return how many were stored.
+def refresh_stale(
+    session: Session, *, limit: int | None = None, first: Collection[int] = ()
+) -> int:
+    """Serialize clinics whose stored JSON is stale; return how many were stored.
 
-    Flushes, never commits. On PostgreSQL the stale rows are locked first (rows another
-    transaction holds are its to refresh): a change committed meanwhile by another
-    transaction marks its rows stale again only after this one commits, so a body stored
-    here is never older than the data it was built from.
+    Every stale one; or with ``limit``, the stale ones among ``first`` (all of them) and
+    then others up to ``limit`` in all, the newest clinics first (an import's before an
+    upgrade's backlog). Flushes, never commits.
     """
     session.flush()
+    return _store(session, _stale_ids(session, limit, first))
+
+
+def refresh_all_stale(session: Session) -> int:
+    """Serialize every stale clinic, committing every ``REFRESH_CHUNK``; count them.
+
+    For the job worker and ``flask clinics refresh-json``: short transactions, so the
+    backlog an upgrade leaves (every row) never holds the write lock for long.
+    """
+    stored = 0
+    previous: list[int] = []
+    while (ids := _stale_ids(session, REFRESH_CHUNK, ())) and ids != previous:
+        # (The same rows again would mean none could be stored: never spin on them.)
+        stored += _store(session, ids)
+        session.commit()
+        previous = ids
+    session.commit()  # ends the last look's transaction (and its row locks)
+    return stored
+
+
+def _stale_ids(session: Session, limit: int | None, first: Collection[int]) -> list[int]:
+    # On PostgreSQL the stale rows are locked first (rows another transaction holds are
+    # its to refresh): a change committed meanwhile by another transaction marks its rows
+    # stale again only after this one commits, so a body stored here is never older than
+    # the data it was built from.
     stale = (
         select(StoredClinicJson.clinic_id)
         .where(StoredClinicJson.body.is_(None))
-        .order_by(StoredClinicJson.clinic_id)
         .with_for_update(skip_locked=True)
     )
-    ids = list(session.scalars(stale))
+    if limit is None:
+        return list(session.scalars(stale.order_by(StoredClinicJson.clinic_id)))
+    ids: list[int] = []
+    for chunk in _chunks(sorted(first), REFRESH_CHUNK):
+        ids += session.scalars(stale.where(StoredClinicJson.clinic_id.in_(chunk)))
+    if len(ids) < limit:
+        others = stale.order_by(StoredClinicJson.clinic_id.desc()).limit(limit - len(ids))
+        if ids:
+            others = others.where(StoredClinicJson.clinic_id.not_in(ids))
+        ids += session.scalars(others)
+    return ids
+
+
+def _store(session: Session, ids: Sequence[int]) -> int:
     stored = 0
     for chunk in _chunks(ids, REFRESH_CHUNK):
         listed = set(
@@ -277,14 +418,28 @@ def refresh_stale(session: Session) -> int:
 _DIRECTORY = (Clinic, Practice, Clinician)
 _DIRECTORY_TABLES = frozenset(model.__tablename__ for model in _DIRECTORY)
 _WROTE = "clinic_finder.directory_written"
+_TOUCHED = "clinic_finder.clinics_touched"
+_TOUCHED_CLINICIANS = "clinic_finder.clinicians_touched"
+# Stale clinics a writing commit serializes beyond those it changed through the ORM:
+# enough for an import's new clinics at staff scale (bulk inserts name no ids), while the
+# backlog an upgrade leaves (every clinic, ~24 s at 100,000) is the job worker's and
+# ``flask clinics refresh-json``'s, never a staff request's.
+REFRESH_PER_COMMIT = 500
 
 
 @event.listens_for(Session, "after_flush")
 def _note_directory_flush(session: Session, _flush_context) -> None:
-    if any(
-        isinstance(instance, _DIRECTORY)
-        for instance in chain(session.new, session.dirty, session.deleted)
-    ):
+    clinics = session.info.setdefault(_TOUCHED, set())
+    clinicians = session.info.setdefault(_TOUCHED_CLINICIANS, set())
+    for instance in chain(session.new, session.dirty, session.deleted):
+        if isinstance(instance, Clinic):
+            clinics.add(instance.id)
+        elif isinstance(instance, Practice):
+            clinics.add(instance.clinic_id)
+        elif isinstance(instance, Clinician):
+            clinicians.add(instance.id)
+        else:
+            continue
         session.info[_WROTE] = True
 
 
@@ -306,10 +461,23 @@ def _refresh_before_commit(session: Session) -> None:
     # Only a transaction that wrote to the directory can have made rows stale (or one
     # that ran SQL by hand): a search's commit costs nothing here.
     session.flush()  # commit would flush after this hook: its writes must count too
+    clinics = session.info.pop(_TOUCHED, set())
+    clinicians = session.info.pop(_TOUCHED_CLINICIANS, set())
     if session.info.pop(_WROTE, False):
-        refresh_stale(session)
+        if clinicians:
+            # A clinician is shown at every clinic they work at.
+            clinics.update(
+                session.scalars(
+                    select(Practice.clinic_id).where(Practice.clinician_id.in_(clinicians))
+                )
+            )
+        clinics.discard(None)
+        # Bounded: what this transaction changed first, then a few more (see
+        # REFRESH_PER_COMMIT); the rest stay stale, answered from the ORM meanwhile.
+        refresh_stale(session, limit=REFRESH_PER_COMMIT, first=clinics)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_directory_writes(session: Session) -> None:
-    session.info.pop(_WROTE, None)
+    for key in (_WROTE, _TOUCHED, _TOUCHED_CLINICIANS):
+        session.info.pop(key, None)

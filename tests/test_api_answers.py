@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from clinic_finder import public_json
 from clinic_finder.extensions import db
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import (
@@ -217,6 +218,30 @@ def test_answers_are_the_same_as_before(client, session):
         assert answers[query] == expected, query
 
 
+def test_answers_from_stale_rows_are_the_same_as_before(client, session):
+    # After an upgrade every row is stale: those clinics are serialized per answer.
+    build_directory(session)
+    session.commit()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE clinic_json SET body = NULL"))
+    answers = all_answers(client)
+    before = json.loads(ANSWERS_FILE.read_text())
+    for query, expected in before.items():
+        assert answers[query] == expected, query
+
+
+def test_debug_mode_answers_the_same_json_indented(client, session, app):
+    # jsonify indents in debug mode: the spliced text is parsed and encoded as a whole.
+    build_directory(session)
+    session.commit()
+    path = "/api/v1/clinics?postcode=0150&complaint=sciatica"
+    compact = client.get(path).get_data(as_text=True)
+    app.debug = True
+    indented = client.get(path).get_data(as_text=True)
+    assert indented != compact
+    assert json.loads(indented) == json.loads(compact)
+
+
 # --- the stored JSON is kept in step ------------------------------------------------------
 
 
@@ -317,4 +342,38 @@ def test_sql_by_hand_is_answered_fresh_until_stored(session, client, runner, app
     assert hit["phone"] == "+47 11 11 11 11"
     result = runner.invoke(args=["clinics", "refresh-json"])
     assert result.exit_code == 0 and "Stored the JSON of 1 clinics." in result.output
+    assert_in_step(session)
+
+
+def test_a_staff_edit_stores_a_bounded_part_of_a_backlog(session, runner, monkeypatch):
+    # After an upgrade every row is stale; the first edit must not serialize them all
+    # (at 100,000 clinics that took about the worker timeout).
+    monkeypatch.setattr(public_json, "REFRESH_PER_COMMIT", 3)
+    build_directory(session)
+    session.commit()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE clinic_json SET body = NULL"))
+    listed = sorted(stored_bodies(session))
+    assert len(listed) > 10
+    clinic = session.get(Clinic, listed[0])  # the oldest: never among "the newest first"
+    clinic.phone = "+47 99 88 77 66"
+    session.commit()
+    bodies = stored_bodies(session)
+    assert "+47 99 88 77 66" in bodies[clinic.id]
+    assert sum(body is not None for body in bodies.values()) == 3
+    # A clinician renamed: every clinic they work at is stored, even beyond the bound.
+    clinician = session.scalars(
+        select(Clinician)
+        .join(Practice)
+        .where(Practice.clinic_id == listed[1])
+        .order_by(Clinician.id)
+    ).first()
+    clinician.name = "Omdøpt Behandler"
+    session.commit()
+    bodies = stored_bodies(session)
+    assert bodies[listed[1]] == stored_json(session.get(Clinic, listed[1]))
+    # The job worker stores the rest when it starts, as a deploy restarts it.
+    result = runner.invoke(args=["jobs", "work"])
+    assert result.exit_code == 0, result.output
+    assert "Stored the JSON of" in result.output
     assert_in_step(session)

@@ -17,7 +17,7 @@ from ..origins import is_allowed_origin
 from ..places import MAX_PLACE_LENGTH, suggest_places
 from ..postcodes import lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
-from ..public_json import clinics_json
+from ..public_json import answer_texts
 from ..validation import check_in_norway
 from ..web.contact_form import ContactForm
 from ..web.contact_submission import (
@@ -32,7 +32,6 @@ from ..web.serializers import (
     place_json,
     postcode_json,
     service_vocabulary_json,
-    services_json,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -51,11 +50,27 @@ def cacheable(body: dict):
     it back in If-None-Match gets 304 with no body. The answers hold only the public
     directory, never anything about the caller, so shared caches may keep them.
     """
-    response = jsonify(body)
+    return _cacheable(jsonify(body))
+
+
+def _cacheable(response):
     response.cache_control.public = True
     response.cache_control.max_age = current_app.config["API_CACHE_MAX_AGE"]
     response.add_etag()
     return response.make_conditional(request)
+
+
+def cacheable_with_results(body: dict, results: list[str]):
+    """``cacheable(body)`` with ``body["results"]`` given as the entries' JSON texts, as
+    ``jsonify`` writes them (public_json.answer_texts): put in, not parsed and encoded."""
+    provider = current_app.json
+    if not provider.writes_compact():  # debug mode indents: encode it all
+        return cacheable({**body, "results": [json.loads(text) for text in results]})
+    # Keys are sorted and a quote inside a string is escaped, so the empty list is found
+    # exactly where the results go.
+    text = provider.dumps({**body, "results": []}, separators=(",", ":"))
+    text = text.replace('"results":[]', f'"results":[{",".join(results)}]', 1)
+    return _cacheable(current_app.response_class(f"{text}\n", mimetype=provider.mimetype))
 
 
 def _bad_request(errors: dict[str, list[str]]):
@@ -91,17 +106,13 @@ def clinics():
         now=now,
     )
     # One read of the clinics' stored JSON (public_json.py), not the ORM.
-    found = clinics_json(db.session, [clinic_id for _, clinic_id in page.ranked], now)
-    results = []
-    for km, clinic_id in page.ranked:
-        if clinic_id not in found:
-            continue  # gone since the index was read
-        entry, offered = found[clinic_id]
-        entry["distance_km"] = round(km, 3)
-        if complaint is not None:
-            entry.update(services_json(complaint.matching_service_keys(offered), "complaint_"))
-        results.append(entry)
-    return cacheable(
+    results = answer_texts(
+        db.session,
+        page.ranked,
+        now,
+        complaint.matching_service_keys if complaint is not None else None,
+    )
+    return cacheable_with_results(
         {
             "origin": place_json(form.origin),
             "radius_km": query.radius_km,
@@ -111,8 +122,8 @@ def clinics():
             "page": form.page_number if page.within_radius else 1,
             "limit": limit,
             "complaint": complaint_json(complaint) if complaint is not None else None,
-            "results": results,
-        }
+        },
+        results,
     )
 
 
