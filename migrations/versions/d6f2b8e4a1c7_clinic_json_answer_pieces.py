@@ -1,7 +1,7 @@
 """clinic_json: bodies stored as the answer's pieces; every row stale until refreshed
 
 Revision ID: d6f2b8e4a1c7
-Revises: c5e1a9d7f3b2
+Revises: b8d4f6a2c1e9
 Create Date: 2026-12-06 15:00:00
 
 ``clinic_json.body`` now holds a clinic's JSON as pieces of the API answer's text,
@@ -15,7 +15,7 @@ then the API serializes those clinics per answer, as it does for any stale row.
 from alembic import op
 
 revision = "d6f2b8e4a1c7"
-down_revision = "c5e1a9d7f3b2"
+down_revision = "b8d4f6a2c1e9"
 branch_labels = None
 depends_on = None
 
