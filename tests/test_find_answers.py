@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy import text
 
 from clinic_finder.hpr import LicenceStatus
 from clinic_finder.models import NORWAY, Clinic, OpeningHours, Profession, now_utc
@@ -222,6 +223,13 @@ def varied_directory(session):
                 datetime.combine(local.date() + timedelta(days=1), time(0, 0, 5), NORWAY) - local
             ).total_seconds()
         )
+    # The page shows ids (and the directory's HPR numbers come from them): PostgreSQL's
+    # sequences go on counting across the tests a worker ran before, so start them again.
+    if session.get_bind().dialect.name == "postgresql":
+        for table in ("clinic", "clinician", "practice", "opening_hours"):
+            session.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)")
+            )
     clinic_directory(session)
 
 
