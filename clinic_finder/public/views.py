@@ -26,7 +26,10 @@ def find():
         "form": form,
         "result": None,
         "guide": profession_guide(),
-        "profession_names": PROFESSION_NAMES,
+        # In words once, not once a card and clinician (each a catalogue look-up).
+        "profession_names": {
+            profession: str(name) for profession, name in PROFESSION_NAMES.items()
+        },
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
     complaint = form.selected_complaint
