@@ -281,14 +281,21 @@ def _install_template_gettext(app: Flask) -> None:
     the translation, as Markup when autoescaping, always %-formatted with the keywords.
     """
     catalogues: dict = {}
+    # The last (Locale, catalogue) pair: a request's Locale is one object, so most look-ups
+    # end at an identity check (a dict look-up compares Locales field by field).
+    last: list = [(None, None)]
 
     def translations():
         locale = get_locale()
+        latest = last[0]
+        if latest[0] is locale and locale is not None:
+            return latest[1]
         try:
-            return catalogues[locale]
+            found = catalogues[locale]
         except KeyError:
             found = catalogues[locale] = get_translations()
-            return found
+        last[0] = (locale, found)
+        return found
 
     def template_gettext(string: str) -> str:
         return translations().ugettext(string)
