@@ -13,13 +13,14 @@ page's language: "5. nov. 2026, 14:03" in nb, "Nov 5, 2026, 2:03 PM" in en.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 from flask import (
     Flask,
     current_app,
@@ -185,10 +186,19 @@ def language_switch_url(language: str) -> str:
     return path + "?" + urlencode([*query, ("lang", language)])
 
 
+@cache
+def _number_format(language: str, decimals: int) -> tuple[NumberPattern, Locale]:
+    # Parsed once: Babel's format_decimal parses the pattern and the locale every call,
+    # and a results page formats 40 distances.
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return parse_pattern(pattern), Locale.parse(language)
+
+
 def format_number(value: float, decimals: int = 1) -> str:
     """A number with the response language's decimal sign: 2,4 in nb, 2.4 in en."""
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(value, format=pattern, locale=current_language())
+    pattern, locale = _number_format(current_language(), decimals)
+    # What babel.numbers.format_decimal(value, format=…, locale=…) does with the pattern.
+    return pattern.apply(value, locale)
 
 
 def _babel_locale() -> Locale:
