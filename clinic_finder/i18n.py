@@ -24,6 +24,7 @@ from babel.numbers import NumberPattern, parse_pattern
 from flask import (
     Flask,
     current_app,
+    g,
     has_app_context,
     has_request_context,
     request,
@@ -296,7 +297,14 @@ def _install_template_gettext(app: Flask) -> None:
     last: list = [(None, None)]
 
     def translations():
-        locale = get_locale()
+        try:
+            # Where Flask-Babel 4 keeps the request's Locale once chosen (get_locale()
+            # returns it from there, after three look-ups of g).
+            locale = g._flask_babel.babel_locale
+        except (AttributeError, RuntimeError):
+            locale = None
+        if locale is None:
+            locale = get_locale()
         latest = last[0]
         if latest[0] is locale and locale is not None:
             return latest[1]
@@ -330,7 +338,8 @@ def _install_template_gettext(app: Flask) -> None:
             # Our own catalogue's words, as Jinja's i18n extension marks them; the
             # keywords are escaped by the % below.
             text = Markup(text)  # noqa: S704
-        return text % variables
+        # Without a % sign, formatting changes nothing (and costs a microsecond).
+        return text % variables if variables or "%" in text else text
 
     app.jinja_env.globals["_"] = underscore
 
