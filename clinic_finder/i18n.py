@@ -289,7 +289,8 @@ def _install_template_gettext(app: Flask) -> None:
     catalogue is found by the request's ``Locale`` (which Flask-Babel keeps for the
     request, and ``force_locale`` swaps) in a dict of this app's. ``_`` is one call, not
     Jinja's three (alias, new-style wrapper, function); what it returns is the same:
-    the translation, as Markup when autoescaping, always %-formatted with the keywords.
+    the translation, as Markup when autoescaping, %-formatted with the keywords (as
+    Jinja's new-style gettext does, "%%" included).
     """
     catalogues: dict = {}
     # The last (Locale, catalogue) pair: a request's Locale is one object, so most look-ups
