@@ -882,11 +882,12 @@ def count_by_filter(
     """Count what each filter would leave within the radius, with the rest of the listing.
 
     ``new_patients_since`` and ``open_at`` say what the new-patients and open-now filters
-    mean while they are off. One statement reads the first clinics of the circle (see
-    ``_count_by_filter_statement``): where that is all of them, every count is exact.
-    Otherwise the counts over `cap` are settled, and one more statement counts the rest
-    over the whole circle: a choice few clinics pass can only be counted by reading them
-    all.
+    mean while they are off. From the index's facts, one statement reads the whole circle.
+    Otherwise (the new-patients or language filter on) one statement reads the first
+    clinics of the circle (see ``_count_by_filter_statement``): where that is all of them,
+    every count is exact. Otherwise the counts over `cap` are settled, and one more
+    statement counts the rest over the whole circle: a choice few clinics pass can only be
+    counted by reading them all.
     """
     on = dict(zip(FILTER_NAMES, listing.shape[:2] + listing.shape[3:], strict=True))
     slots, parameters = _within_parameters(point, radius_km, listing)
@@ -917,8 +918,13 @@ def count_by_filter(
         return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
 
     off = tuple(name for name in FILTER_NAMES if not on[name])
-    read, counts = count(FILTER_SAMPLE_ROWS, off, languages)
-    if read >= FILTER_SAMPLE_ROWS:
+    # From the index's facts a clinic costs little, and a circle larger than the sample
+    # always leaves a rare language to count over all of it: one statement reads the
+    # circle once (a city's page: 3.4 instead of 4.2 ms CPU on SQLite, one round trip
+    # less on PostgreSQL). Read the old way, a clinic costs more: the sample first.
+    rows = EVERY_ROW if indexed else FILTER_SAMPLE_ROWS
+    read, counts = count(rows, off, languages)
+    if rows != EVERY_ROW and read >= FILTER_SAMPLE_ROWS:
         unsettled = [key for key, value in counts.items() if value <= cap]
         if unsettled:
             _, exact = count(

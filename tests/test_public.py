@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import url_for
+from markupsafe import escape
 
+from clinic_finder.clinic_pages import slugify
 from clinic_finder.models import PostalCode, Profession
 
 from .factories import make_clinic
@@ -167,3 +170,26 @@ def test_responses_forbid_sniffing_and_framing(client):
     response = client.get("/")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_result_cards_link_to_the_clinic_and_the_contact_form_as_url_for_does(app, client, session):
+    # The cards fill their links into a pattern built once a page (web/links.py).
+    clinics = [make_clinic(session, name=name) for name in ("Fysio Ås & Sønn", "<b>Klinikk</b>")]
+    session.commit()
+    page = client.get("/find?postcode=0150&profession=physiotherapist&complaint=sciatica").get_data(
+        as_text=True
+    )
+    with app.test_request_context():
+        for clinic in clinics:
+            clinic_page = url_for(
+                "clinics.clinic", clinic_id=clinic.id, slug=slugify(clinic.name), **{"from": "0150"}
+            )
+            ask = url_for(
+                "contact.contact",
+                clinic=clinic.id,
+                postcode="0150",
+                profession="physiotherapist",
+                complaint="sciatica",
+            )
+            assert f'href="{escape(clinic_page)}"' in page
+            assert f'href="{escape(ask)}"' in page

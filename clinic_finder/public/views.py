@@ -11,10 +11,12 @@ from ..i18n import PROFESSION_NAMES, current_language
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide
+from ..web.links import url_pattern
 from ..web.page_meta import finder_page_meta, results_page_meta
 from ..web.search_forms import LANGUAGE_CODES, FinderForm
 
 bp = Blueprint("public", __name__)
+bp.add_app_template_global(url_pattern)
 
 
 @bp.get("/")
@@ -26,7 +28,10 @@ def find():
         "form": form,
         "result": None,
         "guide": profession_guide(),
-        "profession_names": PROFESSION_NAMES,
+        # In words once, not once a card and clinician (each a catalogue look-up).
+        "profession_names": {
+            profession: str(name) for profession, name in PROFESSION_NAMES.items()
+        },
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
     complaint = form.selected_complaint

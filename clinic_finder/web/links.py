@@ -1,0 +1,31 @@
+"""Links a page repeats for many items, built once and filled in for each.
+
+``url_for`` costs about 10 µs a call; a results page built two links for each of its 20
+clinics the same way. ``url_pattern`` asks ``url_for`` once, with a placeholder for each
+part that varies, and returns a pattern for ``str.format``: the same address ``url_for``
+gives, for values that need no escaping in a URL (ids, slugs from ``clinic_pages.slugify``).
+"""
+
+from __future__ import annotations
+
+from flask import url_for
+
+# Digits no page puts in a link of its own: each varying part's stand-in.
+_PLACEHOLDER = 9_073_514_268_301_000
+
+
+def url_pattern(endpoint: str, varying: tuple[str, ...] | list[str], **values) -> str:
+    """A ``str.format`` pattern of ``url_for(endpoint, **values)`` with a ``{name}`` for
+    each name in ``varying`` (ids and slugs: values a URL needs no escaping for).
+
+    The varying names come first in the query, as ``url_for(endpoint, name=…, **values)``
+    puts them.
+    """
+    marks = {name: _PLACEHOLDER + index for index, name in enumerate(varying)}
+    url = url_for(endpoint, **marks, **values)
+    pattern = url.replace("{", "{{").replace("}", "}}")
+    for name, mark in marks.items():
+        if pattern.count(str(mark)) != 1:
+            raise ValueError(f"{endpoint}'s address does not hold {name} once: {url}")
+        pattern = pattern.replace(str(mark), "{" + name + "}")
+    return pattern
