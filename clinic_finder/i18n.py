@@ -280,6 +280,34 @@ def row_status_name(status: RowStatus | str) -> str:
     return str(ROW_STATUS_NAMES[RowStatus(status)])
 
 
+class _RequestCatalogue:
+    """The current request's catalogue, found by its ``Locale`` in a dict of this app's."""
+
+    def __init__(self) -> None:
+        self.catalogues: dict = {}
+        # The last (Locale, catalogue) pair: a request's Locale is one object, so most
+        # look-ups end at an identity check (a dict look-up compares Locales field by field).
+        self.last: tuple = (None, None)
+
+    def __call__(self):
+        try:
+            # Where Flask-Babel 4 keeps the request's Locale once chosen (get_locale()
+            # returns it from there, after three look-ups of g).
+            locale = g._flask_babel.babel_locale
+        except (AttributeError, RuntimeError):
+            locale = None
+        if locale is None:
+            locale = get_locale()
+        if self.last[0] is locale and locale is not None:
+            return self.last[1]
+        try:
+            found = self.catalogues[locale]
+        except KeyError:
+            found = self.catalogues[locale] = get_translations()
+        self.last = (locale, found)
+        return found
+
+
 def _install_template_gettext(app: Flask) -> None:
     """Give the templates gettext and ngettext that find the catalogue in one step.
 
@@ -292,29 +320,7 @@ def _install_template_gettext(app: Flask) -> None:
     the translation, as Markup when autoescaping, %-formatted with the keywords (as
     Jinja's new-style gettext does, "%%" included).
     """
-    catalogues: dict = {}
-    # The last (Locale, catalogue) pair: a request's Locale is one object, so most look-ups
-    # end at an identity check (a dict look-up compares Locales field by field).
-    last: list = [(None, None)]
-
-    def translations():
-        try:
-            # Where Flask-Babel 4 keeps the request's Locale once chosen (get_locale()
-            # returns it from there, after three look-ups of g).
-            locale = g._flask_babel.babel_locale
-        except (AttributeError, RuntimeError):
-            locale = None
-        if locale is None:
-            locale = get_locale()
-        latest = last[0]
-        if latest[0] is locale and locale is not None:
-            return latest[1]
-        try:
-            found = catalogues[locale]
-        except KeyError:
-            found = catalogues[locale] = get_translations()
-        last[0] = (locale, found)
-        return found
+    translations = _RequestCatalogue()
 
     def template_gettext(string: str) -> str:
         return translations().ugettext(string)

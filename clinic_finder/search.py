@@ -868,6 +868,33 @@ def language_mask(code: str, profession_bits: int) -> int:
     )
 
 
+def _count_filters(
+    session: Session,
+    slots: int,
+    listing: Listing,
+    indexed: bool,
+    values: dict,
+    wanted: tuple[str, ...],
+    codes: Sequence[str],
+) -> tuple[int, dict]:
+    """Run one filter-count statement (from the index's facts, or the old way through the
+    clinicians); return how many clinics it read and each count ("" for the total)."""
+    if indexed:
+        statement = _indexed_count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+        values.update(
+            (f"language_mask_{slot}", language_mask(code, listing.profession_bits))
+            for slot, code in enumerate(codes)
+        )
+    else:
+        statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+        values.update(
+            (f"language_pattern_{slot}", Listing(language=code).parameters()["language_pattern"])
+            for slot, code in enumerate(codes)
+        )
+    read, total, *sums = session.connection().execute(statement, values).one()
+    return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
+
+
 def count_by_filter(
     session: Session,
     point: tuple[float, float],
@@ -895,27 +922,13 @@ def count_by_filter(
         Listing(new_patients_since=new_patients_since, open_at=open_at).parameters(),
         profession_bits=listing.profession_bits,
     )
-    patterns = {code: Listing(language=code).parameters()["language_pattern"] for code in languages}
-
     # Without the filters that ask one clinician two things, the index's facts answer.
     indexed = not on["new_patients"] and listing.language is None
     indexed = indexed and all(code in INDEXED_LANGUAGES for code in languages)
 
     def count(rows: int, wanted: tuple[str, ...], codes: Sequence[str]) -> tuple[int, dict]:
         values = dict(parameters, rows=rows)
-        if indexed:
-            statement = _indexed_count_by_filter_statement(slots, listing.shape, wanted, len(codes))
-            values.update(
-                (f"language_mask_{slot}", language_mask(code, listing.profession_bits))
-                for slot, code in enumerate(codes)
-            )
-        else:
-            statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
-            values.update(
-                (f"language_pattern_{slot}", patterns[code]) for slot, code in enumerate(codes)
-            )
-        read, total, *sums = session.connection().execute(statement, values).one()
-        return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
+        return _count_filters(session, slots, listing, indexed, values, wanted, codes)
 
     off = tuple(name for name in FILTER_NAMES if not on[name])
     # From the index's facts a clinic costs little, and a circle larger than the sample

@@ -19,21 +19,23 @@ bp = Blueprint("public", __name__)
 bp.add_app_template_global(url_pattern)
 
 
-@bp.get("/")
-@bp.get("/find")
-def find():
-    """Show the search form, and the nearest clinics when a postcode was given."""
-    form = FinderForm(request.args)
-    context = {
-        "form": form,
-        "result": None,
-        "guide": profession_guide(),
-        # In words once, not once a card and clinician (each a catalogue look-up).
+def _profession_words() -> dict:
+    """The professions in words once a page, not once a card and clinician (each a
+    catalogue look-up)."""
+    return {
         "profession_names": {
             profession: str(name) for profession, name in PROFESSION_NAMES.items()
         },
         "profession_by_value": {profession.value: profession for profession in Profession},
     }
+
+
+@bp.get("/")
+@bp.get("/find")
+def find():
+    """Show the search form, and the nearest clinics when a postcode was given."""
+    form = FinderForm(request.args)
+    context = {"form": form, "result": None, "guide": profession_guide(), **_profession_words()}
     complaint = form.selected_complaint
     context["page_meta"] = finder_page_meta(complaint)
     if "postcode" not in request.args and "place" not in request.args:
