@@ -277,6 +277,19 @@ def sign_in(
     return client.post(step, data={"code": code, "csrf_token": token})
 
 
+def sign_in_in_browser(
+    page, app: Flask, url: str, email: str = "staff@clinic-finder.example"
+) -> None:
+    """Open ``url`` (a staff page, or the sign-in page) and sign in through the real
+    Norwegian pages: password, then the authenticator's code; the page goes on to ``url``."""
+    page.goto(url)
+    page.get_by_label("E-post").fill(email)
+    page.get_by_label("Passord").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Logg inn").click()
+    page.get_by_label("Kode").fill(current_code(app, email))
+    page.get_by_role("button", name="Logg inn").click()
+
+
 @pytest.fixture
 def staff_client(app: Flask, client):
     """A client signed in as an ordinary staff member."""

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from clinic_finder.extensions import db
 from clinic_finder.models import Clinician
 
-from .conftest import STAFF_PASSWORD, current_code, make_staff
+from .conftest import make_staff, sign_in_in_browser
 from .helpers import table_lines
 
 pytestmark = pytest.mark.browser
@@ -36,14 +36,7 @@ def test_rejected_rows_go_back_to_excel_and_come_back_fixed(
     make_staff(app)
     upload = tmp_path / "klinikker.csv"
     upload.write_bytes(UPLOAD)
-    page.goto(f"{live_server}/staff/import?lang=nb")
-    page.get_by_label("E-post").fill("staff@clinic-finder.example")
-    page.get_by_label("Passord").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Logg inn").click()
-    page.get_by_label("Kode fra autentiseringsappen").fill(
-        current_code(app, "staff@clinic-finder.example")
-    )
-    page.get_by_role("button", name="Logg inn").click()
+    sign_in_in_browser(page, app, f"{live_server}/staff/import?lang=nb")
 
     page.get_by_label("Klinikkliste (CSV)").set_input_files(str(upload))
     page.get_by_role("button", name="Forhåndsvis").click()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import STAFF_PASSWORD, current_code, make_staff
+from .conftest import make_staff, sign_in_in_browser
 from .factories import make_contact_request
 from .helpers import serious_violations, watch
 
@@ -15,12 +15,7 @@ pytestmark = pytest.mark.browser
 
 def sign_in_on(page, app, live_server: str) -> None:
     """Sign in as the ordinary staff member through the real pages, in Norwegian."""
-    page.goto(f"{live_server}/staff/sign-in?lang=nb")
-    page.get_by_label("E-post").fill("staff@clinic-finder.example")
-    page.get_by_label("Passord").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Logg inn").click()
-    page.get_by_label("Kode").fill(current_code(app, "staff@clinic-finder.example"))
-    page.get_by_role("button", name="Logg inn").click()
+    sign_in_in_browser(page, app, f"{live_server}/staff/sign-in?lang=nb")
     page.wait_for_url(f"{live_server}/staff/")
 
 

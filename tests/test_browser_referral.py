@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import STAFF_PASSWORD, current_code, deliver_due, make_staff
+from .conftest import deliver_due, make_staff, sign_in_in_browser
 from .factories import make_clinic, make_contact_request
 
 pytestmark = pytest.mark.browser
 
 
 def _sign_in(page, app, live_server: str, path: str) -> None:
-    page.goto(f"{live_server}{path}")
-    page.get_by_label("E-post").fill("staff@clinic-finder.example")
-    page.get_by_label("Passord").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Logg inn").click()
-    page.get_by_label("Kode").fill(current_code(app, "staff@clinic-finder.example"))
-    page.get_by_role("button", name="Logg inn").click()
+    sign_in_in_browser(page, app, f"{live_server}{path}")
 
 
 def _card(page, clinic: str):

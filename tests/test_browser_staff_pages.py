@@ -29,7 +29,13 @@ from clinic_finder.models import (
     now_utc,
 )
 
-from .conftest import PHONE, STAFF_PASSWORD, current_code, make_staff, set_up_link
+from .conftest import (
+    PHONE,
+    STAFF_PASSWORD,
+    make_staff,
+    set_up_link,
+    sign_in_in_browser,
+)
 from .factories import make_clinic
 from .helpers import ROUTES, rejected_rows_file, serious_violations
 from .smtp_server import running_smtp
@@ -174,12 +180,7 @@ def test_every_staff_page_is_in_these_tests():
 
 
 def _sign_in(app, page, base: str, email: str = ADMIN) -> None:
-    page.goto(f"{base}/staff/sign-in")
-    page.get_by_label("E-post").fill(email)
-    page.get_by_label("Passord").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Logg inn").click()
-    page.get_by_label("Kode").fill(current_code(app, email))
-    page.get_by_role("button", name="Logg inn").click()
+    sign_in_in_browser(page, app, f"{base}/staff/sign-in", email)
     page.wait_for_url(f"{base}/staff/")
 
 
@@ -365,13 +366,7 @@ def test_menu_without_javascript_opens_and_leaves_out_admin_pages_for_staff(staf
     context = browser.new_context(viewport=PHONE, locale="nb-NO", java_script_enabled=False)
     page = context.new_page()
     try:
-        page.goto(f"{base}/staff/sign-in")
-        page.get_by_label("E-post").fill("kollega@clinic-finder.example")
-        page.get_by_label("Passord").fill(STAFF_PASSWORD)
-        page.get_by_role("button", name="Logg inn").click()
-        page.get_by_label("Kode").fill(current_code(app, "kollega@clinic-finder.example"))
-        page.get_by_role("button", name="Logg inn").click()
-        page.wait_for_url(f"{base}/staff/")
+        _sign_in(app, page, base, "kollega@clinic-finder.example")
         nav = page.get_by_role("navigation", name="Ansatte")
         nav.get_by_text("Meny").click()
         nav.get_by_role("link", name="Klinikker").wait_for()

@@ -398,23 +398,9 @@ def test_a_message_being_sent_is_not_due_for_another_sender(app, session, smtp_s
     queue(session, 2)
     session.close()
     second_sender_sent: list[str] = []
+    mailer = MailerInterrupted(app, smtp_server, second_sender_sent, ignore_backoff=False)
 
-    class SlowMailer:
-        """Let another sender run while this one is in the middle of sending."""
-
-        def __init__(self) -> None:
-            self.inner = build_mailer(smtp_server.config())
-            self.other_ran = False
-
-        def send(self, message) -> None:
-            if not self.other_ran:
-                self.other_ran = True
-                with app.app_context():
-                    recorder = RecordingMailer(second_sender_sent)
-                    send_due(db.session, recorder, SENDER)
-            self.inner.send(message)
-
-    report = send_due(session, SlowMailer(), SENDER)
+    report = send_due(session, mailer, SENDER)
 
     assert second_sender_sent == ["New request 2"]
     assert report.sent == 1
@@ -447,22 +433,9 @@ def test_retry_now_does_not_take_a_message_another_sender_is_sending(app, sessio
     queue(session, 2)
     session.close()
     retried: list[str] = []
+    mailer = MailerInterrupted(app, smtp_server, retried, ignore_backoff=True)
 
-    class SlowMailer:
-        """Run a retry-now sender while this one is in the middle of sending."""
-
-        def __init__(self) -> None:
-            self.inner = build_mailer(smtp_server.config())
-            self.other_ran = False
-
-        def send(self, message) -> None:
-            if not self.other_ran:
-                self.other_ran = True
-                with app.app_context():
-                    send_due(db.session, RecordingMailer(retried), SENDER, ignore_backoff=True)
-            self.inner.send(message)
-
-    report = send_due(session, SlowMailer(), SENDER)
+    report = send_due(session, mailer, SENDER)
 
     assert retried == ["New request 2"]  # never "New request 1", which the first one held
     assert report.sent == 1
@@ -489,6 +462,25 @@ def test_retry_now_leaves_a_message_held_back_that_was_never_tried(session, smtp
     assert [message["Subject"] for message in smtp_server.messages] == ["New request 1"]
     session.refresh(held)
     assert held.sent_at is None and held.attempts == 0
+
+
+class MailerInterrupted:
+    """Send through the loopback server, but first (once) let a second sender run, as if it
+    started while this one was in the middle of sending; the second one only records the
+    subjects it would send."""
+
+    def __init__(self, app, smtp_server, second_sent: list[str], *, ignore_backoff: bool):
+        self.app, self.second_sent, self.ignore_backoff = app, second_sent, ignore_backoff
+        self.inner = build_mailer(smtp_server.config())
+        self.other_ran = False
+
+    def send(self, message) -> None:
+        if not self.other_ran:
+            self.other_ran = True
+            with self.app.app_context():
+                recorder = RecordingMailer(self.second_sent)
+                send_due(db.session, recorder, SENDER, ignore_backoff=self.ignore_backoff)
+        self.inner.send(message)
 
 
 class RecordingMailer:
