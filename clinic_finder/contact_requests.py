@@ -400,10 +400,17 @@ def assign(
 
 def release(
     session: Session, actor: StaffUser, request: ContactRequest, *, seen_owner_id: int | None
-) -> RequestEvent | None:
-    """Let a request go (nobody has it), unless its owner changed since it was shown."""
-    if seen_owner_id is None:
-        return None
+) -> RequestEvent:
+    """Let a request you have go (nobody has it), unless its owner changed since it was
+    shown; someone else's is given away with assign, which names the new owner."""
+    if seen_owner_id != actor.id:
+        raise ContactRequestError(
+            _(
+                "Only the staff member who has %(reference)s can let it go; give it to "
+                "someone instead.",
+                reference=request.reference,
+            )
+        )
     previous = request.owner
     _set_owner_if_still(session, request, None, ContactRequest.owner_id == seen_owner_id)
     return _record_owner(

@@ -298,8 +298,10 @@ class _RequestCatalogue:
             locale = None
         if locale is None:
             locale = get_locale()
-        if self.last[0] is locale and locale is not None:
-            return self.last[1]
+        # One read of the pair: another thread may replace it between two.
+        last = self.last
+        if last[0] is locale and locale is not None:
+            return last[1]
         try:
             found = self.catalogues[locale]
         except KeyError:

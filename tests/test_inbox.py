@@ -287,12 +287,28 @@ def test_a_claim_conflict_is_refused_by_the_database_not_only_the_page(app, sess
 
 def test_letting_go_of_a_request_someone_reassigned_meanwhile_says_so(app, staff_client, session):
     make_staff(app, COLLEAGUE)
+    # The page showed it as mine; a colleague has given it to themselves since.
     request = make_contact_request(session, owner_id=staff_id(session, COLLEAGUE))
     session.commit()
-    page = post_owner(staff_client, request.id, action="release", seen_owner="999999")
+    page = post_owner(
+        staff_client, request.id, action="release", seen_owner=str(staff_id(session, ME))
+    )
     assert f"{COLLEAGUE} took {request.reference} in the meantime" in page
     session.expire_all()
     assert request.owner.email == COLLEAGUE
+
+
+def test_nobody_lets_go_of_a_colleagues_request(app, staff_client, session):
+    make_staff(app, COLLEAGUE)
+    colleague = staff_id(session, COLLEAGUE)
+    request = make_contact_request(session, owner_id=colleague)
+    session.commit()
+    page = post_owner(staff_client, request.id, action="release", seen_owner=str(colleague))
+    assert f"Only the staff member who has {request.reference} can let it go" in page
+    session.expire_all()
+    assert request.owner_id == colleague
+    released = select(AuditEntry.id).where(AuditEntry.action == "request.release")
+    assert session.scalar(released) is None
 
 
 def test_a_deactivated_staff_member_cannot_be_given_a_request(app, staff_client, session):
@@ -316,7 +332,14 @@ def test_a_deactivated_staff_member_cannot_be_given_a_request(app, staff_client,
 
 @pytest.mark.parametrize(
     "data",
-    [{}, {"action": "steal"}, {"action": "assign"}, {"action": "assign", "owner": "x"}],
+    [
+        {},
+        {"action": "steal"},
+        {"action": "assign"},
+        {"action": "assign", "owner": "x"},
+        {"action": "assign", "owner": "99999999999999999999"},
+        {"action": "claim", "seen_owner": "99999999999999999999"},
+    ],
 )
 def test_a_bad_owner_form_says_so_and_changes_nothing(app, staff_client, session, data):
     request = make_contact_request(session)

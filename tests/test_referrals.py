@@ -225,6 +225,22 @@ def test_the_preview_shows_exactly_what_is_queued_each_in_its_language(app, staf
         assert held_until > now_utc() + timedelta(minutes=4)
 
 
+def test_opening_a_referral_preview_is_audited_as_a_view_of_the_request(staff_client, session):
+    clinic = make_clinic(session, name="Fysio", email="post@fysio.example")
+    request = make_contact_request(session)
+    session.commit()
+
+    preview = staff_client.get(f"/staff/requests/{request.id}/referral/{clinic.id}")
+
+    assert preview.status_code == 200
+    views = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "request.view", AuditEntry.object_id == request.id
+        )
+    ).all()
+    assert [entry.actor_label for entry in views] == ["staff@clinic-finder.example"]
+
+
 def _refer(client, request_id: int, clinic_id: int, **extra):
     url = f"/staff/requests/{request_id}"
     return post_form(

@@ -521,9 +521,9 @@ class RequestOwnerForm(FlaskForm):
     )
     # Who the staff member saw as the owner: taking it over from someone who took it in the
     # meantime is refused, and said.
-    seen_owner = IntegerField(validators=[Optional()])
+    seen_owner = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
     # The staff member to assign to (the action "assign").
-    owner = IntegerField(validators=[Optional()])
+    owner = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
     # Where to go back to: the inbox (with its filters) or the request's page.
     back = StringField(validators=[Optional(), Length(max=500)])
 

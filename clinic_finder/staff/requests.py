@@ -265,6 +265,9 @@ def referral_preview(request_id: int, clinic_id: int):
     clinic = _referable_clinic(clinic_id)
     if clinic is None:
         return redirect(url_for("staff.request_detail", request_id=request_id))
+    # The preview shows the patient's details and description: opening it is a view.
+    record_view(db.session, current_user, contact_request)
+    db.session.commit()
     tell_patient = bool(contact_request.email)
     form = ReferralForm(clinic_id=clinic.id, tell_patient=tell_patient)
     problem = None
