@@ -87,7 +87,9 @@ def test_clinics_in_one_building_merge_into_a_cluster_that_opens(
     watch(page)
     page.goto(f"{live_server}/find?postcode=0150")
     page.wait_for_selector(".marker-cluster")
-    page.wait_for_timeout(500)  # let the cluster animation settle
+    # The map fits its bounds once drawn, and the cluster is drawn again: the old icon
+    # fades out beside the new one for a moment. Wait for one (two for good would fail).
+    page.wait_for_function("document.querySelectorAll('.marker-cluster').length === 1")
     assert page.locator(".marker-cluster span").all_inner_texts() == ["12"]
     assert _clinics_on_map(page) == page.locator("li.clinic").count() == 13
     page.locator(".marker-cluster").click()
