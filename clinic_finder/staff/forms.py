@@ -351,6 +351,14 @@ class NewPracticeForm(PracticeForm):
 NOT_A_FILTER_CHOICE = _l("Not one of these choices; the list uses the default instead.")
 
 
+def filter_select(label, choices: list[SelectChoice], default: str = "") -> SelectField:
+    """A staff list's filter: one of ``choices``, any other value refused (FilterForm puts
+    it back to ``default`` and says so)."""
+    return SelectField(
+        label, choices=choices, default=default, invalid_choice_message=NOT_A_FILTER_CHOICE
+    )
+
+
 class FilterForm(FlaskForm):
     """Filters for a staff list (GET, so no CSRF); a value not offered falls back to the default."""
 
@@ -370,29 +378,24 @@ class ClinicSearchForm(FilterForm):
     """Search and filters for the staff clinic list."""
 
     q = StringField(_l("Search name, postcode or city"), filters=[stripped])
-    profession = SelectField(
+    profession = filter_select(
         _l("Profession"),
-        choices=[SelectChoice("", _l("Any"))]
+        [SelectChoice("", _l("Any"))]
         + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
-    status = SelectField(
+    status = filter_select(
         _l("Status"),
-        choices=[
+        [
             SelectChoice("active", _l("Active")),
             SelectChoice("inactive", _l("Deactivated")),
             SelectChoice("all", _l("All")),
         ],
         default="active",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
-    precision = SelectField(
+    precision = filter_select(
         _l("Location precision"),
-        choices=[SelectChoice("", _l("Any"))]
+        [SelectChoice("", _l("Any"))]
         + [SelectChoice(s.value, PRECISION_NAMES[s]) for s in LocationSource],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
 
 
@@ -431,62 +434,52 @@ class ConfirmForm(FlaskForm):
 class RequestFilterForm(FilterForm):
     """Filters and order for the staff inbox; every value is in the URL, none personal."""
 
-    status = SelectField(
+    status = filter_select(
         _l("Status"),
-        choices=[SelectChoice("open", _l("New and in progress")), SelectChoice("", _l("All"))]
+        [SelectChoice("open", _l("New and in progress")), SelectChoice("", _l("All"))]
         + [SelectChoice(s.value, STATUS_NAMES[s]) for s in RequestStatus],
         default="open",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
-    profession = SelectField(
+    profession = filter_select(
         _l("Profession wanted"),
-        choices=[SelectChoice("", _l("Any")), SelectChoice("none", _l("Not sure"))]
+        [SelectChoice("", _l("Any")), SelectChoice("none", _l("Not sure"))]
         + [SelectChoice(p.value, PROFESSION_NAMES[p]) for p in Profession],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
-    language = SelectField(
+    language = filter_select(
         _l("Language"),
-        choices=[
+        [
             SelectChoice("", _l("Any")),
             SelectChoice("nb", _l("Norwegian")),
             SelectChoice("en", _l("English")),
             SelectChoice("unknown", _l("Not known")),
         ],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
-    clinic = SelectField(
+    clinic = filter_select(
         _l("About clinic"),
-        choices=[
+        [
             SelectChoice("", _l("Any")),
             SelectChoice("yes", _l("About a clinic")),
             SelectChoice("no", _l("No clinic named")),
         ],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
     # The staff members are added by with_staff().
-    owner = SelectField(
+    owner = filter_select(
         _l("Owner"),
-        choices=[
+        [
             SelectChoice("", _l("Anyone or nobody")),
             SelectChoice("me", _l("Me")),
             SelectChoice("none", _l("Nobody (unassigned)")),
         ],
-        default="",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
     overdue = BooleanField(_l("Only overdue"))
-    sort = SelectField(
+    sort = filter_select(
         _l("Order"),
-        choices=[
+        [
             SelectChoice("status", _l("By status: new first, oldest at the top")),
             SelectChoice("oldest", _l("Oldest first")),
             SelectChoice("newest", _l("Newest first")),
         ],
         default="status",
-        invalid_choice_message=NOT_A_FILTER_CHOICE,
     )
 
     def with_staff(self, staff: list[StaffUser]) -> RequestFilterForm:
