@@ -24,6 +24,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import create_engine, delete, func, make_url, select, text, update
 from werkzeug.serving import make_server
 
@@ -112,6 +113,39 @@ def reset_postgres_schema(url: str) -> None:
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engines_made() -> Iterator[list]:
+    """Every engine an app makes during the run, so that a test's can be closed after it.
+
+    Many tests make an app of their own and drop it. Its engine's pool then holds open
+    psycopg connections until the garbage collector happens to reach them, which may be
+    during any later test: psycopg warns (ResourceWarning) from `__del__`, and with
+    warnings as errors that later, innocent test errors. Holding the engines here keeps
+    them from the collector until `close_engines_a_test_made` disposes of them.
+    """
+    made: list = []
+    make_engine = SQLAlchemy._make_engine
+
+    def recording(self, bind_key, options, app):
+        engine = make_engine(self, bind_key, options, app)
+        made.append(engine)
+        return engine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SQLAlchemy, "_make_engine", recording)
+        yield made
+
+
+@pytest.fixture(autouse=True)
+def close_engines_a_test_made(engines_made: list) -> Iterator[None]:
+    """Close the pooled connections of every engine made during the test (and its fixtures)."""
+    first = len(engines_made)
+    yield
+    for engine in engines_made[first:]:
+        engine.dispose()
+    del engines_made[first:]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
