@@ -105,9 +105,7 @@ def percentile(samples: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(
-    database_url: str, queries: int, paths_of: Sequence[Callable[[str], str]]
-) -> list[str]:
+def measure(database_url: str, queries: int, paths_of: Sequence[Callable[[str], str]]) -> list[str]:
     """Time each of ``paths_of`` (a path for a postcode) at the same postcodes, in turn."""
     app = create_app(
         {
