@@ -771,3 +771,13 @@ def test_before_a_search_and_with_errors_the_form_is_in_the_page(client):
     assert response.status_code == 400
     assert '<form class="search-form"' in page and "Please check your search" in page
     assert "change-search" not in page and "change-search.js" not in page
+
+
+def test_a_place_several_places_share_offers_each_as_a_search(client):
+    response = client.get("/find/search-form?place=B%C3%B8&lang=en")
+    fragment = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Which Bø do you mean?" in fragment
+    # Each choice runs the search (the results page), never this fragment on its own.
+    choices = re.findall(r'<a class="ds-button" data-variant="secondary" href="([^"]+)"', fragment)
+    assert len(choices) == 2 and all(link.startswith("/find?") for link in choices)
+    assert 'class="count"' not in fragment

@@ -100,8 +100,8 @@ def change_search():
 
 
 def _search_form_response(template: str):
-    """The search form for the same query arguments as /find, validated as /find does;
-    with the counts only for a search /find would have run (a form with errors is 400)."""
+    """Render the search form for /find's query arguments, validated as /find does, with
+    the counts only for a search /find would run (a form with errors is a 400)."""
     form = FinderForm(request.args)
     context = {
         "form": form,
