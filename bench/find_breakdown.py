@@ -12,9 +12,14 @@ the whole request and of each part of it:
 * **load** — loading the page's clinics, clinicians and opening hours;
 * **map** — the folium map's parts for the page;
 * **render** — the page's template, the map's parts included;
-* **rest** — everything else: the form, the postcode, Flask, the response.
+* **rest** — everything else: the form's validation, the postcode, Flask, the response.
 
-The parts are timed by wrapping the functions the view calls, in this process only::
+Since issue 16 the results page leaves its search form out and counts nothing: opening
+"Change search" fetches the form with its counts from ``/find/search-form``. The same
+parts are then printed for that request too, at the same postcodes (professions, filters,
+render and rest; the others are zero there): what a patient who opens the panel adds.
+
+The parts are timed by wrapping the functions the views call, in this process only::
 
     python bench/find_breakdown.py [--queries 200] [--database-url URL] [--reuse]
 
@@ -47,7 +52,7 @@ from clinic_finder.public import views
 
 DEFAULT_SQLITE = "/tmp/find-breakdown.sqlite3"
 PARTS = ("professions", "filters", "search", "load", "map", "render")
-# Where each part lives: (module, function name) the view reaches it through.
+# Where each part lives: (module, function name) the views reach it through.
 WRAPPED = {
     "professions": (finder, "_count_professions"),
     "filters": (finder, "_count_filters"),
@@ -100,7 +105,8 @@ def percentile(samples: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(database_url: str, queries: int, path_of: Callable[[str], str]) -> list[str]:
+def measure(database_url: str, queries: int, paths_of: Sequence[Callable[[str], str]]) -> list[str]:
+    """Time each of ``paths_of`` (a path for a postcode) at the same postcodes, in turn."""
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -122,7 +128,16 @@ def measure(database_url: str, queries: int, path_of: Callable[[str], str]) -> l
         backend = db.engine.dialect.name
     # Warm up: imports, compiled statements, templates.
     for postcode in postcodes[:5]:
-        client.get(path_of(postcode))
+        for path_of in paths_of:
+            client.get(path_of(postcode))
+    lines = []
+    for path_of in paths_of:
+        lines += _table(client, backend, clinics, postcodes, path_of, spent, waited)
+    return lines
+
+
+def _table(client, backend, clinics, postcodes, path_of, spent, waited) -> list[str]:
+    """Request ``path_of`` at each postcode and print its parts' p50, p90 and mean."""
     samples: dict[str, list[float]] = defaultdict(list)
     walls: dict[str, list[float]] = defaultdict(list)
     for postcode in postcodes:
@@ -179,7 +194,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         build(url, args.clinics)
     print(
         "\n".join(
-            measure(url, args.queries, lambda code: f"/find?postcode={code}&radius=25{args.extra}")
+            measure(
+                url,
+                args.queries,
+                [
+                    lambda code: f"/find?postcode={code}&radius=25{args.extra}",
+                    lambda code: f"/find/search-form?postcode={code}&radius=25{args.extra}",
+                ],
+            )
         )
     )
 

@@ -13,7 +13,8 @@ nothing at all is one no clinic anywhere passes: the result then says which of i
 filters emptied it (``DeadEnd``), so the page can offer the same search without them.
 
 Beside each profession and each filter the page shows how many clinics within the radius
-choosing it would leave, the other choices applied (``with_counts``).
+choosing it would leave, the other choices applied (``with_counts``, or ``count_choices``
+alone for the search form the results page fetches when it is opened).
 """
 
 from __future__ import annotations
@@ -333,3 +334,34 @@ def find(
         filters_capped,
         dead_end(session, point, query, now) if empty else None,
     )
+
+
+@dataclass(frozen=True)
+class ChoiceCounts:
+    """How many clinics within the radius each choice of the search form would leave:
+    the counts of ``FinderResult`` without the page (see there for what each means)."""
+
+    profession_counts: dict[Profession, int]
+    counts_capped: frozenset[Profession]
+    filter_counts: dict[str, int]
+    language_counts: dict[str, int]
+    filters_capped: frozenset[str]
+
+
+def count_choices(
+    session: Session,
+    origin: PostalCode,
+    query: FinderQuery,
+    *,
+    now: datetime,
+    count_languages: Sequence[str] = (),
+) -> ChoiceCounts:
+    """Count what each profession, filter and of ``count_languages`` would leave, without
+    choosing or loading a page: the search form the results page folds away asks for
+    these only when a patient opens it."""
+    point = (origin.latitude, origin.longitude)
+    counts, capped = _count_professions(session, point, query.radius_km, query.listing(now))
+    filter_counts, language_counts, filters_capped = _count_filters(
+        session, point, query, now, count_languages
+    )
+    return ChoiceCounts(counts, capped, filter_counts, language_counts, filters_capped)

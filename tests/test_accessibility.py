@@ -25,6 +25,7 @@ PAGES = {
     "complaint landing": "/find?complaint=sciatica",
     "complaint results": "/find?postcode=0150&complaint=sciatica",
     "empty result": "/find?postcode=0150&language=ti",
+    "change search (no JavaScript)": "/find/change-search?postcode=0150",
     "contact form": "/contact?postcode=0150",
 }
 

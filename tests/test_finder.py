@@ -49,6 +49,13 @@ def _names(page: str) -> list[str]:
     return result_names(page)
 
 
+def _search_form(client, query: str) -> str:
+    """The search form with its counts, as the results page's "Change search" fetches it."""
+    response = client.get(f"/find/search-form?{query}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
 def test_a_complaint_puts_suitable_clinics_first_among_near_ones(client, session):
     _clinic_north(session, "Nærmest, bare massasje", 0.3, services=["massage"])
     _clinic_north(session, "Trening mot isjias", 1.6, services=["exercise-therapy"])
@@ -126,7 +133,8 @@ def test_several_professions_at_once(client, session):
     ).get_data(as_text=True)
     assert _names(page) == ["Kiro", "Manuell"]
     # The counts say what each choice finds, whatever is ticked now.
-    assert _profession_counts(page) == {
+    form = _search_form(client, "postcode=0150&profession=chiropractor&profession=manual_therapist")
+    assert _profession_counts(form) == {
         "chiropractor": "1",
         "physiotherapist": "1",
         "manual_therapist": "1",
@@ -419,7 +427,7 @@ def test_the_plain_finder_page_counts_each_profession(client, session):
     _clinic_north(session, "Fysio", 0.6, professions=(Profession.PHYSIOTHERAPIST,))
     _clinic_north(session, "Langt unna", 80, professions=(Profession.MANUAL_THERAPIST,))
     session.commit()
-    page = client.get("/find?postcode=0150").get_data(as_text=True)
+    page = _search_form(client, "postcode=0150")
     assert _profession_counts(page) == {
         "chiropractor": "1",
         "physiotherapist": "2",
@@ -580,7 +588,7 @@ def test_a_filter_that_would_leave_none_shows_zero_and_cannot_be_ticked(client, 
     _clinic_north(session, "Med trapp", 0.6, step_free_access=False)
     _clinic_north(session, "Langt unna, trinnfri, avtale", 40, helfo_agreement=True)
     session.commit()
-    page = client.get("/find?postcode=0150&radius=25").get_data(as_text=True)
+    page = _search_form(client, "postcode=0150&radius=25")
     assert _filter_label(page, "step_free").endswith('<span class="count">(1)</span>')
     assert " disabled" not in _filter_input(page, "step_free")
     # The only clinic with an agreement is 40 km away: none within 25 km.
@@ -589,7 +597,7 @@ def test_a_filter_that_would_leave_none_shows_zero_and_cannot_be_ticked(client, 
     assert '<option value="pl">Polish (1)</option>' in page
     assert '<option value="ti" disabled>Tigrinya (0)</option>' in page
     # The other counts apply the filters that are on: step-free and Polish is one clinic.
-    page = client.get("/find?postcode=0150&radius=25&step_free=y").get_data(as_text=True)
+    page = _search_form(client, "postcode=0150&radius=25&step_free=y")
     assert '<option value="pl">Polish (1)</option>' in page
     assert '<option value="nb">Norwegian Bokmål (1)</option>' in page
 
@@ -600,6 +608,7 @@ def test_a_filter_that_is_on_stays_untickable_off_even_at_zero(client, session):
     session.commit()
     page = client.get("/find?postcode=0150&radius=5&helfo=y").get_data(as_text=True)
     assert _names(page) == ["Langt unna med avtale"]  # the circle widened
+    page = _search_form(client, "postcode=0150&radius=5&helfo=y")
     helfo = _filter_input(page, "helfo")
     assert "checked" in helfo and " disabled" not in helfo
     assert _filter_label(page, "helfo").endswith('<span class="count">(0)</span>')
@@ -609,7 +618,7 @@ def test_filter_counts_over_two_hundred_read_200_plus(client, session):
     for number in range(201):
         _clinic_north(session, f"Klinikk {number}", 0.01 * number, languages=("nb", "en"))
     session.commit()
-    page = client.get("/find?postcode=0150").get_data(as_text=True)
+    page = _search_form(client, "postcode=0150")
     assert '<option value="en">English (200+)</option>' in page
     assert '<option value="pl" disabled>Polish (0)</option>' in page
 
@@ -654,3 +663,121 @@ def test_share_print_and_email_are_only_offered_for_a_list(client, session):
     assert "No clinics found" in empty
     for offer in ("Email a link to this list", "data-share", "data-print", "share-links"):
         assert offer not in empty
+
+
+# After a search the results page leaves the search form out (issue 16): "Change search"
+# fetches it (/find/search-form), or opens it on a page of its own without JavaScript.
+
+
+def _form_html(page: str) -> str:
+    return re.search(r'<form class="search-form".*?</form>', page, re.S).group(0)
+
+
+def test_a_results_page_holds_no_search_form_and_counts_nothing(client, session, monkeypatch):
+    _clinic_north(session, "Trinnfri", 0.5, step_free_access=True)
+    session.commit()
+    counted = []
+    monkeypatch.setattr(
+        "clinic_finder.finder._count_filters",
+        lambda *args: counted.append(args) or ({}, {}, frozenset()),
+    )
+    monkeypatch.setattr(
+        "clinic_finder.finder._count_professions",
+        lambda *args: counted.append(args) or ({}, frozenset()),
+    )
+    response = client.get("/find?postcode=0150&radius=25&step_free=y&lang=en")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and _names(page) == ["Trinnfri"]
+    assert counted == []
+    assert '<form class="search-form"' not in page and 'class="count"' not in page
+    panel = re.search(r'<details class="ds-details change-search".*?</details>', page, re.S)
+    assert 'data-search-form="/find/search-form?lang=en&amp;postcode=0150&amp;radius=25' in (
+        panel.group(0)
+    )
+    assert "&amp;step_free=true" in panel.group(0)
+    link = re.search(r'<a class="ds-link" href="([^"]+)">Open the search form</a>', panel.group(0))
+    assert link.group(1).startswith("/find/change-search?lang=en&amp;postcode=0150&amp;radius=25")
+
+
+def test_the_search_form_fragment_is_the_form_with_its_counts(client, session):
+    _clinic_north(session, "Trinnfri", 0.5, step_free_access=True)
+    _clinic_north(session, "Med trapp", 0.6, step_free_access=False)
+    session.commit()
+    response = client.get("/find/search-form?postcode=0150&radius=25&step_free=true&lang=nb")
+    fragment = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["X-Robots-Tag"] == "noindex"
+    assert "<html" not in fragment and "<main" not in fragment
+    assert fragment.strip().startswith('<form class="search-form"')
+    assert 'name="place" spellcheck="false" type="text" value="0150"' in fragment
+    assert " checked " in _filter_input(fragment, "step_free")
+    assert _filter_label(fragment, "step_free").endswith('<span class="count">(1)</span>')
+    assert "Klinikker innen 25 km" not in fragment  # no results
+    assert 'id="place"' in fragment and "data-locate" in fragment and "data-places=" in fragment
+
+
+def test_the_change_search_page_shows_the_same_form_open(client, session):
+    _clinic_north(session, "Trinnfri", 0.5, step_free_access=True, languages=("nb", "pl"))
+    session.commit()
+    query = "postcode=0150&radius=10&language=pl&lang=en"
+    response = client.get(f"/find/change-search?{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["X-Robots-Tag"] == "noindex"
+    assert "<h1 " in page and ">Change search</h1>" in page
+    back = "/find?postcode=0150&amp;radius=10&amp;language=pl&amp;lang=en"
+    assert f'<a class="ds-link" href="{back}">Back to the results</a>' in page
+    # Not folded: the form is in the page as it is, with the counts.
+    assert '<details class="ds-details change-search"' not in page
+    assert _form_html(page) == _form_html(_search_form(client, query))
+    assert '<option value="pl" selected>Polish (1)</option>' in page
+    assert "/static/js/locate." in page and "/static/js/places." in page
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("postcode=99x", "four digits"),
+        ("postcode=0150&radius=7", "Choose one of: 5, 10"),
+        ("postcode=0150&language=xx", "Choose one of: nb, nn"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/find/search-form", "/find/change-search"])
+def test_the_search_form_with_bad_input_is_a_400_with_its_errors_and_no_counts(
+    client, session, path, query, message
+):
+    _clinic_north(session, "Nær", 0.5)
+    session.commit()
+    response = client.get(f"{path}?{query}&lang=en")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert response.headers["X-Robots-Tag"] == "noindex"
+    assert "Please check your search" in page and message in page
+    assert 'class="count"' not in page
+
+
+def test_the_search_form_without_a_search_counts_nothing(client):
+    response = client.get("/find/search-form?profession=chiropractor&lang=en")
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert 'class="count"' not in fragment and "Please check your search" not in fragment
+    assert re.search(r'<input [^>]*\bchecked [^>]*value="chiropractor"', fragment)
+
+
+def test_before_a_search_and_with_errors_the_form_is_in_the_page(client):
+    page = client.get("/find?lang=en").get_data(as_text=True)
+    assert '<form class="search-form"' in page and "change-search" not in page
+    response = client.get("/find?postcode=99x&lang=en")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert '<form class="search-form"' in page and "Please check your search" in page
+    assert "change-search" not in page and "change-search.js" not in page
+
+
+def test_a_place_several_places_share_offers_each_as_a_search(client):
+    response = client.get("/find/search-form?place=B%C3%B8&lang=en")
+    fragment = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Which Bø do you mean?" in fragment
+    # Each choice runs the search (the results page), never this fragment on its own.
+    choices = re.findall(r'<a class="ds-button" data-variant="secondary" href="([^"]+)"', fragment)
+    assert len(choices) == 2 and all(link.startswith("/find?") for link in choices)
+    assert 'class="count"' not in fragment

@@ -526,7 +526,7 @@ SEARCH = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["/find", "/embed"])
+@pytest.mark.parametrize("page", ["/find", "/find/search-form", "/find/change-search", "/embed"])
 def test_finder_pages_survive_hostile_parameters(client, session, page):
     make_clinic(session, name="<script>alert(1)</script>", postcode="0150", helfo_agreement=True)
     session.commit()

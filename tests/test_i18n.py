@@ -420,7 +420,9 @@ def test_every_page_is_norwegian(nb_app, nb_admin, rule):
     if response.mimetype != "text/html":
         pytest.skip(f"{rule} is {response.mimetype}, not a page")
     page = response.get_data(as_text=True)
-    assert '<html lang="nb">' in page
+    # The search form "Endre søk" fetches is a piece of the results page, in its language.
+    if rule != "/find/search-form":
+        assert '<html lang="nb">' in page
     text = visible_text(page)
     for value in data:
         text = text.replace(value, " ")

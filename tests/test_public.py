@@ -63,10 +63,13 @@ def test_deep_link_prefills_form_and_filters_profession(client, session):
         as_text=True
     )
     assert "Chiro place" in page and "Physio only" not in page
-    # The profession arrives ticked (the finder takes several at once).
-    (checkbox,) = re.findall(r'<input[^>]*value="chiropractor"[^>]*>', page)
+    # The profession arrives ticked (the finder takes several at once) in the form
+    # "Change search" fetches.
+    form = client.get("/find/search-form?postcode=0150&profession=chiropractor&radius=10")
+    form = form.get_data(as_text=True)
+    (checkbox,) = re.findall(r'<input[^>]*value="chiropractor"[^>]*>', form)
     assert "checked" in checkbox and 'type="checkbox"' in checkbox
-    assert 'value="0150"' in page
+    assert 'value="0150"' in form
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, make_response, render_template, request
 
 from ..extensions import db
+from ..finder import count_choices
 from ..finder import find as run_finder
 from ..hours import is_open_at
 from ..i18n import PROFESSION_NAMES, current_language
@@ -59,8 +60,6 @@ def find():
         limit=page_size,
         offset=(form.page_number - 1) * page_size,
         now=moment,
-        with_counts=True,
-        count_languages=LANGUAGE_CODES,
         with_hours=True,
     )
     result = found.search
@@ -84,3 +83,48 @@ def find():
         complaint=complaint,
         open_now={hit.clinic.id: is_open_at(hit.clinic, moment) for hit in result.hits},
     )
+
+
+@bp.get("/find/search-form")
+def search_form():
+    """Show the search form with a count beside each choice, as an HTML fragment: what the
+    results page's "Change search" panel fetches when it is opened."""
+    return _search_form_response("public/_search_form.html")
+
+
+@bp.get("/find/change-search")
+def change_search():
+    """Show the search form with its counts on a page of its own: "Change search" without
+    JavaScript."""
+    return _search_form_response("public/change_search.html")
+
+
+def _search_form_response(template: str):
+    """Render the search form for /find's query arguments, validated as /find does, with
+    the counts only for a search /find would run (a form with errors is a 400)."""
+    form = FinderForm(request.args)
+    context = {
+        "form": form,
+        "choice_counts": None,
+        # A place several places share: each choice runs the search itself.
+        "place_choice_endpoint": "public.find",
+        **_profession_words(),
+    }
+    status = 200
+    if "postcode" in request.args or "place" in request.args:
+        valid = form.validate()
+        db.session.commit()  # keeps a new geocoder answer in the cache
+        if not valid and not form.place_choices:
+            status = 400
+        elif valid:
+            context["choice_counts"] = count_choices(
+                db.session,
+                form.origin,
+                form.finder_query(),
+                now=now_utc(),
+                count_languages=LANGUAGE_CODES,
+            )
+    response = make_response(render_template(template, **context), status)
+    # A copy of the results page's form: nothing a search engine should list.
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
