@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, render_template, request
 
 from ..extensions import db
 from ..finder import find as run_finder
-from ..hours import is_open_at
 from ..i18n import PROFESSION_NAMES, current_language
 from ..maps import build_results_map
 from ..models import Profession, now_utc
@@ -61,7 +60,7 @@ def find():
         now=moment,
         with_counts=True,
         count_languages=LANGUAGE_CODES,
-        with_hours=True,
+        as_cards=True,
     )
     result = found.search
     results_map = build_results_map(
@@ -82,5 +81,4 @@ def find():
         page_count=page_count,
         first_index=(form.page_number - 1) * page_size if result.within_radius else 0,
         complaint=complaint,
-        open_now={hit.clinic.id: is_open_at(hit.clinic, moment) for hit in result.hits},
     )
