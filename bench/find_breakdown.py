@@ -9,7 +9,7 @@ the whole request and of each part of it:
 
 * **professions** and **filters** — the counts beside each profession, filter and language;
 * **search** — choosing the page's clinics and the total (``rank_clinics_near``);
-* **load** — loading the page's clinics, clinicians and opening hours;
+* **load** — reading what the page's cards show of its clinics (``cards.load_cards``);
 * **map** — the folium map's parts for the page;
 * **render** — the page's template, the map's parts included;
 * **rest** — everything else: the form's validation, the postcode, Flask, the response.
@@ -57,7 +57,7 @@ WRAPPED = {
     "professions": (finder, "_count_professions"),
     "filters": (finder, "_count_filters"),
     "search": (finder, "rank_clinics_near"),
-    "load": (finder, "load_hits"),
+    "load": (finder, "load_cards"),
     "map": (views, "build_results_map"),
     "render": (views, "render_template"),
 }

@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .cards import load_cards
 from .complaints import COMPLAINT_RING_KM, Complaint, complaint_order_key, ring
 from .models import (
     ACCEPTS_NEW_PATIENTS_VALID_FOR,
@@ -295,13 +296,14 @@ def find(
     now: datetime,
     with_counts: bool = False,
     count_languages: Sequence[str] = (),
-    with_hours: bool = False,
+    as_cards: bool = False,
 ) -> FinderResult:
     """Run a patient's search and return one page (see the module docstring).
 
     ``with_counts`` adds the counts the finder page shows beside each profession and
-    filter, and beside each of ``count_languages``; ``with_hours`` loads the clinics'
-    opening hours, for "open now" on the page.
+    filter, and beside each of ``count_languages``. The page's clinics are models
+    (``search.ClinicHit``), or with ``as_cards`` what the results page's cards show of
+    them at ``now`` (``cards.CardHit``: no model is loaded).
     """
     point = (origin.latitude, origin.longitude)
     listing = query.listing(now)
@@ -321,7 +323,9 @@ def find(
         query.radius_km,
         page.within_radius,
         page.total,
-        load_hits(session, page.ranked, with_hours=with_hours),
+        load_cards(session, page.ranked, now, with_services=query.complaint is not None)
+        if as_cards
+        else load_hits(session, page.ranked),
         total_capped=page.total_capped,
     )
     empty = not page.ranked and page.total == 0

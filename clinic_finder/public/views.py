@@ -7,7 +7,6 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from ..extensions import db
 from ..finder import count_choices
 from ..finder import find as run_finder
-from ..hours import is_open_at
 from ..i18n import PROFESSION_NAMES, current_language
 from ..maps import build_results_map
 from ..models import Profession, now_utc
@@ -60,7 +59,7 @@ def find():
         limit=page_size,
         offset=(form.page_number - 1) * page_size,
         now=moment,
-        with_hours=True,
+        as_cards=True,
     )
     result = found.search
     results_map = build_results_map(
@@ -81,7 +80,6 @@ def find():
         page_count=page_count,
         first_index=(form.page_number - 1) * page_size if result.within_radius else 0,
         complaint=complaint,
-        open_now={hit.clinic.id: is_open_at(hit.clinic, moment) for hit in result.hits},
     )
 
 
