@@ -288,6 +288,12 @@ SETTINGS: tuple[Setting, ...] = (
         doc="how long checking a web upload may geocode; the rest wait at postcodes",
     ),
     Setting(
+        "STATIC_LINK_RECHECK_SECONDS",
+        float,
+        2.0,
+        doc="how long a page's link to a static file is trusted before the file is looked at again",
+    ),
+    Setting(
         "JOBS_RUN_IN_PROCESS",
         flag,
         True,

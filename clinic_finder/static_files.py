@@ -28,6 +28,7 @@ import hashlib
 import mimetypes
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,10 @@ class StaticManifest:
         # changed after start (a test's) is the one both serve.
         self._folders: dict[str, Callable[[], str | None]] = {}
         self._files: dict[Path, HashedFile] = {}
+        # Each link's hashed name and when its file was last looked at, by folder,
+        # endpoint and name: a results page links 22 files, and looking at each on every
+        # page (two system calls) was a twentieth of the page's time.
+        self._links: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._compressed: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
@@ -137,10 +142,25 @@ class StaticManifest:
             self._files[path] = entry
         return entry
 
-    def url_name(self, endpoint: str, filename: str) -> str:
-        """The hashed name a page should link to (the plain name if there is no such file)."""
+    def url_name(self, endpoint: str, filename: str, recheck_seconds: float = 0.0) -> str:
+        """The hashed name a page should link to (the plain name if there is no such file).
+
+        The file is looked at again once ``recheck_seconds`` have passed since it last was
+        (``STATIC_LINK_RECHECK_SECONDS``), so an edit shows in the links within that time.
+        Serving a hashed name always looks (``lookup``): a link a moment stale is still
+        answered with the file as it is, never pinned as immutable.
+        """
+        folder = self._folders[endpoint]() if endpoint in self._folders else None
+        key = (folder or "", endpoint, filename)
+        now = time.monotonic()
+        known = self._links.get(key)
+        if known is not None and now - known[1] < recheck_seconds:
+            return known[0]
         entry = self.lookup(endpoint, filename)
-        return filename if entry is None else hashed_name(filename, entry.short_hash)
+        name = filename if entry is None else hashed_name(filename, entry.short_hash)
+        with self._lock:
+            self._links[key] = (name, now)
+        return name
 
     def compressed(self, digest: str, encoding: str, body: bytes) -> bytes:
         """The body compressed with this encoding, compressed once per process and content."""
@@ -236,7 +256,9 @@ def init_app(app: Flask) -> StaticManifest:
     def hash_static_file_names(endpoint: str, values: dict) -> None:
         filename = values.get("filename")
         if filename and manifest.serves(endpoint):
-            values["filename"] = manifest.url_name(endpoint, filename)
+            values["filename"] = manifest.url_name(
+                endpoint, filename, app.config["STATIC_LINK_RECHECK_SECONDS"]
+            )
 
     app.extensions["static_manifest"] = manifest
     app.session_interface = StaticFilesWithoutSession(manifest)

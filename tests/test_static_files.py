@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,7 @@ def test_changed_file_gets_a_new_url_and_the_old_one_is_not_pinned(app, client, 
     stylesheet.parent.mkdir()
     stylesheet.write_text("body { color: #111; }\n")
     app.static_folder = str(tmp_path)
+    app.config["STATIC_LINK_RECHECK_SECONDS"] = 0  # every link looks at the file
 
     before = linked(client.get("/").get_data(as_text=True), "site.css")
     assert client.get(before).headers["Cache-Control"] == IMMUTABLE
@@ -134,6 +136,34 @@ def test_changed_file_gets_a_new_url_and_the_old_one_is_not_pinned(app, client, 
     assert old.data == b"body { color: #222; }\n"
     assert old.headers["Cache-Control"] == "no-cache"
     old.close()
+
+
+def test_links_trust_a_file_for_the_recheck_interval_then_show_its_edit(app, client, tmp_path):
+    stylesheet = tmp_path / "css" / "site.css"
+    stylesheet.parent.mkdir()
+    stylesheet.write_text("body { color: #111; }\n")
+    app.static_folder = str(tmp_path)
+    app.config["STATIC_LINK_RECHECK_SECONDS"] = 0.5
+    before = linked(client.get("/").get_data(as_text=True), "site.css")
+    stylesheet.write_text("body { color: #222222; }\n")
+    # Within the interval the page links the name it knew...
+    assert linked(client.get("/").get_data(as_text=True), "site.css") == before
+    # ...whose URL answers with the file as it is now, never pinned for a year.
+    stale = client.get(before)
+    assert (stale.data, stale.headers["Cache-Control"]) == (
+        b"body { color: #222222; }\n",
+        "no-cache",
+    )
+    stale.close()
+    time.sleep(0.6)
+    after = linked(client.get("/").get_data(as_text=True), "site.css")
+    assert after != before
+    fresh = client.get(after)
+    assert (fresh.data, fresh.headers["Cache-Control"]) == (
+        b"body { color: #222222; }\n",
+        IMMUTABLE,
+    )
+    fresh.close()
 
 
 def test_file_changed_behind_the_manifests_back_is_not_served_as_immutable(app, client, tmp_path):
