@@ -145,7 +145,8 @@ def test_links_trust_a_file_for_the_recheck_interval_then_show_its_edit(app, cli
     app.static_folder = str(tmp_path)
     app.config["STATIC_LINK_RECHECK_SECONDS"] = 0.5
     before = linked(client.get("/").get_data(as_text=True), "site.css")
-    stylesheet.write_text("body { color: #222222; }\n")
+    edited = b"body { color: #222222; }\n"
+    stylesheet.write_bytes(edited)
     # Within the interval the page links the name it knew...
     assert linked(client.get("/").get_data(as_text=True), "site.css") == before
     # ...whose URL answers with the file as it is now, never pinned for a year.
