@@ -478,10 +478,12 @@ def _box_parameters(box: BoundingBox, listing: Listing) -> tuple[int, dict]:
 
 
 def _within_parameters(
-    point: tuple[float, float], reach_km: float, listing: Listing
+    point: tuple[float, float], reach_km: float, listing: Listing, box_km: float | None = None
 ) -> tuple[int, dict]:
-    """The band probes and parameters that select the listed clinics within a distance."""
-    slots, parameters = _box_parameters(BoundingBox.around(point[0], point[1], reach_km), listing)
+    """The band probes and parameters that select the listed clinics within a distance
+    (and, given ``box_km``, within the box around a circle that size)."""
+    box = BoundingBox.around(point[0], point[1], reach_km if box_km is None else box_km)
+    slots, parameters = _box_parameters(box, listing)
     latitude_rad = math.radians(point[0])
     parameters.update(
         origin_latitude_rad=latitude_rad,
@@ -655,7 +657,30 @@ def count_listed(
 ) -> int:
     """Count the listed clinics within the radius, stopping at `cap` + 1."""
     listing = _as_listing(listing)
-    slots, parameters = _within_parameters(point, radius_km, listing)
+    if cap > 0:
+        # The index is read band by band from the box's southern edge, where the circle
+        # is narrow and most of the box's clinics lie outside it. The square inside the
+        # circle holds none outside: when it holds more than `cap` (a city), so does the
+        # circle, and reading it costs about `cap` rows instead of several times that.
+        inside = _count_within(session, point, radius_km, listing, cap, radius_km * INSCRIBED)
+        if inside > cap:
+            return inside
+    return _count_within(session, point, radius_km, listing, cap)
+
+
+# The half side of the square inscribed in a circle, per radius.
+INSCRIBED = math.sqrt(0.5)
+
+
+def _count_within(
+    session: Session,
+    point: tuple[float, float],
+    radius_km: float,
+    listing: Listing,
+    cap: int,
+    box_km: float | None = None,
+) -> int:
+    slots, parameters = _within_parameters(point, radius_km, listing, box_km)
     parameters["cap"] = cap + 1
     connection = session.connection()
     driver = _count_within_driver(slots, listing.shape, connection.dialect)
