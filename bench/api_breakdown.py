@@ -6,7 +6,8 @@ the app in this process (Flask's test client, no HTTP) for ``/healthz`` (the cei
 ``/api/v1/clinics?postcode=…&radius=25`` and ``radius=100`` at postcodes drawn by
 population (seed 2, as the server benchmark draws them), in turn, and prints the p50 and
 p90 CPU time of each (``time.process_time``: it holds on a machine others share; on
-PostgreSQL the server's own work is not in it) and the API's share of ``/healthz``'s::
+PostgreSQL the server's own work is not in it), the API's share of ``/healthz``'s, and
+the p50 wall-clock time (which has the database's work and round trips in it)::
 
     python bench/api_breakdown.py [--queries 200] [--database-url URL] [--reuse]
                                   [--rounds 2] [--profile 300]
@@ -81,23 +82,28 @@ def measure(database_url: str, queries: int, rounds: int, profile: int) -> list[
         for postcode in postcodes[:5]:
             client.get(pattern.format(postcode))
     samples: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+    walls: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
     for _round in range(rounds):
         for name, pattern in ENDPOINTS.items():
             for postcode in postcodes:
-                started = time.process_time()
+                started, clock = time.process_time(), time.perf_counter()
                 response = client.get(pattern.format(postcode))
                 samples[name].append((time.process_time() - started) * 1000)
+                walls[name].append((time.perf_counter() - clock) * 1000)
                 if response.status_code != 200:
                     sys.exit(f"{pattern.format(postcode)} answered {response.status_code}")
     ceiling = percentile(samples["healthz"], 0.5)
     lines = [
         f"{backend}: {listed} listed clinics, {len(postcodes)} postcodes x {rounds} rounds, "
         f"load average {os.getloadavg()[0]:.2f}; CPU ms per request in this process",
-        f"{'endpoint':<12}{'p50':>8}{'p90':>8}{'healthz/x':>11}",
+        f"{'endpoint':<12}{'p50':>8}{'p90':>8}{'healthz/x':>11}{'wall p50':>10}",
     ]
     for name, values in samples.items():
         p50 = percentile(values, 0.5)
-        lines.append(f"{name:<12}{p50:8.3f}{percentile(values, 0.9):8.3f}{ceiling / p50:10.0%}")
+        lines.append(
+            f"{name:<12}{p50:8.3f}{percentile(values, 0.9):8.3f}{ceiling / p50:10.0%}"
+            f"{percentile(walls[name], 0.5):10.3f}"
+        )
     if profile:
         profiler = cProfile.Profile()
         paths = [ENDPOINTS["api_25km"].format(code) for code in postcodes]
