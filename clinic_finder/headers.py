@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
@@ -29,6 +30,7 @@ def csp_nonce() -> str:
     return nonce
 
 
+@lru_cache(maxsize=16)
 def tile_source(tiles_url: str) -> str:
     """The CSP source that admits a Leaflet tile URL template, e.g. https://*.tile.osm.org.
 
@@ -83,6 +85,12 @@ def content_security_policy(
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
+@lru_cache(maxsize=64)
+def _policy_without_nonce(tiles: str, frame_ancestors: str | None) -> str:
+    # Most responses (JSON, pages without the map) carry no nonce: the same few policies.
+    return content_security_policy(nonce=None, tiles=tiles, frame_ancestors=frame_ancestors)
+
+
 def register(app: Flask) -> None:
     """Add the security headers to every response, whatever the view or error."""
     # A malformed article-site origin would silently never match: refuse to start instead.
@@ -100,13 +108,13 @@ def register(app: Flask) -> None:
             # (X-Frame-Options cannot name a list of sites, so frameable pages go without
             # it: browsers old enough to lack frame-ancestors are then unprotected there.)
             response.headers.setdefault("X-Frame-Options", "DENY")
+        nonce = request.environ.get(_NONCE_KEY)
+        tiles = tile_source(config["MAP_TILES_URL"])
         response.headers.setdefault(
             "Content-Security-Policy",
-            content_security_policy(
-                nonce=request.environ.get(_NONCE_KEY),
-                tiles=tile_source(config["MAP_TILES_URL"]),
-                frame_ancestors=frame_ancestors,
-            ),
+            content_security_policy(nonce=nonce, tiles=tiles, frame_ancestors=frame_ancestors)
+            if nonce
+            else _policy_without_nonce(tiles, frame_ancestors),
         )
         response.headers.setdefault(
             # Geolocation for our own pages only ("use my location"), never for a frame.

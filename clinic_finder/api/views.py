@@ -19,6 +19,7 @@ from ..postcodes import lookup_postcode
 from ..postcodes import nearest_postcode as find_nearest_postcode
 from ..public_json import answer_texts
 from ..validation import check_in_norway
+from ..web.catalogues import complaint_catalogue
 from ..web.contact_form import ContactForm
 from ..web.contact_submission import (
     NOT_STORED_RETRY_AFTER,
@@ -26,13 +27,13 @@ from ..web.contact_submission import (
     contact_requests_limit,
     submit_contact_request,
 )
-from ..web.search_forms import ApiSearchForm
 from ..web.serializers import (
     complaint_json,
     place_json,
     postcode_json,
     service_vocabulary_json,
 )
+from .search_query import read_search
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # No cookie authorises anything here, so there is no CSRF token: the reads change nothing,
@@ -54,8 +55,8 @@ def cacheable(body: dict):
 
 
 def _cacheable(response):
-    response.cache_control.public = True
-    response.cache_control.max_age = current_app.config["API_CACHE_MAX_AGE"]
+    # Written whole: what response.cache_control would write, without parsing it back twice.
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['API_CACHE_MAX_AGE']}"
     response.add_etag()
     return response.make_conditional(request)
 
@@ -80,29 +81,34 @@ def _bad_request(errors: dict[str, list[str]]):
 @bp.get("/clinics")
 def clinics():
     """Search clinics near a postcode; 400 naming each bad parameter."""
-    form = ApiSearchForm(request.args)
-    valid = form.validate()
-    db.session.commit()  # keeps a new geocoder answer in the cache
-    if not valid:
-        if form.place_choices:
-            several = f"Several places are called {form.place.data}: give one of choices' query."
+    if not db.session().in_transaction():
+        # A search only reads (bar a new geocoder answer, a cache): without a transaction
+        # PostgreSQL is spared BEGIN and ROLLBACK, two of a search's six round trips. Each
+        # statement reads its own snapshot either way (READ COMMITTED).
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    search = read_search(db.session, request.args, complaint_catalogue())
+    if search.resolved_place:
+        db.session.commit()  # keeps a new geocoder answer in the cache
+    if search.errors or search.place_choices:
+        if search.place_choices:
+            several = f"Several places are called {search.place_text}: give one of choices' query."
             body = {
                 "error": "Bad Request",
-                "errors": {**form.errors, "place": [several]},
-                "choices": [place_json(place) for place in form.place_choices],
+                "errors": {**search.errors, "place": [several]},
+                "choices": [place_json(place) for place in search.place_choices],
             }
             return jsonify(body), 400
-        return _bad_request(form.errors)
-    limit = form.limit.data or 20
-    complaint = form.selected_complaint
+        return _bad_request(search.errors)
+    limit = search.limit
+    complaint = search.complaint
     now = now_utc()
-    query = form.finder_query()
+    query = search.finder_query()
     page = rank(
         db.session,
-        form.origin,
+        search.origin,
         query,
         limit=limit,
-        offset=(form.page_number - 1) * limit,
+        offset=(search.page_number - 1) * limit,
         now=now,
     )
     # One read of the clinics' stored JSON (public_json.py), not the ORM.
@@ -114,12 +120,12 @@ def clinics():
     )
     return cacheable_with_results(
         {
-            "origin": place_json(form.origin),
+            "origin": place_json(search.origin),
             "radius_km": query.radius_km,
             "within_radius": page.within_radius,
             "total": page.total,
             "total_capped": page.total_capped,
-            "page": form.page_number if page.within_radius else 1,
+            "page": search.page_number if page.within_radius else 1,
             "limit": limit,
             "complaint": complaint_json(complaint) if complaint is not None else None,
         },

@@ -1,4 +1,8 @@
-"""The search forms, shared by the finder page, the embedded finder and the JSON API."""
+"""The search forms, shared by the finder page and the embedded finder.
+
+The JSON API reads the same parameters by the same rules without WTForms
+(``api/search_query.py``); what "no" means and which languages count are shared from here.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
 
 
 def _choose_one_of(values):
-    # API callers read these messages too (in English), so they name the allowed values.
+    # The messages name the allowed values, as the API's do (api/search_query.py).
     return _l("Choose one of: %(values)s.", values=", ".join(str(value) for value in values))
 
 
@@ -112,7 +116,7 @@ class SearchForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         # A name several places share is not valid yet, but no mistake: the page offers
-        # the places (templates/public/_place_choice.html), the API lists them.
+        # the places (templates/public/_place_choice.html).
         valid = super().validate(extra_validators) and not self.place_choices
         if self.postcode_errors_on_place and self.postcode.errors:
             self.place.errors = [*self.place.errors, *self.postcode.errors]
@@ -329,20 +333,3 @@ class FinderForm(SearchForm):
             "step_free": "true" if self.step_free.data else None,
         }
         return {name: value for name, value in arguments.items() if value is not None}
-
-
-class ApiSearchForm(FinderForm):
-    """The search form plus how many results an API caller wants per page."""
-
-    postcode_errors_on_place = False  # a program is told which parameter was wrong
-
-    limit = IntegerField(
-        "Limit",
-        default=20,
-        validators=[Optional(), NumberRange(min=1, max=100, message="limit must be 1 to 100.")],
-    )
-
-    def validate_complaint(self, field: SelectField) -> None:
-        """A program asking for a complaint we don't know is told so (and which we know)."""
-        if field.data and field.data not in complaint_catalogue():
-            raise ValidationError(str(_choose_one_of(complaint_catalogue())))
