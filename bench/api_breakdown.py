@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from benchdb import POSTCODE_FILE
+from benchdb import POSTCODE_FILE, directory_arguments
 from find_breakdown import build, percentile
 from search_bench import draw_places, places_in_use
 from sqlalchemy import func, select, text
@@ -118,11 +118,8 @@ def measure(database_url: str, queries: int, rounds: int, profile: int) -> list[
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clinics", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200, help="postcodes to time")
+    directory_arguments(parser, DEFAULT_SQLITE)
     parser.add_argument("--rounds", type=int, default=2, help="times through the postcodes")
-    parser.add_argument("--database-url", help=f"default: sqlite:///{DEFAULT_SQLITE}")
-    parser.add_argument("--reuse", action="store_true", help="use the database as it is")
     parser.add_argument("--profile", type=int, default=0, help="cProfile this many API requests")
     return parser.parse_args(argv)
 

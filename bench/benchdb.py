@@ -6,6 +6,7 @@ public schema emptied — never the ``test`` database the test suite uses.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -112,3 +113,11 @@ if __name__ == "__main__":
 
         sys.exit(0 if reachable(normalise_database_url(sys.argv[2])) else 1)
     sys.exit("usage: python bench/benchdb.py --reachable POSTGRES_URL")
+
+
+def directory_arguments(parser: argparse.ArgumentParser, default_sqlite: str) -> None:
+    """The options of a benchmark that builds the server benchmark's directory (or reuses it)."""
+    parser.add_argument("--clinics", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200, help="postcodes to time")
+    parser.add_argument("--database-url", help=f"default: sqlite:///{default_sqlite}")
+    parser.add_argument("--reuse", action="store_true", help="use the database as it is")

@@ -40,7 +40,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from functools import wraps
 
-from benchdb import POSTCODE_FILE, create_bench_app
+from benchdb import POSTCODE_FILE, create_bench_app, directory_arguments
 from search_bench import analyze, draw_places, insert_clinics, places_in_use
 from sqlalchemy import func, select
 
@@ -177,10 +177,7 @@ def _table(client, backend, clinics, postcodes, path_of, spent, waited) -> list[
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clinics", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200, help="requests to time")
-    parser.add_argument("--database-url", help=f"default: sqlite:///{DEFAULT_SQLITE}")
-    parser.add_argument("--reuse", action="store_true", help="use the database as it is")
+    directory_arguments(parser, DEFAULT_SQLITE)
     parser.add_argument(
         "--extra", default="", help="more query arguments, e.g. '&helfo=true' or '&language=pl'"
     )

@@ -40,6 +40,14 @@ def _listed(page) -> list[str]:
     return page.locator("li.clinic h2").all_inner_texts()
 
 
+def _search_within_25_km(page, form) -> None:
+    """Change the radius in the form, search, and find the three clinics within 25 km."""
+    form.locator("select[name=radius]").select_option("25")
+    form.get_by_role("button", name="Søk").click()
+    page.wait_for_url(re.compile(r".*/find\?.*radius=25"))
+    assert _listed(page) == ["Nær Fysio", "Nær Fysio to", "Langt unna Kiro"]
+
+
 def _phone(browser, **options):
     context = browser.new_context(viewport=PHONE, locale="nb-NO", **options)
     # Map tiles are on the internet, which tests can't reach: refuse them at once.
@@ -81,10 +89,7 @@ def test_endre_sok_fetches_the_form_with_counts_and_searches_again(
         page.locator(".change-search > summary").click()
         assert len([url for url in fetched if "/find/search-form" in url]) == 1
 
-        form.locator("select[name=radius]").select_option("25")
-        form.get_by_role("button", name="Søk").click()
-        page.wait_for_url(re.compile(r".*/find\?.*radius=25"))
-        assert _listed(page) == ["Nær Fysio", "Nær Fysio to", "Langt unna Kiro"]
+        _search_within_25_km(page, form)
     finally:
         context.close()
 
@@ -141,10 +146,7 @@ def test_without_javascript_the_link_opens_the_form_with_counts(
         labels = form.locator(".professions-choice label").all_inner_texts()
         assert labels == ["Kiropraktor (0)", "Fysioterapeut (2)", "Manuellterapeut (0)"]
         assert form.locator("#place").input_value() == "0150"
-        form.locator("select[name=radius]").select_option("25")
-        form.get_by_role("button", name="Søk").click()
-        page.wait_for_url(re.compile(r".*/find\?.*radius=25"))
-        assert _listed(page) == ["Nær Fysio", "Nær Fysio to", "Langt unna Kiro"]
+        _search_within_25_km(page, form)
     finally:
         context.close()
 
