@@ -607,3 +607,17 @@ _PREVIEW_LINE = re.compile(r"<tr>\s*<td[^>]*>(\d+)</td>")
 def table_lines(page: str) -> list[str]:
     """The file lines of an import preview's table rows, in the order shown."""
     return _PREVIEW_LINE.findall(page)
+
+
+def assert_as_recorded(answers: dict, recording: Path, write_variable: str) -> None:
+    """Assert the answers are those recorded in the JSON file, query by query.
+
+    With ``write_variable`` set in the environment the file is first written from these
+    answers: run so once on the code before a change, never to make a failing test pass.
+    """
+    if os.environ.get(write_variable):
+        recording.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n")
+    before = json.loads(recording.read_text())
+    assert answers.keys() == before.keys()
+    for query, expected in before.items():
+        assert answers[query] == expected, query

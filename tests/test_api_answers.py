@@ -13,7 +13,6 @@ Regenerate (only on purpose, from code whose answers are right):
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +38,7 @@ from clinic_finder.models import (
 from clinic_finder.public_json import answer_json, clinic_json, stored_json
 from clinic_finder.services import current_vocabulary
 
-from .helpers import clinic_rows, csv_text, import_text
+from .helpers import assert_as_recorded, clinic_rows, csv_text, import_text
 
 ANSWERS_FILE = Path(__file__).with_name("api_answers.json")
 SEED = 16
@@ -210,12 +209,7 @@ def test_answers_are_the_same_as_before(client, session):
     session.commit()
     assert None not in stored_bodies(session).values()  # answered from the stored JSON
     answers = all_answers(client)
-    if os.environ.get("API_ANSWERS_WRITE"):
-        ANSWERS_FILE.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n")
-    before = json.loads(ANSWERS_FILE.read_text())
-    assert answers.keys() == before.keys()
-    for query, expected in before.items():
-        assert answers[query] == expected, query
+    assert_as_recorded(answers, ANSWERS_FILE, "API_ANSWERS_WRITE")
 
 
 def test_answers_from_stale_rows_are_the_same_as_before(client, session):

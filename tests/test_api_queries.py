@@ -13,7 +13,6 @@ Regenerate (only on purpose, from code whose answers are right):
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +20,7 @@ from urllib.parse import quote
 from clinic_finder.models import PostalCode, Profession
 
 from .factories import make_clinic
+from .helpers import assert_as_recorded
 
 ANSWERS_FILE = Path(__file__).with_name("api_query_answers.json")
 LONG = "a" * 201
@@ -204,12 +204,7 @@ def test_search_answers_to_each_query_are_the_same_as_the_forms(client, session)
     build_directory(session)
     session.commit()
     answers = {query: answer(client, query) for query in QUERIES}
-    if os.environ.get("API_QUERIES_WRITE"):
-        ANSWERS_FILE.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n")
-    before = json.loads(ANSWERS_FILE.read_text())
-    assert answers.keys() == before.keys()
-    for query, expected in before.items():
-        assert answers[query] == expected, query
+    assert_as_recorded(answers, ANSWERS_FILE, "API_QUERIES_WRITE")
 
 
 def test_every_bad_query_here_is_a_400_naming_a_field(client, session):
