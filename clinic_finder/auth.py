@@ -25,14 +25,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import case, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
 from .extensions import db, login_manager
-from .models import LinkPurpose, OneTimeLink, RecoveryCode, SignInPause, StaffUser, as_utc, now_utc
+from .models import (
+    LinkPurpose,
+    OneTimeLink,
+    RecoveryCode,
+    SignInPause,
+    StaffUser,
+    as_utc,
+    insert_on_conflict,
+    now_utc,
+)
 from .web.requests import wants_json
 
 # werkzeug's scrypt: N=2**15, r=8, p=1 (about 0.15 s a hash here). Tests may set a cheaper
@@ -148,8 +155,7 @@ def _count_failure(
     memory: timedelta,
 ) -> SignInPause:
     """Add a failure to the (account, client) row in one statement, then set its pause."""
-    dialect = db_session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_on_conflict(db_session)
     this_pair = (SignInPause.user_id == user.id) & (SignInPause.client_key == client)
     # Workers failing the same account at once must neither collide creating the row nor
     # overwrite each other's count: insert-if-missing, then increment in the database. A

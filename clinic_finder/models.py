@@ -29,6 +29,8 @@ from sqlalchemy import (
     and_,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.sql.expression import ColumnElement, false, true
 
@@ -43,6 +45,14 @@ NORWAY = ZoneInfo("Europe/Oslo")
 def now_utc() -> datetime:
     """Return the current time in UTC (a callable default, evaluated per row)."""
     return datetime.now(UTC)
+
+
+def insert_on_conflict(session: Any) -> Any:
+    """The session's database's own INSERT construct, the one that can say ON CONFLICT
+    (SQLite's and PostgreSQL's both can; the generic one cannot)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
 
 
 def as_utc(moment: datetime) -> datetime:

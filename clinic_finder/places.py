@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .geocoding import GeocoderUnavailable, ThrottledGeocoder
 from .importer import normalise_key
-from .models import GeocodeCacheEntry, now_utc
+from .models import GeocodeCacheEntry, insert_on_conflict, now_utc
 from .postcodes import PostcodePlace, lookup_postcode, postcode_cache
 from .search import distance_km
 from .validation import check_in_norway
@@ -361,21 +360,20 @@ def _cached_point(session: Session, key: str) -> tuple[bool, tuple[float, float]
 
 
 def _remember(session: Session, key: str, provider: str, point: tuple[float, float] | None) -> None:
-    # A savepoint: another request may have stored the same text a moment ago, and
-    # losing that race must not undo the caller's transaction.
-    try:
-        with session.begin_nested():
-            session.add(
-                GeocodeCacheEntry(
-                    query=key,
-                    provider=provider,
-                    latitude=point[0] if point else None,
-                    longitude=point[1] if point else None,
-                    created_at=now_utc(),
-                )
-            )
-    except IntegrityError:
-        pass
+    # One statement that yields to a row another request stored a moment ago: losing that
+    # race must not undo the caller's transaction, and the API searches without one
+    # (autocommit), where PostgreSQL refuses the savepoint this once took.
+    session.execute(
+        insert_on_conflict(session)(GeocodeCacheEntry)
+        .values(
+            query=key,
+            provider=provider,
+            latitude=point[0] if point else None,
+            longitude=point[1] if point else None,
+            created_at=now_utc(),
+        )
+        .on_conflict_do_nothing(index_elements=["query"])
+    )
 
 
 def _nearest_street_postcode(session: Session, point: tuple[float, float]) -> PostcodePlace | None:

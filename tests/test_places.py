@@ -270,6 +270,26 @@ def test_finder_finds_clinics_near_a_district_through_the_geocoder(geocoding_cli
     assert "Majorstua Manuellterapi" in response.get_data(as_text=True)
 
 
+def test_api_finds_clinics_near_a_district_through_the_geocoder_and_caches_it(
+    geocoding_client, session, nominatim
+):
+    _clinic_in(session, "Majorstua Manuellterapi", "0367")
+    # The search starts with no transaction open, as in production: the API then reads in
+    # autocommit, and the geocoder's answer must still be stored (PostgreSQL refuses a
+    # savepoint outside a transaction).
+    assert not session().in_transaction()
+    for _ in range(2):
+        response = geocoding_client.get("/api/v1/clinics?place=Majorstuen")
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["origin"]["label"] == "Majorstuen, Oslo"
+        assert [clinic["name"] for clinic in body["results"]] == ["Majorstua Manuellterapi"]
+    assert len(nominatim.requests) == 1  # the second answer came from the cache
+    session.rollback()
+    cached = session.scalars(select(GeocodeCacheEntry.query)).all()
+    assert len(cached) == 1 and cached[0].startswith("place-")
+
+
 def test_finder_shows_a_geocoder_outage_on_the_form_not_a_500(geocoding_client, nominatim, session):
     nominatim.fail("down")
     response = geocoding_client.get("/find?place=Majorstuen")
