@@ -734,6 +734,28 @@ def test_the_change_search_page_shows_the_same_form_open(client, session):
 
 
 @pytest.mark.parametrize(
+    "crafted", ["endpoint=x", "_anchor=x", "_method=POST", "_external=1&_scheme=javascript"]
+)
+@pytest.mark.parametrize(
+    "path", ["/find/change-search?postcode=0150", "/find/search-form?place=Bø", "/find?place=Bø"]
+)
+def test_links_that_keep_the_query_ignore_names_url_for_takes_for_itself(client, path, crafted):
+    # "Back to the results" and a shared place name's choices keep the page's arguments;
+    # an argument named as url_for's own (endpoint, _external …) was a 500, or an
+    # absolute link built from the Host header.
+    response = client.get(f"{path}&{crafted}&lang=en")
+    page = response.get_data(as_text=True)
+    assert response.status_code in (200, 400)
+    links = re.findall(
+        r'(?:back-to-results"><a class="ds-link"|data-variant="secondary") href="([^"]*)"', page
+    )
+    assert links, "the page links back to a search"
+    for link in links:
+        assert link.startswith("/find?"), link
+        assert "endpoint=" not in link and "_external" not in link and "_scheme" not in link
+
+
+@pytest.mark.parametrize(
     ("query", "message"),
     [
         ("postcode=99x", "four digits"),

@@ -11,12 +11,13 @@ from ..i18n import PROFESSION_NAMES, current_language
 from ..maps import build_results_map
 from ..models import Profession, now_utc
 from ..web.catalogues import profession_guide
-from ..web.links import url_pattern
+from ..web.links import request_arguments, url_pattern
 from ..web.page_meta import finder_page_meta, results_page_meta
 from ..web.search_forms import LANGUAGE_CODES, FinderForm
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_global(url_pattern)
+bp.add_app_template_global(request_arguments)
 
 
 def _profession_words() -> dict:

@@ -8,7 +8,7 @@ gives, for values that need no escaping in a URL (ids, slugs from ``clinic_pages
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 
 # Digits no page puts in a link of its own: each varying part's stand-in.
 _PLACEHOLDER = 9_073_514_268_301_000
@@ -29,3 +29,19 @@ def url_pattern(endpoint: str, varying: tuple[str, ...] | list[str], **values) -
             raise ValueError(f"{endpoint}'s address does not hold {name} once: {url}")
         pattern = pattern.replace(str(mark), "{" + name + "}")
     return pattern
+
+
+# url_for's own keyword arguments: a query argument of that name would be taken as one.
+_URL_FOR_OWN = frozenset({"endpoint", "_anchor", "_method", "_scheme", "_external"})
+
+
+def request_arguments() -> dict[str, list[str]]:
+    """This request's query arguments, to build a link that keeps them (``url_for(…,
+    **request_arguments())``), without the names ``url_for`` takes for itself: a crafted
+    ``?endpoint=x`` was a 500, and ``?_external=1`` made the link absolute, from the Host
+    header."""
+    return {
+        name: values
+        for name, values in request.args.to_dict(flat=False).items()
+        if name not in _URL_FOR_OWN
+    }
