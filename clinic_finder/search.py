@@ -29,6 +29,7 @@ from psycopg import RawCursor
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Exists,
     Integer,
     String,
     and_,
@@ -310,18 +311,27 @@ def _clinic_conditions(open_at: bool, step_free_only: bool) -> list[ColumnElemen
             select(literal(1)).where(Clinic.id == ListedClinic.clinic_id, *clinic_tests).exists()
         )
     if open_at:
-        clock = bindparam("open_clock", type_=OpeningHours.opens.type)
         conditions.append(
-            select(literal(1))
-            .where(
-                OpeningHours.clinic_id == ListedClinic.clinic_id,
-                OpeningHours.weekday == bindparam("open_weekday"),
-                OpeningHours.opens <= clock,
-                OpeningHours.closes > clock,
-            )
-            .exists()
+            open_by_hours(ListedClinic.clinic_id, weekday="open_weekday", clock="open_clock")
         )
     return conditions
+
+
+def open_by_hours(clinic_id: ColumnElement[int], weekday: str, clock: str) -> Exists:
+    """Whether the clinic's opening hours have it open at a moment, given as bound
+    parameters of these names: its weekday (0 = Monday) and wall-clock time in Norway, as
+    the hours are written (``hours.is_open_at`` reads them the same way, in Python)."""
+    at = bindparam(clock, type_=OpeningHours.opens.type)
+    return (
+        select(literal(1))
+        .where(
+            OpeningHours.clinic_id == clinic_id,
+            OpeningHours.weekday == bindparam(weekday),
+            OpeningHours.opens <= at,
+            OpeningHours.closes > at,
+        )
+        .exists()
+    )
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
