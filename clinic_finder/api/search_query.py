@@ -27,9 +27,14 @@ from ..models import Profession
 from ..places import MAX_PLACE_LENGTH, POSTCODE_FIRST, Place, postcode_place, resolve_place
 from ..postcodes import lookup_postcode
 from ..search import DEFAULT_RADIUS_KM, RADIUS_CHOICES_KM
-from ..web.search_forms import FALSE_VALUES, FOUR_DIGITS, LANGUAGE_CODES, ClientGeocoder
+from ..web.search_forms import (
+    FALSE_VALUES,
+    FOUR_DIGITS,
+    LANGUAGE_CODES,
+    MAX_PAGE,
+    ClientGeocoder,
+)
 
-MAX_PAGE = 10_000
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 PROFESSIONS = {profession.value: profession for profession in Profession}

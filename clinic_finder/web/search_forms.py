@@ -49,6 +49,8 @@ GEOCODER_LOOKUPS_PER_CLIENT = parse("20 per 10 minutes")
 FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
 # What a query string may say for "yes" and "no" (the API's callers write true/false).
 FALSE_VALUES = (False, "false", "False", "0", "no", "nei", "")
+# The last page a search may ask for, on the pages and in the API.
+MAX_PAGE = 10_000
 
 
 def _choose_one_of(values):
@@ -105,7 +107,7 @@ class SearchForm(FlaskForm):
         default=1,
         validators=[
             Optional(),
-            NumberRange(min=1, max=10_000, message=_l("Page must be from 1 to 10000.")),
+            NumberRange(min=1, max=MAX_PAGE, message=_l("Page must be from 1 to 10000.")),
         ],
     )
 
