@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from benchdb import POSTCODE_FILE, directory_arguments
 from find_breakdown import build, percentile
 from search_bench import draw_places, places_in_use
-from sqlalchemy import func, select, text
+from server_bench import vacuum_analyze
+from sqlalchemy import func, select
 
 from clinic_finder import create_app
 from clinic_finder.config import normalise_database_url
@@ -49,21 +50,6 @@ ENDPOINTS = {
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def vacuum(database_url: str) -> None:
-    """As the server benchmark does after loading: statistics, and PostgreSQL's visibility map."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "GEOCODER": "none"})
-    with app.app_context():
-        with db.engine.connect() as connection:
-            if db.engine.dialect.name == "postgresql":
-                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                    text("VACUUM ANALYZE")
-                )
-            else:
-                connection.execute(text("ANALYZE"))
-                connection.commit()
-        db.engine.dispose()
 
 
 def measure(database_url: str, queries: int, rounds: int, profile: int) -> list[str]:
@@ -129,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     url = normalise_database_url(args.database_url or f"sqlite:///{DEFAULT_SQLITE}")
     if not args.reuse:
         build(url, args.clinics)
-        vacuum(url)
+        vacuum_analyze(url)
     print("\n".join(measure(url, args.queries, args.rounds, args.profile)))
 
 
