@@ -79,19 +79,20 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
-    from . import auth, geocoding, hpr, i18n, mail
+    from . import auth, database, geocoding, hpr, i18n, mail
     from .extensions import csrf, db, limiter, migrate
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # A restart or failover leaves dead connections in the pool: test each before use;
-        # and a database host that drops packets must not hang requests for minutes.
+    postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if postgresql:
+        # A database host that drops packets must not hang requests for minutes.
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        options.setdefault("pool_pre_ping", True)
         options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
+    with app.app_context():
+        if postgresql:
+            event.listen(db.engine, "checkout", database.drop_closed_connection)
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             event.listen(db.engine, "connect", _tune_sqlite_connection)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
