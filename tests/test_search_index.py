@@ -479,6 +479,37 @@ def test_nearest_listed_is_the_brute_force_ranking_to_the_last_digit(session):
                     ), case
 
 
+def test_count_listed_is_the_brute_force_count_for_every_size_of_box(session):
+    """The capped count reads a box's bands as a few probes, many (one array on
+    PostgreSQL), or one range: each counts what a ranking of every clinic counts."""
+    rng = random.Random(17)
+    scatter_dense_city(session, rng, 150)
+    for number in range(60):
+        make_clinic(
+            session,
+            name=f"Far {number}",
+            latitude=rng.uniform(58.0, 63.0),
+            longitude=rng.uniform(5.0, 12.0),
+            professions=(rng.choice(list(Profession)),),
+        )
+    session.commit()
+    snapshot = listed_snapshot(session)
+    # 2 km: 4 probes; 25 km: 64; 60 and 100 km: 128 and 256 (an array on PostgreSQL);
+    # 400 km: one range.
+    for point in ((59.913, 10.739), (60.39, 5.32)):
+        for profession in (None, Profession.PHYSIOTHERAPIST):
+            distances = [
+                distance_km(point, location)
+                for _, location, professions in snapshot
+                if professions and (profession is None or profession in professions)
+            ]
+            for radius in (2.0, 25.0, 60.0, 100.0, 400.0):
+                within = sum(1 for km in distances if km <= radius)
+                for cap in (0, 40, 1000):
+                    counted = search.count_listed(session, point, radius, profession, cap)
+                    assert counted == min(within, cap + 1), (point, profession, radius, cap)
+
+
 def location_of(snapshot, clinic_id: int) -> tuple[float, float]:
     return next(location for found, location, _ in snapshot if found == clinic_id)
 
