@@ -29,7 +29,6 @@ from psycopg import RawCursor
 from sqlalchemy import (
     ARRAY,
     BigInteger,
-    Boolean,
     ColumnElement,
     Exists,
     Integer,
@@ -48,9 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from .models import (
     INDEXED_LANGUAGES,
@@ -374,21 +371,25 @@ _ANY_PROFESSION = sum(PROFESSION_BITS.values())
 # fixed number of parameters (a power of two, the spare ones repeating the last band)
 # rather than an "expanding" IN, which SQLAlchemy would render anew on every execution.
 FEWEST_PROBES = 4
-# More probes than this are one array parameter on PostgreSQL (see _BandProbes).
+# More probes than this are one array parameter on PostgreSQL (see probes_as_array).
 MOST_PROBES_AS_PARAMETERS = 64
 
 
-def _band_condition(slots: int) -> ColumnElement[bool]:
-    """The bands of a box: `slots` probes, or (0) one range over them all."""
+def _band_condition(slots: int, arrays: bool = False) -> ColumnElement[bool]:
+    """The bands of a box: `slots` probes, or (0) one range over them all; with
+    ``arrays`` (see :func:`probes_as_array`), the probes as one array parameter."""
     bands = ListedClinic.latitude_band
     if slots == 0:
         return bands.between(bindparam("first_band"), bindparam("last_band"))
-    return _BandProbes(slots)
+    if arrays:
+        return bands == any_(bindparam("bands", type_=ARRAY(Integer())))
+    return bands.in_([bindparam(f"band_{slot}") for slot in range(slots)])
 
 
-class _BandProbes(ColumnElement[bool]):
-    """``latitude_band IN (:band_0, …)``, `slots` probes; on PostgreSQL, for more than
-    ``MOST_PROBES_AS_PARAMETERS``, ``= ANY(:bands)``.
+def probes_as_array(slots: int, dialect) -> bool:
+    """Whether a box of `slots` band probes is read with one array parameter
+    (``latitude_band = ANY(:bands)``) rather than a parameter a band: on PostgreSQL, for
+    more than ``MOST_PROBES_AS_PARAMETERS``.
 
     The same probes of the index either way. PostgreSQL plans a statement anew for the
     values of most of its executions, and planning one with a parameter a band took longer
@@ -397,28 +398,7 @@ class _BandProbes(ColumnElement[bool]):
     probes the array was slower (the nearest within 1 km, 4 probes: 0.24–0.28 against
     0.36–0.46 ms), and at 64 no faster. SQLite has no arrays, and plans in microseconds.
     """
-
-    inherit_cache = True
-    type = Boolean()
-
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-
-    _traverse_internals = [("slots", InternalTraversal.dp_plain_obj)]
-
-
-@compiles(_BandProbes)
-def _compile_band_probes(element: _BandProbes, compiler, **kw) -> str:
-    probes = [bindparam(f"band_{slot}", type_=Integer()) for slot in range(element.slots)]
-    return compiler.process(ListedClinic.latitude_band.in_(probes), **kw)
-
-
-@compiles(_BandProbes, "postgresql")
-def _compile_band_probes_as_array(element: _BandProbes, compiler, **kw) -> str:
-    if element.slots <= MOST_PROBES_AS_PARAMETERS:
-        return _compile_band_probes(element, compiler, **kw)
-    every_band = bindparam("bands", type_=ARRAY(Integer()))
-    return compiler.process(ListedClinic.latitude_band == any_(every_band), **kw)
+    return dialect.name == "postgresql" and slots > MOST_PROBES_AS_PARAMETERS
 
 
 # The haversine's constants are written into the SQL, not bound. Bound, SQLAlchemy's
@@ -448,7 +428,10 @@ def _haversine_sql() -> ColumnElement[float]:
 
 @cache
 def _nearest_in_box_statement(
-    slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape, within: bool = True
+    slots: int,
+    shape: tuple[bool, ...] = ANY_LISTING.shape,
+    within: bool = True,
+    arrays: bool = False,
 ):
     """The nearest `wanted` listed clinics in a box around a point, with their haversines.
 
@@ -460,7 +443,7 @@ def _nearest_in_box_statement(
     return (
         select(ListedClinic.clinic_id, haversine)
         .where(
-            _band_condition(slots),
+            _band_condition(slots, arrays),
             *_IN_BOX,
             *([haversine <= bindparam("most_haversine")] if within else []),
             *_listing_conditions(shape),
@@ -471,11 +454,13 @@ def _nearest_in_box_statement(
 
 
 @cache
-def _count_within_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape):
+def _count_within_statement(
+    slots: int, shape: tuple[bool, ...] = ANY_LISTING.shape, arrays: bool = False
+):
     inside = (
         select(literal(1))
         .where(
-            _band_condition(slots),
+            _band_condition(slots, arrays),
             *_IN_BOX,
             _haversine_sql() <= bindparam("most_haversine"),
             *_listing_conditions(shape),
@@ -487,14 +472,14 @@ def _count_within_statement(slots: int, shape: tuple[bool, ...] = ANY_LISTING.sh
 
 
 @cache
-def _count_by_profession_statement(slots: int, shape: tuple[bool, ...]):
+def _count_by_profession_statement(slots: int, shape: tuple[bool, ...], arrays: bool):
     """How many of the first `cap` listed clinics within a distance list each profession."""
     # Under the HELFO filter a clinic counts for the professions holding an agreement there.
     bits = ListedClinic.agreement_professions if shape[0] else ListedClinic.professions
     inside = (
         select(bits.label("professions"))
         .where(
-            _band_condition(slots),
+            _band_condition(slots, arrays),
             *_IN_BOX,
             _haversine_sql() <= bindparam("most_haversine"),
             *_listing_conditions(shape),
@@ -577,7 +562,7 @@ class DriverStatement:
     ``RawCursor``, which sends it as it is: psycopg rewrites ``%(name)s`` placeholders on
     every execution of a statement with more than 50 parameters (it caches only smaller
     ones). When a box's band probes were a parameter each (64 at 25 km), that rewriting
-    cost more than the database's count; they are one array now (``_BandProbes``), and
+    cost more than the database's count; they are one array now (``probes_as_array``), and
     the raw cursor stays: it costs no more than the usual one.
     """
 
@@ -658,14 +643,16 @@ def _nearest_in_box_driver(
     typical search, so the statement is compiled once per database and goes straight to
     the driver.
     """
-    return DriverStatement.compile(_nearest_in_box_statement(slots, shape, within), dialect)
+    statement = _nearest_in_box_statement(slots, shape, within, probes_as_array(slots, dialect))
+    return DriverStatement.compile(statement, dialect)
 
 
 @lru_cache(maxsize=256)
 def _count_within_driver(slots: int, shape: tuple[bool, ...], dialect) -> DriverStatement:
     """_count_within_statement for the driver: every search with more than a page within
     its radius runs it, and SQLAlchemy's execution cost more than SQLite's count."""
-    return DriverStatement.compile(_count_within_statement(slots, shape), dialect)
+    statement = _count_within_statement(slots, shape, probes_as_array(slots, dialect))
+    return DriverStatement.compile(statement, dialect)
 
 
 def _next_reach(reach_km: float, found: int, wanted: int) -> float:
@@ -788,8 +775,10 @@ def count_by_profession(
     rows_cap = len(Profession) * (cap + 1)
     slots, parameters = _within_parameters(point, radius_km, listing)
     parameters["cap"] = rows_cap
-    statement = _count_by_profession_statement(slots, listing.shape)
-    total, *per_profession = session.connection().execute(statement, parameters).one()
+    connection = session.connection()
+    arrays = probes_as_array(slots, connection.dialect)
+    statement = _count_by_profession_statement(slots, listing.shape, arrays)
+    total, *per_profession = connection.execute(statement, parameters).one()
     counts = dict(zip(PROFESSION_BITS, per_profession, strict=True))
     if total < rows_cap:
         return counts  # every clinic within the radius was read: exact
@@ -861,7 +850,7 @@ def _filter_flags(
 
 @cache
 def _count_by_filter_statement(
-    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int
+    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int, arrays: bool
 ):
     """Counts for FilterCounts in one statement, over the first `rows` clinics of a circle.
 
@@ -896,7 +885,7 @@ def _count_by_filter_statement(
         inside = inside.select_from(ListedClinic).join(clinic, clinic.id == ListedClinic.clinic_id)
     inside = (
         inside.where(
-            _band_condition(slots),
+            _band_condition(slots, arrays),
             *_IN_BOX,
             _haversine_sql() <= bindparam("most_haversine"),
             *_listing_conditions(base_shape),
@@ -949,7 +938,7 @@ def _indexed_flags(wanted: tuple[str, ...]) -> list[ColumnElement[int]]:
 
 @cache
 def _indexed_count_by_filter_statement(
-    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int
+    slots: int, shape: tuple[bool, ...], wanted: tuple[str, ...], languages: int, arrays: bool
 ):
     """As _count_by_filter_statement, from the index's facts: no clinic, practice or
     clinician row is read (but a clinic's opening hours, when it gave any and "open now"
@@ -961,7 +950,7 @@ def _indexed_count_by_filter_statement(
             *(flag.label(f"c{number}") for number, flag in enumerate(_indexed_flags(wanted), 1)),
         )
         .where(
-            _band_condition(slots),
+            _band_condition(slots, arrays),
             *_IN_BOX,
             _haversine_sql() <= bindparam("most_haversine"),
             *_listing_conditions(shape),
@@ -1003,19 +992,23 @@ def _count_filters(
 ) -> tuple[int, dict]:
     """Run one filter-count statement (from the index's facts, or the old way through the
     clinicians); return how many clinics it read and each count ("" for the total)."""
+    connection = session.connection()
+    arrays = probes_as_array(slots, connection.dialect)
     if indexed:
-        statement = _indexed_count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+        statement = _indexed_count_by_filter_statement(
+            slots, listing.shape, wanted, len(codes), arrays
+        )
         values.update(
             (f"language_mask_{slot}", language_mask(code, listing.profession_bits))
             for slot, code in enumerate(codes)
         )
     else:
-        statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes))
+        statement = _count_by_filter_statement(slots, listing.shape, wanted, len(codes), arrays)
         values.update(
             (f"language_pattern_{slot}", Listing(language=code).parameters()["language_pattern"])
             for slot, code in enumerate(codes)
         )
-    read, total, *sums = session.connection().execute(statement, values).one()
+    read, total, *sums = connection.execute(statement, values).one()
     return read, {"": total} | dict(zip((*wanted, *codes), sums, strict=True))
 
 
