@@ -176,6 +176,27 @@ def test_every_control_on_the_patients_pages_is_big_enough_for_a_thumb(
     assert phone.evaluate(CONTROLS_TOO_SMALL) == []
 
 
+# The selects whose chosen option's text is wider than the room the select gives it
+# (measured in the select's own font): a prompt cut to "Velg om …" says nothing.
+SELECTS_CUT = """() => [...document.querySelectorAll('.search-form select')].filter(select => {
+  const style = getComputedStyle(select);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = style.font;
+  const room = select.clientWidth - parseFloat(style.paddingLeft)
+    - parseFloat(style.paddingRight);
+  return context.measureText(select.options[select.selectedIndex].text).width > room;
+}).map(select => select.name + ': ' + select.options[select.selectedIndex].text)"""
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_the_search_forms_selects_show_their_prompt_whole_on_a_phone(
+    sqlite_only, session, live_server, phone, language
+):
+    phone.goto(f"{live_server}/find?lang={language}")
+    assert phone.locator(".search-form select[name=complaint]").is_visible()
+    assert phone.evaluate(SELECTS_CUT) == []
+
+
 def test_every_control_on_a_clinic_page_is_big_enough_for_a_thumb(
     sqlite_only, session, live_server, phone
 ):

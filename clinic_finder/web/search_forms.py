@@ -280,7 +280,7 @@ class FinderForm(SearchForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         language = current_language()
-        self.complaint.choices = [SelectChoice("", _l("Choose if you like"))] + [
+        self.complaint.choices = [SelectChoice("", _l("Optional"))] + [
             SelectChoice(slug, complaint.name(language))
             for slug, complaint in complaint_catalogue().items()
         ]
