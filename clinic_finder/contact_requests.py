@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -43,8 +43,10 @@ from .validation import email_spellings
 from .working_hours import overdue_cutoff
 
 # Bump when the privacy notice's wording changes. What a request stores is notice_version():
-# this plus the retention period, the one setting the notice's text shows.
-NOTICE_VERSION = "2026-12-06"
+# this plus the retention period, the one setting the notice's text shows. The day of the
+# change, and ".2", ".3" … for a second change that day (the notice says "Last updated" on
+# the day).
+NOTICE_VERSION = "2026-12-06.2"
 MAX_MESSAGE_LENGTH = 2000
 ANSWER_PROMISE = _l("within 24–48 hours (weekdays)")
 
@@ -95,6 +97,11 @@ class ContactDetails:
     clinic_id: int | None = None
     share_message_with_clinic: bool = False
     complaint: str | None = None  # the slug of the article's complaint, if any
+
+
+def notice_updated() -> date:
+    """The day the privacy notice's wording last changed."""
+    return date.fromisoformat(NOTICE_VERSION[:10])
 
 
 def notice_version(retention_days: int) -> str:

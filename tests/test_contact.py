@@ -646,3 +646,18 @@ def test_form_from_an_article_stores_the_complaint_it_came_about(app, client, sl
 
     (request,) = stored(app)
     assert request.complaint == kept
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/contact?complaint=sciatica", "which complaint that article was about"),
+        ("/contact/privacy", "which complaint that article was about"),
+        ("/contact?complaint=sciatica&lang=nb", "hvilken plage artikkelen handlet om"),
+        ("/contact/privacy?lang=nb", "hvilken plage artikkelen handlet om"),
+    ],
+)
+def test_privacy_notice_says_the_article_a_request_came_from_is_kept(client, path, words):
+    # The request keeps the article's complaint (above) even when the patient deletes its
+    # name from their message: the notice they consent to must say so.
+    assert words in client.get(path).get_data(as_text=True)

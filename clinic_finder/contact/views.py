@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ..contact_requests import ANSWER_PROMISE, NOTICE_VERSION
+from ..contact_requests import ANSWER_PROMISE, notice_updated
 from ..extensions import limiter
 from ..i18n import current_language, format_clock, format_day
 from ..models import now_utc
@@ -142,7 +142,7 @@ def privacy():
     page = render_template(
         "contact/privacy.html",
         retention_days=current_app.config["REQUEST_RETENTION_DAYS"],
-        updated=date.fromisoformat(NOTICE_VERSION),
+        updated=notice_updated(),
         page_meta=page_meta(privacy_description()),
     )
     return current_app.make_response(page)
