@@ -410,6 +410,8 @@ class ReferralState(enum.Enum):
 
     WAITING = "waiting"  # held or queued, no sender has them: it can be cancelled
     SENDING = "sending"  # a sender has taken one: it may be on its way
+    # One went, and another waits to be tried again (it failed, or is not due yet).
+    PARTLY_SENT = "partly_sent"
     SENT = "sent"  # every email went
     CANCELLED = "cancelled"
     EARLIER = "earlier"  # made before referrals could be undone: its emails are not linked
@@ -424,9 +426,19 @@ def referral_state(referral: Referral) -> ReferralState:
         return ReferralState.EARLIER
     if all(message.sent_at is not None for message in messages):
         return ReferralState.SENT
-    if any(message.sent_at is not None or message.claimed_at is not None for message in messages):
+    if any(message.sent_at is None and message.claimed_at is not None for message in messages):
         return ReferralState.SENDING
+    if any(message.sent_at is not None for message in messages):
+        return ReferralState.PARTLY_SENT
     return ReferralState.WAITING
+
+
+def still_waiting_for(referral: Referral) -> str | None:
+    """Whose email of the referral has not gone yet: "clinic", "patient", or None."""
+    unsent = {message.kind for message in referral.messages if message.sent_at is None}
+    if "referral.clinic" in unsent:
+        return "clinic"
+    return "patient" if "referral.patient" in unsent else None
 
 
 def sends_at(referral: Referral) -> datetime | None:
@@ -462,6 +474,14 @@ def cancel_referral(session: Session, actor: StaffUser, referral: Referral) -> N
                 _(
                     "Too late to cancel: the referral to %(clinic)s has been sent. Phone the "
                     "clinic if it must be stopped.",
+                    clinic=referral.clinic.name,
+                )
+            )
+        if any(message.sent_at is not None for message in messages):
+            raise ReferralNotCancellableError(
+                _(
+                    "Too late to cancel: an email of the referral to %(clinic)s has gone. "
+                    "Phone the clinic if it must be stopped.",
                     clinic=referral.clinic.name,
                 )
             )

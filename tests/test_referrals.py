@@ -384,6 +384,39 @@ def test_a_referral_the_sender_has_claimed_cannot_be_cancelled_and_the_page_says
     assert sum(m["To"] == "post@fysio.example" for m in smtp.messages) == 1
 
 
+def test_a_half_sent_referral_says_which_email_went_and_when_the_other_is_tried(
+    app, staff_client, session, runner, smtp
+):
+    clinic = make_clinic(session, name="Fysio", email="post@fysio.example")
+    request = make_contact_request(session, email="pia@example.org")
+    session.commit()
+    _refer(staff_client, request.id, clinic.id)
+    smtp.refused_recipients.add("pia@example.org")  # the patient's address is refused
+    deliver_due(app, runner)
+    patient_and_clinic = ("post@fysio.example", "pia@example.org")
+    assert [m["To"] for m in smtp.messages if m["To"] in patient_and_clinic] == [
+        "post@fysio.example"
+    ]
+
+    page = staff_client.get(f"/staff/requests/{request.id}?lang=en").get_data(as_text=True)
+    state = page.split('class="referral-state"')[1].split("</div>")[0]
+    went = "the email to the clinic went; the patient's is tried again at"
+    assert html.unescape(state).count(went) == 1
+    assert "being sent now" not in state and "Cancel referral" not in state
+    assert "An email of it has gone, so it can no longer be cancelled." in state
+
+    page = _cancel(staff_client, request.id, _referral_ids(app)[0])
+    assert "Too late to cancel: an email of the referral to Fysio has gone." in page
+    page = staff_client.get(f"/staff/requests/{request.id}?lang=nb").get_data(as_text=True)
+    assert "e-posten til klinikken er sendt; den til pasienten prøves igjen" in page
+
+    smtp.refused_recipients.clear()  # the next try goes
+    deliver_due(app, runner)
+    page = staff_client.get(f"/staff/requests/{request.id}?lang=en").get_data(as_text=True)
+    state = page.split('class="referral-state"')[1].split("</div>")[0]
+    assert " — sent" in state and "tried again" not in state
+
+
 def test_a_cancelled_referral_is_never_claimed_by_the_sender(app, staff_client, session, smtp):
     clinic = make_clinic(session, name="Fysio", email="post@fysio.example")
     request = make_contact_request(session)

@@ -63,6 +63,7 @@ from ..referrals import (
     referral_drafts,
     referral_state,
     sends_at,
+    still_waiting_for,
 )
 from ..search import distance_km
 from ..web.catalogues import complaint_catalogue
@@ -190,6 +191,7 @@ def request_detail(request_id: int):
         complaint=complaint,
         referral_state=referral_state,
         sends_at=sends_at,
+        still_waiting_for=still_waiting_for,
         status_form=RequestStatusForm(status=contact_request.status.value),
         note_form=RequestNoteForm(),
         cancel_form=ConfirmForm(),
