@@ -295,6 +295,24 @@ def test_bulk_statements_that_bypass_the_orm_keep_the_index_in_step(session):
     assert sorted(found_ids(session)) == sorted(c.id for c in clinics[4:])
 
 
+def scatter_far(
+    session,
+    rng: random.Random,
+    count: int,
+    latitudes: tuple[float, float],
+    longitudes: tuple[float, float],
+) -> None:
+    """Put `count` clinics of one profession each anywhere in the given ranges."""
+    for number in range(count):
+        make_clinic(
+            session,
+            name=f"Far {number}",
+            latitude=rng.uniform(*latitudes),
+            longitude=rng.uniform(*longitudes),
+            professions=(rng.choice(list(Profession)),),
+        )
+
+
 def scatter_dense_city(session, rng: random.Random, count: int) -> None:
     """Put `count` clinics within about 6 km of 0150, with mixed and departed clinicians."""
     origin = session.get(PostalCode, OSLO)
@@ -438,14 +456,7 @@ def test_nearest_listed_is_the_brute_force_ranking_to_the_last_digit(session):
                 professions=(rng.choice(list(Profession)),),
             )
     # A few clinics across the country, so that a search far from them widens many times.
-    for number in range(40):
-        make_clinic(
-            session,
-            name=f"Far {number}",
-            latitude=rng.uniform(58.0, 71.0),
-            longitude=rng.uniform(5.0, 30.0),
-            professions=(rng.choice(list(Profession)),),
-        )
+    scatter_far(session, rng, 40, (58.0, 71.0), (5.0, 30.0))
     session.commit()
     snapshot = listed_snapshot(session)
     points = [
@@ -484,14 +495,7 @@ def test_count_listed_is_the_brute_force_count_for_every_size_of_box(session):
     PostgreSQL), or one range: each counts what a ranking of every clinic counts."""
     rng = random.Random(17)
     scatter_dense_city(session, rng, 150)
-    for number in range(60):
-        make_clinic(
-            session,
-            name=f"Far {number}",
-            latitude=rng.uniform(58.0, 63.0),
-            longitude=rng.uniform(5.0, 12.0),
-            professions=(rng.choice(list(Profession)),),
-        )
+    scatter_far(session, rng, 60, (58.0, 63.0), (5.0, 12.0))
     session.commit()
     snapshot = listed_snapshot(session)
     # 2 km: 4 probes; 25 km: 64; 60 and 100 km: 128 and 256 (an array on PostgreSQL);
