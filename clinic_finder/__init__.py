@@ -82,17 +82,22 @@ def register_extensions(app: Flask) -> None:
     from . import auth, database, geocoding, hpr, i18n, mail
     from .extensions import csrf, db, limiter, migrate
 
-    postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    if postgresql:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    # Dead pooled connections (a restart, a failover) are replaced before use: by
+    # database.watch for psycopg, by SQLAlchemy's ping on every checkout for another driver.
+    watched = database.uses_psycopg(url)
+    if url.startswith("postgresql"):
         # A database host that drops packets must not hang requests for minutes.
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        if not watched:
+            options.setdefault("pool_pre_ping", True)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     with app.app_context():
-        if postgresql:
-            event.listen(db.engine, "checkout", database.drop_closed_connection)
-        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        if watched:
+            database.watch(app, db.engine)
+        if url.startswith("sqlite"):
             event.listen(db.engine, "connect", _tune_sqlite_connection)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)

@@ -172,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
         doc="seconds an API search answer may be cached, then revalidated (ETag)",
     ),
     Setting(
+        "DATABASE_PING_AFTER_IDLE_SECONDS",
+        float,
+        1.0,
+        doc="PostgreSQL: a pooled connection idle this long is pinged before use (see "
+        "clinic_finder/database.py); 0 pings every time",
+    ),
+    Setting(
         "POSTCODE_CACHE_SECONDS",
         float,
         300.0,

@@ -74,6 +74,7 @@ from .helpers import (
 )
 from .nominatim_server import running_nominatim
 from .smtp_server import free_port
+from .vanishing_proxy import VanishingProxy
 
 # Words that would mean internals leaked into an error page.
 INTERNALS = ("Traceback", "sqlalchemy", "SELECT", "psycopg", "sqlite3", "OperationalError")
@@ -349,6 +350,50 @@ def test_postgresql_restart_costs_no_api_search_either(restartable_client):
     assert client.get("/api/v1/clinics?postcode=0150").status_code == 200
     restart()
     assert client.get("/find?postcode=0150").status_code == 200
+
+
+@pytest.fixture
+def vanishing_database(database_url) -> Iterator[tuple]:
+    """(an app on PostgreSQL through a VanishingProxy, the proxy)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connections, through a proxy")
+    url = make_url(database_url)
+    proxy = VanishingProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    vanishing = create_app(config_for_tests(proxied, DATABASE_PING_AFTER_IDLE_SECONDS=0.3))
+    try:
+        yield vanishing, proxy
+    finally:
+        with vanishing.app_context():
+            db.engine.dispose()
+        proxy.stop()
+
+
+@pytest.mark.parametrize("path", ["/find?postcode=0150", "/api/v1/clinics?postcode=0150"])
+def test_a_database_host_gone_silently_costs_no_request_after_a_pause(vanishing_database, path):
+    # The host lost power, or the virtual address moved to a new primary: the pooled
+    # connection's socket stays quiet, and only a packet sent on it meets a reset. A
+    # connection idle longer than DATABASE_PING_AFTER_IDLE_SECONDS is pinged first.
+    app, proxy = vanishing_database
+    client = app.test_client()
+    assert client.get(path).status_code == 200
+    proxy.vanish()
+    time.sleep(0.4)
+    assert client.get(path).status_code == 200
+    assert proxy.connections == 2  # the dead one was replaced, once
+
+
+def test_a_database_host_gone_silently_under_load_costs_one_request(vanishing_database):
+    # A connection used a moment ago is not pinged (the round trip would cost every
+    # request under load): the request that meets the dead one is told to try again, and
+    # the connection leaves the pool.
+    app, proxy = vanishing_database
+    client = app.test_client()
+    assert client.get("/find?postcode=0150").status_code == 200
+    proxy.vanish()
+    statuses = [client.get("/find?postcode=0150").status_code for _ in range(3)]
+    assert statuses == [503, 200, 200], statuses
 
 
 def test_postgresql_pooled_connection_kept_while_the_server_keeps_it(app, database_url):
