@@ -447,6 +447,29 @@ def sends_at(referral: Referral) -> datetime | None:
     return min(unsent) if unsent else None
 
 
+def _too_late(referral: Referral) -> str:
+    """Why a referral that a sender has taken or sent can no longer be cancelled."""
+    clinic = referral.clinic.name
+    state = referral_state(referral)
+    if state is ReferralState.SENT:
+        return _(
+            "Too late to cancel: the referral to %(clinic)s has been sent. Phone the "
+            "clinic if it must be stopped.",
+            clinic=clinic,
+        )
+    if state is ReferralState.PARTLY_SENT:
+        return _(
+            "Too late to cancel: an email of the referral to %(clinic)s has gone. "
+            "Phone the clinic if it must be stopped.",
+            clinic=clinic,
+        )
+    return _(
+        "Too late to cancel: the referral to %(clinic)s is being sent right now. "
+        "Phone the clinic if it must be stopped.",
+        clinic=clinic,
+    )
+
+
 def cancel_referral(session: Session, actor: StaffUser, referral: Referral) -> None:
     """Cancel a referral whose emails no sender has taken yet; record it; caller commits.
 
@@ -469,29 +492,7 @@ def cancel_referral(session: Session, actor: StaffUser, referral: Referral) -> N
             session.refresh(referral)
         if referral.cancelled_at is not None:
             raise ReferralNotCancellableError(_("This referral was cancelled already."))
-        if all(message.sent_at is not None for message in messages):
-            raise ReferralNotCancellableError(
-                _(
-                    "Too late to cancel: the referral to %(clinic)s has been sent. Phone the "
-                    "clinic if it must be stopped.",
-                    clinic=referral.clinic.name,
-                )
-            )
-        if any(message.sent_at is not None for message in messages):
-            raise ReferralNotCancellableError(
-                _(
-                    "Too late to cancel: an email of the referral to %(clinic)s has gone. "
-                    "Phone the clinic if it must be stopped.",
-                    clinic=referral.clinic.name,
-                )
-            )
-        raise ReferralNotCancellableError(
-            _(
-                "Too late to cancel: the referral to %(clinic)s is being sent right now. "
-                "Phone the clinic if it must be stopped.",
-                clinic=referral.clinic.name,
-            )
-        )
+        raise ReferralNotCancellableError(_too_late(referral))
     for message in messages:
         session.refresh(message)  # the UPDATE bypassed the loaded rows
     request, clinic = referral.request, referral.clinic
