@@ -39,9 +39,9 @@ class VanishingProxy:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._listener.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        self._listener.close()
 
     def _spawn(self, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
@@ -49,11 +49,15 @@ class VanishingProxy:
         thread.start()
 
     def _accept(self) -> None:
+        self._listener.settimeout(0.05)  # closing a socket does not wake a blocked accept
         while not self._stopping.is_set():
             try:
                 client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             server = socket.create_connection(self._target)
             with self._lock:
                 self._servers[client] = server
